@@ -1,0 +1,162 @@
+//! One intercepted call, from first send to the answer the caller gets.
+//!
+//! The shell drives it like a quinn-proto connection: ask [`Call::next`] what to do (send with
+//! this token, sleep until t, run or join a refresh, fail), do it, report the answer with
+//! [`Call::on_answer`], repeat. The call keeps its own counts, so it is bounded by construction:
+//! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401.
+
+use alloc::string::String;
+
+use super::retry::{classify_api, Answer, ApiClass};
+use super::session::{Access, CallError, FlightId, On401, Session};
+
+/// How often one call may join a refresh before it gives up (guards against a refresh that
+/// keeps settling without changing anything; never reached in normal operation).
+const MAX_JOINS: u32 = 4;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Send now with this bearer token.
+    Send(String),
+    /// Wait until this time (backoff or rate limit), then ask again.
+    SleepUntil(f64),
+    /// Run refresh flight `FlightId` with this refresh token (this call started it), then ask
+    /// again once it settles.
+    Refresh(FlightId, String),
+    /// Wait for flight `FlightId` to settle, then ask again.
+    Join(FlightId),
+    Fail(CallError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Give the last answer to the caller as it is.
+    Deliver,
+    /// Ask `next` again. `retry`: this is retry number `attempt`, after `delay_ms` (for the
+    /// `retry` event).
+    Again { retry: Option<(u32, f64)> },
+    Fail(CallError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    replay_safe: bool,
+    sends: u32,
+    retries: u32,
+    replayed: bool,
+    joins: u32,
+    sent_token: Option<String>,
+    wait_until: Option<f64>,
+    /// Place in the rate limiter's queue, while waiting for it.
+    ticket: Option<u64>,
+}
+
+impl Call {
+    /// A new call; `replay_safe` when its method is idempotent or it carries an
+    /// `Idempotency-Key`.
+    pub fn new(session: &mut Session, replay_safe: bool) -> Call {
+        session.stats.requests += 1;
+        Call { replay_safe, sends: 0, retries: 0, replayed: false, joins: 0, sent_token: None, wait_until: None, ticket: None }
+    }
+
+    /// A call resumed by an interceptor that keeps its counts on the request (axios config).
+    pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_token: Option<String>) -> Call {
+        Call { replay_safe, sends: retries + u32::from(replayed), retries, replayed, joins: 0, sent_token, wait_until: None, ticket: None }
+    }
+
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    pub fn replayed(&self) -> bool {
+        self.replayed
+    }
+
+    pub fn sends(&self) -> u32 {
+        self.sends
+    }
+
+    pub fn sent_token(&self) -> Option<&str> {
+        self.sent_token.as_deref()
+    }
+
+    pub fn next(&mut self, session: &mut Session, now: f64) -> Step {
+        if let Some(until) = self.wait_until {
+            if now < until {
+                return Step::SleepUntil(until);
+            }
+            self.wait_until = None;
+        }
+        if let Some(limiter) = &mut session.limiter {
+            let ticket = *self.ticket.get_or_insert_with(|| limiter.take_ticket(now));
+            let at = limiter.ready_at(ticket);
+            if at > now {
+                return Step::SleepUntil(at);
+            }
+        }
+        match session.access(now) {
+            Access::Ready(token) => {
+                self.sends += 1;
+                self.ticket = None;
+                self.sent_token = Some(token.clone());
+                Step::Send(token)
+            }
+            Access::Refresh(id, rt) => Step::Refresh(id, rt),
+            Access::Join(id) => {
+                self.joins += 1;
+                if self.joins > MAX_JOINS {
+                    Step::Fail(CallError::Unavailable { retry_after_ms: 0.0 })
+                } else {
+                    Step::Join(id)
+                }
+            }
+            Access::Fail(e) => Step::Fail(e),
+        }
+    }
+
+    /// Reports the answer to the last send. `rand` in `[0, 1)` for the backoff jitter.
+    pub fn on_answer(&mut self, session: &mut Session, answer: &Answer, now: f64, rand: f64) -> Verdict {
+        match classify_api(answer, self.replay_safe, now) {
+            ApiClass::Unauthorized => {
+                let sent = self.sent_token.clone().unwrap_or_default();
+                match session.unauthorized(&sent, self.replayed) {
+                    On401::Replay if !self.replayed => {
+                        self.replayed = true;
+                        Verdict::Again { retry: None }
+                    }
+                    On401::Replay | On401::Deliver => Verdict::Deliver,
+                    On401::Fail(e) => Verdict::Fail(e),
+                }
+            }
+            ApiClass::Done => {
+                if (200..400).contains(&answer.status) {
+                    if let Some(l) = &mut session.limiter {
+                        l.on_success(now);
+                    }
+                }
+                Verdict::Deliver
+            }
+            ApiClass::Retry { throttled, retry_after_ms } => {
+                if throttled {
+                    session.stats.throttled += 1;
+                    if let Some(l) = &mut session.limiter {
+                        l.on_throttled(now);
+                    }
+                }
+                let policy = session.config().retry;
+                if self.retries >= policy.max_retries {
+                    return Verdict::Deliver;
+                }
+                match policy.delay(self.retries, rand, retry_after_ms) {
+                    None => Verdict::Deliver,
+                    Some(delay) => {
+                        self.retries += 1;
+                        session.stats.retries += 1;
+                        self.wait_until = Some(now + delay);
+                        Verdict::Again { retry: Some((self.retries, delay)) }
+                    }
+                }
+            }
+        }
+    }
+}

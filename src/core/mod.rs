@@ -1,0 +1,24 @@
+//! The platform-free core: every decision sessionguard makes, with no `web_sys`, no `js_sys`,
+//! no clock and no randomness of its own. Time comes in as `now` (epoch ms) and chance as a
+//! number in `[0, 1)`; decisions come out as values. It builds and is tested on the host.
+//!
+//! - [`token`]: token sets, JWT payloads, expiry and clock skew;
+//! - [`retry`]: which API answers are retried, backoff with full jitter, `Retry-After`;
+//! - [`refresh_answer`]: what a token endpoint's answer means (tokens, terminal, transient);
+//! - [`ratelimit`]: the client-side, adaptive rate limit;
+//! - [`session`]: the refresh rule, single flight, the 401 rule, the end of a session;
+//! - [`call`]: one intercepted call, driven step by step by the shell;
+//! - [`json`]: the small JSON reader/writer the others use.
+
+#![deny(unsafe_code)]
+
+pub mod call;
+pub mod json;
+pub mod ratelimit;
+pub mod refresh_answer;
+pub mod retry;
+pub mod session;
+pub mod token;
+
+#[cfg(test)]
+mod sim;

@@ -1,0 +1,249 @@
+//! Which answers are retried, and after how long.
+//!
+//! The rules (SPEC rule 5): 429, 503 with `Retry-After`, and the throttling answer of AWS
+//! services (HTTP 400 with error type `TooManyRequestsException`) are retried for any method,
+//! since the server did not act on the call. 502/503/504 and network errors are retried only for
+//! idempotent methods, or for calls that carry an `Idempotency-Key`. Delays are exponential with
+//! full jitter; a `Retry-After` (seconds or HTTP date) wins over the computed delay, and one
+//! longer than `maxDelayMs` is not waited for at all: the answer goes back to the caller.
+
+/// `retry` option. Delays in ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay_ms: f64,
+    pub max_delay_ms: f64,
+    pub idempotency_key: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 3, base_delay_ms: 100.0, max_delay_ms: 10_000.0, idempotency_key: false }
+    }
+}
+
+impl RetryPolicy {
+    /// The upper bound of the delay before retry number `attempt + 1` (0-based):
+    /// `min(maxDelay, base * 2^attempt)`.
+    pub fn cap(&self, attempt: u32) -> f64 {
+        let exp = self.base_delay_ms * f64::from(2u32.saturating_pow(attempt.min(30)));
+        exp.min(self.max_delay_ms).max(0.0)
+    }
+
+    /// Full jitter: uniform in `[0, cap]`, `rand` in `[0, 1)` supplied by the caller.
+    pub fn jittered(&self, attempt: u32, rand: f64) -> f64 {
+        let r = if rand.is_finite() { rand.clamp(0.0, 1.0) } else { 0.5 };
+        r * self.cap(attempt)
+    }
+
+    /// The delay before the next attempt: the server's `Retry-After` if it gave one, else the
+    /// jittered backoff. `None`: do not retry (a `Retry-After` beyond `maxDelayMs`).
+    pub fn delay(&self, attempt: u32, rand: f64, retry_after_ms: Option<f64>) -> Option<f64> {
+        match retry_after_ms {
+            Some(ra) if ra > self.max_delay_ms => None,
+            Some(ra) => Some(ra),
+            None => Some(self.jittered(attempt, rand)),
+        }
+    }
+}
+
+/// Methods that may be sent twice without harm (RFC 9110 §9.2.2).
+pub fn is_idempotent(method: &str) -> bool {
+    ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].iter().any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// Error types that AWS services (Cognito among them) use for "slow down".
+pub fn is_throttling_type(error_type: &str) -> bool {
+    let t = aws_error_name(error_type);
+    ["TooManyRequestsException", "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottled", "RequestLimitExceeded", "SlowDown"]
+        .contains(&t)
+}
+
+/// `x-amzn-ErrorType: NotAuthorizedException:http://...` and
+/// `{"__type": "com.amazonaws.cognito#NotAuthorizedException"}` both name `NotAuthorizedException`.
+pub fn aws_error_name(raw: &str) -> &str {
+    let t = raw.split(':').next().unwrap_or(raw);
+    t.rsplit('#').next().unwrap_or(t).trim()
+}
+
+/// The parts of an HTTP answer that the retry rules look at. `status` 0 is a network error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Answer<'a> {
+    pub status: u16,
+    pub retry_after: Option<&'a str>,
+    /// `x-amzn-ErrorType` header, else the body's `__type`.
+    pub error_type: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ApiClass {
+    /// Give it to the caller (success or a final error).
+    Done,
+    /// 401: the 401 rule decides.
+    Unauthorized,
+    /// Worth another attempt. `throttled`: the server said "too many".
+    Retry { throttled: bool, retry_after_ms: Option<f64> },
+}
+
+/// Classifies an answer to an API call. `replay_safe`: the method is idempotent or the call
+/// carries an `Idempotency-Key`.
+pub fn classify_api(a: &Answer, replay_safe: bool, now: f64) -> ApiClass {
+    let ra = a.retry_after.and_then(|v| parse_retry_after(v, now));
+    match a.status {
+        401 => ApiClass::Unauthorized,
+        429 => ApiClass::Retry { throttled: true, retry_after_ms: ra },
+        400 if a.error_type.is_some_and(is_throttling_type) => ApiClass::Retry { throttled: true, retry_after_ms: ra },
+        503 if ra.is_some() => ApiClass::Retry { throttled: true, retry_after_ms: ra },
+        0 | 502 | 503 | 504 if replay_safe => ApiClass::Retry { throttled: false, retry_after_ms: ra },
+        _ => ApiClass::Done,
+    }
+}
+
+/// Longest `Retry-After` we read (a day); anything above is clamped to it.
+const MAX_RETRY_AFTER_MS: f64 = 86_400_000.0;
+
+/// `Retry-After` as delay-seconds or an HTTP date, in ms from `now`. Past dates are 0.
+pub fn parse_retry_after(v: &str, now: f64) -> Option<f64> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let secs = super::json::parse_number(v)?;
+        return Some((secs * 1000.0).min(MAX_RETRY_AFTER_MS));
+    }
+    let at = parse_http_date(v)?;
+    Some((at - now).clamp(0.0, MAX_RETRY_AFTER_MS))
+}
+
+/// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the
+/// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
+/// Returns epoch ms.
+pub fn parse_http_date(v: &str) -> Option<f64> {
+    let rest = v.split_once(',').map_or(v, |(_, r)| r);
+    let fields: alloc::vec::Vec<&str> = rest.split([' ', '-']).filter(|s| !s.is_empty()).collect();
+    let (day, mon, year, time) = match fields.as_slice() {
+        // IMF-fixdate / RFC 850: 06 Nov 1994 08:49:37 GMT
+        [d, m, y, t, "GMT"] => (*d, *m, *y, *t),
+        // asctime: Sun Nov 6 08:49:37 1994
+        [_, m, d, t, y] => (*d, *m, *y, *t),
+        _ => return None,
+    };
+    let day: u32 = day.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == mon)? as u32 + 1;
+    let mut year: i64 = year.parse().ok()?;
+    if year < 100 {
+        year += if year < 70 { 2000 } else { 1900 };
+    }
+    let mut hms = time.split(':');
+    let h: u32 = hms.next()?.parse().ok()?;
+    let m: u32 = hms.next()?.parse().ok()?;
+    let s: u32 = hms.next()?.parse().ok()?;
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400) + i64::from(h * 3600 + m * 60 + s)) as f64 * 1000.0)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn http_dates() {
+        let t = 784_111_777_000.0; // 1994-11-06T08:49:37Z
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(t));
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0.0));
+        assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120", 0.0), Some(120_000.0));
+        assert_eq!(parse_retry_after(" 1.5 ", 0.0), Some(1_500.0));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4_000.0), Some(6_000.0));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 99_000.0), Some(0.0));
+        assert_eq!(parse_retry_after("99999999", 0.0), Some(MAX_RETRY_AFTER_MS));
+        assert_eq!(parse_retry_after("soon", 0.0), None);
+        assert_eq!(parse_retry_after("-1", 0.0), None);
+    }
+
+    #[test]
+    fn classification() {
+        let a = |status, ra, et| Answer { status, retry_after: ra, error_type: et };
+        assert_eq!(classify_api(&a(200, None, None), false, 0.0), ApiClass::Done);
+        assert_eq!(classify_api(&a(401, None, None), false, 0.0), ApiClass::Unauthorized);
+        assert_eq!(classify_api(&a(429, Some("2"), None), false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: Some(2000.0) });
+        let cognito = a(400, None, Some("TooManyRequestsException:http://internal.amazon.com/coral/com.amazon.coral.service/"));
+        assert_eq!(classify_api(&cognito, false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: None });
+        let typed = a(400, None, Some("com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"));
+        assert!(matches!(classify_api(&typed, false, 0.0), ApiClass::Retry { .. }));
+        assert_eq!(classify_api(&a(400, None, Some("NotAuthorizedException")), true, 0.0), ApiClass::Done);
+        assert_eq!(classify_api(&a(400, None, None), true, 0.0), ApiClass::Done);
+        // 503 with Retry-After: any method; without: idempotent only
+        assert!(matches!(classify_api(&a(503, Some("1"), None), false, 0.0), ApiClass::Retry { .. }));
+        assert_eq!(classify_api(&a(503, None, None), false, 0.0), ApiClass::Done);
+        for s in [0, 502, 503, 504] {
+            assert!(matches!(classify_api(&a(s, None, None), true, 0.0), ApiClass::Retry { throttled: false, .. }));
+            assert_eq!(classify_api(&a(s, None, None), false, 0.0), ApiClass::Done, "{s}");
+        }
+        assert_eq!(classify_api(&a(500, None, None), true, 0.0), ApiClass::Done);
+    }
+
+    #[test]
+    fn idempotent_methods() {
+        for m in ["GET", "get", "HEAD", "PUT", "DELETE", "OPTIONS"] {
+            assert!(is_idempotent(m));
+        }
+        for m in ["POST", "PATCH", "CONNECT", ""] {
+            assert!(!is_idempotent(m));
+        }
+    }
+
+    #[test]
+    fn retry_after_wins_but_is_bounded_by_max_delay() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(0, 0.9, Some(2_000.0)), Some(2_000.0));
+        assert_eq!(p.delay(0, 0.9, Some(20_000.0)), None);
+        assert_eq!(p.delay(2, 0.5, None), Some(200.0));
+    }
+
+    proptest! {
+        #[test]
+        fn delays_within_bounds(base in 0.0f64..10_000.0, max in 0.0f64..100_000.0, attempt in 0u32..100, r in 0.0f64..1.0) {
+            let p = RetryPolicy { max_retries: 3, base_delay_ms: base, max_delay_ms: max, idempotency_key: false };
+            let d = p.jittered(attempt, r);
+            prop_assert!(d >= 0.0 && d <= p.cap(attempt) && d <= max);
+            prop_assert!(p.cap(attempt) <= p.cap(attempt + 1) || p.cap(attempt) == max);
+        }
+
+        #[test]
+        fn parsers_never_panic(s in ".{0,80}", now in 0.0f64..1e13) {
+            let _ = parse_retry_after(&s, now);
+            let _ = parse_http_date(&s);
+            let _ = aws_error_name(&s);
+        }
+
+        #[test]
+        fn retry_after_is_never_negative(secs in 0u64..10_000_000, now in 0.0f64..1e13) {
+            let ms = parse_retry_after(&secs.to_string(), now).unwrap();
+            prop_assert!((0.0..=MAX_RETRY_AFTER_MS).contains(&ms));
+        }
+    }
+}
