@@ -13,7 +13,7 @@ mod axios;
 mod fetch;
 mod inner;
 mod js;
-mod manager;
+pub mod manager;
 mod options;
 mod refresher;
 mod storage;

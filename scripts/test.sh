@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `npm test`: set up if needed, build, then every tier:
+#   1. core      cargo test on the host (unit, property and simulation tests)
+#   2. bindings  wasm-bindgen-test in headless Chromium
+#   3. e2e       the built package in headless Chromium (Playwright) against the dev server,
+#                packaging (npm pack → load the tarball) and TypeScript checks included
+# Ends with one summary line and a non-zero exit on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "summary: setup failed"; exit 1; }
+bash scripts/build.sh || { echo "summary: build failed"; exit 1; }
+# shellcheck disable=SC1091
+. target/toolchain.env
+
+PASS=0; FAIL=0; BROKEN=()
+LOG=target/test-logs; mkdir -p "$LOG"
+
+# Adds up libtest's "test result: ... N passed; M failed" lines of a log.
+count_cargo() {
+  local p f
+  p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$6} END {print s+0}')
+  echo "$p $f"
+}
+
+tier() { printf '\n==> %s\n' "$*"; }
+
+tier "1/3 core: cargo test (host)"
+"$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error' 
+rc=${PIPESTATUS[0]}
+read -r p f < <(count_cargo "$LOG/core.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
+[ "$rc" = 0 ] || BROKEN+=(core)
+
+tier "2/3 bindings: wasm-bindgen-test in headless Chromium"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$WB_RUNNER" CHROMEDRIVER="$CHROMEDRIVER" \
+  RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CARGO test --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --test web \
+  2>&1 | tee "$LOG/bindings.log" | grep -E '^test |^test result|panicked|^error'
+rc=${PIPESTATUS[0]}
+read -r p f < <(count_cargo "$LOG/bindings.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
+[ "$rc" = 0 ] || BROKEN+=(bindings)
+
+tier "3/3 end to end: Playwright + Chromium against the dev server"
+CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec tests/e2e/ 2>&1 | tee "$LOG/e2e.log" \
+  | grep -vE '^\s*$'
+rc=${PIPESTATUS[0]}
+p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/e2e.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/e2e.log" | awk '{print $3}')
+PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0}))
+[ "$rc" = 0 ] || BROKEN+=(e2e)
+
+echo
+if [ ${#BROKEN[@]} -gt 0 ] && [ "$FAIL" = 0 ]; then FAIL=1; fi
+echo "summary: $PASS passed, $FAIL failed"
+[ ${#BROKEN[@]} = 0 ] || { echo "failed tiers: ${BROKEN[*]}" >&2; exit 1; }
