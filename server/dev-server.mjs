@@ -159,7 +159,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
         else send(res, Number(mode), "<html><body>Bad gateway</body></html>", ra != null ? { "Retry-After": String(ra), "Content-Type": "text/html" } : { "Content-Type": "text/html" });
         return true;
       case "hang": await sleep(120_000); res.destroy(); return true;
-      case "reset": req.socket.destroy(); return true;
+      case "reset": req.socket.write("XYZ garbage\r\n\r\n"); req.socket.destroy(); return true;
       case "broken": res.writeHead(200, { "Content-Type": "application/json" }); res.end('{"access_token": "eyJ'); return true;
       case "html": res.writeHead(200, { "Content-Type": "text/html" }); res.end("<html><body>Sign in</body></html>"); return true;
       case "null-token":
@@ -276,7 +276,9 @@ export function createDevServer({ extraStatic = {} } = {}) {
         case "throttle": entry.status = 400; return throttleAnswer(res, "cognito", null);
         case "always401": counts.api401++; return reply(401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
         case "hang": await sleep(120_000); return res.destroy();
-        case "reset": entry.status = -1; return req.socket.destroy();
+        // not a reset (Chrome silently resends a request whose reused socket was reset): an
+        // unparseable answer, which fetch reports as a network error
+        case "reset": entry.status = -1; req.socket.write("XYZ garbage\r\n\r\n"); return req.socket.destroy();
       }
     }
     const claims = auth.present && !auth.bad ? verify(auth.token) : null;

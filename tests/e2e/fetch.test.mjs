@@ -1,0 +1,424 @@
+// SPEC's "Behaviour that must hold", rule by rule, through `fetch`, against the dev server's
+// faults. Each test resets the server; `make()` and `tokens()` come from www/test.html.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { start } from "./harness.mjs";
+
+let h;
+before(async () => { h = await start(); });
+after(async () => { await h?.close(); });
+beforeEach(async () => { await h.reset(); });
+
+const expired = async (extra = {}) => ({ ...(await h.login()), ...extra });
+
+test("rule 2: a storm of 200 calls on an expired token makes one refresh, every call answered", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t, { expiresIn: 0 }));
+    const res = await Promise.all(Array.from({ length: 200 }, (_, i) => s.fetch("/api/item/" + i).then((r) => r.status)));
+    return { statuses: [...new Set(res)], stats: s.stats(), events };
+  }, t);
+  assert.deepEqual(r.statuses, [200]);
+  assert.equal(r.stats.refreshes, 1);
+  assert.equal(r.stats.coalesced, 199);
+  const s = await h.stats();
+  assert.equal(s.counts.refresh, 1);
+  assert.equal(s.counts.api, 200);
+  assert.equal(s.counts.badTokens, 0);
+  assert.equal(r.events.filter((e) => e.type === "token-refreshed").length, 1);
+});
+
+test("rule 3: 200 calls with a token the server refuses: one refresh, each call replayed once", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, { accessToken: "opaque-unknown-to-the-server", refreshToken: t.refresh_token });
+    const res = await Promise.all(Array.from({ length: 200 }, () => s.fetch("/api/me").then((r) => r.status)));
+    return { statuses: [...new Set(res)], stats: s.stats() };
+  }, t);
+  assert.deepEqual(r.statuses, [200]);
+  const s = await h.stats();
+  assert.equal(s.counts.refresh, 1, "one refresh");
+  assert.equal(s.counts.api, 400, "each call sent twice: the 401 and the replay");
+  assert.equal(r.stats.refreshes, 1);
+});
+
+test("rule 3: a 401 for a token that is no longer current replays with the current one, no refresh", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    // a call that went out with an old token: simulate by sending with a custom fetch that
+    // swaps tokens after the first call was sent
+    const slow = s.fetch("/api/me");
+    s.setTokens(tokens(t)); // same token: nothing stale
+    return (await slow).status;
+  }, t);
+  assert.equal(r, 200);
+  const t2 = await h.login();
+  const r2 = await h.page.evaluate(async ({ t, t2 }) => {
+    const s = make({}, { accessToken: "stale-token", refreshToken: t.refresh_token });
+    let first = true;
+    const f = s.wrapFetch(async (req) => {
+      if (first) { first = false; s.setTokens(tokens(t2)); } // a new session's token arrives while this call is in flight
+      return fetch(req);
+    });
+    const res = await f("/api/me");
+    return { status: res.status, stats: s.stats() };
+  }, { t, t2 });
+  assert.equal(r2.status, 200);
+  assert.equal(r2.stats.refreshes, 0, "a stale 401 does not refresh");
+  assert.equal((await h.stats()).counts.refresh, 0);
+});
+
+test("rules 3+6: an API that refuses every token is bounded and ends the session once", async () => {
+  const t = await h.login();
+  await h.faults({ apiMode: "always401" });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const res = await Promise.all(Array.from({ length: 20 }, () => settle(s.fetch("/api/me"))));
+    const after = await settle(s.fetch("/api/me"));
+    return { res, after, events, stats: s.stats() };
+  }, t);
+  const st = await h.stats();
+  assert.ok(st.counts.api <= 40, `at most 2 sends per call, got ${st.counts.api}`);
+  assert.equal(st.counts.refresh, 1);
+  assert.deepEqual(r.events.filter((e) => e.type === "session-expired").map((e) => e.reason), ["unauthorized-after-refresh"]);
+  assert.deepEqual([r.after.e.name, r.after.e.reason], ["SessionExpiredError", "unauthorized-after-refresh"]);
+  assert.equal(r.stats.sessionExpired, 1);
+});
+
+test("rules 1+4: a revoked refresh token ends the session once, every waiter rejected, nothing sent after", async () => {
+  const t = await expired();
+  await h.revoke();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ storage: "session", crossTab: false }, tokens(t, { expiresIn: 0 }));
+    const res = await Promise.all(Array.from({ length: 50 }, () => settle(s.fetch("/api/me"))));
+    const later = await settle(s.fetch("/api/me"));
+    return { reasons: [...new Set(res.map((x) => x.e && x.e.reason))], later, events, stored: sessionStorage.getItem("sessionguard") };
+  }, t);
+  assert.deepEqual(r.reasons, ["refresh-rejected"]);
+  assert.equal(r.later.e.reason, "refresh-rejected");
+  assert.deepEqual(r.events.map((e) => e.type), ["session-expired"]);
+  assert.equal(r.stored, null, "storage cleared");
+  const st = await h.stats();
+  assert.equal(st.counts.api, 0, "nothing reached the API");
+  assert.equal(st.counts.refresh, 1);
+  assert.equal(st.counts.badTokens, 0);
+});
+
+test("rule 1: refresh answers without a usable token are transient; nothing stored or sent", async () => {
+  for (const mode of ["null-token", "html", "broken"]) {
+    await h.reset();
+    const t = await expired();
+    await h.faults({ tokenMode: mode });
+    const r = await h.page.evaluate(async (t) => {
+      const s = make({ retry: { maxRetries: 1, baseDelayMs: 10 } }, tokens(t, { expiresIn: 0 }));
+      const a = await settle(s.fetch("/api/me"));
+      return { a, auth: s.isAuthenticated(), events };
+    }, t);
+    assert.equal(r.a.e.name, "RefreshUnavailableError", mode);
+    assert.ok(r.a.e.retryAfterMs > 0);
+    assert.equal(r.auth, true, "the session is kept");
+    const st = await h.stats();
+    assert.equal(st.counts.api, 0, mode);
+    assert.equal(st.counts.badTokens, 0, mode);
+    assert.equal(st.counts.refresh, 2, "one try plus one retry");
+  }
+});
+
+test("throttled refresh (Cognito 400 TooManyRequestsException) is retried, not a logout", async () => {
+  const t = await expired();
+  await h.faults({ tokenMode: "throttle", tokenFaultCount: 2 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ refresh: { type: "cognito", clientId: "demo", endpoint: "/cognito/" }, retry: { baseDelayMs: 20 } }, tokens(t, { expiresIn: 0 }));
+    const res = await Promise.all(Array.from({ length: 10 }, () => s.fetch("/api/me").then((r) => r.status)));
+    return { res, stats: s.stats(), auth: s.isAuthenticated() };
+  }, t);
+  assert.deepEqual([...new Set(r.res)], [200]);
+  assert.equal(r.stats.refreshes, 1);
+  assert.equal((await h.stats()).counts.refresh, 3, "two throttled attempts and a good one");
+});
+
+test("429 + Retry-After on the token endpoint: RefreshUnavailableError, fail fast, session kept", async () => {
+  const t = await expired();
+  await h.faults({ tokenMode: "429", tokenRetryAfter: 30 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t, { expiresIn: 0 }));
+    const a = await Promise.all(Array.from({ length: 20 }, () => settle(s.fetch("/api/me"))));
+    const b = await settle(s.getAccessToken());
+    return { a: a.map((x) => x.e), b, auth: s.isAuthenticated(), events };
+  }, t);
+  for (const e of r.a) {
+    assert.equal(e.name, "RefreshUnavailableError");
+    assert.ok(e.retryAfterMs > 25_000 && e.retryAfterMs <= 30_000, String(e.retryAfterMs));
+  }
+  assert.equal(r.b.e.name, "RefreshUnavailableError");
+  assert.equal(r.auth, true);
+  assert.deepEqual(r.events, []);
+  const st = await h.stats();
+  assert.equal(st.counts.refresh, 1, "Retry-After longer than maxDelayMs: no retry, and no refresh during the cool-down");
+  assert.equal(st.counts.api, 0);
+});
+
+test("expireOnTransientFailure ends the session with refresh-failed", async () => {
+  const t = await expired();
+  await h.faults({ tokenMode: "503" });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ expireOnTransientFailure: true, retry: { maxRetries: 1, baseDelayMs: 5 } }, tokens(t, { expiresIn: 0 }));
+    return { a: await settle(s.fetch("/api/me")), events };
+  }, t);
+  assert.equal(r.a.e.reason, "refresh-failed");
+  assert.deepEqual(r.events.map((e) => e.reason), ["refresh-failed"]);
+});
+
+test("rule 5: 503 + Retry-After and 429 are retried with a retry event; retries spent → last answer", async () => {
+  const t = await h.login();
+  await h.faults({ apiMode: "503", apiRetryAfter: 0, apiFaultCount: 2 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const a = await s.fetch("/api/x", { method: "POST", body: "hello" });
+    return { status: a.status, body: await a.json(), events, stats: s.stats() };
+  }, t);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.body, "hello", "the body survives retries");
+  assert.deepEqual(r.events.map((e) => [e.type, e.status, e.attempt]), [["retry", 503, 1], ["retry", 503, 2]]);
+  assert.ok(r.events[0].url.endsWith("/api/x"));
+  assert.equal(r.stats.retries, 2);
+
+  await h.reset();
+  const t2 = await h.login();
+  await h.faults({ apiMode: "429" });
+  const r2 = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { maxRetries: 2, baseDelayMs: 5 } }, tokens(t));
+    const a = await s.fetch("/api/x");
+    return { status: a.status, stats: s.stats() };
+  }, t2);
+  assert.equal(r2.status, 429, "fetch resolves with the last answer");
+  assert.equal((await h.stats()).counts.api, 3, "1 + maxRetries sends");
+  assert.equal(r2.stats.throttled, 3);
+});
+
+test("rule 5: overload on a non-idempotent call is not replayed, unless it has an Idempotency-Key", async () => {
+  const t = await h.login();
+  await h.faults({ apiMode: "502", apiFaultCount: 1 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { baseDelayMs: 5 } }, tokens(t));
+    return (await s.fetch("/api/order", { method: "POST", body: "{}" })).status;
+  }, t);
+  assert.equal(r, 502);
+  assert.equal((await h.stats()).counts.api, 1);
+
+  await h.reset();
+  const t2 = await h.login();
+  await h.faults({ apiMode: "502", apiFaultCount: 2 });
+  const r2 = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { baseDelayMs: 5, idempotencyKey: true } }, tokens(t));
+    const a = await s.fetch("/api/order", { method: "POST", body: "{}" });
+    return { status: a.status, body: await a.json() };
+  }, t2);
+  assert.equal(r2.status, 200);
+  const log = (await h.stats(true)).log.filter((e) => e.path === "/api/order");
+  assert.equal(log.length, 3);
+  assert.ok(log[0].idem && log.every((e) => e.idem === log[0].idem), "one key per call, the same on every attempt");
+  assert.equal(r2.body.idempotencyKey, log[0].idem);
+});
+
+test("rule 5: network errors are retried for GET, not for POST", async () => {
+  const t = await h.login();
+  await h.faults({ apiMode: "reset", apiFaultCount: 1 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { baseDelayMs: 5 } }, tokens(t));
+    return (await s.fetch("/api/me")).status;
+  }, t);
+  assert.equal(r, 200);
+  assert.equal((await h.stats()).counts.api, 2, "the GET was sent again");
+  await h.faults({ apiMode: "reset", apiFaultCount: 1 });
+  const r2 = await h.page.evaluate(async () => {
+    const x = await settle(s.fetch("/api/me", { method: "POST", body: "x" }));
+    return { ok: x.ok, name: x.e && x.e.name };
+  });
+  assert.deepEqual(r2, { ok: false, name: "TypeError" }, "the network error comes back as fetch's own TypeError");
+  assert.equal((await h.stats()).counts.api, 3, "the POST was sent once");
+});
+
+test("rule 3: bodies survive the replay after a 401 (string, URLSearchParams, FormData, Blob, Request)", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const out = [];
+    const bodies = {
+      string: () => "plain text",
+      params: () => new URLSearchParams({ a: "1", b: "two" }),
+      blob: () => new Blob(["blob body"], { type: "text/plain" }),
+      form: () => { const f = new FormData(); f.append("field", "value"); return f; },
+    };
+    for (const [k, mk] of Object.entries(bodies)) {
+      make({}, { accessToken: "refused-" + k, refreshToken: t.refresh_token });
+      const res = await s.fetch("/api/echo", { method: "POST", body: mk() });
+      out.push([k, res.status, (await res.json()).body]);
+    }
+    make({}, { accessToken: "refused-request", refreshToken: t.refresh_token });
+    const req = new Request("/api/echo", { method: "PUT", body: "from a Request" });
+    const res = await s.fetch(req);
+    out.push(["request", res.status, (await res.json()).body]);
+    return out;
+  }, t);
+  assert.deepEqual(r.map((x) => x[1]), [200, 200, 200, 200, 200]);
+  assert.equal(r[0][2], "plain text");
+  assert.equal(r[1][2], "a=1&b=two");
+  assert.equal(r[2][2], "blob body");
+  assert.match(r[3][2], /name="field"\r\n\r\nvalue/);
+  assert.equal(r[4][2], "from a Request");
+});
+
+test("rule 10: an abort while waiting for a refresh or a backoff rejects at once and sends nothing", async () => {
+  const t = await expired();
+  await h.faults({ tokenLatencyMs: 1500 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t, { expiresIn: 0 }));
+    const c = new AbortController();
+    const t0 = performance.now();
+    const p = settle(s.fetch("/api/me", { signal: c.signal }));
+    setTimeout(() => c.abort(), 100);
+    const a = await p;
+    return { a, ms: performance.now() - t0 };
+  }, t);
+  assert.equal(r.a.e.name, "AbortError");
+  assert.ok(r.ms < 1000, `rejected after ${r.ms} ms`);
+  await new Promise((res) => setTimeout(res, 1600));
+  assert.equal((await h.stats()).counts.api, 0, "not sent after the refresh");
+
+  await h.reset();
+  const t2 = await h.login();
+  await h.faults({ apiMode: "429", apiRetryAfter: 5 });
+  const r2 = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const c = new AbortController();
+    const t0 = performance.now();
+    const p = settle(s.fetch("/api/me", { signal: c.signal }));
+    setTimeout(() => c.abort(), 300);
+    return { a: await p, ms: performance.now() - t0 };
+  }, t2);
+  assert.equal(r2.a.e.name, "AbortError");
+  assert.ok(r2.ms < 2000);
+  assert.equal((await h.stats()).counts.api, 1, "the backoff was cut short, no second send");
+});
+
+test("rule 12: proactive refresh before expiry, with no calls made", async () => {
+  const t = await h.login({ accessTtl: 3 });
+  const r = await h.page.evaluate(async (t) => {
+    make({ refreshLeewaySeconds: 30 }, tokens(t));
+    await new Promise((res) => setTimeout(res, 2500));
+    return events;
+  }, t);
+  const refreshed = r.filter((e) => e.type === "token-refreshed");
+  assert.equal(refreshed.length, 1, JSON.stringify(r));
+  assert.ok(refreshed[0].expiresAt > Date.now());
+  assert.equal((await h.stats()).counts.refresh, 1);
+});
+
+test("rate limit: calls are queued to requestsPerSecond, not dropped", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ rateLimit: { requestsPerSecond: 20, burst: 5 } }, tokens(t));
+    const t0 = performance.now();
+    const res = await Promise.all(Array.from({ length: 25 }, () => s.fetch("/api/me").then((r) => r.status)));
+    return { ms: performance.now() - t0, ok: res.every((x) => x === 200) };
+  }, t);
+  assert.ok(r.ok);
+  assert.ok(r.ms >= 900, `25 calls at 20/s with a burst of 5 took ${r.ms} ms`);
+});
+
+test("Cognito refresher end to end, and userInfo() cached and single flight", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ refresh: { type: "cognito", clientId: "demo", endpoint: "/cognito/" } }, tokens(t, { expiresIn: 0 }));
+    const status = (await s.fetch("/api/me")).status;
+    const [a, b] = await Promise.all([s.userInfo(), s.userInfo()]);
+    const c = await s.userInfo();
+    return { status, a, same: a === b && b === c, id: s.claims("id"), access: s.claims() };
+  }, t);
+  assert.equal(r.status, 200);
+  assert.equal(r.a.Username, "alice");
+  assert.ok(r.same);
+  assert.equal(r.id.email, "alice@example.test");
+  assert.equal(r.access.sub, "alice");
+  const st = await h.stats();
+  assert.equal(st.counts.userinfo, 1, "one GetUser for three userInfo() calls");
+  assert.equal(st.counts.refresh, 1);
+});
+
+test("OIDC userInfoUrl", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" } }, tokens(t));
+    return s.userInfo();
+  }, t);
+  assert.equal(r.sub, "alice");
+});
+
+test("rule 8: unavailable storage falls back to memory and warns once", async () => {
+  const page = await h.openPage();
+  const warnings = [];
+  page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
+  const t = await h.login();
+  const r = await page.evaluate(async (t) => {
+    Object.defineProperty(window, "localStorage", { get() { throw new DOMException("denied", "SecurityError"); } });
+    const a = make({ storage: "local", crossTab: false }, tokens(t));
+    const status = (await a.fetch("/api/me")).status;
+    return { status, auth: a.isAuthenticated() };
+  }, t);
+  assert.deepEqual(r, { status: 200, auth: true });
+  assert.equal(warnings.filter((w) => w.includes("sessionguard")).length, 1);
+  await page.close();
+});
+
+test("rule 9: bad input of every kind is a TypeError and the instance keeps working", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const bad = [
+      () => s.setTokens(null), () => s.setTokens({ accessToken: null }), () => s.setTokens({ accessToken: "null" }),
+      () => s.setTokens({ accessToken: "x", expiresAt: "tomorrow" }), () => s.wrapFetch("fetch"), () => s.attachAxios({}),
+      () => s.attachAxios(null), () => s.claims(42), () => s.addEventListener("retry", "nope"), () => new SG.SessionManager({ retry: { maxRetries: "3" } }),
+      () => new SG.SessionManager({ refresh: 42 }), () => new SG.SessionManager({ refresh: { type: "cognito", clientId: "x" } }),
+    ];
+    const names = bad.map((f) => { try { f(); return "no error"; } catch (e) { return e instanceof TypeError ? "TypeError" : String(e); } });
+    const odd = await Promise.all([settle(s.fetch(undefined)), settle(s.fetch({ toString: () => 5 })), settle(s.fetch("http://[bad"))]);
+    const status = (await s.fetch("/api/me")).status;
+    return { names, odd: odd.map((x) => x.ok || x.e.name), status, auth: s.isAuthenticated() };
+  }, t);
+  assert.deepEqual([...new Set(r.names)], ["TypeError"]);
+  assert.equal(r.status, 200);
+  assert.equal(r.auth, true);
+  assert.equal(h.errors.length, 0, h.errors.join("\n"));
+});
+
+test("listeners may call back in: getAccessToken and setTokens from a session-expired listener", async () => {
+  const t = await h.login();
+  const t2 = await h.login({ user: "bob" });
+  const r = await h.page.evaluate(async ({ t, t2 }) => {
+    const s = make({}, tokens(t));
+    const seen = [];
+    s.addEventListener("session-expired", async (e) => {
+      seen.push(e.detail.reason);
+      seen.push((await settle(s.getAccessToken())).e.reason);
+      s.setTokens(tokens(t2));
+    });
+    s.addEventListener("session-expired", () => { throw new Error("a listener that throws"); });
+    s.logout();
+    await new Promise((res) => setTimeout(res, 50));
+    const me = await (await s.fetch("/api/me")).json();
+    return { seen, user: me.user };
+  }, { t, t2 });
+  assert.deepEqual(r.seen, ["logout", "logout"]);
+  assert.equal(r.user, "bob");
+});
+
+test("dispose: later calls reject", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    s.dispose();
+    return [await settle(s.fetch("/api/me")), await settle(s.getAccessToken())].map((x) => x.ok ? "ok" : x.e.name);
+  }, t);
+  assert.deepEqual(r, ["SessionDisposedError", "SessionDisposedError"]);
+});
