@@ -21,6 +21,8 @@ rm -rf pkg
 # The error classes live in a JS snippet (they extend Error); export them from the entry too.
 snippet=$(cd pkg && ls snippets/*/js/support.js)
 printf '\nexport { SessionExpiredError, RefreshUnavailableError } from "./%s";\n' "$snippet" >> pkg/sessionguard.js
+# `[Symbol.dispose]` needs TypeScript's esnext.disposable lib; most apps do not have it yet.
+sed -i '/\[Symbol.dispose\]()/d' pkg/sessionguard.d.ts
 cat >> pkg/sessionguard.d.ts <<'TS'
 
 /** The session is over (or never started: reason "no-session"). */

@@ -185,7 +185,7 @@ impl SessionManager {
         ])
     }
 
-    #[wasm_bindgen(js_name = addEventListener)]
+    #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
     pub fn add_event_listener(&self, #[wasm_bindgen(js_name = type, unchecked_param_type = "string")] ty: JsValue, listener: JsValue) -> Result<(), JsValue> {
         let ty = event_type(&ty)?;
         if listener.is_undefined() || listener.is_null() {
@@ -197,7 +197,7 @@ impl SessionManager {
         self.inner.target.add_event_listener_with_event_listener(&ty, listener.unchecked_ref())
     }
 
-    #[wasm_bindgen(js_name = removeEventListener)]
+    #[wasm_bindgen(js_name = removeEventListener, skip_typescript)]
     pub fn remove_event_listener(&self, #[wasm_bindgen(js_name = type, unchecked_param_type = "string")] ty: JsValue, listener: JsValue) -> Result<(), JsValue> {
         let ty = event_type(&ty)?;
         if listener.is_undefined() || listener.is_null() {

@@ -108,6 +108,7 @@ export interface AxiosLike {
 }
 
 export interface SessionManager {
+  /** `session-expired`, `token-refreshed` and `retry`, as `CustomEvent`s with `detail`. */
   addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void): void;
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void): void;
 }

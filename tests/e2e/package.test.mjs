@@ -1,0 +1,57 @@
+// Packaging: `npm pack` the package as it would be published, unpack the tarball, and load the
+// module its package.json `exports` names in a page; a broken `files` or `exports` fails here.
+// Also type-checks a TypeScript user of the package against the generated .d.ts.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { start } from "./harness.mjs";
+
+const root = new URL("../..", import.meta.url).pathname;
+let h, dir, files;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sg-pack-"));
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root, encoding: "utf8" });
+  const info = JSON.parse(out)[0];
+  files = info.files.map((f) => f.path);
+  execFileSync("tar", ["-xzf", join(dir, info.filename), "-C", dir]);
+  h = await start({ extraStatic: { "/packed/": join(dir, "package") } });
+});
+after(async () => {
+  await h?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("the tarball holds the package and nothing else", () => {
+  for (const f of ["package.json", "README.md", "pkg/sessionguard.js", "pkg/sessionguard_bg.wasm", "pkg/sessionguard.d.ts"]) {
+    assert.ok(files.includes(f), `${f} is in the tarball`);
+  }
+  assert.ok(files.some((f) => /^pkg\/snippets\/.+\/js\/support\.js$/.test(f)), "the JS snippet is in the tarball");
+  const stray = files.filter((f) => !/^(package\.json|README\.md|LICENSE.*|pkg\/.*)$/.test(f));
+  assert.deepEqual(stray, []);
+});
+
+test("the module named by exports['.'] loads from the tarball and works", async () => {
+  const pkg = JSON.parse(readFileSync(join(dir, "package", "package.json"), "utf8"));
+  const entry = pkg.exports["."].default;
+  assert.equal(entry, "./pkg/sessionguard.js");
+  const t = await h.login();
+  const r = await h.page.evaluate(async ({ url, t }) => {
+    const mod = await import(url);
+    await mod.default();
+    const s = new mod.SessionManager({});
+    let noSession;
+    try { await s.fetch("/api/me"); } catch (e) { noSession = e instanceof mod.SessionExpiredError && e.reason; }
+    s.setTokens({ accessToken: t.access_token });
+    const status = (await s.fetch("/api/me")).status;
+    return { status, noSession, classes: typeof mod.RefreshUnavailableError };
+  }, { url: "/packed/" + entry.slice(2), t });
+  assert.deepEqual(r, { status: 200, noSession: "no-session", classes: "function" });
+});
+
+test("TypeScript: a typed user of the package compiles against the generated .d.ts", () => {
+  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "tests/types/tsconfig.json")], { cwd: root, encoding: "utf8", stdio: "pipe" });
+});
