@@ -72,3 +72,30 @@ export function uuid() {
 export function globalFetch(input, init) {
   return globalThis.fetch(input, init);
 }
+
+/**
+ * Runs `fn` (which returns a promise) under the Web Lock `name`, so that one tab at a time does
+ * it. A lock not granted within `timeoutMs` (a tab that hangs while holding it) is stolen.
+ * Where Web Locks are missing, `fn` runs at once: each tab refreshes on its own, and the
+ * re-read of storage after a terminal answer keeps rotating refresh tokens safe.
+ */
+export function withLock(name, timeoutMs, fn) {
+  const locks = globalThis.navigator && globalThis.navigator.locks;
+  if (!locks || typeof locks.request !== "function") return Promise.resolve().then(fn);
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs);
+  return locks.request(name, { mode: "exclusive", signal: ctl.signal }, () => {
+    clearTimeout(timer);
+    return fn();
+  }).catch((e) => {
+    clearTimeout(timer);
+    if (ctl.signal.aborted) return locks.request(name, { steal: true }, () => fn());
+    throw e;
+  });
+}
+
+/** Are Web Locks available (cross-tab refresh lock)? */
+export function hasLocks() {
+  const locks = globalThis.navigator && globalThis.navigator.locks;
+  return !!(locks && typeof locks.request === "function");
+}

@@ -64,6 +64,12 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    pub fn parse(s: &str) -> Option<EndReason> {
+        [EndReason::RefreshRejected, EndReason::RefreshFailed, EndReason::NoRefreshToken, EndReason::UnauthorizedAfterRefresh, EndReason::Logout]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::RefreshRejected => "refresh-rejected",
@@ -413,10 +419,39 @@ impl Session {
         On401::Replay
     }
 
+    /// Flight `id` is settled by a token set another tab stored while we waited for the
+    /// cross-tab lock (or stored before our terminal answer): use it instead of refreshing or
+    /// ending the session.
+    pub fn refresh_adopted(&mut self, id: FlightId, set: TokenSet) -> RefreshNext {
+        if self.is_current(id) {
+            let expires_at = set.expires_at;
+            self.tokens = Some(set);
+            self.refused = false;
+            self.flight = None;
+            self.cooldown_until = 0.0;
+            self.events.push_back(Event::TokenRefreshed { expires_at });
+        }
+        RefreshNext::Settled
+    }
+
+    /// The session was ended in another tab (same reason, one event here too).
+    pub fn end_external(&mut self, reason: EndReason) {
+        self.end(reason);
+    }
+
+    /// Until when refreshing is on cool-down (0 if it is not).
+    pub fn cooldown_until(&self) -> f64 {
+        self.cooldown_until
+    }
+
     /// Adopts a token set that another tab stored, if it differs from ours. Returns true if
-    /// adopted. Used before giving up on a terminal answer and when tabs share tokens.
-    pub fn adopt(&mut self, set: TokenSet) -> bool {
+    /// adopted. `new_session`: it comes from a `setTokens` (a login), which also revives an
+    /// ended session here; refreshed tokens never do (a late refresh must not undo a logout).
+    pub fn adopt(&mut self, set: TokenSet, new_session: bool) -> bool {
         if self.tokens.as_ref().is_some_and(|t| t.access == set.access) {
+            return false;
+        }
+        if !new_session && self.status != Status::Active {
             return false;
         }
         let was_active = self.status == Status::Active;
@@ -656,13 +691,46 @@ mod tests {
     }
 
     #[test]
+    fn adopted_tokens_settle_the_flight() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        drain(&mut s);
+        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
+        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
+        assert_eq!(s.refresh_adopted(id, other.clone()), RefreshNext::Settled);
+        assert!(matches!(s.access(2.0), Access::Ready(t) if t == "B"));
+        assert_eq!(drain(&mut s), vec![Event::TokenRefreshed { expires_at: Some(1e13) }], "adopted tokens are not stored again");
+        // a stale flight adopts nothing
+        s.set_tokens(&input("C", Some("R"), None), 3.0).unwrap();
+        assert_eq!(s.refresh_adopted(id, other), RefreshNext::Settled);
+        assert_eq!(s.tokens().unwrap().access, "C");
+    }
+
+    #[test]
+    fn external_end_fires_once() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), None), 0.0).unwrap();
+        drain(&mut s);
+        s.end_external(EndReason::RefreshRejected);
+        s.end_external(EndReason::Logout);
+        assert_eq!(drain(&mut s), vec![Event::SessionExpired(EndReason::RefreshRejected), Event::Clear]);
+    }
+
+    #[test]
     fn adopt_replaces_tokens() {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
         drain(&mut s);
         let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
-        assert!(s.adopt(other.clone()));
-        assert!(!s.adopt(other));
+        assert!(s.adopt(other.clone(), false));
+        assert!(!s.adopt(other.clone(), false));
         assert!(matches!(s.access(1.0), Access::Ready(t) if t == "B"));
+        // after a logout, refreshed tokens from elsewhere do not revive the session; a login does
+        s.logout();
+        let newer = TokenSet { access: "C".into(), ..other };
+        assert!(!s.adopt(newer.clone(), false));
+        assert!(!s.is_authenticated());
+        assert!(s.adopt(newer, true));
+        assert!(s.is_authenticated());
     }
 }

@@ -71,6 +71,12 @@ pub fn is_usable(token: &str) -> bool {
     !t.is_empty() && t != "null" && t != "undefined" && !t.contains(['\r', '\n'])
 }
 
+/// A short, non-reversible tag of a token (FNV-1a), so tabs can tell whether they hold the same
+/// session without sending tokens around.
+pub fn fingerprint(token: &str) -> u32 {
+    token.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// Largest token we look into, to bound the work done on hostile input.
 const MAX_JWT_LEN: usize = 64 * 1024;
 

@@ -11,20 +11,27 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use super::js::{call_error, named_error, now, object, race, random, sleep};
-use super::options::Options;
+use super::crosstab::Channel;
+use super::js::{call_error, named_error, now, object, race, random, sleep, with_lock};
+use super::options::{Options, StorageKind};
 use super::refresher;
 use super::storage::Store;
 use crate::core::call::{Call, Step};
-use crate::core::session::{Access, CallError, Event, FlightId, RefreshNext, Session};
+use crate::core::refresh_answer::RefreshVerdict;
+use crate::core::session::{Access, CallError, EndReason, Event, FlightId, RefreshNext, Session};
 
 /// `setTimeout` takes a signed 32-bit delay; longer ones fire at once.
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 /// How many times `getAccessToken` may wait for a refresh before giving up.
 const MAX_WAITS: u32 = 4;
+/// How long a tab waits for the cross-tab refresh lock before stealing it (longer than one
+/// refresh attempt's 30 s timeout).
+const LOCK_TIMEOUT_MS: f64 = 35_000.0;
+/// Without Web Locks: how long a terminal answer waits for another tab's fresh tokens.
+const TERMINAL_GRACE_MS: f64 = 1_000.0;
 
 struct FlightWait {
     id: FlightId,
@@ -41,6 +48,7 @@ pub struct Inner {
     timer: RefCell<Option<Timeout>>,
     pub disposed: Cell<bool>,
     pub userinfo: RefCell<super::userinfo::Cache>,
+    channel: RefCell<Option<Channel>>,
     me: Weak<Inner>,
 }
 
@@ -55,8 +63,65 @@ impl Inner {
             timer: RefCell::new(None),
             disposed: Cell::new(false),
             userinfo: RefCell::new(Default::default()),
+            channel: RefCell::new(None),
             me: me.clone(),
         })
+    }
+
+    /// Opens the cross-tab channel when tabs share this session.
+    pub fn connect_tabs(&self) {
+        if self.shares_tabs() {
+            *self.channel.borrow_mut() = Channel::open(self.me.clone(), &self.opts.storage_key);
+        }
+    }
+
+    /// Tabs share the session: `storage: "local"` (and available) with `crossTab`.
+    pub fn shares_tabs(&self) -> bool {
+        self.opts.storage == StorageKind::Local && self.opts.cross_tab && self.store.is_persistent()
+    }
+
+    /// News from another tab: new tokens in storage, or the session ended there.
+    pub fn on_remote(&self, msg: &JsValue) {
+        if self.disposed.get() {
+            return;
+        }
+        match super::js::get_string(msg, "t").as_deref() {
+            Some("tokens") => {
+                let sent = super::js::get_string(msg, "rec").and_then(|r| crate::core::token::TokenSet::from_record(&r));
+                let Some(set) = sent.or_else(|| self.store.read()) else { return };
+                let login = super::js::get(msg, "login").as_bool() == Some(true);
+                let changed = self.session.borrow_mut().adopt(set, login);
+                if changed {
+                    self.settle_flight(None);
+                    self.flush();
+                    self.rearm();
+                }
+            }
+            Some("end") => {
+                let reason = super::js::get_string(msg, "r").and_then(|r| EndReason::parse(&r)).unwrap_or(EndReason::Logout);
+                // A logout ends every tab. A terminal answer about another refresh token (this
+                // tab already holds newer tokens) does not end this one.
+                let tag = super::js::get(msg, "f").as_f64();
+                let ours = self.refresh_tag().map(f64::from);
+                if reason != EndReason::Logout && tag.is_some() && tag != ours {
+                    return;
+                }
+                self.session.borrow_mut().end_external(reason);
+                self.flush();
+            }
+            _ => {}
+        }
+    }
+
+    fn refresh_tag(&self) -> Option<u32> {
+        self.session.borrow().tokens().and_then(|t| t.refresh.as_deref().map(crate::core::token::fingerprint))
+    }
+
+    /// A token set another tab stored that differs from ours, if any.
+    fn newer_stored(&self) -> Option<crate::core::token::TokenSet> {
+        let stored = self.store.read()?;
+        let ours = self.session.borrow().tokens().map(|t| t.access.clone());
+        (ours.as_deref() != Some(stored.access.as_str())).then_some(stored)
     }
 
     fn rc(&self) -> Option<Rc<Inner>> {
@@ -87,6 +152,9 @@ impl Inner {
     /// borrow held.
     pub fn flush(&self) {
         let mut rearm = false;
+        // the refresh token of the session as it was before an end event, for other tabs
+        let mut tag = self.refresh_tag();
+        let mut refreshed = false;
         loop {
             let ev = self.session.borrow_mut().poll_event();
             let Some(ev) = ev else { break };
@@ -94,7 +162,12 @@ impl Inner {
                 Event::Store => {
                     let set = self.session.borrow().tokens().cloned();
                     if let Some(set) = set {
-                        self.store.write(&set);
+                        let record = set.to_record();
+                        self.store.write_record(&record);
+                        if let Some(c) = self.channel.borrow().as_ref() {
+                            c.post_tokens(&record, !refreshed);
+                        }
+                        tag = set.refresh.as_deref().map(crate::core::token::fingerprint);
                     }
                     rearm = true;
                 }
@@ -104,10 +177,14 @@ impl Inner {
                     rearm = true;
                 }
                 Event::TokenRefreshed { expires_at } => {
+                    refreshed = true;
                     let at = expires_at.map_or(JsValue::NULL, JsValue::from_f64);
                     self.dispatch("token-refreshed", &object(&[("expiresAt", at)]));
                 }
                 Event::SessionExpired(reason) => {
+                    if let Some(c) = self.channel.borrow().as_ref() {
+                        c.post_end(reason.as_str(), tag);
+                    }
                     self.settle_flight(None);
                     self.dispatch("session-expired", &object(&[("reason", reason.as_str().into())]));
                 }
@@ -133,12 +210,10 @@ impl Inner {
 
     async fn run_refresh(&self, id: FlightId, mut refresh_token: String) {
         loop {
-            let verdict = refresher::attempt(&self.opts.refresh, &refresh_token).await;
+            let next = if self.shares_tabs() { self.locked_step(id, refresh_token).await } else { self.refresh_step(id, refresh_token).await };
             if self.disposed.get() {
                 break;
             }
-            let next = self.session.borrow_mut().refresh_result(id, verdict, now(), random());
-            self.flush();
             match next {
                 RefreshNext::Settled => break,
                 RefreshNext::RetryIn(delay) => {
@@ -153,6 +228,80 @@ impl Inner {
         }
         self.settle_flight(Some(id));
         self.rearm();
+    }
+
+    /// One attempt of flight `id`, applied to the session (and stored) before it returns. With
+    /// tabs sharing the session this runs under the cross-tab lock: see `crosstab`.
+    async fn refresh_step(&self, id: FlightId, refresh_token: String) -> RefreshNext {
+        if !self.session.borrow().is_current(id) || self.disposed.get() {
+            return RefreshNext::Settled;
+        }
+        let shared = self.shares_tabs();
+        if shared {
+            if let Some(stored) = self.newer_stored() {
+                let next = self.session.borrow_mut().refresh_adopted(id, stored);
+                self.flush();
+                return next;
+            }
+        }
+        let cooldown = if shared { self.store.read_cooldown() - now() } else { 0.0 };
+        let verdict = if cooldown > 0.0 {
+            RefreshVerdict::Transient { retry_after_ms: Some(cooldown) }
+        } else {
+            refresher::attempt(&self.opts.refresh, &refresh_token).await
+        };
+        if shared && verdict == RefreshVerdict::Terminal {
+            if !super::js::has_locks() {
+                // Without the lock another tab may be refreshing right now with the same
+                // (rotating) refresh token: give its tokens a moment to arrive.
+                let _ = JsFuture::from(sleep(TERMINAL_GRACE_MS, &JsValue::UNDEFINED)).await;
+                if !self.session.borrow().is_current(id) {
+                    return RefreshNext::Settled;
+                }
+            }
+            if let Some(stored) = self.newer_stored() {
+                let next = self.session.borrow_mut().refresh_adopted(id, stored);
+                self.flush();
+                return next;
+            }
+        }
+        let next = self.session.borrow_mut().refresh_result(id, verdict, now(), random());
+        self.flush();
+        if shared {
+            let until = self.session.borrow().cooldown_until();
+            if until > now() && cooldown <= 0.0 {
+                self.store.write_cooldown(until);
+            }
+        }
+        next
+    }
+
+    /// `refresh_step` under the cross-tab Web Lock.
+    async fn locked_step(&self, id: FlightId, refresh_token: String) -> RefreshNext {
+        let Some(me) = self.rc() else { return RefreshNext::Settled };
+        let step = Closure::once_into_js(move || {
+            wasm_bindgen_futures::future_to_promise(async move {
+                let next = me.refresh_step(id, refresh_token).await;
+                Ok(JsValue::from_f64(match next {
+                    RefreshNext::Settled => -1.0,
+                    RefreshNext::RetryIn(d) => d,
+                }))
+            })
+        });
+        let name = ["sessionguard:", &self.opts.storage_key].concat();
+        match JsFuture::from(with_lock(&name, LOCK_TIMEOUT_MS, &step)).await.ok().and_then(|v| v.as_f64()) {
+            Some(d) if d >= 0.0 => RefreshNext::RetryIn(d),
+            Some(_) => RefreshNext::Settled,
+            // The lock machinery itself failed: do the step without it rather than leave the
+            // flight unsettled.
+            None => {
+                let rt = self.session.borrow().refresh_token_for(id);
+                match rt {
+                    Some(rt) => Box::pin(self.refresh_step(id, rt)).await,
+                    None => RefreshNext::Settled,
+                }
+            }
+        }
     }
 
     /// Wakes everyone waiting on the flight (`id`, or whichever is running).
@@ -259,6 +408,9 @@ impl Inner {
 
     pub fn dispose(&self) {
         self.disposed.set(true);
+        if let Some(c) = self.channel.borrow_mut().take() {
+            c.close();
+        }
         *self.timer.borrow_mut() = None;
         self.settle_flight(None);
     }

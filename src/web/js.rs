@@ -31,6 +31,10 @@ extern "C" {
     #[wasm_bindgen(js_name = timeoutSignal)]
     pub fn timeout_signal(ms: f64) -> JsValue;
     pub fn uuid() -> String;
+    #[wasm_bindgen(js_name = hasLocks)]
+    pub fn has_locks() -> bool;
+    #[wasm_bindgen(js_name = withLock)]
+    pub fn with_lock(name: &str, timeout_ms: f64, f: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = globalFetch, catch)]
     pub fn global_fetch(input: &JsValue, init: &JsValue) -> Result<Promise, JsValue>;
 }

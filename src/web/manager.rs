@@ -74,6 +74,7 @@ impl SessionManager {
         }
         let target = web_sys::EventTarget::new()?;
         let inner = Inner::new(opts, session, target, store);
+        inner.connect_tabs();
         inner.rearm();
         Ok(SessionManager { inner })
     }

@@ -7,9 +7,11 @@
 //! - [`fetch`] and [`axios`]: the two interceptors;
 //! - [`refresher`]: one attempt at the token endpoint (function, OAuth2, Cognito);
 //! - [`userinfo`]: `userInfo()`, cached and single flight;
+//! - [`crosstab`]: one refresh across tabs, shared tokens and logout;
 //! - [`storage`], [`options`], [`js`]: storage with fallback, option parsing, JS helpers.
 
 mod axios;
+mod crosstab;
 mod fetch;
 mod inner;
 mod js;

@@ -50,27 +50,40 @@ impl Store {
         self.web.borrow().is_some()
     }
 
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     pub fn read(&self) -> Option<TokenSet> {
         let web = self.web.borrow().clone()?;
         let text = web.get_item(&self.key).ok()??;
         TokenSet::from_record(&text)
     }
 
-    pub fn write(&self, set: &TokenSet) {
+    /// Writes a record made by `TokenSet::to_record`.
+    pub fn write_record(&self, record: &str) {
         let Some(web) = self.web.borrow().clone() else { return };
-        if web.set_item(&self.key, &set.to_record()).is_err() {
+        if web.set_item(&self.key, record).is_err() {
             let _ = web.remove_item(&self.key);
             self.fall_back("sessionguard: storage is full or refused the write; keeping the session in memory only");
+        }
+    }
+
+    /// The refresh cool-down shared by the tabs (epoch ms; 0 if none).
+    pub fn read_cooldown(&self) -> f64 {
+        let Some(web) = self.web.borrow().clone() else { return 0.0 };
+        let v = web.get_item(&[&self.key, ":cooldown"].concat()).ok().flatten();
+        v.and_then(|v| crate::core::json::parse_number(&v)).unwrap_or(0.0)
+    }
+
+    pub fn write_cooldown(&self, until: f64) {
+        if let Some(web) = self.web.borrow().clone() {
+            let mut v = String::new();
+            crate::core::json::write_int(&mut v, until);
+            let _ = web.set_item(&[&self.key, ":cooldown"].concat(), &v);
         }
     }
 
     pub fn clear(&self) {
         if let Some(web) = self.web.borrow().clone() {
             let _ = web.remove_item(&self.key);
+            let _ = web.remove_item(&[&self.key, ":cooldown"].concat());
         }
     }
 }

@@ -1,0 +1,133 @@
+// Across tabs (SPEC rule 11): pages of one browser context share localStorage, Web Locks and
+// BroadcastChannel, as the tabs of one browser do.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { start } from "./harness.mjs";
+
+let h;
+const tabs = [];
+before(async () => { h = await start(); });
+after(async () => { await h?.close(); });
+beforeEach(async () => {
+  await h.reset();
+  for (const p of tabs.splice(0)) await p.close();
+  await h.page.evaluate(() => localStorage.clear());
+});
+
+const OPTS = { storage: "local" };
+
+/** n tabs sharing one session whose access token has expired; returns the pages. */
+async function openTabs(n, { tokenOpts = {}, options = OPTS, before: setup } = {}) {
+  const t = await h.login();
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const p = await h.openPage();
+    tabs.push(p);
+    if (setup) await p.evaluate(setup);
+    pages.push(p);
+  }
+  await pages[0].evaluate(({ t, options, tokenOpts }) => { make(options, tokens(t, { expiresIn: 0, ...tokenOpts })); }, { t, options, tokenOpts });
+  for (const p of pages.slice(1)) await p.evaluate((options) => { make(options); }, options);
+  return pages;
+}
+
+const storm = (pages, n = 20) => Promise.all(pages.map((p) => p.evaluate(async (n) => {
+  const r = await Promise.all(Array.from({ length: n }, () => settle(s.fetch("/api/me").then((r) => r.status))));
+  return { ok: r.filter((x) => x.ok && x.v === 200).length, errors: r.filter((x) => !x.ok).map((x) => x.e.name + ":" + x.e.reason), auth: s.isAuthenticated() };
+}, n)));
+
+for (const n of [2, 5]) {
+  test(`${n} tabs with an expired token firing at once: one refresh in total, every call answered`, async () => {
+    const pages = await openTabs(n);
+    const res = await storm(pages);
+    for (const r of res) assert.deepEqual(r, { ok: 20, errors: [], auth: true });
+    const st = await h.stats();
+    console.log(`# ${n} tabs: ${st.counts.refresh} refresh request(s) for ${n * 20} calls`);
+    assert.equal(st.counts.refresh, 1);
+    assert.equal(st.counts.api, n * 20);
+  });
+}
+
+test("rotation race: refresh tokens rotate on every use, 5 tabs at once, nobody is logged out", async () => {
+  await h.faults({ rotateRefreshTokens: true });
+  const pages = await openTabs(5);
+  const res = await storm(pages);
+  for (const r of res) assert.deepEqual(r, { ok: 20, errors: [], auth: true });
+  assert.equal((await h.stats()).counts.refreshRejected, 0);
+});
+
+test("without Web Locks: each tab refreshes, and a rotated-away refresh token adopts the winner's tokens", async () => {
+  await h.faults({ rotateRefreshTokens: true });
+  const pages = await openTabs(3, { before: () => { Object.defineProperty(navigator, "locks", { value: undefined, configurable: true }); } });
+  const res = await storm(pages, 5);
+  for (const r of res) assert.deepEqual(r, { ok: 5, errors: [], auth: true });
+  const st = await h.stats();
+  console.log(`# no Web Locks, 3 tabs: ${st.counts.refresh} refresh requests, ${st.counts.refreshRejected} rejected as reused, 0 logouts`);
+});
+
+test("logout in one tab ends the session in every tab within a second, one event each", async () => {
+  const pages = await openTabs(3, { tokenOpts: { expiresIn: 3600 } });
+  await Promise.all(pages.map((p) => p.evaluate(() => { window.expiredAt = null; s.addEventListener("session-expired", () => { window.expiredAt = performance.now(); }); })));
+  await pages[1].evaluate(() => s.logout());
+  await new Promise((r) => setTimeout(r, 1000));
+  const res = await Promise.all(pages.map((p) => p.evaluate(async () => ({
+    reasons: events.filter((e) => e.type === "session-expired").map((e) => e.reason),
+    auth: s.isAuthenticated(),
+    call: (await settle(s.fetch("/api/me"))).e,
+  }))));
+  for (const r of res) {
+    assert.deepEqual(r.reasons, ["logout"]);
+    assert.equal(r.auth, false);
+    assert.equal(r.call.reason, "logout");
+  }
+  assert.equal((await h.stats()).counts.api, 0);
+});
+
+test("new tokens reach the other tabs (setTokens in one tab logs in the others)", async () => {
+  const pages = await openTabs(2, { tokenOpts: { expiresIn: 3600 } });
+  const t2 = await h.login({ user: "bob" });
+  await pages[0].evaluate((t) => s.setTokens(tokens(t)), t2);
+  await new Promise((r) => setTimeout(r, 300));
+  const user = await pages[1].evaluate(async () => (await (await s.fetch("/api/me")).json()).user);
+  assert.equal(user, "bob");
+});
+
+test("a tab that closes in the middle of a refresh: another tab takes over", async () => {
+  await h.faults({ tokenLatencyMs: 3000, rotateRefreshTokens: false });
+  const pages = await openTabs(2);
+  pages[0].evaluate(() => { s.fetch("/api/me"); });
+  await new Promise((r) => setTimeout(r, 500)); // tab 0 holds the lock, waiting on the token endpoint
+  await pages[0].close();
+  tabs.splice(tabs.indexOf(pages[0]), 1);
+  await h.faults({ tokenLatencyMs: 0 });
+  const t0 = Date.now();
+  const r = await pages[1].evaluate(async () => (await s.fetch("/api/me")).status);
+  assert.equal(r, 200);
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+});
+
+test("a throttled token endpoint: all tabs together make no more refresh attempts than one tab", async () => {
+  await h.faults({ tokenMode: "429", tokenRetryAfter: 30 });
+  const pages = await openTabs(5);
+  const res = await storm(pages, 5);
+  for (const r of res) {
+    assert.equal(r.ok, 0);
+    assert.ok(r.errors.every((e) => e.startsWith("RefreshUnavailableError")), r.errors.join());
+    assert.equal(r.auth, true, "nobody logged out");
+  }
+  const st = await h.stats();
+  console.log(`# throttled token endpoint, 5 tabs: ${st.counts.refresh} refresh attempt(s) in total`);
+  assert.equal(st.counts.refresh, 1);
+});
+
+test("memory and session storage stay independent per tab", async () => {
+  const t = await h.login();
+  const pages = [await h.openPage(), await h.openPage()];
+  tabs.push(...pages);
+  for (const p of pages) await p.evaluate((t) => { make({ storage: "session" }, tokens(t, { expiresIn: 0 })); }, t);
+  await storm(pages, 3);
+  assert.equal((await h.stats()).counts.refresh, 2, "each tab refreshed its own session");
+  await pages[0].evaluate(() => s.logout());
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await pages[1].evaluate(() => s.isAuthenticated()), true);
+});
