@@ -82,6 +82,16 @@ if [ -z "$ROUTE" ]; then
   if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; else say "Debian Rust (rustc-web, rust-web-src, lld-22) present"; fi
   [ -n "$HOST_CARGO" ] || HOST_CARGO=/usr/bin/cargo
 fi
+RUST_SRC=0
+if [ "$ROUTE" = rustup ]; then
+  # rust-src lets the release build rebuild std with immediate-abort panics (smaller wasm)
+  if rustup +"$RUST_TC" component list --installed 2>/dev/null | grep -q '^rust-src' \
+     || timeout 60 rustup +"$RUST_TC" component add rust-src >/dev/null 2>&1; then
+    RUST_SRC=1
+  else
+    say "rust-src not available: building without -Zbuild-std (a larger wasm)"
+  fi
+fi
 say "wasm route: $ROUTE"
 
 # --- 2. Chromium + ChromeDriver --------------------------------------------------------------
@@ -131,8 +141,15 @@ fi
   echo "CHROMEDRIVER=$DRIVER"
   if [ "$ROUTE" = rustup ]; then
     echo "WASM_CARGO=\"rustup run $RUST_TC cargo\""
-    echo "WASM_CARGO_FLAGS=\"\""
     echo "WASM_RUSTFLAGS=\"\""
+    if [ "$RUST_SRC" = 1 ]; then
+      # std rebuilt for size: panics abort without formatting a message
+      echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort\""
+      echo "WASM_RELEASE_RUSTFLAGS=\"-Zunstable-options -Cpanic=immediate-abort\""
+      echo "export RUSTC_BOOTSTRAP=1"
+    else
+      echo "WASM_CARGO_FLAGS=\"\""
+    fi
   else
     echo "WASM_CARGO=/usr/bin/cargo"
     echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort\""
