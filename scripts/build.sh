@@ -18,24 +18,13 @@ say "wasm-bindgen --target web"
 rm -rf pkg
 "$WASM_BINDGEN" --target web --out-dir pkg --out-name sessionguard "$WASM"
 
-# The error classes live in a JS snippet (they extend Error); export them from the entry too.
-snippet=$(cd pkg && ls snippets/*/js/support.js)
-printf '\nexport { SessionExpiredError, RefreshUnavailableError } from "./%s";\n' "$snippet" >> pkg/sessionguard.js
+# The shell (js/session-manager.js) goes into the same module as wasm-bindgen's glue, where
+# SessionEngine is in scope; its dev-time import is dropped. The public types are hand-written.
+sed '/@strip-start/,/@strip-end/d' js/session-manager.js >> pkg/sessionguard.js
+# wasm-bindgen's own declarations: keep init/initSync, drop the internal engine
+cat js/session-manager.d.ts >> pkg/sessionguard.d.ts
 # `[Symbol.dispose]` needs TypeScript's esnext.disposable lib; most apps do not have it yet.
 sed -i '/\[Symbol.dispose\]()/d' pkg/sessionguard.d.ts
-cat >> pkg/sessionguard.d.ts <<'TS'
-
-/** The session is over (or never started: reason "no-session"). */
-export class SessionExpiredError extends Error {
-  readonly name: "SessionExpiredError";
-  readonly reason: SessionExpiredReason | "no-session";
-}
-/** A refresh failed only transiently; the session is kept. Retry after `retryAfterMs`. */
-export class RefreshUnavailableError extends Error {
-  readonly name: "RefreshUnavailableError";
-  readonly retryAfterMs: number;
-}
-TS
 
 WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)

@@ -1,158 +1,171 @@
-//! Bindings-level tests, run in headless Chromium by wasm-bindgen-test (`npm test` runs them).
-//! They call the exported class from Rust the way JavaScript would, with bad input of every kind.
+//! Bindings-level tests, run in headless Chromium by wasm-bindgen-test (`npm test` runs them):
+//! `SessionEngine` driven as the JavaScript shell drives it, and fed the kind of input that
+//! must not panic the module (no panic may ever poison the wasm instance).
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Function, Object, Promise, Reflect};
-use sessionguard::web::manager::SessionManager;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use sessionguard::bindings::{aws_error_type, is_idempotent, jwt_payload, SessionEngine};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn obj(json: &str) -> JsValue {
-    js_sys::JSON::parse(json).unwrap()
+const READY: i32 = 0;
+const REFRESH: i32 = 1;
+const JOIN: i32 = 2;
+const FAIL: i32 = 3;
+const SLEEP: i32 = 4;
+
+fn engine() -> SessionEngine {
+    SessionEngine::new(30_000.0, true, false, 3, 100.0, 10_000.0, f64::NAN, f64::NAN)
 }
 
-fn get(v: &JsValue, k: &str) -> JsValue {
-    Reflect::get(v, &k.into()).unwrap()
-}
-
-fn is_type_error(e: &JsValue) -> bool {
-    e.is_instance_of::<js_sys::TypeError>()
-}
-
-/// A JWT-shaped token with the given payload (unsigned: the bindings do not verify).
-fn jwt(payload: &str) -> String {
-    let b64 = |s: &str| {
-        let w = web_sys::window().unwrap();
-        w.btoa(s).unwrap().replace('+', "-").replace('/', "_").trim_end_matches('=').to_string()
-    };
-    [b64("{\"alg\":\"none\"}"), b64(payload), "sig".into()].join(".")
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
 }
 
 #[wasm_bindgen_test]
-fn bad_options_are_type_errors() {
-    for bad in [
-        r#"{"storage":"disk"}"#,
-        r#"{"refresh":{"type":"saml"}}"#,
-        r#"{"refresh":{"type":"oauth2","clientId":"x"}}"#,
-        r#"{"refresh":{"type":"cognito","clientId":"x","region":"EU WEST"}}"#,
-        r#"{"retry":{"maxRetries":-1}}"#,
-        r#"{"retry":{"maxRetries":2.5}}"#,
-        r#"{"rateLimit":{"requestsPerSecond":0}}"#,
-        r#"{"allowedOrigins":["not a url"]}"#,
-        r#"{"allowedOrigins":"https://a.example"}"#,
-        r#"{"refreshLeewaySeconds":"30"}"#,
-        r#"{"crossTab":"yes"}"#,
-        r#"7"#,
-    ] {
-        let err = SessionManager::new(obj(bad)).err().unwrap_or_else(|| panic!("accepted {bad}"));
-        assert!(is_type_error(&err), "{bad}: not a TypeError");
+fn set_tokens_codes() {
+    let mut e = engine();
+    assert_eq!(e.set_tokens(None, None, None, None, None, 0.0), 1);
+    assert_eq!(e.set_tokens(s("null"), None, None, None, None, 0.0), 1);
+    assert_eq!(e.set_tokens(s(""), None, None, None, None, 0.0), 1);
+    assert_eq!(e.set_tokens(s("a"), None, None, Some(f64::NAN), None, 0.0), 2);
+    assert_eq!(e.set_tokens(s("a"), None, None, None, Some(f64::INFINITY), 0.0), 2);
+    assert!(!e.authenticated(), "refused input changes nothing");
+    assert_eq!(e.set_tokens(s("a"), s("r"), s("i"), Some(60.0), None, 0.0), 0);
+    assert!(e.authenticated());
+    assert_eq!(e.token(0).as_deref(), Some("a"));
+    assert_eq!(e.token(1).as_deref(), Some("i"));
+    assert_eq!(e.poll_event(), 3, "store");
+    assert_eq!(e.poll_event(), 0);
+}
+
+#[wasm_bindgen_test]
+fn no_session_then_logout() {
+    let mut e = engine();
+    assert_eq!(e.access(0.0), FAIL);
+    assert_eq!(e.out_str().as_deref(), Some("no-session"));
+    e.set_tokens(s("a"), None, None, None, None, 0.0);
+    e.poll_event();
+    e.logout();
+    assert_eq!(e.poll_event(), 1);
+    assert_eq!(e.out_str().as_deref(), Some("logout"));
+    assert_eq!(e.poll_event(), 4, "clear");
+    e.logout();
+    assert_eq!(e.poll_event(), 4, "a second logout only clears storage again");
+    assert_eq!(e.poll_event(), 0);
+    assert_eq!(e.access(0.0), FAIL);
+    assert_eq!(e.out_str().as_deref(), Some("logout"));
+}
+
+#[wasm_bindgen_test]
+fn single_flight_through_the_bindings() {
+    let mut e = engine();
+    e.set_tokens(s("old"), s("rt"), None, Some(0.0), None, 0.0);
+    assert_eq!(e.access(1.0), REFRESH);
+    let flight = e.out_num();
+    assert_eq!(e.out_str().as_deref(), Some("rt"));
+    for _ in 0..5 {
+        assert_eq!(e.access(1.0), JOIN);
+        assert_eq!(e.out_num(), flight);
     }
-    assert!(SessionManager::new(JsValue::UNDEFINED).is_ok());
-    assert!(SessionManager::new(obj(r#"{"refresh":{"type":"cognito","clientId":"c","region":"eu-west-1"},"rateLimit":{"requestsPerSecond":5}}"#)).is_ok());
+    assert_eq!(e.classify_oauth2(200, None, r#"{"access_token":"new","expires_in":3600}"#, 2.0), 0);
+    assert_eq!(e.apply_refresh(flight, 2.0, 0.5), -1.0);
+    assert_eq!(e.access(3.0), READY);
+    assert_eq!(e.out_str().as_deref(), Some("new"));
+    assert_eq!(e.stats(), vec![0, 0, 0, 1, 0, 5, 0]);
 }
 
 #[wasm_bindgen_test]
-fn bad_tokens_are_type_errors_and_change_nothing() {
-    let s = SessionManager::new(JsValue::UNDEFINED).unwrap();
-    for bad in [r#"{}"#, r#"{"accessToken":""}"#, r#"{"accessToken":"null"}"#, r#"{"accessToken":"undefined"}"#, r#"{"accessToken":5}"#, r#"{"accessToken":"a","expiresIn":"soon"}"#, r#"null"#, r#""tok""#] {
-        let err = s.set_tokens(obj(bad)).err().unwrap_or_else(|| panic!("accepted {bad}"));
-        assert!(is_type_error(&err), "{bad}");
-        assert!(!s.is_authenticated());
+fn cognito_throttling_is_retried_and_terminal_ends() {
+    let mut e = engine();
+    e.set_tokens(s("old"), s("rt"), None, Some(0.0), None, 0.0);
+    assert_eq!(e.access(1.0), REFRESH);
+    let flight = e.out_num();
+    let kind = e.classify_cognito(400, None, None, r#"{"__type":"TooManyRequestsException"}"#, 1.0);
+    assert_eq!(kind, 2, "transient");
+    let delay = e.apply_refresh(flight, 1.0, 0.5);
+    assert!(delay >= 0.0);
+    assert_eq!(e.refresh_token_for(flight).as_deref(), Some("rt"));
+    assert_eq!(e.classify_cognito(400, s("NotAuthorizedException:"), None, "", 2.0), 1, "terminal");
+    assert_eq!(e.apply_refresh(flight, 2.0, 0.5), -1.0);
+    while e.poll_event() != 1 {}
+    assert_eq!(e.out_str().as_deref(), Some("refresh-rejected"));
+    assert!(!e.authenticated());
+}
+
+#[wasm_bindgen_test]
+fn calls_retry_replay_and_close() {
+    let mut e = engine();
+    e.set_tokens(s("t"), s("rt"), None, None, None, 0.0);
+    let id = e.call_open(true);
+    assert_eq!(e.call_next(id, 0.0), READY);
+    let gen = e.out_num();
+    assert_eq!(e.call_answer(id, 429, s("1"), None, 0.0, 0.5), 2, "retry");
+    assert_eq!((e.out_num(), e.out_num2()), (1.0, 1000.0));
+    assert_eq!(e.call_next(id, 10.0), SLEEP);
+    assert_eq!(e.out_num(), 1000.0);
+    assert_eq!(e.call_next(id, 1000.0), READY);
+    assert_eq!(e.out_num(), gen);
+    assert_eq!(e.call_answer(id, 401, None, None, 1000.0, 0.5), 1, "replay after a refresh");
+    assert_eq!(e.call_counts(id), 3, "one retry, replayed");
+    assert_eq!(e.call_next(id, 1000.0), REFRESH);
+    e.call_close(id);
+    e.call_close(id);
+    // unknown or closed ids never panic
+    assert_eq!(e.call_next(id, 0.0), FAIL);
+    assert_eq!(e.call_next(9999, 0.0), FAIL);
+    assert_eq!(e.call_answer(9999, 200, None, None, 0.0, 0.5), 0);
+    assert_eq!(e.call_counts(9999), 0);
+    // the slot is reused
+    assert_eq!(e.call_open(false), id);
+}
+
+#[wasm_bindgen_test]
+fn hostile_input_does_not_panic() {
+    let mut e = SessionEngine::new(f64::NAN, true, true, u32::MAX, -1.0, f64::INFINITY, -5.0, f64::NAN);
+    let junk = ["", "\u{0}", "{", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]", "\"\\ud800\"", "é😀", "null"];
+    for j in junk {
+        assert!(!e.restore(j));
+        assert!(!e.adopt(j, true));
+        assert!(!e.is_newer(j));
+        let _ = e.classify_oauth2(200, s(j), j, f64::NAN);
+        let _ = e.classify_cognito(400, s(j), s(j), j, f64::NAN);
+        let _ = jwt_payload(j);
+        let _ = aws_error_type(j);
+        let _ = is_idempotent(j);
+        e.end_external(j);
     }
-    s.set_tokens(obj(r#"{"accessToken":"good","expiresIn":3600}"#)).unwrap();
-    assert!(s.is_authenticated());
+    let big = "a.".repeat(100_000);
+    assert_eq!(jwt_payload(&big), None);
+    let _ = e.apply_refresh(f64::NAN, f64::NAN, f64::NAN);
+    let _ = e.adopt_for_flight(-1.0, "x");
+    let _ = e.classify_rejection(Some(f64::NAN), false, Some(-1.0));
+    let _ = e.classify_tokens(None, None, None, Some(f64::NAN), None);
+    assert_eq!(e.access(f64::NAN), FAIL);
+    assert!(e.next_wake().is_nan());
+    assert!(e.refresh_tag().is_nan());
 }
 
 #[wasm_bindgen_test]
-fn claims_are_decoded_locally() {
-    let s = SessionManager::new(JsValue::UNDEFINED).unwrap();
-    assert!(s.claims(JsValue::UNDEFINED).unwrap().is_null());
-    let set = Object::new();
-    Reflect::set(&set, &"accessToken".into(), &jwt(r#"{"sub":"alice","exp":9999999999}"#).into()).unwrap();
-    Reflect::set(&set, &"idToken".into(), &jwt(r#"{"email":"a@example.test"}"#).into()).unwrap();
-    s.set_tokens(set.into()).unwrap();
-    assert_eq!(get(&s.claims(JsValue::UNDEFINED).unwrap(), "sub"), "alice");
-    assert_eq!(get(&s.claims("id".into()).unwrap(), "email"), "a@example.test");
-    assert!(is_type_error(&s.claims("refresh".into()).unwrap_err()));
-    s.set_tokens(obj(r#"{"accessToken":"opaque"}"#)).unwrap();
-    assert!(s.claims(JsValue::UNDEFINED).unwrap().is_null());
+fn records_round_trip_between_engines() {
+    let mut a = engine();
+    a.set_tokens(s("t1"), s("r1"), None, Some(3600.0), None, 0.0);
+    let rec = a.record().unwrap();
+    let mut b = engine();
+    assert!(b.restore(&rec));
+    assert_eq!(b.token(0).as_deref(), Some("t1"));
+    assert!(!b.is_newer(&rec));
+    a.set_tokens(s("t2"), s("r2"), None, Some(3600.0), None, 0.0);
+    let rec2 = a.record().unwrap();
+    assert!(b.is_newer(&rec2));
+    assert!(b.adopt(&rec2, false));
+    assert_eq!(b.token(0).as_deref(), Some("t2"));
+    assert_eq!(a.refresh_tag(), b.refresh_tag());
 }
 
 #[wasm_bindgen_test]
-async fn no_session_rejects_with_a_real_error() {
-    let s = SessionManager::new(JsValue::UNDEFINED).unwrap();
-    let err = JsFuture::from(s.get_access_token()).await.unwrap_err();
-    assert!(err.is_instance_of::<js_sys::Error>());
-    assert_eq!(get(&err, "name"), "SessionExpiredError");
-    assert_eq!(get(&err, "reason"), "no-session");
-}
-
-#[wasm_bindgen_test]
-async fn function_refresher_single_flight() {
-    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
-    let c = calls.clone();
-    let refresher = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |rt: JsValue| {
-        assert_eq!(rt, "R1");
-        c.set(c.get() + 1);
-        Promise::resolve(&obj(r#"{"accessToken":"A2","expiresIn":3600}"#))
-    });
-    let opts = Object::new();
-    Reflect::set(&opts, &"refresh".into(), refresher.as_ref()).unwrap();
-    let s = SessionManager::new(opts.into()).unwrap();
-    s.set_tokens(obj(r#"{"accessToken":"A1","refreshToken":"R1","expiresIn":0}"#)).unwrap();
-    let all: js_sys::Array = (0..5).map(|_| s.get_access_token()).collect();
-    let tokens = JsFuture::from(Promise::all(&all)).await.unwrap();
-    let tokens: js_sys::Array = tokens.unchecked_into();
-    assert!(tokens.iter().all(|t| t == "A2"));
-    assert_eq!(calls.get(), 1);
-    let stats = s.stats();
-    assert_eq!(get(&stats, "refreshes"), 1);
-    assert_eq!(get(&stats, "coalesced"), 4);
-}
-
-#[wasm_bindgen_test]
-async fn terminal_rejection_ends_the_session_once() {
-    let refresher = Function::new_with_args("rt", "return Promise.reject(Object.assign(new Error('nope'), { status: 401 }))");
-    let opts = Object::new();
-    Reflect::set(&opts, &"refresh".into(), &refresher).unwrap();
-    let s = SessionManager::new(opts.into()).unwrap();
-    let reasons = js_sys::Array::new();
-    let r = reasons.clone();
-    let listener = Closure::<dyn FnMut(web_sys::CustomEvent)>::new(move |e: web_sys::CustomEvent| {
-        r.push(&get(&e.detail(), "reason"));
-    });
-    s.add_event_listener("session-expired".into(), listener.as_ref().clone()).unwrap();
-    s.set_tokens(obj(r#"{"accessToken":"A1","refreshToken":"R1","expiresIn":0}"#)).unwrap();
-    let a = JsFuture::from(s.get_access_token());
-    let b = JsFuture::from(s.get_access_token());
-    let (ea, eb) = (a.await.unwrap_err(), b.await.unwrap_err());
-    assert_eq!(get(&ea, "reason"), "refresh-rejected");
-    assert_eq!(get(&eb, "reason"), "refresh-rejected");
-    assert_eq!(reasons.length(), 1);
-    assert!(!s.is_authenticated());
-    // bad listener input is a TypeError, and the instance keeps working
-    assert!(is_type_error(&s.add_event_listener(5.into(), JsValue::UNDEFINED).unwrap_err()));
-    assert!(is_type_error(&s.add_event_listener("x".into(), 5.into()).unwrap_err()));
-    s.set_tokens(obj(r#"{"accessToken":"B","expiresIn":3600}"#)).unwrap();
-    assert_eq!(JsFuture::from(s.get_access_token()).await.unwrap(), "B");
-}
-
-#[wasm_bindgen_test]
-fn corrupt_storage_is_ignored() {
-    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    for junk in ["garbage", "{\"v\":1,\"a\":null}", "{\"v\":9}", "null"] {
-        storage.set_item("sg-test-corrupt", junk).unwrap();
-        let s = SessionManager::new(obj(r#"{"storage":"local","storageKey":"sg-test-corrupt","crossTab":false}"#)).unwrap();
-        assert!(!s.is_authenticated(), "{junk}");
-    }
-    let s = SessionManager::new(obj(r#"{"storage":"local","storageKey":"sg-test-corrupt","crossTab":false}"#)).unwrap();
-    s.set_tokens(obj(r#"{"accessToken":"T","refreshToken":"R","expiresIn":3600}"#)).unwrap();
-    let again = SessionManager::new(obj(r#"{"storage":"local","storageKey":"sg-test-corrupt","crossTab":false}"#)).unwrap();
-    assert!(again.is_authenticated(), "a stored session is resumed");
-    s.logout();
-    assert_eq!(storage.get_item("sg-test-corrupt").unwrap(), None, "logout clears storage");
+fn helpers() {
+    assert_eq!(jwt_payload("e30.eyJzdWIiOiJhIn0.sig").as_deref(), Some("{\"sub\":\"a\"}"));
+    assert_eq!(aws_error_type(r#"{"__type":"NotAuthorizedException"}"#).as_deref(), Some("NotAuthorizedException"));
+    assert!(is_idempotent("get") && !is_idempotent("POST"));
 }

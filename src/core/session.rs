@@ -176,6 +176,8 @@ pub struct Session {
     cooldown_until: f64,
     clock_offset: f64,
     events: VecDeque<Event>,
+    /// Changes whenever the access token does (so the shell can cache strings).
+    token_gen: u32,
     pub limiter: Option<RateLimiter>,
     pub stats: Stats,
 }
@@ -192,6 +194,7 @@ impl Session {
             cooldown_until: 0.0,
             clock_offset: 0.0,
             events: VecDeque::new(),
+            token_gen: 0,
             limiter: None,
             stats: Stats::default(),
         }
@@ -203,6 +206,16 @@ impl Session {
 
     pub fn tokens(&self) -> Option<&TokenSet> {
         self.tokens.as_ref()
+    }
+
+    /// A number that changes whenever the access token does.
+    pub fn token_generation(&self) -> u32 {
+        self.token_gen
+    }
+
+    fn replace_tokens(&mut self, set: Option<TokenSet>) {
+        self.tokens = set;
+        self.token_gen = self.token_gen.wrapping_add(1);
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -227,7 +240,7 @@ impl Session {
     }
 
     fn begin(&mut self, set: TokenSet) {
-        self.tokens = Some(set);
+        self.replace_tokens(Some(set));
         self.status = Status::Active;
         self.refused = false;
         self.flight = None; // a flight of the old session settles into nothing
@@ -248,7 +261,7 @@ impl Session {
             return false;
         }
         self.status = Status::Ended(reason);
-        self.tokens = None;
+        self.replace_tokens(None);
         self.refused = false;
         self.flight = None;
         self.stats.session_expired += 1;
@@ -358,7 +371,7 @@ impl Session {
                             self.clock_offset = o;
                         }
                         let expires_at = set.expires_at;
-                        self.tokens = Some(set);
+                        self.replace_tokens(Some(set));
                         self.refused = false;
                         self.flight = None;
                         self.cooldown_until = 0.0;
@@ -425,7 +438,7 @@ impl Session {
     pub fn refresh_adopted(&mut self, id: FlightId, set: TokenSet) -> RefreshNext {
         if self.is_current(id) {
             let expires_at = set.expires_at;
-            self.tokens = Some(set);
+            self.replace_tokens(Some(set));
             self.refused = false;
             self.flight = None;
             self.cooldown_until = 0.0;

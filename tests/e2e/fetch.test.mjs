@@ -57,9 +57,9 @@ test("rule 3: a 401 for a token that is no longer current replays with the curre
   const r2 = await h.page.evaluate(async ({ t, t2 }) => {
     const s = make({}, { accessToken: "stale-token", refreshToken: t.refresh_token });
     let first = true;
-    const f = s.wrapFetch(async (req) => {
+    const f = s.wrapFetch(async (input, init) => {
       if (first) { first = false; s.setTokens(tokens(t2)); } // a new session's token arrives while this call is in flight
-      return fetch(req);
+      return fetch(input, init);
     });
     const res = await f("/api/me");
     return { status: res.status, stats: s.stats() };

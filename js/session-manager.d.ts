@@ -1,29 +1,3 @@
-//! The browser shell: a thin wasm-bindgen layer that moves requests, timers, storage and events
-//! between the page and [`crate::core`]. It decides nothing that SPEC describes; where it looks
-//! like it does, it is asking the core.
-//!
-//! - [`manager`]: the exported `SessionManager` class and its argument checks;
-//! - [`inner`]: the state behind it: refresh flights, the proactive timer, events, storage;
-//! - [`fetch`] and [`axios`]: the two interceptors;
-//! - [`refresher`]: one attempt at the token endpoint (function, OAuth2, Cognito);
-//! - [`userinfo`]: `userInfo()`, cached and single flight;
-//! - [`crosstab`]: one refresh across tabs, shared tokens and logout;
-//! - [`storage`], [`options`], [`js`]: storage with fallback, option parsing, JS helpers.
-
-mod axios;
-mod crosstab;
-mod fetch;
-mod inner;
-mod js;
-pub mod manager;
-mod options;
-mod refresher;
-mod storage;
-mod userinfo;
-
-
-#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &'static str = r#"
 /** What a login or a refresh hands over. `expiresIn` in seconds, `expiresAt` in epoch ms. */
 export interface TokenSet {
   accessToken: string;
@@ -52,7 +26,7 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** default 10000 */
   maxDelayMs?: number;
-  /** default false */
+  /** give non-idempotent calls an `Idempotency-Key` and retry them; default false */
   idempotencyKey?: boolean;
 }
 
@@ -109,9 +83,41 @@ export interface AxiosLike {
   request(config: any): Promise<any>;
 }
 
-export interface SessionManager {
-  /** `session-expired`, `token-refreshed` and `retry`, as `CustomEvent`s with `detail`. */
+/** Keeps the tokens, attaches them, refreshes them once, retries throttled calls, and says once when the session is over. */
+export class SessionManager {
+  constructor(options?: SessionManagerOptions);
+  /** Starts or replaces the session. A bad token set is a TypeError and changes nothing. */
+  setTokens(tokens: TokenSet): void;
+  /** A valid access token, refreshing first if needed (single flight). */
+  getAccessToken(): Promise<string>;
+  /** The interceptor: same signature as `fetch`. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** A `fetch`-compatible function bound to this session (default: the global fetch). */
+  wrapFetch(fetchImpl?: typeof fetch): typeof fetch;
+  /** Installs request/response interceptors on an axios instance; the result removes them. */
+  attachAxios(instance: AxiosLike): () => void;
+  /** The decoded payload of the access (default) or ID token, not verified; null if none. */
+  claims(which?: "access" | "id"): Record<string, any> | null;
+  /** Cognito GetUser or the OIDC userInfoUrl, cached for userInfoTtlSeconds, single flight. */
+  userInfo(): Promise<Record<string, any>>;
+  isAuthenticated(): boolean;
+  /** Ends the session here (and, with crossTab, in every tab). */
+  logout(): void;
+  stats(): SessionStats;
   addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void): void;
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void): void;
+  /** Stops timers and channels; later calls reject. */
+  dispose(): void;
 }
-"#;
+
+/** The session is over (or never started: reason "no-session"). */
+export class SessionExpiredError extends Error {
+  readonly name: "SessionExpiredError";
+  readonly reason: SessionExpiredReason | "no-session";
+}
+
+/** A refresh failed only transiently; the session is kept. Retry after `retryAfterMs`. */
+export class RefreshUnavailableError extends Error {
+  readonly name: "RefreshUnavailableError";
+  readonly retryAfterMs: number;
+}
