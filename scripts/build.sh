@@ -26,6 +26,10 @@ cat js/session-manager.d.ts >> pkg/sessionguard.d.ts
 # `[Symbol.dispose]` needs TypeScript's esnext.disposable lib; most apps do not have it yet.
 sed -i '/\[Symbol.dispose\]()/d' pkg/sessionguard.d.ts
 
+# Minify the module (glue + shell). Private class fields need ES2022.
+node_modules/.bin/esbuild pkg/sessionguard.js --minify --format=esm --target=es2022 \
+  --outfile=pkg/sessionguard.js --allow-overwrite --log-level=warning
+
 WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)
 if [ -n "$WASM_OPT" ]; then

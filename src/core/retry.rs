@@ -121,29 +121,34 @@ pub fn parse_retry_after(v: &str, now: f64) -> Option<f64> {
 /// Returns epoch ms.
 pub fn parse_http_date(v: &str) -> Option<f64> {
     let rest = v.split_once(',').map_or(v, |(_, r)| r);
-    let fields: alloc::vec::Vec<&str> = rest.split([' ', '-']).filter(|s| !s.is_empty()).collect();
-    let (day, mon, year, time) = match fields.as_slice() {
-        // IMF-fixdate / RFC 850: 06 Nov 1994 08:49:37 GMT
-        [d, m, y, t, "GMT"] => (*d, *m, *y, *t),
-        // asctime: Sun Nov 6 08:49:37 1994
-        [_, m, d, t, y] => (*d, *m, *y, *t),
-        _ => return None,
-    };
-    let day: u32 = day.parse().ok()?;
+    let mut f = rest.split([' ', '-']).filter(|s| !s.is_empty());
+    let (a, b, c, d, e) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+    if f.next().is_some() {
+        return None;
+    }
+    // IMF-fixdate / RFC 850: 06 Nov 1994 08:49:37 GMT; asctime: Sun Nov 6 08:49:37 1994
+    let (day, mon, year, time) = if e == "GMT" { (a, b, c, d) } else { (c, b, e, d) };
+    let day = digits(day)?;
     let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == mon)? as u32 + 1;
-    let mut year: i64 = year.parse().ok()?;
+    let mut year = i64::from(digits(year)?);
     if year < 100 {
         year += if year < 70 { 2000 } else { 1900 };
     }
     let mut hms = time.split(':');
-    let h: u32 = hms.next()?.parse().ok()?;
-    let m: u32 = hms.next()?.parse().ok()?;
-    let s: u32 = hms.next()?.parse().ok()?;
+    let (h, m, s) = (digits(hms.next()?)?, digits(hms.next()?)?, digits(hms.next()?)?);
     if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
         return None;
     }
     let days = days_from_civil(year, month, day);
     Some(((days * 86_400) + i64::from(h * 3600 + m * 60 + s)) as f64 * 1000.0)
+}
+
+/// 1 to 4 ASCII digits.
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 4 {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
