@@ -98,6 +98,19 @@ const sessionguardApi = (() => {
     });
   }
 
+  /** Origins of recently seen URLs: parsing a URL on every call costs more than the rest. */
+  const originCache = new Map();
+  function originOf(url) {
+    let o = originCache.get(url);
+    if (o === undefined) {
+      const u = parseUrl(url);
+      o = u ? u.origin : null;
+      if (originCache.size >= 512) originCache.clear();
+      originCache.set(url, o);
+    }
+    return o;
+  }
+
   function parseUrl(url) {
     try {
       const loc = globalThis.location;
@@ -148,6 +161,7 @@ const sessionguardApi = (() => {
     }
   }
 
+  const globalFetch = (input, init) => globalThis.fetch(input, init);
   const post = (url, headers, body) => send(url, { method: "POST", headers, body, credentials: "omit", cache: "no-store" });
   const cognitoHeaders = (action) => ({ "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService." + action });
 
@@ -347,13 +361,12 @@ const sessionguardApi = (() => {
     else config.headers[name] = value;
   }
 
-  /** The absolute URL of an axios config (axios's buildFullPath). */
+  /** The URL of an axios config as axios builds it (buildFullPath); maybe relative. */
   function axiosUrl(config) {
     const url = typeof config.url === "string" ? config.url : "";
     const base = typeof config.baseURL === "string" ? config.baseURL : "";
-    const absolute = /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url);
-    const full = base && !absolute ? (url ? base.replace(/\/+$/, "") + "/" + url.replace(/^\/+/, "") : base) : url;
-    return parseUrl(full);
+    if (!base || /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url)) return url;
+    return url ? base.replace(/\/+$/, "") + "/" + url.replace(/^\/+/, "") : base;
   }
 
   // ---- the manager ----------------------------------------------------------------------
@@ -376,7 +389,7 @@ const sessionguardApi = (() => {
       const o = parseOptions(options);
       this.#o = o;
       const rl = o.rateLimit;
-      this.#e = new SessionEngine(o.leewayMs, o.refresh !== null, o.expireOnTransient, o.retry.maxRetries, o.retry.baseDelayMs, o.retry.maxDelayMs, rl ? rl.rps : NaN, rl ? rl.burst : NaN);
+      this.#e = new SessionEngine(o.leewayMs, o.refresh !== null, o.expireOnTransient, o.retry.maxRetries, o.retry.baseDelayMs, o.retry.maxDelayMs, o.retry.idempotencyKey, rl ? rl.rps : NaN, rl ? rl.burst : NaN);
       this.#store = new Store(o.storage, o.storageKey);
       const saved = this.#store.read();
       if (saved) this.#e.restore(saved);
@@ -792,15 +805,15 @@ const sessionguardApi = (() => {
       if (typeof input === "string") url = input;
       else if (input instanceof URL) url = input.href;
       else if (typeof Request === "function" && input instanceof Request) url = input.url;
-      const u = url === null ? null : parseUrl(url);
-      if (!u || !this.#o.origins.includes(u.origin)) {
+      const origin = url === null ? null : originOf(url);
+      if (origin === null || !this.#o.origins.includes(origin)) {
         // not ours: untouched
         return impl ? impl(input, init) : globalThis.fetch(input, init);
       }
-      return this.#run(impl || globalThis.fetch.bind(globalThis), input, init, u.href);
+      return this.#run(impl || globalFetch, input, init, url);
     }
 
-    async #run(impl, input, init, href) {
+    async #run(impl, input, init, href) { // href: the URL as given (maybe relative)
       const e = this.#e;
       const isRequest = typeof input !== "string" && !(input instanceof URL);
       // Calls with a body, or given as a Request, become one Request; each send is a clone of
@@ -808,24 +821,20 @@ const sessionguardApi = (() => {
       const request = isRequest || (init && init.body != null) ? new Request(isRequest ? input : href, init) : null;
       const method = request ? request.method : (init && init.method) || "GET";
       const signal = request ? request.signal : abortSignal(init && init.signal);
-      const headers = request ? request.headers : null;
-      let replaySafe = isIdempotent(method);
-      let idemKey = null;
-      const given = headers ? headers.get("idempotency-key") : init && init.headers ? new Headers(init.headers).get("idempotency-key") : null;
-      if (given) replaySafe = true;
-      else if (!replaySafe && this.#o.retry.idempotencyKey) {
-        idemKey = uuid();
-        replaySafe = true;
-      }
-      const id = e.callOpen(replaySafe);
+      const hasKey = request ? request.headers.has("idempotency-key") : !!(init && init.headers && new Headers(init.headers).has("idempotency-key"));
+      const started = e.callStart(method, hasKey, Date.now());
+      const id = started >>> 4;
+      const idemKey = started & 8 ? uuid() : null;
+      let code = started & 7;
+      let open = true;
       try {
         for (;;) {
-          const code = e.callNext(id, Date.now());
           if (code !== READY) {
             await this.#wait(code, signal);
+            code = e.callNext(id, Date.now());
             continue;
           }
-          const gen = e.outNum();
+          const gen = e.tokenGen();
           if (gen !== this.#tokGen) {
             this.#tokGen = gen;
             this.#auth = "Bearer " + e.token(0);
@@ -851,66 +860,94 @@ const sessionguardApi = (() => {
           }
           if (res !== null && !(res instanceof Response)) return res; // a custom fetch's own answer
           const status = res ? res.status : 0;
+          let ra = null;
           let et = null;
-          if (status === 400) {
-            et = res.headers.get("x-amzn-errortype");
-            if (et === null) {
-              try { et = awsErrorType(await res.clone().text()) ?? null; } catch { et = null; }
+          if (status >= 400) {
+            ra = res.headers.get("retry-after");
+            if (status === 400) {
+              et = res.headers.get("x-amzn-errortype");
+              if (et === null) {
+                try { et = awsErrorType(await res.clone().text()) ?? null; } catch { et = null; }
+              }
             }
           }
-          const v = e.callAnswer(id, status, res ? res.headers.get("retry-after") : null, et, Date.now(), Math.random());
+          const v = e.callAnswer(id, status, ra, et, Date.now(), Math.random());
           if (v === DELIVER) {
+            open = false; // the engine closed it
             if (netErr) throw netErr;
             return res;
           }
-          if (v === FAIL) await this.#wait(FAIL, signal);
+          if (v === FAIL) {
+            open = false;
+            await this.#wait(FAIL, signal);
+          }
           if (v === RETRY) {
             const attempt = e.outNum();
             const delay = e.outNum2();
             this.#flush();
-            this.#emit("retry", { url: href, status, attempt, delayMs: Math.round(delay) });
+            const u = parseUrl(href);
+            this.#emit("retry", { url: u ? u.href : href, status, attempt, delayMs: Math.round(delay) });
           }
+          code = e.callNext(id, Date.now());
         }
       } finally {
-        e.callClose(id);
+        if (open) e.callClose(id);
       }
     }
 
     // ---- axios ------------------------------------------------------------------------
 
-    async #axiosRequest(config) {
+    /** The request interceptor: synchronous when the token is at hand (the common case). */
+    #axiosRequest(config) {
       this.#live();
-      const u = axiosUrl(config);
-      if (!u || !this.#o.origins.includes(u.origin)) return config;
+      const origin = originOf(axiosUrl(config));
+      if (origin === null || !this.#o.origins.includes(origin)) return config;
       const e = this.#e;
       let st = config[STATE];
       let id;
+      let code;
       if (st && typeof st === "object") {
         id = e.callResume(st.safe, st.retries, st.replayed, undefined);
+        code = e.callNext(id, Date.now());
       } else {
-        let safe = isIdempotent(typeof config.method === "string" ? config.method : "get");
-        if (headerGet(config.headers, "idempotency-key")) safe = true;
-        else if (!safe && this.#o.retry.idempotencyKey) {
-          headerSet(config, "Idempotency-Key", uuid());
-          safe = true;
-        }
-        st = { safe, retries: 0, replayed: false, token: undefined };
+        const method = typeof config.method === "string" ? config.method : "get";
+        const hasKey = headerGet(config.headers, "idempotency-key") !== null;
+        const started = e.callStart(method, hasKey, Date.now());
+        id = started >>> 4;
+        code = started & 7;
+        if (started & 8) headerSet(config, "Idempotency-Key", uuid());
+        st = { safe: hasKey || !!(started & 8) || isIdempotent(method), retries: 0, replayed: false, token: undefined };
         config[STATE] = st; // enumerable: axios copies it into the config of a replay
-        id = e.callOpen(safe);
       }
+      if (code === READY) {
+        e.callClose(id);
+        return this.#axiosAuthorize(config, st);
+      }
+      return this.#axiosWait(config, st, id, code);
+    }
+
+    async #axiosWait(config, st, id, code) {
+      const e = this.#e;
       const signal = abortSignal(config.signal);
       try {
-        for (;;) {
-          const code = e.callNext(id, Date.now());
-          if (code === READY) break;
+        while (code !== READY) {
           await this.#wait(code, signal);
+          code = e.callNext(id, Date.now());
         }
       } finally {
         e.callClose(id);
       }
-      const token = e.token(0);
-      headerSet(config, "Authorization", "Bearer " + token);
-      st.token = token;
+      return this.#axiosAuthorize(config, st);
+    }
+
+    #axiosAuthorize(config, st) {
+      const gen = this.#e.tokenGen();
+      if (gen !== this.#tokGen) {
+        this.#tokGen = gen;
+        this.#auth = "Bearer " + this.#e.token(0);
+      }
+      headerSet(config, "Authorization", this.#auth);
+      st.token = this.#auth.slice(7);
       return config;
     }
 
@@ -928,13 +965,18 @@ const sessionguardApi = (() => {
       }
       const e = this.#e;
       const id = e.callResume(st.safe, st.retries, st.replayed, st.token);
+      let open = true;
       try {
         const v = e.callAnswer(id, status, headerGet(h, "retry-after"), et, Date.now(), Math.random());
         if (v === DELIVER) {
+          open = false;
           if (err) throw err;
           return res;
         }
-        if (v === FAIL) await this.#wait(FAIL);
+        if (v === FAIL) {
+          open = false;
+          await this.#wait(FAIL);
+        }
         const counts = e.callCounts(id);
         st.retries = counts >> 1;
         st.replayed = (counts & 1) === 1;
@@ -942,12 +984,12 @@ const sessionguardApi = (() => {
           const attempt = e.outNum();
           const delay = e.outNum2();
           this.#flush();
-          const u = axiosUrl(config);
+          const u = parseUrl(axiosUrl(config));
           this.#emit("retry", { url: u ? u.href : "", status, attempt, delayMs: Math.round(delay) });
           await sleep(delay, abortSignal(config.signal));
         }
       } finally {
-        e.callClose(id);
+        if (open) e.callClose(id);
       }
       return instance.request(config);
     }
@@ -975,8 +1017,8 @@ const sessionguardApi = (() => {
         const e = this.#e;
         const id = e.callResume(true, 0, false, token);
         const v = e.callAnswer(id, 401, undefined, undefined, Date.now(), 0.5);
-        e.callClose(id);
         if (v === FAIL) await this.#wait(FAIL);
+        else e.callClose(id);
         token = await this.#token();
       }
     }

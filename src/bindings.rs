@@ -68,13 +68,13 @@ impl SessionEngine {
     /// Options are checked by the shell; the engine clamps what it must.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
-    pub fn new(leeway_ms: f64, can_refresh: bool, expire_on_transient: bool, max_retries: u32, base_delay_ms: f64, max_delay_ms: f64, rps: f64, burst: f64) -> SessionEngine {
+    pub fn new(leeway_ms: f64, can_refresh: bool, expire_on_transient: bool, max_retries: u32, base_delay_ms: f64, max_delay_ms: f64, idempotency_key: bool, rps: f64, burst: f64) -> SessionEngine {
         let pos = |v: f64, d: f64| if v.is_finite() && v >= 0.0 { v } else { d };
         let mut s = Session::new(Config {
             leeway_ms: pos(leeway_ms, 30_000.0),
             can_refresh,
             expire_on_transient,
-            retry: RetryPolicy { max_retries: max_retries.min(20), base_delay_ms: pos(base_delay_ms, 100.0), max_delay_ms: pos(max_delay_ms, 10_000.0), idempotency_key: false },
+            retry: RetryPolicy { max_retries: max_retries.min(20), base_delay_ms: pos(base_delay_ms, 100.0), max_delay_ms: pos(max_delay_ms, 10_000.0), idempotency_key },
         });
         if rps.is_finite() && rps > 0.0 {
             s.limiter = Some(RateLimiter::new(rps, if burst.is_finite() { burst.max(1.0) } else { 1.0 }));
@@ -357,6 +357,19 @@ impl SessionEngine {
         self.slot(c)
     }
 
+    /// The hot path: opens a call for `method` and takes its first step, in one crossing.
+    /// Returns `id << 4 | addKey << 3 | code`: `code` as from `callNext`; `addKey` when the
+    /// shell must give this call an `Idempotency-Key` (`retry.idempotencyKey` and a
+    /// non-idempotent method without one).
+    #[wasm_bindgen(js_name = callStart)]
+    pub fn call_start(&mut self, method: &str, has_key: bool, now: f64) -> u32 {
+        let idempotent = crate::core::retry::is_idempotent(method);
+        let add_key = !idempotent && !has_key && self.s.config().retry.idempotency_key;
+        let id = self.call_open(idempotent || has_key || add_key);
+        let code = self.call_next(id, now) as u32;
+        (id << 4) | (u32::from(add_key) << 3) | code
+    }
+
     /// A call resumed with counts kept on the request (axios).
     #[wasm_bindgen(js_name = callResume)]
     pub fn call_resume(&mut self, replay_safe: bool, retries: u32, replayed: bool, token: Option<String>) -> u32 {
@@ -396,12 +409,13 @@ impl SessionEngine {
     }
 
     /// The answer to call `id`'s last send: DELIVER, AGAIN (replay now), RETRY (outNum
-    /// attempt, outNum2 delay ms; then `callNext` sleeps), FAIL.
+    /// attempt, outNum2 delay ms; then `callNext` sleeps), FAIL. After DELIVER and FAIL the
+    /// call is closed.
     #[wasm_bindgen(js_name = callAnswer)]
     pub fn call_answer(&mut self, id: u32, status: u16, retry_after: Option<String>, error_type: Option<String>, now: f64, rand: f64) -> i32 {
         let Some(Some(call)) = self.calls.get_mut(id as usize) else { return DELIVER };
         let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-        match call.on_answer(&mut self.s, &answer, now, rand) {
+        let code = match call.on_answer(&mut self.s, &answer, now, rand) {
             Verdict::Deliver => DELIVER,
             Verdict::Again { retry: None } => AGAIN,
             Verdict::Again { retry: Some((attempt, delay)) } => {
@@ -410,7 +424,11 @@ impl SessionEngine {
                 RETRY
             }
             Verdict::Fail(e) => self.fail(e),
+        };
+        if code == DELIVER || code == FAIL {
+            self.call_close(id);
         }
+        code
     }
 
     /// (retries, replayed) of call `id`, to keep on an axios config: retries * 2 + replayed.

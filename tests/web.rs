@@ -15,7 +15,7 @@ const FAIL: i32 = 3;
 const SLEEP: i32 = 4;
 
 fn engine() -> SessionEngine {
-    SessionEngine::new(30_000.0, true, false, 3, 100.0, 10_000.0, f64::NAN, f64::NAN)
+    SessionEngine::new(30_000.0, true, false, 3, 100.0, 10_000.0, false, f64::NAN, f64::NAN)
 }
 
 fn s(v: &str) -> Option<String> {
@@ -122,7 +122,7 @@ fn calls_retry_replay_and_close() {
 
 #[wasm_bindgen_test]
 fn hostile_input_does_not_panic() {
-    let mut e = SessionEngine::new(f64::NAN, true, true, u32::MAX, -1.0, f64::INFINITY, -5.0, f64::NAN);
+    let mut e = SessionEngine::new(f64::NAN, true, true, u32::MAX, -1.0, f64::INFINITY, true, -5.0, f64::NAN);
     let junk = ["", "\u{0}", "{", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]", "\"\\ud800\"", "é😀", "null"];
     for j in junk {
         assert!(!e.restore(j));
@@ -161,6 +161,21 @@ fn records_round_trip_between_engines() {
     assert!(b.adopt(&rec2, false));
     assert_eq!(b.token(0).as_deref(), Some("t2"));
     assert_eq!(a.refresh_tag(), b.refresh_tag());
+}
+
+#[wasm_bindgen_test]
+fn call_start_packs_id_key_and_step() {
+    let mut e = SessionEngine::new(30_000.0, true, false, 3, 100.0, 10_000.0, true, f64::NAN, f64::NAN);
+    assert_eq!(e.call_start("GET", false, 0.0) & 15, FAIL as u32, "no session yet");
+    e.set_tokens(s("t"), None, None, None, None, 0.0);
+    let r = e.call_start("POST", false, 0.0);
+    assert_eq!(r & 7, READY as u32);
+    assert_eq!(r & 8, 8, "a POST gets an Idempotency-Key");
+    let id = r >> 4;
+    assert_eq!(e.call_answer(id, 200, None, None, 0.0, 0.5), 0);
+    assert_eq!(e.call_next(id, 0.0), FAIL, "delivered calls are closed");
+    assert_eq!(e.call_start("POST", true, 0.0) & 8, 0, "it has one already");
+    assert_eq!(e.call_start("get", false, 0.0) & 8, 0);
 }
 
 #[wasm_bindgen_test]

@@ -1,0 +1,187 @@
+// `npm run bench`: sessionguard side by side with the peers, in one run, in headless Chromium
+// against the dev server on 127.0.0.1. Writes bench/results.json and the README's table.
+// Ratios matter more than absolute times on a shared machine; each timing is the median of
+// three rounds, the two sides interleaved.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gzipSync, brotliCompressSync, constants } from "node:zlib";
+import { join } from "node:path";
+import * as esbuild from "esbuild";
+import { chromium } from "playwright-core";
+import { createDevServer } from "../server/dev-server.mjs";
+import { sizes as ownSizes } from "../scripts/size.mjs";
+
+const root = new URL("..", import.meta.url).pathname;
+const tmp = join(root, "bench/tmp");
+mkdirSync(tmp, { recursive: true });
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const log = (...a) => console.log("bench:", ...a);
+
+// ---- vendor bundles for the page, and the peers' sizes --------------------------------------
+
+async function bundle(contents, outfile, { minify = true, external = [] } = {}) {
+  await esbuild.build({ stdin: { contents, resolveDir: root, loader: "js" }, bundle: true, minify, format: "esm", target: "es2020", platform: "browser", outfile, external, logLevel: "error" });
+  return readFileSync(outfile);
+}
+const measure = (buf) => ({ min: buf.length, gzip: gzipSync(buf, { level: 9 }).length, brotli: brotliCompressSync(buf, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length });
+
+await bundle(`export { default as axios } from "axios"; export { default as createAuthRefreshInterceptor } from "axios-auth-refresh"; export { default as axiosRetry } from "axios-retry";`, join(tmp, "peers.js"), { minify: false });
+await bundle(`export * from "oidc-client-ts";`, join(tmp, "oidc-client-ts.js"));
+
+const version = (p) => JSON.parse(readFileSync(join(root, "node_modules", p, "package.json"), "utf8")).version;
+const peers = [
+  ["oidc-client-ts", `export * from "oidc-client-ts";`, []],
+  ["@supabase/auth-js", `export * from "@supabase/auth-js";`, []],
+  ["@auth0/auth0-spa-js", `export * from "@auth0/auth0-spa-js";`, []],
+  ["axios-auth-refresh", `export { default } from "axios-auth-refresh";`, ["axios"]],
+  ["axios-retry", `export { default } from "axios-retry";`, ["axios"]],
+  ["axios", `export { default } from "axios";`, []],
+];
+const size = { sessionguard: (() => { const s = ownSizes(); return { min: s.total.raw, gzip: s.total.gzip, brotli: s.total.brotli, wasmGzip: s.wasm.gzip, jsGzip: s.js.gzip }; })() };
+for (const [name, entry, external] of peers) {
+  size[name] = { version: version(name), ...measure(await bundle(entry, join(tmp, "size.js"), { external })) };
+}
+log("sizes measured");
+
+// ---- the browser ------------------------------------------------------------------------------
+
+const dev = createDevServer({ extraStatic: { "/bench-vendor/": tmp } });
+const port = await dev.listen(0, "127.0.0.1");
+const origin = `http://127.0.0.1:${port}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROME || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync", "--js-flags=--expose-gc", "--enable-precise-memory-info"],
+});
+const context = await browser.newContext();
+const page = await context.newPage();
+page.on("pageerror", (e) => console.error("page error:", e));
+await page.goto(origin + "/www/bench.html");
+await page.waitForFunction(() => window.benchReady, null, { timeout: 30_000 });
+const control = async (path, body) => (await fetch(origin + "/__control/" + path, { method: body === undefined ? "GET" : "POST", headers: { "Content-Type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })).json();
+const login = async (o = {}) => (await fetch(origin + "/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(o) })).json();
+const run = (fn, ...args) => page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]);
+
+const results = { date: new Date().toISOString(), machine: "2 cores, headless Chromium, dev server on 127.0.0.1", size };
+
+// 1. interceptor cost
+{
+  const f = await run("fetchOverhead", 50000);
+  const a = await run("axiosOverhead", 20000);
+  results.interceptor = {
+    fetch: { plainUs: round(median(f.plainUs)), sessionguardUs: round(median(f.sgUs)), ratio: round(median(f.sgUs) / median(f.plainUs)) },
+    axios: { axiosAuthRefreshUs: round(median(a.aarUs)), sessionguardUs: round(median(a.sgUs)), ratio: round(median(a.sgUs) / median(a.aarUs)) },
+  };
+  log("interceptor", JSON.stringify(results.interceptor), "rounds:", JSON.stringify({ f, a }));
+}
+
+// 2. real calls
+{
+  await control("reset", {});
+  const r = await run("realCalls", 400);
+  results.realCalls = { rawFetchUs: round(median(r.rawUs)), sessionguardUs: round(median(r.sgUs)), ratio: round(median(r.sgUs) / median(r.rawUs), 3) };
+  log("real calls", JSON.stringify(results.realCalls));
+}
+
+// 3. refresh storm: 500 calls on a token the API refuses
+{
+  const n = 500;
+  await control("reset", {});
+  const sg = await run("stormSg", n, await login({ accessTtl: 3600 }));
+  const sgRefreshes = (await control("stats")).counts.refresh;
+  await control("reset", {});
+  const aar = await run("stormAar", n, await login({ accessTtl: 3600 }));
+  const aarRefreshes = (await control("stats")).counts.refresh;
+  results.storm = {
+    calls: n,
+    sessionguard: { refreshes: sgRefreshes, answered: sg.ok, ms: round(sg.ms, 0) },
+    axiosAuthRefresh: { refreshes: aarRefreshes, answered: aar.ok, ms: round(aar.ms, 0) },
+    wallTimeRatio: round(sg.ms / aar.ms),
+  };
+  log("storm", JSON.stringify(results.storm));
+}
+
+// 4. a quota of 100 requests/s, 1,000 calls at once
+{
+  const n = 1000;
+  const q = async (fn, ...args) => {
+    await control("reset", {});
+    const t = await login({ accessTtl: 3600 });
+    await control("faults", { apiThrottleRps: 100 });
+    const r = await run(fn, n, t, ...args);
+    const st = (await control("stats")).counts;
+    return { ms: round(r.ms, 0), answered200: r.ok, sends: st.api, throttled: st.apiThrottled, throttledShare: round(st.apiThrottled / st.api, 3) };
+  };
+  results.quota = {
+    calls: n,
+    idealMs: 10000,
+    sessionguardRateLimit: await q("quotaSg", { requestsPerSecond: 100, burst: 10 }),
+    sessionguardRetriesOnly: await q("quotaSg", null),
+    axiosRetry: await q("quotaAxiosRetry"),
+  };
+  log("quota", JSON.stringify(results.quota));
+}
+
+// 6. start-up, fresh pages
+{
+  const times = { sessionguard: [], oidc: [] };
+  for (let i = 0; i < 5; i++) {
+    for (const lib of ["sessionguard", "oidc"]) {
+      const p = await context.newPage();
+      await p.goto(`${origin}/www/startup.html?lib=${lib}`);
+      await p.waitForFunction(() => window.startupMs !== undefined, null, { timeout: 30_000 });
+      times[lib].push(await p.evaluate(() => window.startupMs));
+      await p.close();
+    }
+  }
+  results.startup = { sessionguardMs: round(median(times.sessionguard)), oidcClientTsMs: round(median(times.oidc)), ratio: round(median(times.sessionguard) / median(times.oidc)) };
+  log("start-up", JSON.stringify(results.startup));
+}
+
+// 7. memory
+{
+  const m = await run("memory", 10000, 1000);
+  results.memory = {
+    calls: "10,000 fetch + 10,000 axios",
+    refreshes: m.refreshes,
+    wasmGrowthBytes: m.after.wasm - m.before.wasm,
+    jsHeapGrowthBytes: m.after.heap - m.before.heap,
+  };
+  log("memory", JSON.stringify(results.memory));
+}
+
+await browser.close();
+await dev.close();
+writeFileSync(join(root, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
+
+// ---- the README table -----------------------------------------------------------------------
+
+const kb = (n) => (n / 1024).toFixed(1);
+const r = results;
+const table = `<!-- bench:start (written by npm run bench) -->
+Measured ${r.date.slice(0, 10)} by \`npm run bench\` (${r.machine}); raw numbers in \`bench/results.json\`.
+
+| what | sessionguard | peer | ratio (target) |
+| --- | --- | --- | --- |
+| fetch interceptor, stubbed transport, per call | ${r.interceptor.fetch.sessionguardUs} µs | hand-written header wrapper ${r.interceptor.fetch.plainUs} µs | ${r.interceptor.fetch.ratio} (≤ 1.5) |
+| axios interceptors, stub adapter, per call | ${r.interceptor.axios.sessionguardUs} µs | axios-auth-refresh ${r.interceptor.axios.axiosAuthRefreshUs} µs | ${r.interceptor.axios.ratio} (≤ 1.0) |
+| real calls to the dev server, sequential | ${r.realCalls.sessionguardUs} µs | raw fetch ${r.realCalls.rawFetchUs} µs | ${r.realCalls.ratio} (≤ 1.03) |
+| storm: ${r.storm.calls} calls on a refused token | ${r.storm.sessionguard.refreshes} refresh, ${r.storm.sessionguard.answered} answered, ${r.storm.sessionguard.ms} ms | axios-auth-refresh: ${r.storm.axiosAuthRefresh.refreshes} refresh, ${r.storm.axiosAuthRefresh.answered} answered, ${r.storm.axiosAuthRefresh.ms} ms | time ${r.storm.wallTimeRatio} (≤ 1.0) |
+| quota 100/s, ${r.quota.calls} calls, \`rateLimit\` | ${r.quota.sessionguardRateLimit.ms} ms, ${r.quota.sessionguardRateLimit.throttled} throttled of ${r.quota.sessionguardRateLimit.sends} sends, ${r.quota.sessionguardRateLimit.answered200} × 200 | axios-retry (exponential): ${r.quota.axiosRetry.ms} ms, ${r.quota.axiosRetry.throttled} throttled of ${r.quota.axiosRetry.sends}, ${r.quota.axiosRetry.answered200} × 200 | ideal 10,000 ms, < 5 % throttled |
+| quota 100/s, retries only | ${r.quota.sessionguardRetriesOnly.ms} ms, ${r.quota.sessionguardRetriesOnly.throttled} throttled of ${r.quota.sessionguardRetriesOnly.sends}, ${r.quota.sessionguardRetriesOnly.answered200} × 200 | | |
+| start-up (import, init, construct) | ${r.startup.sessionguardMs} ms | oidc-client-ts ${r.startup.oidcClientTsMs} ms | ${r.startup.ratio} |
+| memory after ${r.memory.calls} calls and ${r.memory.refreshes} refreshes | wasm +${r.memory.wasmGrowthBytes} B, JS heap ${r.memory.jsHeapGrowthBytes >= 0 ? "+" : ""}${r.memory.jsHeapGrowthBytes} B | | < 1 MiB |
+
+Size, minified + gzip (brotli), each package's entry bundled with esbuild:
+
+| package | gzip | brotli |
+| --- | --- | --- |
+| **sessionguard** (wasm ${kb(r.size.sessionguard.wasmGzip)} + JS ${kb(r.size.sessionguard.jsGzip)}) | **${kb(r.size.sessionguard.gzip)} KB** | ${kb(r.size.sessionguard.brotli)} KB |
+${peers.map(([name]) => `| ${name} ${r.size[name].version}${name.startsWith("axios-") ? " (without axios)" : ""} | ${kb(r.size[name].gzip)} KB | ${kb(r.size[name].brotli)} KB |`).join("\n")}
+<!-- bench:end -->`;
+const readmePath = join(root, "README.md");
+const readme = readFileSync(readmePath, "utf8");
+if (readme.includes("<!-- bench:start")) {
+  writeFileSync(readmePath, readme.replace(/<!-- bench:start[\s\S]*?<!-- bench:end -->/, table));
+  log("README table updated");
+}
+log("results in bench/results.json");
