@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { start } from "./harness.mjs";
+import { sizes } from "../../scripts/size.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 let h, dir, files;
@@ -53,4 +54,11 @@ test("the module named by exports['.'] loads from the tarball and works", async 
 
 test("TypeScript: a typed user of the package compiles against the generated .d.ts", () => {
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "tests/types/tsconfig.json")], { cwd: root, encoding: "utf8", stdio: "pipe" });
+});
+
+test("size: the shipped wasm + JS stay within the budget kept in bench/size-budget.json", () => {
+  const budget = JSON.parse(readFileSync(join(root, "bench/size-budget.json"), "utf8")).totalGzipBytes;
+  const s = sizes();
+  console.log(`# size: ${s.total.gzip} B gzip (wasm ${s.wasm.gzip} + JS ${s.js.gzip}), budget ${budget} B`);
+  assert.ok(s.total.gzip <= budget, `${s.total.gzip} B gzip > budget ${budget} B`);
 });
