@@ -40,6 +40,7 @@ export const DEFAULT_FAULTS = {
   apiLatencyMs: 0,
   apiThrottleRps: 0, // > 0: a token bucket (1 s of burst) in front of /api
   apiThrottleStyle: "429", // "429" (+ Retry-After: 1) or "cognito" (400 TooManyRequestsException)
+  tokenThrottleRps: 0, // > 0: the token endpoint allows this many requests/s (Cognito-style 400 / OAuth2 429)
 };
 
 const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json", ".png": "image/png", ".ts": "text/plain" };
@@ -64,7 +65,9 @@ export function createDevServer({ extraStatic = {} } = {}) {
     refreshTokens = new Map(); // rt → { user, retiredAt: null | ms, revoked }
     opaque = new Map(); // opaque access token → { user, exp }
     bucket = { tokens: 0, at: 0, rps: 0 };
+    tokenBucket = { tokens: 0, at: 0, rps: 0 };
   }
+  let tokenBucket;
   reset();
   let faultHits = { token: 0, api: 0 };
 
@@ -145,8 +148,22 @@ export function createDevServer({ extraStatic = {} } = {}) {
     return send(res, 429, { error: "too_many_requests" }, retryAfter != null ? { "Retry-After": String(retryAfter) } : {});
   }
 
+  function takeFrom(b, rps) {
+    const now = Date.now();
+    if (b.rps !== rps) Object.assign(b, { tokens: rps, at: now, rps });
+    b.tokens = Math.min(rps, b.tokens + ((now - b.at) * rps) / 1000);
+    b.at = now;
+    if (b.tokens >= 1) { b.tokens -= 1; return true; }
+    return false;
+  }
+
   // Answers a token-endpoint fault; true if one was sent.
   async function tokenFault(req, res, style) {
+    if (faults.tokenThrottleRps > 0 && !takeFrom(tokenBucket, faults.tokenThrottleRps)) {
+      counts.refreshFaults++;
+      throttleAnswer(res, style === "cognito" ? "cognito" : "429", 1);
+      return true;
+    }
     const mode = faultFires("token");
     if (!mode) return false;
     counts.refreshFaults++;
@@ -246,13 +263,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
   }
 
   function throttled() {
-    if (!(faults.apiThrottleRps > 0)) return false;
-    const now = Date.now();
-    if (bucket.rps !== faults.apiThrottleRps) bucket = { tokens: faults.apiThrottleRps, at: now, rps: faults.apiThrottleRps };
-    bucket.tokens = Math.min(bucket.rps, bucket.tokens + ((now - bucket.at) * bucket.rps) / 1000);
-    bucket.at = now;
-    if (bucket.tokens >= 1) { bucket.tokens -= 1; return false; }
-    return true;
+    return faults.apiThrottleRps > 0 && !takeFrom(bucket, faults.apiThrottleRps);
   }
 
   async function handleApi(req, res, url) {
@@ -288,6 +299,24 @@ export function createDevServer({ extraStatic = {} } = {}) {
     }
     counts.apiOk++;
     reply(200, { ok: true, user: claims.sub, method: req.method, path: url.pathname, body: body.toString(), idempotencyKey: entry.idem });
+  }
+
+  let peersBundle = null;
+  async function servePeers(res) {
+    try {
+      if (!peersBundle) {
+        const esbuild = await import("esbuild");
+        const out = await esbuild.build({
+          stdin: { contents: 'export { default as axios } from "axios"; export { default as createAuthRefreshInterceptor } from "axios-auth-refresh"; export { default as axiosRetry } from "axios-retry";', resolveDir: ROOT, loader: "js" },
+          bundle: true, format: "esm", platform: "browser", write: false, logLevel: "error",
+        });
+        peersBundle = out.outputFiles[0].contents;
+      }
+      res.writeHead(200, { "Content-Type": MIME[".js"], "Cache-Control": "no-store" });
+      res.end(peersBundle);
+    } catch (e) {
+      send(res, 500, "could not bundle the peers: " + (e && e.message));
+    }
   }
 
   async function serveStatic(res, pathname) {
@@ -354,6 +383,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
           return send(res, 200, { faults });
         }
       }
+      if (p === "/vendor/peers.js") return await servePeers(res);
       if (await serveStatic(res, p)) return;
       send(res, 404, "not found");
     } catch (e) {
