@@ -1,0 +1,6 @@
+import { defineConfig } from "vite";
+
+export default defineConfig({
+  base: "./", // works from any path
+  build: { target: "es2022" },
+});
