@@ -26,6 +26,7 @@ const sessionguardApi = (() => {
   const TERMINAL_GRACE_MS = 1000; // without Web Locks: wait for another tab's tokens
   const MAX_WAITS = 4; // refreshes one getAccessToken() may wait for
   const STATE = "__sessionguard"; // a call's counts, kept on an axios config
+  const METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"]; // as in src/bindings.rs
 
   class SessionExpiredError extends Error {
     constructor(reason) {
@@ -813,6 +814,12 @@ const sessionguardApi = (() => {
       return this.#run(impl || globalFetch, input, init, url);
     }
 
+    /** Opens a call and takes its first step (see SessionEngine.callStart). */
+    #start(method, hasKey) {
+      const m = METHODS.indexOf(method.toUpperCase());
+      return m >= 0 ? this.#e.callStartKnown(m, hasKey, Date.now()) : this.#e.callStart(method, hasKey, Date.now());
+    }
+
     async #run(impl, input, init, href) { // href: the URL as given (maybe relative)
       const e = this.#e;
       const isRequest = typeof input !== "string" && !(input instanceof URL);
@@ -822,7 +829,7 @@ const sessionguardApi = (() => {
       const method = request ? request.method : (init && init.method) || "GET";
       const signal = request ? request.signal : abortSignal(init && init.signal);
       const hasKey = request ? request.headers.has("idempotency-key") : !!(init && init.headers && new Headers(init.headers).has("idempotency-key"));
-      const started = e.callStart(method, hasKey, Date.now());
+      const started = this.#start(method, hasKey);
       const id = started >>> 4;
       const idemKey = started & 8 ? uuid() : null;
       let code = started & 7;
@@ -912,11 +919,11 @@ const sessionguardApi = (() => {
       } else {
         const method = typeof config.method === "string" ? config.method : "get";
         const hasKey = headerGet(config.headers, "idempotency-key") !== null;
-        const started = e.callStart(method, hasKey, Date.now());
+        const started = this.#start(method, hasKey);
         id = started >>> 4;
         code = started & 7;
         if (started & 8) headerSet(config, "Idempotency-Key", uuid());
-        st = { safe: hasKey || !!(started & 8) || isIdempotent(method), retries: 0, replayed: false, token: undefined };
+        st = { safe: hasKey || !!(started & 8) || isIdempotent(method), retries: 0, replayed: false, gen: undefined };
         config[STATE] = st; // enumerable: axios copies it into the config of a replay
       }
       if (code === READY) {
@@ -947,7 +954,7 @@ const sessionguardApi = (() => {
         this.#auth = "Bearer " + this.#e.token(0);
       }
       headerSet(config, "Authorization", this.#auth);
-      st.token = this.#auth.slice(7);
+      st.gen = gen;
       return config;
     }
 
@@ -964,7 +971,7 @@ const sessionguardApi = (() => {
         et = typeof d === "string" ? awsErrorType(d) ?? null : d && typeof d.__type === "string" ? d.__type : null;
       }
       const e = this.#e;
-      const id = e.callResume(st.safe, st.retries, st.replayed, st.token);
+      const id = e.callResume(st.safe, st.retries, st.replayed, st.gen);
       let open = true;
       try {
         const v = e.callAnswer(id, status, headerGet(h, "retry-after"), et, Date.now(), Math.random());
@@ -999,6 +1006,7 @@ const sessionguardApi = (() => {
     /** GetUser / userinfo; on a refusal, the 401 rule once (refresh or take the current token). */
     async #fetchUserInfo(token) {
       const r = this.#o.refresh;
+      let gen = this.#e.tokenGen();
       for (let attempt = 0; ; attempt++) {
         let a;
         if (r && r.type === "cognito") a = await post(r.endpoint, cognitoHeaders("GetUser"), JSON.stringify({ AccessToken: token }));
@@ -1015,11 +1023,12 @@ const sessionguardApi = (() => {
         const refused = a.status === 401 || (a.status === 400 && /NotAuthorizedException/.test((a.et || "") + a.body));
         if (!refused || attempt > 0) throw namedError("UserInfoError", "the user-info request failed", { status: a.status });
         const e = this.#e;
-        const id = e.callResume(true, 0, false, token);
+        const id = e.callResume(true, 0, false, gen);
         const v = e.callAnswer(id, 401, undefined, undefined, Date.now(), 0.5);
         if (v === FAIL) await this.#wait(FAIL);
         else e.callClose(id);
         token = await this.#token();
+        gen = e.tokenGen();
       }
     }
   }

@@ -364,16 +364,28 @@ impl SessionEngine {
     #[wasm_bindgen(js_name = callStart)]
     pub fn call_start(&mut self, method: &str, has_key: bool, now: f64) -> u32 {
         let idempotent = crate::core::retry::is_idempotent(method);
+        self.start(idempotent, has_key, now)
+    }
+
+    /// `callStart` for a method given by its index in [`METHODS`] (no string to copy).
+    #[wasm_bindgen(js_name = callStartKnown)]
+    pub fn call_start_known(&mut self, method: u32, has_key: bool, now: f64) -> u32 {
+        let idempotent = METHODS.get(method as usize).is_some_and(|m| crate::core::retry::is_idempotent(m));
+        self.start(idempotent, has_key, now)
+    }
+
+    fn start(&mut self, idempotent: bool, has_key: bool, now: f64) -> u32 {
         let add_key = !idempotent && !has_key && self.s.config().retry.idempotency_key;
         let id = self.call_open(idempotent || has_key || add_key);
         let code = self.call_next(id, now) as u32;
         (id << 4) | (u32::from(add_key) << 3) | code
     }
 
-    /// A call resumed with counts kept on the request (axios).
+    /// A call resumed with counts kept on the request (axios): `sent_gen` is the `tokenGen`
+    /// of the token its last send carried.
     #[wasm_bindgen(js_name = callResume)]
-    pub fn call_resume(&mut self, replay_safe: bool, retries: u32, replayed: bool, token: Option<String>) -> u32 {
-        self.slot(Call::resume(replay_safe, retries, replayed, token))
+    pub fn call_resume(&mut self, replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> u32 {
+        self.slot(Call::resume(replay_safe, retries, replayed, sent_gen))
     }
 
     #[wasm_bindgen(js_name = callClose)]
@@ -394,7 +406,7 @@ impl SessionEngine {
             return self.fail(CallError::Unavailable { retry_after_ms: 0.0 });
         };
         match call.next(&mut self.s, now) {
-            Step::Send(_) => {
+            Step::Send => {
                 self.out_num = f64::from(self.s.token_generation());
                 READY
             }
@@ -447,6 +459,9 @@ impl SessionEngine {
         alloc::vec![s.requests, s.retries, s.throttled, s.refreshes, s.refresh_failures, s.coalesced, s.session_expired]
     }
 }
+
+/// Method names by index, for `callStartKnown` (the shell keeps the same list).
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"];
 
 fn next_code(n: RefreshNext) -> f64 {
     match n {

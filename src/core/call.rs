@@ -5,8 +5,6 @@
 //! [`Call::on_answer`], repeat. The call keeps its own counts, so it is bounded by construction:
 //! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401.
 
-use alloc::string::String;
-
 use super::retry::{classify_api, Answer, ApiClass};
 use super::session::{Access, CallError, FlightId, On401, Session};
 
@@ -16,8 +14,9 @@ const MAX_JOINS: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// Send now with this bearer token.
-    Send(String),
+    /// Send now with the session's current access token (its generation is the call's
+    /// `sent_generation`).
+    Send,
     /// Wait until this time (backoff or rate limit), then ask again.
     SleepUntil(f64),
     /// Run refresh flight `FlightId` with this refresh token (this call started it), then ask
@@ -45,7 +44,8 @@ pub struct Call {
     retries: u32,
     replayed: bool,
     joins: u32,
-    sent_token: Option<String>,
+    /// `Session::token_generation` of the token of the last send.
+    sent_gen: Option<u32>,
     wait_until: Option<f64>,
     /// Place in the rate limiter's queue, while waiting for it.
     ticket: Option<u64>,
@@ -56,12 +56,12 @@ impl Call {
     /// `Idempotency-Key`.
     pub fn new(session: &mut Session, replay_safe: bool) -> Call {
         session.stats.requests += 1;
-        Call { replay_safe, sends: 0, retries: 0, replayed: false, joins: 0, sent_token: None, wait_until: None, ticket: None }
+        Call { replay_safe, sends: 0, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None }
     }
 
     /// A call resumed by an interceptor that keeps its counts on the request (axios config).
-    pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_token: Option<String>) -> Call {
-        Call { replay_safe, sends: retries + u32::from(replayed), retries, replayed, joins: 0, sent_token, wait_until: None, ticket: None }
+    pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> Call {
+        Call { replay_safe, sends: retries + u32::from(replayed), retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None }
     }
 
     pub fn retries(&self) -> u32 {
@@ -76,8 +76,8 @@ impl Call {
         self.sends
     }
 
-    pub fn sent_token(&self) -> Option<&str> {
-        self.sent_token.as_deref()
+    pub fn sent_generation(&self) -> Option<u32> {
+        self.sent_gen
     }
 
     pub fn next(&mut self, session: &mut Session, now: f64) -> Step {
@@ -94,12 +94,12 @@ impl Call {
                 return Step::SleepUntil(at);
             }
         }
-        match session.access(now) {
-            Access::Ready(token) => {
+        match session.decide(now) {
+            Access::Ready(_) => {
                 self.sends += 1;
                 self.ticket = None;
-                self.sent_token = Some(token.clone());
-                Step::Send(token)
+                self.sent_gen = Some(session.token_generation());
+                Step::Send
             }
             Access::Refresh(id, rt) => Step::Refresh(id, rt),
             Access::Join(id) => {
@@ -118,8 +118,9 @@ impl Call {
     pub fn on_answer(&mut self, session: &mut Session, answer: &Answer, now: f64, rand: f64) -> Verdict {
         match classify_api(answer, self.replay_safe, now) {
             ApiClass::Unauthorized => {
-                let sent = self.sent_token.clone().unwrap_or_default();
-                match session.unauthorized(&sent, self.replayed) {
+                // unknown (a resumed call that never said): treat as stale, which only replays
+                let sent = self.sent_gen.unwrap_or(u32::MAX);
+                match session.unauthorized(sent, self.replayed) {
                     On401::Replay if !self.replayed => {
                         self.replayed = true;
                         Verdict::Again { retry: None }

@@ -213,9 +213,14 @@ impl Session {
         self.token_gen
     }
 
+    /// The generation moves only when the access token string does, so that handing the same
+    /// token back (`setTokens` with a new expiry) leaves calls in flight current.
     fn replace_tokens(&mut self, set: Option<TokenSet>) {
+        let same = matches!((&self.tokens, &set), (Some(a), Some(b)) if a.access == b.access);
         self.tokens = set;
-        self.token_gen = self.token_gen.wrapping_add(1);
+        if !same {
+            self.token_gen = self.token_gen.wrapping_add(1);
+        }
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -287,12 +292,21 @@ impl Session {
 
     /// The refresh rule (module docs): a token for a call, or what to do instead.
     pub fn access(&mut self, now: f64) -> Access {
+        match self.decide(now) {
+            Access::Ready(_) => Access::Ready(self.tokens.as_ref().map(|t| t.access.clone()).unwrap_or_default()),
+            other => other,
+        }
+    }
+
+    /// [`Session::access`] without copying the token: `Ready` carries an empty string and the
+    /// caller reads the token (or just its generation) itself. The hot path of every call.
+    pub fn decide(&mut self, now: f64) -> Access {
         let Some(t) = &self.tokens else {
             return Access::Fail(self.no_token_error());
         };
         let fresh = if self.refused { Freshness::Expired } else { t.freshness(now, self.cfg.leeway_ms) };
         if fresh == Freshness::Fresh {
-            return Access::Ready(t.access.clone());
+            return Access::Ready(String::new());
         }
         if let Some(f) = self.flight {
             self.stats.coalesced += 1;
@@ -301,14 +315,14 @@ impl Session {
         let still_valid = fresh == Freshness::NeedsRefresh;
         let refresh_token = t.refresh.clone().filter(|_| self.cfg.can_refresh);
         match refresh_token {
-            None if still_valid => Access::Ready(t.access.clone()),
+            None if still_valid => Access::Ready(String::new()),
             None => {
                 self.end(EndReason::NoRefreshToken);
                 Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
             }
             Some(_) if now < self.cooldown_until => {
                 if still_valid {
-                    Access::Ready(t.access.clone())
+                    Access::Ready(String::new())
                 } else {
                     Access::Fail(CallError::Unavailable { retry_after_ms: self.cooldown_until - now })
                 }
@@ -412,16 +426,16 @@ impl Session {
         RefreshNext::Settled
     }
 
-    /// The 401 rule (module docs). `sent` is the token the refused call carried; `replayed` says
-    /// whether that call was already a replay.
-    pub fn unauthorized(&mut self, sent: &str, replayed: bool) -> On401 {
-        let Some(cur) = &self.tokens else {
+    /// The 401 rule (module docs). `sent_gen` is the [`Session::token_generation`] of the token
+    /// the refused call carried; `replayed` says whether that call was already a replay.
+    pub fn unauthorized(&mut self, sent_gen: u32, replayed: bool) -> On401 {
+        if self.tokens.is_none() {
             return match self.status {
                 Status::Ended(r) => On401::Fail(CallError::Expired(r)),
                 _ => On401::Deliver,
             };
-        };
-        if cur.access != sent {
+        }
+        if sent_gen != self.token_gen {
             return if replayed { On401::Deliver } else { On401::Replay };
         }
         if replayed {
@@ -649,20 +663,22 @@ mod tests {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), None), 0.0).unwrap();
         drain(&mut s);
+        let a = s.token_generation();
         // 401 for the current token: refused, the replay goes through a refresh
-        assert_eq!(s.unauthorized("A", false), On401::Replay);
+        assert_eq!(s.unauthorized(a, false), On401::Replay);
         let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
         assert!(matches!(s.access(1.0), Access::Join(_)), "other 401s join");
         s.refresh_result(id, new_tokens("B"), 2.0, 0.5);
+        let b = s.token_generation();
         // a 401 that answered the old token: replay with the current one, no refresh
-        assert_eq!(s.unauthorized("A", false), On401::Replay);
+        assert_eq!(s.unauthorized(a, false), On401::Replay);
         assert!(matches!(s.access(3.0), Access::Ready(t) if t == "B"));
         assert_eq!(s.stats.refreshes, 1);
         // a 401 on the replay with the current token ends the session
-        assert_eq!(s.unauthorized("B", true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
+        assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
         assert_eq!(drain(&mut s), vec![Event::TokenRefreshed { expires_at: Some(3_600_002.0) }, Event::Store, Event::SessionExpired(EndReason::UnauthorizedAfterRefresh), Event::Clear]);
         // and a stale replay 401 after the end rejects
-        assert_eq!(s.unauthorized("B", true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
+        assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
     }
 
     #[test]
@@ -670,7 +686,7 @@ mod tests {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), None), 0.0).unwrap();
         s.set_tokens(&input("B", Some("R"), None), 0.0).unwrap();
-        assert_eq!(s.unauthorized("X", true), On401::Deliver);
+        assert_eq!(s.unauthorized(9_999, true), On401::Deliver);
     }
 
     #[test]

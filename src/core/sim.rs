@@ -110,7 +110,8 @@ impl World {
             return;
         }
         match c.call.next(&mut self.s, self.now) {
-            Step::Send(token) => {
+            Step::Send => {
+                let token = self.s.tokens().map(|t| t.access.clone()).unwrap_or_default();
                 assert!(is_usable(&token), "sent an unusable token");
                 c.sends += 1;
                 assert!(c.sends <= self.max_sends, "call sent {} times", c.sends);
@@ -307,7 +308,7 @@ fn quota_sim(calls: usize, quota: f64, limiter: Option<(f64, f64)>, max_retries:
     while let Some(pos) = (0..queue.len()).min_by(|&a, &b| queue[a].0.total_cmp(&queue[b].0).then(queue[a].1.cmp(&queue[b].1))) {
         let (now, i) = queue.swap_remove(pos);
         match cs[i].next(&mut s, now) {
-            Step::Send(_) => {
+            Step::Send => {
                 run.attempts += 1;
                 let arrive = now + 10.0;
                 bucket = (bucket + (arrive - bucket_t) * quota / 1000.0).min(quota);
