@@ -30,9 +30,8 @@ fn s(v: &Json, key: &str) -> Option<String> {
 
 /// RFC 6749 §5.1/§5.2 answer of a `grant_type=refresh_token` request.
 pub fn classify_oauth2(status: u16, retry_after: Option<&str>, body: &str, now: f64) -> RefreshVerdict {
-    let json = Json::parse(body);
     match status {
-        200..=299 => match json {
+        200..=299 => match Json::parse(body) {
             Some(v) if v.str_field("access_token").is_some() => RefreshVerdict::Tokens(TokenInput {
                 access_token: s(&v, "access_token"),
                 refresh_token: s(&v, "refresh_token"),
@@ -42,16 +41,9 @@ pub fn classify_oauth2(status: u16, retry_after: Option<&str>, body: &str, now: 
             }),
             _ => transient(retry_after, now),
         },
-        400 | 401 => {
-            let error = json.as_ref().and_then(|v| v.str_field("error"));
-            // Some servers use these at the token endpoint for overload; they are not a verdict
-            // on the refresh token.
-            if matches!(error, Some("temporarily_unavailable" | "slow_down" | "server_error")) {
-                transient(retry_after, now)
-            } else {
-                RefreshVerdict::Terminal
-            }
-        }
+        // SPEC: `invalid_grant` and every other 400/401 answer is terminal.
+        400 | 401 => RefreshVerdict::Terminal,
+        // Throttling and overload say nothing about the refresh token.
         0 | 408 | 425 | 429 | 500..=599 => transient(retry_after, now),
         _ => RefreshVerdict::Terminal,
     }
@@ -114,7 +106,7 @@ mod tests {
         assert_eq!(classify_oauth2(400, None, r#"{"error":"invalid_grant"}"#, 0.0), RefreshVerdict::Terminal);
         assert_eq!(classify_oauth2(401, None, "", 0.0), RefreshVerdict::Terminal);
         assert_eq!(classify_oauth2(403, None, "", 0.0), RefreshVerdict::Terminal);
-        assert_eq!(classify_oauth2(400, None, r#"{"error":"temporarily_unavailable"}"#, 0.0), RefreshVerdict::Transient { retry_after_ms: None });
+        assert_eq!(classify_oauth2(400, None, r#"{"error":"invalid_request"}"#, 0.0), RefreshVerdict::Terminal);
         assert_eq!(classify_oauth2(429, Some("3"), "", 0.0), RefreshVerdict::Transient { retry_after_ms: Some(3000.0) });
         assert_eq!(classify_oauth2(503, None, "<html>", 0.0), RefreshVerdict::Transient { retry_after_ms: None });
         assert_eq!(classify_oauth2(0, None, "", 0.0), RefreshVerdict::Transient { retry_after_ms: None });
