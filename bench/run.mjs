@@ -1,7 +1,7 @@
 // `npm run bench`: sessionguard side by side with the peers, in one run, in headless Chromium
 // against the dev server on 127.0.0.1. Writes bench/results.json and the README's table.
 // Ratios matter more than absolute times on a shared machine; each timing is the median of
-// three rounds, the two sides interleaved.
+// several rounds, the two sides interleaved.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
 import { join } from "node:path";
@@ -77,7 +77,7 @@ const results = { date: new Date().toISOString(), machine: "2 cores, headless Ch
 // 2. real calls
 {
   await control("reset", {});
-  const r = await run("realCalls", 400);
+  const r = await run("realCalls", 300);
   results.realCalls = { rawFetchUs: round(median(r.rawUs)), sessionguardUs: round(median(r.sgUs)), ratio: round(median(r.sgUs) / median(r.rawUs), 3) };
   log("real calls", JSON.stringify(results.realCalls));
 }

@@ -384,12 +384,7 @@ impl Session {
                         if let Some(o) = learned {
                             self.clock_offset = o;
                         }
-                        let expires_at = set.expires_at;
-                        self.replace_tokens(Some(set));
-                        self.refused = false;
-                        self.flight = None;
-                        self.cooldown_until = 0.0;
-                        self.events.push_back(Event::TokenRefreshed { expires_at });
+                        self.settle_with(set);
                         self.events.push_back(Event::Store);
                         return RefreshNext::Settled;
                     }
@@ -451,14 +446,19 @@ impl Session {
     /// ending the session.
     pub fn refresh_adopted(&mut self, id: FlightId, set: TokenSet) -> RefreshNext {
         if self.is_current(id) {
-            let expires_at = set.expires_at;
-            self.replace_tokens(Some(set));
-            self.refused = false;
-            self.flight = None;
-            self.cooldown_until = 0.0;
-            self.events.push_back(Event::TokenRefreshed { expires_at });
+            self.settle_with(set);
         }
         RefreshNext::Settled
+    }
+
+    /// The flight is over and `set` is the new token set (the caller stores it, if needed).
+    fn settle_with(&mut self, set: TokenSet) {
+        let expires_at = set.expires_at;
+        self.replace_tokens(Some(set));
+        self.refused = false;
+        self.flight = None;
+        self.cooldown_until = 0.0;
+        self.events.push_back(Event::TokenRefreshed { expires_at });
     }
 
     /// The session was ended in another tab (same reason, one event here too).
