@@ -24,6 +24,7 @@ const sessionguardApi = (() => {
   const ATTEMPT_TIMEOUT_MS = 30000; // one request to the token or user-info endpoint
   const LOCK_TIMEOUT_MS = 35000; // waiting for the cross-tab lock before stealing it
   const TERMINAL_GRACE_MS = 1000; // without Web Locks: wait for another tab's tokens
+  const SETTLE_MS = 15; // after taking the lock: let the previous holder's message and storage write arrive
   const MAX_WAITS = 4; // refreshes one getAccessToken() may wait for
   const STATE = "__sessionguard"; // a call's counts, kept on an axios config
   const METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"]; // as in src/bindings.rs
@@ -648,8 +649,17 @@ const sessionguardApi = (() => {
       return next;
     }
 
+    /**
+     * `#refreshStep` under the cross-tab lock. Tabs may live in different processes, where the
+     * previous holder's storage write and BroadcastChannel message arrive a moment after the lock
+     * does; a short pause first keeps a rotated-away refresh token from being presented.
+     */
     #lockedStep(id, refreshToken) {
-      return withLock("sessionguard:" + this.#o.storageKey, LOCK_TIMEOUT_MS, () => this.#refreshStep(id, refreshToken)).catch(() => this.#refreshStep(id, refreshToken));
+      const step = async () => {
+        await sleep(SETTLE_MS);
+        return this.#refreshStep(id, refreshToken);
+      };
+      return withLock("sessionguard:" + this.#o.storageKey, LOCK_TIMEOUT_MS, step).catch(() => this.#refreshStep(id, refreshToken));
     }
 
     /** Hands an answer to the engine to classify; returns its kind. */

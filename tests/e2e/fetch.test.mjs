@@ -227,9 +227,9 @@ test("rule 5: network errors are retried for GET, not for POST", async () => {
   await h.faults({ apiMode: "reset", apiFaultCount: 1 });
   const r = await h.page.evaluate(async (t) => {
     const s = make({ retry: { baseDelayMs: 5 } }, tokens(t));
-    return (await s.fetch("/api/me")).status;
+    return { status: (await s.fetch("/api/me")).status, retries: events.filter((e) => e.type === "retry").map((e) => e.status) };
   }, t);
-  assert.equal(r, 200);
+  assert.deepEqual(r, { status: 200, retries: [0] }, "a network error is retry status 0");
   assert.equal((await h.stats()).counts.api, 2, "the GET was sent again");
   await h.faults({ apiMode: "reset", apiFaultCount: 1 });
   const r2 = await h.page.evaluate(async () => {
@@ -313,6 +313,15 @@ test("rule 12: proactive refresh before expiry, with no calls made", async () =>
   assert.equal(refreshed.length, 1, JSON.stringify(r));
   assert.ok(refreshed[0].expiresAt > Date.now());
   assert.equal((await h.stats()).counts.refresh, 1);
+});
+
+test("rule 12: a far expiry (past setTimeout's 2^31 ms) refreshes nothing early", async () => {
+  const t = await h.login();
+  await h.page.evaluate(async (t) => {
+    make({}, tokens(t, { expiresIn: 40 * 24 * 3600 })); // 40 days: past setTimeout's 2^31 ms
+    await new Promise((res) => setTimeout(res, 1500));
+  }, t);
+  assert.equal((await h.stats()).counts.refresh, 0);
 });
 
 test("rate limit: calls are queued to requestsPerSecond, not dropped", async () => {
