@@ -23,6 +23,11 @@ use crate::core::retry::{Answer, RetryPolicy};
 use crate::core::session::{Access, CallError, Config, EndReason, Event, FlightId, RefreshNext, Session};
 use crate::core::token::{self, TokenError, TokenInput, TokenSet};
 
+/// A small free-list allocator instead of std's dlmalloc: the engine allocates little (token
+/// strings, a few small vectors) and is single-threaded.
+#[global_allocator]
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> = unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
 // Step codes (access, call_next, proactive).
 const READY: i32 = 0;
 const REFRESH: i32 = 1;
