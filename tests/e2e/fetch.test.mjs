@@ -431,3 +431,79 @@ test("dispose: later calls reject", async () => {
   }, t);
   assert.deepEqual(r, ["SessionDisposedError", "SessionDisposedError"]);
 });
+
+test("no-refresh-token: an expired token without a way to refresh ends the session once", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const out = [];
+    for (const [opts, set] of [[{ refresh: undefined }, tokens(t, { expiresIn: 0 })], [{}, tokens(t, { expiresIn: 0, refreshToken: undefined })]]) {
+      const s = make(opts, set);
+      const a = await Promise.all([settle(s.fetch("/api/me")), settle(s.fetch("/api/me"))]);
+      out.push({ errors: a.map((x) => x.e.reason), events: events.map((e) => e.reason) });
+    }
+    return out;
+  }, t);
+  for (const x of r) {
+    assert.deepEqual(x.errors, ["no-refresh-token", "no-refresh-token"]);
+    assert.deepEqual(x.events, ["no-refresh-token"]);
+  }
+  assert.equal((await h.stats()).counts.api, 0);
+  assert.equal((await h.stats()).counts.refresh, 0);
+});
+
+test("rule 10: an abort while queued by the rate limiter rejects at once and sends nothing", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ rateLimit: { requestsPerSecond: 0.5 } }, tokens(t));
+    await s.fetch("/api/me"); // takes the only slot for 2 s
+    const c = new AbortController();
+    const t0 = performance.now();
+    const p = settle(s.fetch("/api/me", { signal: c.signal }));
+    setTimeout(() => c.abort(), 100);
+    return { a: await p, ms: performance.now() - t0 };
+  }, t);
+  assert.equal(r.a.e.name, "AbortError");
+  assert.ok(r.ms < 1000, String(r.ms));
+  await new Promise((res) => setTimeout(res, 2200));
+  assert.equal((await h.stats()).counts.api, 1);
+});
+
+test("rule 8: corrupt or foreign data under the key is ignored; a full storage falls back to memory", async () => {
+  const page = await h.openPage();
+  const warnings = [];
+  page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
+  const t = await h.login();
+  const r = await page.evaluate(async (t) => {
+    const out = [];
+    for (const junk of ["garbage", "{\"v\":1,\"a\":null}", "{\"accessToken\":\"x\"}", "null", "{\"v\":1,\"a\":\"undefined\"}"]) {
+      localStorage.setItem("sg-corrupt", junk);
+      const s = new SG.SessionManager({ storage: "local", storageKey: "sg-corrupt", crossTab: false });
+      out.push(s.isAuthenticated());
+      s.dispose();
+    }
+    // full storage: every write throws from now on
+    localStorage.removeItem("sg-corrupt");
+    const s = new SG.SessionManager({ storage: "local", storageKey: "sg-full", crossTab: false });
+    Storage.prototype.setItem = () => { throw new DOMException("full", "QuotaExceededError"); };
+    s.setTokens(tokens(t));
+    s.setTokens(tokens(t));
+    const status = (await s.fetch("/api/me")).status;
+    return { out, status, auth: s.isAuthenticated() };
+  }, t);
+  assert.deepEqual(r.out, [false, false, false, false, false]);
+  assert.deepEqual([r.status, r.auth], [200, true]);
+  assert.equal(warnings.filter((w) => w.includes("sessionguard")).length, 1, warnings.join("\n"));
+  await page.close();
+});
+
+test("rule 8: the refresh token goes nowhere but the token endpoint", async () => {
+  const t = await h.login();
+  await h.page.evaluate(async (t) => {
+    const s = make({}, { accessToken: "refused", refreshToken: t.refresh_token });
+    await Promise.all(Array.from({ length: 20 }, () => s.fetch("/api/echo", { method: "POST", body: "x" })));
+  }, t);
+  const st = await h.stats(true);
+  assert.equal(st.counts.refresh, 1);
+  assert.equal(st.counts.refreshTokenLeaks, 0);
+  assert.ok(st.log.filter((e) => e.path.startsWith("/api/")).every((e) => e.auth !== t.refresh_token && !String(e.auth).startsWith("rt-")));
+});
