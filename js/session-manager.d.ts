@@ -104,8 +104,8 @@ export class SessionManager {
   /** Ends the session here (and, with crossTab, in every tab). */
   logout(): void;
   stats(): SessionStats;
-  addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void): void;
-  removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void): void;
+  addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
   /** Stops timers and channels; later calls reject. */
   dispose(): void;
 }

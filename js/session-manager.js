@@ -510,16 +510,17 @@ const sessionguardApi = (() => {
       return { requests: s[0], retries: s[1], throttled: s[2], refreshes: s[3], refreshFailures: s[4], coalesced: s[5], sessionExpired: s[6] };
     }
 
-    addEventListener(type, listener) {
+    /** As EventTarget's: `options` may be `{ once, signal }`. */
+    addEventListener(type, listener, options) {
       if (typeof type !== "string") throw typeError("the event type must be a string");
       if (listener == null) return;
       if (typeof listener !== "function" && !(typeof listener === "object" && typeof listener.handleEvent === "function")) throw typeError("addEventListener needs a function");
-      this.#target.addEventListener(type, listener);
+      this.#target.addEventListener(type, listener, options);
     }
 
-    removeEventListener(type, listener) {
+    removeEventListener(type, listener, options) {
       if (typeof type !== "string") throw typeError("the event type must be a string");
-      if (listener != null) this.#target.removeEventListener(type, listener);
+      if (listener != null) this.#target.removeEventListener(type, listener, options);
     }
 
     dispose() {
