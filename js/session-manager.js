@@ -8,9 +8,9 @@
 // before anything else talks to the engine.
 //
 // The build appends this file to wasm-bindgen's `pkg/sessionguard.js`, where `SessionEngine`,
-// `jwtPayload`, `awsErrorType` and `isIdempotent` are in scope, and drops the import below.
+// `jwtPayload` and `awsErrorType` are in scope, and drops the import below.
 // @strip-start
-import { SessionEngine, jwtPayload, awsErrorType, isIdempotent } from "./sessionguard-core.js";
+import { SessionEngine, jwtPayload, awsErrorType } from "./sessionguard-core.js";
 // @strip-end
 
 const sessionguardApi = (() => {
@@ -421,8 +421,7 @@ const sessionguardApi = (() => {
       if (code === 2) throw typeError("setTokens: `expiresIn`/`expiresAt` must be finite numbers");
       this.#ui = { value: null, token: null, at: 0, pending: null };
       this.#settle();
-      this.#flush();
-      this.#rearm();
+      this.#flush(); // stores the tokens and re-arms the timer
     }
 
     getAccessToken() {
@@ -841,7 +840,7 @@ const sessionguardApi = (() => {
       const signal = request ? request.signal : abortSignal(init && init.signal);
       const hasKey = request ? request.headers.has("idempotency-key") : !!(init && init.headers && new Headers(init.headers).has("idempotency-key"));
       const started = this.#start(method, hasKey);
-      const id = started >>> 4;
+      const id = started >>> 5;
       const idemKey = started & 8 ? uuid() : null;
       let code = started & 7;
       let open = true;
@@ -852,23 +851,19 @@ const sessionguardApi = (() => {
             code = e.callNext(id, Date.now());
             continue;
           }
-          const gen = e.tokenGen();
-          if (gen !== this.#tokGen) {
-            this.#tokGen = gen;
-            this.#auth = "Bearer " + e.token(0);
-          }
+          const auth = this.#bearer();
           if (signal && signal.aborted) throw abortReason(signal);
           let res = null;
           let netErr = null;
           try {
             if (request) {
               const attempt = request.clone();
-              attempt.headers.set("Authorization", this.#auth);
+              attempt.headers.set("Authorization", auth);
               if (idemKey) attempt.headers.set("Idempotency-Key", idemKey);
               res = await impl(attempt);
             } else {
               const h = new Headers(init && init.headers);
-              h.set("Authorization", this.#auth);
+              h.set("Authorization", auth);
               if (idemKey) h.set("Idempotency-Key", idemKey);
               res = await impl(input, init ? { ...init, headers: h } : { headers: h });
             }
@@ -931,11 +926,11 @@ const sessionguardApi = (() => {
         const method = typeof config.method === "string" ? config.method : "get";
         const hasKey = headerGet(config.headers, "idempotency-key") !== null;
         const started = this.#start(method, hasKey);
-        id = started >>> 4;
+        id = started >>> 5;
         code = started & 7;
-        if (started & 8) headerSet(config, "Idempotency-Key", uuid());
-        st = { safe: hasKey || !!(started & 8) || isIdempotent(method), retries: 0, replayed: false, gen: undefined };
+        st = { safe: (started & 16) !== 0, retries: 0, replayed: false, gen: undefined };
         config[STATE] = st; // enumerable: axios copies it into the config of a replay
+        if (started & 8) headerSet(config, "Idempotency-Key", uuid());
       }
       if (code === READY) {
         e.callClose(id);
@@ -959,14 +954,19 @@ const sessionguardApi = (() => {
     }
 
     #axiosAuthorize(config, st) {
+      headerSet(config, "Authorization", this.#bearer());
+      st.gen = this.#tokGen;
+      return config;
+    }
+
+    /** `Bearer <current token>`, rebuilt only when the token changes (its generation moves). */
+    #bearer() {
       const gen = this.#e.tokenGen();
       if (gen !== this.#tokGen) {
         this.#tokGen = gen;
         this.#auth = "Bearer " + this.#e.token(0);
       }
-      headerSet(config, "Authorization", this.#auth);
-      st.gen = gen;
-      return config;
+      return this.#auth;
     }
 
     async #axiosAnswer(instance, config, res, status, err) {

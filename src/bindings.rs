@@ -220,8 +220,8 @@ impl SessionEngine {
 
     fn access_step(&mut self, a: Access) -> i32 {
         match a {
-            Access::Ready(t) => {
-                self.out_str = Some(t);
+            Access::Ready => {
+                self.out_str = self.s.tokens().map(|t| t.access.clone());
                 READY
             }
             Access::Refresh(FlightId(id), rt) => {
@@ -356,16 +356,16 @@ impl SessionEngine {
     }
 
     /// A new intercepted call; returns its id (free it with `callClose`).
-    #[wasm_bindgen(js_name = callOpen)]
-    pub fn call_open(&mut self, replay_safe: bool) -> u32 {
+    fn call_open(&mut self, replay_safe: bool) -> u32 {
         let c = Call::new(&mut self.s, replay_safe);
         self.slot(c)
     }
 
     /// The hot path: opens a call for `method` and takes its first step, in one crossing.
-    /// Returns `id << 4 | addKey << 3 | code`: `code` as from `callNext`; `addKey` when the
-    /// shell must give this call an `Idempotency-Key` (`retry.idempotencyKey` and a
-    /// non-idempotent method without one).
+    /// Returns `id << 5 | safe << 4 | addKey << 3 | code`: `code` as from `callNext`; `safe`
+    /// when the call may be replayed after overload (idempotent or keyed: keep it for
+    /// `callResume`); `addKey` when the shell must give this call an `Idempotency-Key`
+    /// (`retry.idempotencyKey` and a non-idempotent method without one).
     #[wasm_bindgen(js_name = callStart)]
     pub fn call_start(&mut self, method: &str, has_key: bool, now: f64) -> u32 {
         let idempotent = crate::core::retry::is_idempotent(method);
@@ -381,9 +381,10 @@ impl SessionEngine {
 
     fn start(&mut self, idempotent: bool, has_key: bool, now: f64) -> u32 {
         let add_key = !idempotent && !has_key && self.s.config().retry.idempotency_key;
-        let id = self.call_open(idempotent || has_key || add_key);
+        let safe = idempotent || has_key || add_key;
+        let id = self.call_open(safe);
         let code = self.call_next(id, now) as u32;
-        (id << 4) | (u32::from(add_key) << 3) | code
+        (id << 5) | (u32::from(safe) << 4) | (u32::from(add_key) << 3) | code
     }
 
     /// A call resumed with counts kept on the request (axios): `sent_gen` is the `tokenGen`
@@ -487,8 +488,3 @@ pub fn aws_error_type(body: &str) -> Option<String> {
     Json::parse(body)?.str_field("__type").map(String::from)
 }
 
-/// `Idempotency-Key`-worthy? (RFC 9110 idempotent methods.)
-#[wasm_bindgen(js_name = isIdempotent, skip_typescript)]
-pub fn is_idempotent(method: &str) -> bool {
-    crate::core::retry::is_idempotent(method)
-}

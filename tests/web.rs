@@ -3,7 +3,7 @@
 //! must not panic the module (no panic may ever poison the wasm instance).
 #![cfg(target_arch = "wasm32")]
 
-use sessionguard::bindings::{aws_error_type, is_idempotent, jwt_payload, SessionEngine};
+use sessionguard::bindings::{aws_error_type, jwt_payload, SessionEngine};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -97,7 +97,7 @@ fn cognito_throttling_is_retried_and_terminal_ends() {
 fn calls_retry_replay_and_close() {
     let mut e = engine();
     e.set_tokens(s("t"), s("rt"), None, None, None, 0.0);
-    let id = e.call_open(true);
+    let id = e.call_start("GET", false, 0.0) >> 5;
     assert_eq!(e.call_next(id, 0.0), READY);
     let gen = e.out_num();
     assert_eq!(e.call_answer(id, 429, s("1"), None, 0.0, 0.5), 2, "retry");
@@ -117,7 +117,7 @@ fn calls_retry_replay_and_close() {
     assert_eq!(e.call_answer(9999, 200, None, None, 0.0, 0.5), 0);
     assert_eq!(e.call_counts(9999), 0);
     // the slot is reused
-    assert_eq!(e.call_open(false), id);
+    assert_eq!(e.call_start("POST", false, 0.0) >> 5, id);
 }
 
 #[wasm_bindgen_test]
@@ -132,7 +132,7 @@ fn hostile_input_does_not_panic() {
         let _ = e.classify_cognito(400, s(j), s(j), j, f64::NAN);
         let _ = jwt_payload(j);
         let _ = aws_error_type(j);
-        let _ = is_idempotent(j);
+        let _ = e.call_start(j, false, f64::NAN);
         e.end_external(j);
     }
     let big = "a.".repeat(100_000);
@@ -171,16 +171,22 @@ fn call_start_packs_id_key_and_step() {
     let r = e.call_start("POST", false, 0.0);
     assert_eq!(r & 7, READY as u32);
     assert_eq!(r & 8, 8, "a POST gets an Idempotency-Key");
-    let id = r >> 4;
+    assert_eq!(r & 16, 16, "and may then be replayed");
+    let id = r >> 5;
     assert_eq!(e.call_answer(id, 200, None, None, 0.0, 0.5), 0);
     assert_eq!(e.call_next(id, 0.0), FAIL, "delivered calls are closed");
-    assert_eq!(e.call_start("POST", true, 0.0) & 8, 0, "it has one already");
-    assert_eq!(e.call_start("get", false, 0.0) & 8, 0);
+    assert_eq!(e.call_start("POST", true, 0.0) & 24, 16, "it has one already");
+    assert_eq!(e.call_start("get", false, 0.0) & 24, 16);
+    let mut plain = engine();
+    plain.set_tokens(s("t"), None, None, None, None, 0.0);
+    assert_eq!(plain.call_start("POST", false, 0.0) & 24, 0, "without retry.idempotencyKey a POST is not replay-safe");
+    assert_eq!(plain.call_start_known(0, false, 0.0) & 16, 16, "GET");
+    assert_eq!(plain.call_start_known(5, false, 0.0) & 16, 0, "POST");
+    assert_eq!(plain.call_start_known(99, false, 0.0) & 16, 0, "unknown index: not idempotent");
 }
 
 #[wasm_bindgen_test]
 fn helpers() {
     assert_eq!(jwt_payload("e30.eyJzdWIiOiJhIn0.sig").as_deref(), Some("{\"sub\":\"a\"}"));
     assert_eq!(aws_error_type(r#"{"__type":"NotAuthorizedException"}"#).as_deref(), Some("NotAuthorizedException"));
-    assert!(is_idempotent("get") && !is_idempotent("POST"));
 }

@@ -40,7 +40,6 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct Call {
     replay_safe: bool,
-    sends: u32,
     retries: u32,
     replayed: bool,
     joins: u32,
@@ -56,12 +55,12 @@ impl Call {
     /// `Idempotency-Key`.
     pub fn new(session: &mut Session, replay_safe: bool) -> Call {
         session.stats.requests += 1;
-        Call { replay_safe, sends: 0, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None }
+        Call { replay_safe, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None }
     }
 
     /// A call resumed by an interceptor that keeps its counts on the request (axios config).
     pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> Call {
-        Call { replay_safe, sends: retries + u32::from(replayed), retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None }
+        Call { replay_safe, retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None }
     }
 
     pub fn retries(&self) -> u32 {
@@ -72,13 +71,6 @@ impl Call {
         self.replayed
     }
 
-    pub fn sends(&self) -> u32 {
-        self.sends
-    }
-
-    pub fn sent_generation(&self) -> Option<u32> {
-        self.sent_gen
-    }
 
     pub fn next(&mut self, session: &mut Session, now: f64) -> Step {
         if let Some(until) = self.wait_until {
@@ -94,9 +86,8 @@ impl Call {
                 return Step::SleepUntil(at);
             }
         }
-        match session.decide(now) {
-            Access::Ready(_) => {
-                self.sends += 1;
+        match session.access(now) {
+            Access::Ready => {
                 self.ticket = None;
                 self.sent_gen = Some(session.token_generation());
                 Step::Send

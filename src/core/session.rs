@@ -120,8 +120,8 @@ pub struct FlightId(pub u64);
 
 #[derive(Debug, Clone)]
 pub enum Access {
-    /// Send with this token.
-    Ready(String),
+    /// Send with the current token.
+    Ready,
     /// You started flight `FlightId`: run the refresh with this refresh token, then ask again.
     Refresh(FlightId, String),
     /// Wait for this flight to settle, then ask again.
@@ -290,23 +290,16 @@ impl Session {
         Access::Refresh(FlightId(id), refresh_token)
     }
 
-    /// The refresh rule (module docs): a token for a call, or what to do instead.
+    /// The refresh rule (module docs): may a call use the current token, or what to do instead.
+    /// `Ready` carries no copy of the token (this is the hot path of every call): read it from
+    /// [`Session::tokens`], or just its [`Session::token_generation`].
     pub fn access(&mut self, now: f64) -> Access {
-        match self.decide(now) {
-            Access::Ready(_) => Access::Ready(self.tokens.as_ref().map(|t| t.access.clone()).unwrap_or_default()),
-            other => other,
-        }
-    }
-
-    /// [`Session::access`] without copying the token: `Ready` carries an empty string and the
-    /// caller reads the token (or just its generation) itself. The hot path of every call.
-    pub fn decide(&mut self, now: f64) -> Access {
         let Some(t) = &self.tokens else {
             return Access::Fail(self.no_token_error());
         };
         let fresh = if self.refused { Freshness::Expired } else { t.freshness(now, self.cfg.leeway_ms) };
         if fresh == Freshness::Fresh {
-            return Access::Ready(String::new());
+            return Access::Ready;
         }
         if let Some(f) = self.flight {
             self.stats.coalesced += 1;
@@ -315,14 +308,14 @@ impl Session {
         let still_valid = fresh == Freshness::NeedsRefresh;
         let refresh_token = t.refresh.clone().filter(|_| self.cfg.can_refresh);
         match refresh_token {
-            None if still_valid => Access::Ready(String::new()),
+            None if still_valid => Access::Ready,
             None => {
                 self.end(EndReason::NoRefreshToken);
                 Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
             }
             Some(_) if now < self.cooldown_until => {
                 if still_valid {
-                    Access::Ready(String::new())
+                    Access::Ready
                 } else {
                     Access::Fail(CallError::Unavailable { retry_after_ms: self.cooldown_until - now })
                 }
@@ -503,6 +496,11 @@ mod tests {
         Session::new(Config::default())
     }
 
+    /// `access` says Ready, and the current token is `token`.
+    fn ready_with(s: &mut Session, now: f64, token: &str) -> bool {
+        matches!(s.access(now), Access::Ready) && s.tokens().is_some_and(|t| t.access == token)
+    }
+
     fn drain(s: &mut Session) -> Vec<Event> {
         core::iter::from_fn(|| s.poll_event()).collect()
     }
@@ -525,7 +523,7 @@ mod tests {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), Some(3600.0)), 0.0).unwrap();
         assert_eq!(drain(&mut s), vec![Event::Store]);
-        assert!(matches!(s.access(1000.0), Access::Ready(t) if t == "A"));
+        assert!(ready_with(&mut s, 1000.0, "A"));
         assert!(s.is_authenticated());
     }
 
@@ -542,7 +540,7 @@ mod tests {
         assert_eq!(s.stats.refreshes, 1);
         assert_eq!(s.stats.coalesced, 10);
         assert_eq!(s.refresh_result(id, new_tokens("B"), now, 0.5), RefreshNext::Settled);
-        assert!(matches!(s.access(now), Access::Ready(t) if t == "B"));
+        assert!(ready_with(&mut s, now, "B"));
         // the old refresh token is kept when the answer has none
         assert_eq!(s.tokens().unwrap().refresh.as_deref(), Some("R"));
         drain(&mut s);
@@ -563,7 +561,7 @@ mod tests {
         assert_eq!(s.stats.session_expired, 1);
         // a new session starts after setTokens
         s.set_tokens(&input("B", None, None), 4.0).unwrap();
-        assert!(matches!(s.access(5.0), Access::Ready(_)));
+        assert!(matches!(s.access(5.0), Access::Ready));
         s.logout();
         assert_eq!(drain(&mut s), vec![Event::Store, Event::SessionExpired(EndReason::Logout), Event::Clear]);
     }
@@ -617,7 +615,7 @@ mod tests {
     fn still_valid_token_is_used_when_refresh_is_impossible() {
         let mut s = Session::new(Config { can_refresh: false, ..Default::default() });
         s.set_tokens(&input("A", Some("R"), Some(20.0)), 0.0).unwrap();
-        assert!(matches!(s.access(15_000.0), Access::Ready(_)));
+        assert!(matches!(s.access(15_000.0), Access::Ready));
         assert!(matches!(s.access(20_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
         // without a refresh token, same
         let mut s = session();
@@ -654,7 +652,7 @@ mod tests {
         assert_eq!(rt, "R2");
         s.set_tokens(&input("D", Some("R3"), Some(3600.0)), 6.0).unwrap();
         s.refresh_result(id2, RefreshVerdict::Terminal, 7.0, 0.5);
-        assert!(matches!(s.access(8.0), Access::Ready(t) if t == "D"), "a stale terminal answer does not end the new session");
+        assert!(ready_with(&mut s, 8.0, "D"), "a stale terminal answer does not end the new session");
         assert_eq!(s.refresh_token_for(id2), None);
     }
 
@@ -672,7 +670,7 @@ mod tests {
         let b = s.token_generation();
         // a 401 that answered the old token: replay with the current one, no refresh
         assert_eq!(s.unauthorized(a, false), On401::Replay);
-        assert!(matches!(s.access(3.0), Access::Ready(t) if t == "B"));
+        assert!(ready_with(&mut s, 3.0, "B"));
         assert_eq!(s.stats.refreshes, 1);
         // a 401 on the replay with the current token ends the session
         assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
@@ -714,7 +712,7 @@ mod tests {
         s.refresh_result(id, RefreshVerdict::Tokens(TokenInput { access_token: Some(t), ..Default::default() }), now, 0.5);
         for _ in 0..100 {
             now += 1_000.0;
-            assert!(matches!(s.access(now), Access::Ready(_)));
+            assert!(matches!(s.access(now), Access::Ready));
         }
         assert_eq!(s.stats.refreshes, 1);
     }
@@ -727,7 +725,7 @@ mod tests {
         let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
         let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
         assert_eq!(s.refresh_adopted(id, other.clone()), RefreshNext::Settled);
-        assert!(matches!(s.access(2.0), Access::Ready(t) if t == "B"));
+        assert!(ready_with(&mut s, 2.0, "B"));
         assert_eq!(drain(&mut s), vec![Event::TokenRefreshed { expires_at: Some(1e13) }], "adopted tokens are not stored again");
         // a stale flight adopts nothing
         s.set_tokens(&input("C", Some("R"), None), 3.0).unwrap();
@@ -753,7 +751,7 @@ mod tests {
         let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
         assert!(s.adopt(other.clone(), false));
         assert!(!s.adopt(other.clone(), false));
-        assert!(matches!(s.access(1.0), Access::Ready(t) if t == "B"));
+        assert!(ready_with(&mut s, 1.0, "B"));
         // after a logout, refreshed tokens from elsewhere do not revive the session; a login does
         s.logout();
         let newer = TokenSet { access: "C".into(), ..other };
