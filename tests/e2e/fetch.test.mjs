@@ -274,12 +274,7 @@ test("rule 10: an abort while waiting for a refresh or a backoff rejects at once
   await h.faults({ tokenLatencyMs: 1500 });
   const r = await h.page.evaluate(async (t) => {
     const s = make({}, tokens(t, { expiresIn: 0 }));
-    const c = new AbortController();
-    const t0 = performance.now();
-    const p = settle(s.fetch("/api/me", { signal: c.signal }));
-    setTimeout(() => c.abort(), 100);
-    const a = await p;
-    return { a, ms: performance.now() - t0 };
+    return abortAfter(100, (signal) => s.fetch("/api/me", { signal }));
   }, t);
   assert.equal(r.a.e.name, "AbortError");
   assert.ok(r.ms < 1000, `rejected after ${r.ms} ms`);
@@ -291,11 +286,7 @@ test("rule 10: an abort while waiting for a refresh or a backoff rejects at once
   await h.faults({ apiMode: "429", apiRetryAfter: 5 });
   const r2 = await h.page.evaluate(async (t) => {
     const s = make({}, tokens(t));
-    const c = new AbortController();
-    const t0 = performance.now();
-    const p = settle(s.fetch("/api/me", { signal: c.signal }));
-    setTimeout(() => c.abort(), 300);
-    return { a: await p, ms: performance.now() - t0 };
+    return abortAfter(300, (signal) => s.fetch("/api/me", { signal }));
   }, t2);
   assert.equal(r2.a.e.name, "AbortError");
   assert.ok(r2.ms < 2000);
@@ -315,13 +306,23 @@ test("rule 12: proactive refresh before expiry, with no calls made", async () =>
   assert.equal((await h.stats()).counts.refresh, 1);
 });
 
-test("rule 12: a far expiry (past setTimeout's 2^31 ms) refreshes nothing early", async () => {
+test("rule 12: a far expiry is clamped below setTimeout's 2^31 ms and refreshes nothing early", async () => {
+  const page = await h.openPage();
   const t = await h.login();
-  await h.page.evaluate(async (t) => {
-    make({}, tokens(t, { expiresIn: 40 * 24 * 3600 })); // 40 days: past setTimeout's 2^31 ms
-    await new Promise((res) => setTimeout(res, 1500));
+  const r = await page.evaluate(async (t) => {
+    const delays = [];
+    const real = window.setTimeout;
+    window.setTimeout = (fn, ms, ...rest) => { delays.push(ms); return real(fn, ms, ...rest); };
+    make({}, tokens(t, { expiresIn: 40 * 24 * 3600 })); // 40 days
+    window.setTimeout = real;
+    await new Promise((res) => setTimeout(res, 1000));
+    return { delays, auth: s.isAuthenticated() };
   }, t);
+  // unclamped, 3.4e9 ms would wrap to an immediate timer
+  assert.deepEqual(r.delays, [2147483647]);
+  assert.equal(r.auth, true);
   assert.equal((await h.stats()).counts.refresh, 0);
+  await page.close();
 });
 
 test("rate limit: calls are queued to requestsPerSecond, not dropped", async () => {
@@ -355,13 +356,55 @@ test("Cognito refresher end to end, and userInfo() cached and single flight", as
   assert.equal(st.counts.refresh, 1);
 });
 
-test("OIDC userInfoUrl", async () => {
+test("OIDC userInfoUrl, cached for userInfoTtlSeconds", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
-    const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" } }, tokens(t));
-    return s.userInfo();
+    const refresh = { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" };
+    const s = make({ refresh, userInfoTtlSeconds: 1 }, tokens(t));
+    const a = await s.userInfo();
+    await s.userInfo();
+    await new Promise((res) => setTimeout(res, 1100));
+    await s.userInfo();
+    return a;
   }, t);
   assert.equal(r.sub, "alice");
+  assert.equal((await h.stats()).counts.userinfo, 2, "one request, a cache hit, then a request after the TTL");
+});
+
+test("the refresh requests are exactly as SPEC describes (OAuth2 form post, Cognito InitiateAuth)", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const seen = [];
+    const real = window.fetch;
+    window.fetch = async (input, init = {}) => {
+      const url = typeof input === "string" ? input : input.url;
+      if (/oauth\/token|cognito|amazonaws/.test(url)) {
+        seen.push({ url, method: init.method, headers: Object.fromEntries(new Headers(init.headers)), body: String(init.body) });
+        if (url.includes("amazonaws")) return new Response(JSON.stringify({ AuthenticationResult: { AccessToken: "from-cognito", ExpiresIn: 3600 } }), { status: 200 });
+      }
+      return real(input, init);
+    };
+    try {
+      const a = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", scope: "api" } }, tokens(t, { expiresIn: 0 }));
+      await a.getAccessToken();
+      const c = make({ refresh: { type: "cognito", region: "eu-west-1", clientId: "cid" } }, tokens(t, { expiresIn: 0 }));
+      const token = await c.getAccessToken();
+      return { seen, token, keptRefreshToken: await (async () => { c.setTokens({ accessToken: "x", expiresIn: 0, refreshToken: "r-old" }); await c.getAccessToken(); return seen[2].body; })() };
+    } finally {
+      window.fetch = real;
+    }
+  }, t);
+  const [oauth, cognito] = r.seen;
+  assert.equal(oauth.method, "POST");
+  assert.match(oauth.headers["content-type"], /^application\/x-www-form-urlencoded/);
+  assert.deepEqual(Object.fromEntries(new URLSearchParams(oauth.body)), { grant_type: "refresh_token", refresh_token: t.refresh_token, client_id: "demo", scope: "api" });
+  assert.equal(cognito.url, "https://cognito-idp.eu-west-1.amazonaws.com/");
+  assert.equal(cognito.method, "POST");
+  assert.equal(cognito.headers["content-type"], "application/x-amz-json-1.1");
+  assert.equal(cognito.headers["x-amz-target"], "AWSCognitoIdentityProviderService.InitiateAuth");
+  assert.deepEqual(JSON.parse(cognito.body), { AuthFlow: "REFRESH_TOKEN_AUTH", ClientId: "cid", AuthParameters: { REFRESH_TOKEN: t.refresh_token } });
+  assert.equal(r.token, "from-cognito");
+  assert.equal(JSON.parse(r.keptRefreshToken).AuthParameters.REFRESH_TOKEN, "r-old");
 });
 
 test("rule 8: unavailable storage falls back to memory and warns once", async () => {
@@ -460,11 +503,7 @@ test("rule 10: an abort while queued by the rate limiter rejects at once and sen
   const r = await h.page.evaluate(async (t) => {
     const s = make({ rateLimit: { requestsPerSecond: 0.5 } }, tokens(t));
     await s.fetch("/api/me"); // takes the only slot for 2 s
-    const c = new AbortController();
-    const t0 = performance.now();
-    const p = settle(s.fetch("/api/me", { signal: c.signal }));
-    setTimeout(() => c.abort(), 100);
-    return { a: await p, ms: performance.now() - t0 };
+    return abortAfter(100, (signal) => s.fetch("/api/me", { signal }));
   }, t);
   assert.equal(r.a.e.name, "AbortError");
   assert.ok(r.ms < 1000, String(r.ms));
