@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
 # Release build: cargo (wasm32) → wasm-bindgen --target web → wasm-opt -Oz → pkg/.
+#   pkg/sessionguard.js        the package entry (js/sessionguard.js: loads the module, exports)
+#   pkg/sessionguard_glue.js   wasm-bindgen's glue: the SessionManager class of src/web/
+#   pkg/sessionguard_bg.wasm   the module
+#   pkg/errors.js              the Error subclasses (js/errors.js), shared by entry and module
+#   pkg/*.d.ts                 types: generated from the crate, plus the two files' own
 # Prints the raw/gzip/brotli size of the shipped files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,25 +21,28 @@ RUSTFLAGS="${WASM_RUSTFLAGS:-} ${WASM_RELEASE_RUSTFLAGS:-}" $WASM_CARGO build --
 
 say "wasm-bindgen --target web"
 rm -rf pkg
-"$WASM_BINDGEN" --target web --out-dir pkg --out-name sessionguard "$WASM"
+"$WASM_BINDGEN" --target web --out-dir pkg --out-name sessionguard_glue "$WASM"
+# The entry always hands the glue the module's URL; name the file as the package documents it.
+mv pkg/sessionguard_glue_bg.wasm pkg/sessionguard_bg.wasm
+mv pkg/sessionguard_glue_bg.wasm.d.ts pkg/sessionguard_bg.wasm.d.ts
+sed -i 's/sessionguard_glue_bg\.wasm/sessionguard_bg.wasm/g' pkg/sessionguard_glue.js
+cp js/sessionguard.js pkg/sessionguard.js
+cp js/sessionguard.d.ts pkg/sessionguard.d.ts
+cp js/errors.js pkg/errors.js
+cp js/errors.d.ts pkg/errors.d.ts
 
-# The shell (js/session-manager.js) goes into the same module as wasm-bindgen's glue, where
-# SessionEngine is in scope; its dev-time import is dropped. The public types are hand-written.
-sed '/@strip-start/,/@strip-end/d' js/session-manager.js >> pkg/sessionguard.js
-# wasm-bindgen's own declarations: keep init/initSync, drop the internal engine
-cat js/session-manager.d.ts >> pkg/sessionguard.d.ts
-# `[Symbol.dispose]` needs TypeScript's esnext.disposable lib; most apps do not have it yet.
-sed -i '/\[Symbol.dispose\]()/d' pkg/sessionguard.d.ts
-
-# Minify the module (glue + shell). Private class fields need ES2022.
-node_modules/.bin/esbuild pkg/sessionguard.js --minify --format=esm --target=es2022 \
-  --outfile=pkg/sessionguard.js --allow-overwrite --log-level=warning
+# Minify each module on its own (they stay separate modules).
+for f in sessionguard.js sessionguard_glue.js errors.js; do
+  node_modules/.bin/esbuild "pkg/$f" --minify --format=esm --target=es2020 \
+    --outfile="pkg/$f" --allow-overwrite --log-level=warning
+done
 
 WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)
 if [ -n "$WASM_OPT" ]; then
   say "wasm-opt -Oz"
-  "$WASM_OPT" -Oz --strip-debug --strip-producers --strip-target-features \
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --strip-debug --strip-producers --strip-target-features \
     pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
   mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
 else

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `npm test`: set up if needed, build, then every tier:
-#   1. core      cargo test on the host (unit, property and simulation tests)
-#   2. bindings  wasm-bindgen-test in headless Chromium
-#   3. e2e       the built package in headless Chromium (Playwright) against the dev server,
-#                packaging (npm pack → load the tarball) and TypeScript checks included
+#   1. lint      cargo fmt --check, cargo clippy -D warnings (host and wasm32)
+#   2. core      cargo test on the host (unit, property and simulation tests)
+#   3. e2e       the built package in headless Chromium (Playwright) against the dev server:
+#                every SPEC rule through fetch and axios, tabs, hardening, packaging, bundlers,
+#                Node, TypeScript (tsc) and the size budget
 # Ends with one summary line and a non-zero exit on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,22 +23,25 @@ count_cargo() {
   f=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$6} END {print s+0}')
   echo "$p $f"
 }
+# A check that passes or fails as a whole.
+check() {
+  local name=$1; shift
+  if "$@" >"$LOG/$name.log" 2>&1; then PASS=$((PASS + 1)); echo "ok: $name"
+  else FAIL=$((FAIL + 1)); BROKEN+=("$name"); echo "FAILED: $name"; tail -30 "$LOG/$name.log"; fi
+}
 
 tier() { printf '\n==> %s\n' "$*"; }
 
-tier "1/3 core: cargo test (host)"
-"$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error' 
+tier "1/3 lint: rustfmt, clippy (host and wasm32)"
+check fmt "$HOST_CARGO" fmt --check
+check clippy-host "$HOST_CARGO" clippy --all-targets -- -D warnings
+check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CARGO clippy --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --lib -- -D warnings
+
+tier "2/3 core: cargo test (host)"
+"$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error'
 rc=${PIPESTATUS[0]}
 read -r p f < <(count_cargo "$LOG/core.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
 [ "$rc" = 0 ] || BROKEN+=(core)
-
-tier "2/3 bindings: wasm-bindgen-test in headless Chromium"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$WB_RUNNER" CHROMEDRIVER="$CHROMEDRIVER" \
-  RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CARGO test --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --test web \
-  2>&1 | tee "$LOG/bindings.log" | grep -E '^test |^test result|panicked|^error'
-rc=${PIPESTATUS[0]}
-read -r p f < <(count_cargo "$LOG/bindings.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
-[ "$rc" = 0 ] || BROKEN+=(bindings)
 
 tier "3/3 end to end: Playwright + Chromium against the dev server"
 CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec tests/e2e/ 2>&1 | tee "$LOG/e2e.log" \

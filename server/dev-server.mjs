@@ -247,7 +247,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
       }
       const claims = verify(token);
       if (!claims) return err(400, "NotAuthorizedException", "Invalid Access Token");
-      return send(res, 200, { Username: claims.sub, UserAttributes: [{ Name: "email", Value: `${claims.sub}@example.test` }] }, { "Content-Type": "application/x-amz-json-1.1" });
+      return send(res, 200, { Username: claims.sub, UserAttributes: [{ Name: "sub", Value: claims.sub }, { Name: "email", Value: `${claims.sub}@example.test` }] }, { "Content-Type": "application/x-amz-json-1.1" });
     }
     return err(400, "UnknownOperationException", "unknown operation");
   }

@@ -1,17 +1,17 @@
 //! sessionguard: a browser session manager in Rust, compiled to WebAssembly.
 //!
-//! Three layers:
+//! Two layers, like quinn and quinn-proto:
 //! - [`core`] holds every decision (token state, expiry and skew, single-flight refresh, the 401
-//!   rule, retries and backoff, rate limiting), platform-free and tested on the host;
-//! - `bindings` (wasm32 only) exposes it to JavaScript as `SessionEngine`, a synchronous API of
-//!   numbers and strings;
-//! - `js/session-manager.js` is the browser shell, `SessionManager`: fetch and axios, refreshers,
-//!   storage, timers, locks and events, asking the engine at every turn. The build appends it
-//!   to wasm-bindgen's output, so `pkg/sessionguard.js` exports it.
+//!   rule, retries and backoff, rate limiting, the cross-tab protocol), platform-free and tested
+//!   on the host;
+//! - `web` (wasm32 only) drives it in the browser with `web-sys`, `js-sys` and
+//!   `wasm-bindgen-futures`: the `SessionManager` class that JavaScript sees, the fetch and axios
+//!   interceptors, the refreshers, storage, timers, locks, the channel and the events. It moves
+//!   bytes, timers and events, and decides nothing.
 
 extern crate alloc;
 
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]
-pub mod bindings;
+pub mod web;

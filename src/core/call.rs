@@ -5,7 +5,7 @@
 //! [`Call::on_answer`], repeat. The call keeps its own counts, so it is bounded by construction:
 //! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401.
 
-use super::retry::{classify_api, Answer, ApiClass};
+use super::retry::{classify_api, is_idempotent, Answer, ApiClass};
 use super::session::{Access, CallError, FlightId, On401, Session};
 
 /// How often one call may join a refresh before it gives up (guards against a refresh that
@@ -13,27 +13,30 @@ use super::session::{Access, CallError, FlightId, On401, Session};
 const MAX_JOINS: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub enum Step {
     /// Send now with the session's current access token (its generation is the call's
     /// `sent_generation`).
     Send,
     /// Wait until this time (backoff or rate limit), then ask again.
     SleepUntil(f64),
-    /// Run refresh flight `FlightId` with this refresh token (this call started it), then ask
-    /// again once it settles.
-    Refresh(FlightId, String),
+    /// Run refresh flight `FlightId` (this call started it), then ask again once it is over.
+    Refresh(FlightId),
     /// Wait for flight `FlightId` to settle, then ask again.
     Join(FlightId),
     Fail(CallError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
 pub enum Verdict {
     /// Give the last answer to the caller as it is.
     Deliver,
     /// Ask `next` again. `retry`: this is retry number `attempt`, after `delay_ms` (for the
     /// `retry` event).
-    Again { retry: Option<(u32, f64)> },
+    Again {
+        retry: Option<(u32, f64)>,
+    },
     Fail(CallError),
 }
 
@@ -48,19 +51,62 @@ pub struct Call {
     wait_until: Option<f64>,
     /// Place in the rate limiter's queue, while waiting for it.
     ticket: Option<u64>,
+    add_key: bool,
+}
+
+/// Is a call replay-safe, and must the driver give it an `Idempotency-Key`? SPEC rule 5: a call
+/// may be replayed after the server may have acted on it only if its method is idempotent or it
+/// carries a key; with `retry.idempotencyKey`, a non-idempotent call without one gets one.
+pub fn replay_safety(method: &str, has_key: bool, add_keys: bool) -> (bool, bool) {
+    let idempotent = is_idempotent(method);
+    let add_key = !idempotent && !has_key && add_keys;
+    (idempotent || has_key || add_key, add_key)
 }
 
 impl Call {
-    /// A new call; `replay_safe` when its method is idempotent or it carries an
-    /// `Idempotency-Key`.
-    pub fn new(session: &mut Session, replay_safe: bool) -> Call {
-        session.stats.requests += 1;
-        Call { replay_safe, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None }
+    /// A new call of `method`; `has_key` when it carries an `Idempotency-Key` already.
+    pub fn new(session: &mut Session, method: &str, has_key: bool) -> Call {
+        session.stats_mut().requests += 1;
+        let (replay_safe, add_key) =
+            replay_safety(method, has_key, session.config().retry.idempotency_key);
+        Call {
+            replay_safe,
+            retries: 0,
+            replayed: false,
+            joins: 0,
+            sent_gen: None,
+            wait_until: None,
+            ticket: None,
+            add_key,
+        }
     }
 
     /// A call resumed by an interceptor that keeps its counts on the request (axios config).
     pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> Call {
-        Call { replay_safe, retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None }
+        Call {
+            replay_safe,
+            retries,
+            replayed,
+            joins: 0,
+            sent_gen,
+            wait_until: None,
+            ticket: None,
+            add_key: false,
+        }
+    }
+
+    /// The driver must give this call an `Idempotency-Key` (the same on every send).
+    pub fn needs_idempotency_key(&self) -> bool {
+        self.add_key
+    }
+
+    pub fn replay_safe(&self) -> bool {
+        self.replay_safe
+    }
+
+    /// The generation of the token the last send carried.
+    pub fn sent_generation(&self) -> Option<u32> {
+        self.sent_gen
     }
 
     pub fn retries(&self) -> u32 {
@@ -71,7 +117,6 @@ impl Call {
         self.replayed
     }
 
-
     pub fn next(&mut self, session: &mut Session, now: f64) -> Step {
         if let Some(until) = self.wait_until {
             if now < until {
@@ -79,7 +124,7 @@ impl Call {
             }
             self.wait_until = None;
         }
-        if let Some(limiter) = &mut session.limiter {
+        if let Some(limiter) = session.limiter_mut() {
             let ticket = *self.ticket.get_or_insert_with(|| limiter.take_ticket(now));
             let at = limiter.ready_at(ticket);
             if at > now {
@@ -92,11 +137,13 @@ impl Call {
                 self.sent_gen = Some(session.token_generation());
                 Step::Send
             }
-            Access::Refresh(id, rt) => Step::Refresh(id, rt),
+            Access::Refresh(id) => Step::Refresh(id),
             Access::Join(id) => {
                 self.joins += 1;
                 if self.joins > MAX_JOINS {
-                    Step::Fail(CallError::Unavailable { retry_after_ms: 0.0 })
+                    Step::Fail(CallError::Unavailable {
+                        retry_after_ms: 0.0,
+                    })
                 } else {
                     Step::Join(id)
                 }
@@ -106,7 +153,13 @@ impl Call {
     }
 
     /// Reports the answer to the last send. `rand` in `[0, 1)` for the backoff jitter.
-    pub fn on_answer(&mut self, session: &mut Session, answer: &Answer, now: f64, rand: f64) -> Verdict {
+    pub fn on_answer(
+        &mut self,
+        session: &mut Session,
+        answer: &Answer,
+        now: f64,
+        rand: f64,
+    ) -> Verdict {
         match classify_api(answer, self.replay_safe, now) {
             ApiClass::Unauthorized => {
                 // unknown (a resumed call that never said): treat as stale, which only replays
@@ -122,16 +175,19 @@ impl Call {
             }
             ApiClass::Done => {
                 if (200..400).contains(&answer.status) {
-                    if let Some(l) = &mut session.limiter {
+                    if let Some(l) = session.limiter_mut() {
                         l.on_success(now);
                     }
                 }
                 Verdict::Deliver
             }
-            ApiClass::Retry { throttled, retry_after_ms } => {
+            ApiClass::Retry {
+                throttled,
+                retry_after_ms,
+            } => {
                 if throttled {
-                    session.stats.throttled += 1;
-                    if let Some(l) = &mut session.limiter {
+                    session.stats_mut().throttled += 1;
+                    if let Some(l) = session.limiter_mut() {
                         l.on_throttled(now);
                     }
                 }
@@ -143,9 +199,11 @@ impl Call {
                     None => Verdict::Deliver,
                     Some(delay) => {
                         self.retries += 1;
-                        session.stats.retries += 1;
+                        session.stats_mut().retries += 1;
                         self.wait_until = Some(now + delay);
-                        Verdict::Again { retry: Some((self.retries, delay)) }
+                        Verdict::Again {
+                            retry: Some((self.retries, delay)),
+                        }
                     }
                 }
             }

@@ -2,23 +2,28 @@
 //! no clock and no randomness of its own. Time comes in as `now` (epoch ms) and chance as a
 //! number in `[0, 1)`; decisions come out as values. It builds and is tested on the host.
 //!
-//! - [`token`]: token sets, JWT payloads, expiry and clock skew;
+//! - [`token`]: token sets, JWT payloads, expiry and clock skew, the storage record;
 //! - [`retry`]: which API answers are retried, backoff with full jitter, `Retry-After`;
 //! - [`refresh_answer`]: what a token endpoint's answer means (tokens, terminal, transient);
 //! - [`ratelimit`]: the client-side, adaptive rate limit;
 //! - [`session`]: the refresh rule, single flight, the 401 rule, the end of a session;
-//! - [`call`]: one intercepted call, driven step by step by the shell;
-//! - [`json`]: the small JSON reader/writer the others use.
+//! - [`call`]: one intercepted call, driven step by step by the browser layer;
+//! - [`crosstab`]: what tabs tell each other, and what they do with it;
+//! - [`userinfo`]: the user-info request's own rules and cache.
+//!
+//! JSON is never parsed here: the browser layer parses with `JSON.parse` and converts into the
+//! `serde` types these modules declare; host tests use `serde_json`.
 
 #![deny(unsafe_code)]
 
 pub mod call;
-pub mod json;
+pub mod crosstab;
 pub mod ratelimit;
 pub mod refresh_answer;
 pub mod retry;
 pub mod session;
 pub mod token;
+pub mod userinfo;
 
 #[cfg(test)]
 mod sim;

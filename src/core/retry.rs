@@ -18,7 +18,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 3, base_delay_ms: 100.0, max_delay_ms: 10_000.0, idempotency_key: false }
+        RetryPolicy {
+            max_retries: 3,
+            base_delay_ms: 100.0,
+            max_delay_ms: 10_000.0,
+            idempotency_key: false,
+        }
     }
 }
 
@@ -32,7 +37,11 @@ impl RetryPolicy {
 
     /// Full jitter: uniform in `[0, cap]`, `rand` in `[0, 1)` supplied by the caller.
     pub fn jittered(&self, attempt: u32, rand: f64) -> f64 {
-        let r = if rand.is_finite() { rand.clamp(0.0, 1.0) } else { 0.5 };
+        let r = if rand.is_finite() {
+            rand.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
         r * self.cap(attempt)
     }
 
@@ -49,14 +58,24 @@ impl RetryPolicy {
 
 /// Methods that may be sent twice without harm (RFC 9110 §9.2.2).
 pub fn is_idempotent(method: &str) -> bool {
-    ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].iter().any(|m| m.eq_ignore_ascii_case(method))
+    ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
 }
 
 /// Error types that AWS services (Cognito among them) use for "slow down".
 pub fn is_throttling_type(error_type: &str) -> bool {
     let t = aws_error_name(error_type);
-    ["TooManyRequestsException", "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottled", "RequestLimitExceeded", "SlowDown"]
-        .contains(&t)
+    [
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "SlowDown",
+    ]
+    .contains(&t)
 }
 
 /// `x-amzn-ErrorType: NotAuthorizedException:http://...` and
@@ -82,7 +101,10 @@ pub enum ApiClass {
     /// 401: the 401 rule decides.
     Unauthorized,
     /// Worth another attempt. `throttled`: the server said "too many".
-    Retry { throttled: bool, retry_after_ms: Option<f64> },
+    Retry {
+        throttled: bool,
+        retry_after_ms: Option<f64>,
+    },
 }
 
 /// Classifies an answer to an API call. `replay_safe`: the method is idempotent or the call
@@ -91,10 +113,22 @@ pub fn classify_api(a: &Answer, replay_safe: bool, now: f64) -> ApiClass {
     let ra = a.retry_after.and_then(|v| parse_retry_after(v, now));
     match a.status {
         401 => ApiClass::Unauthorized,
-        429 => ApiClass::Retry { throttled: true, retry_after_ms: ra },
-        400 if a.error_type.is_some_and(is_throttling_type) => ApiClass::Retry { throttled: true, retry_after_ms: ra },
-        503 if ra.is_some() => ApiClass::Retry { throttled: true, retry_after_ms: ra },
-        0 | 502 | 503 | 504 if replay_safe => ApiClass::Retry { throttled: false, retry_after_ms: ra },
+        429 => ApiClass::Retry {
+            throttled: true,
+            retry_after_ms: ra,
+        },
+        400 if a.error_type.is_some_and(is_throttling_type) => ApiClass::Retry {
+            throttled: true,
+            retry_after_ms: ra,
+        },
+        503 if ra.is_some() => ApiClass::Retry {
+            throttled: true,
+            retry_after_ms: ra,
+        },
+        0 | 502 | 503 | 504 if replay_safe => ApiClass::Retry {
+            throttled: false,
+            retry_after_ms: ra,
+        },
         _ => ApiClass::Done,
     }
 }
@@ -109,7 +143,7 @@ pub fn parse_retry_after(v: &str, now: f64) -> Option<f64> {
         return None;
     }
     if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs = super::json::parse_number(v)?;
+        let secs = v.parse::<f64>().ok().filter(|s| s.is_finite())?;
         return Some((secs * 1000.0).min(MAX_RETRY_AFTER_MS));
     }
     let at = parse_http_date(v)?;
@@ -127,16 +161,35 @@ pub fn parse_http_date(v: &str) -> Option<f64> {
         return None;
     }
     // IMF-fixdate / RFC 850: 06 Nov 1994 08:49:37 GMT; asctime: Sun Nov 6 08:49:37 1994
-    let (day, mon, year, time) = if e == "GMT" { (a, b, c, d) } else { (c, b, e, d) };
+    let (day, mon, year, time) = if e == "GMT" {
+        (a, b, c, d)
+    } else {
+        (c, b, e, d)
+    };
     let day = digits(day)?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == mon)? as u32 + 1;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == mon)? as u32
+        + 1;
     let mut year = i64::from(digits(year)?);
     if year < 100 {
         year += if year < 70 { 2000 } else { 1900 };
     }
     let mut hms = time.split(':');
-    let (h, m, s) = (digits(hms.next()?)?, digits(hms.next()?)?, digits(hms.next()?)?);
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
+    let (h, m, s) = (
+        digits(hms.next()?)?,
+        digits(hms.next()?)?,
+        digits(hms.next()?)?,
+    );
+    if hms.next().is_some()
+        || !(1..=31).contains(&day)
+        || h > 23
+        || m > 59
+        || s > 60
+        || !(1970..=9999).contains(&year)
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -148,7 +201,9 @@ fn digits(s: &str) -> Option<u32> {
     if s.is_empty() || s.len() > 4 {
         return None;
     }
-    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    s.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -182,8 +237,14 @@ mod tests {
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("120", 0.0), Some(120_000.0));
         assert_eq!(parse_retry_after(" 1.5 ", 0.0), Some(1_500.0));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4_000.0), Some(6_000.0));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 99_000.0), Some(0.0));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4_000.0),
+            Some(6_000.0)
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 99_000.0),
+            Some(0.0)
+        );
         assert_eq!(parse_retry_after("99999999", 0.0), Some(MAX_RETRY_AFTER_MS));
         assert_eq!(parse_retry_after("soon", 0.0), None);
         assert_eq!(parse_retry_after("-1", 0.0), None);
@@ -191,22 +252,70 @@ mod tests {
 
     #[test]
     fn classification() {
-        let a = |status, ra, et| Answer { status, retry_after: ra, error_type: et };
-        assert_eq!(classify_api(&a(200, None, None), false, 0.0), ApiClass::Done);
-        assert_eq!(classify_api(&a(401, None, None), false, 0.0), ApiClass::Unauthorized);
-        assert_eq!(classify_api(&a(429, Some("2"), None), false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: Some(2000.0) });
+        let a = |status, ra, et| Answer {
+            status,
+            retry_after: ra,
+            error_type: et,
+        };
+        assert_eq!(
+            classify_api(&a(200, None, None), false, 0.0),
+            ApiClass::Done
+        );
+        assert_eq!(
+            classify_api(&a(401, None, None), false, 0.0),
+            ApiClass::Unauthorized
+        );
+        assert_eq!(
+            classify_api(&a(429, Some("2"), None), false, 0.0),
+            ApiClass::Retry {
+                throttled: true,
+                retry_after_ms: Some(2000.0)
+            }
+        );
         let cognito = a(400, None, Some("TooManyRequestsException:http://internal.amazon.com/coral/com.amazon.coral.service/"));
-        assert_eq!(classify_api(&cognito, false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: None });
-        let typed = a(400, None, Some("com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"));
-        assert!(matches!(classify_api(&typed, false, 0.0), ApiClass::Retry { .. }));
-        assert_eq!(classify_api(&a(400, None, Some("NotAuthorizedException")), true, 0.0), ApiClass::Done);
+        assert_eq!(
+            classify_api(&cognito, false, 0.0),
+            ApiClass::Retry {
+                throttled: true,
+                retry_after_ms: None
+            }
+        );
+        let typed = a(
+            400,
+            None,
+            Some("com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"),
+        );
+        assert!(matches!(
+            classify_api(&typed, false, 0.0),
+            ApiClass::Retry { .. }
+        ));
+        assert_eq!(
+            classify_api(&a(400, None, Some("NotAuthorizedException")), true, 0.0),
+            ApiClass::Done
+        );
         assert_eq!(classify_api(&a(400, None, None), true, 0.0), ApiClass::Done);
         // 503 with Retry-After: any method; without: idempotent only
-        assert!(matches!(classify_api(&a(503, Some("1"), None), false, 0.0), ApiClass::Retry { .. }));
-        assert_eq!(classify_api(&a(503, None, None), false, 0.0), ApiClass::Done);
+        assert!(matches!(
+            classify_api(&a(503, Some("1"), None), false, 0.0),
+            ApiClass::Retry { .. }
+        ));
+        assert_eq!(
+            classify_api(&a(503, None, None), false, 0.0),
+            ApiClass::Done
+        );
         for s in [0, 502, 503, 504] {
-            assert!(matches!(classify_api(&a(s, None, None), true, 0.0), ApiClass::Retry { throttled: false, .. }));
-            assert_eq!(classify_api(&a(s, None, None), false, 0.0), ApiClass::Done, "{s}");
+            assert!(matches!(
+                classify_api(&a(s, None, None), true, 0.0),
+                ApiClass::Retry {
+                    throttled: false,
+                    ..
+                }
+            ));
+            assert_eq!(
+                classify_api(&a(s, None, None), false, 0.0),
+                ApiClass::Done,
+                "{s}"
+            );
         }
         assert_eq!(classify_api(&a(500, None, None), true, 0.0), ApiClass::Done);
     }

@@ -33,10 +33,13 @@
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
+use super::crosstab::PeerMessage;
 use super::ratelimit::RateLimiter;
 use super::refresh_answer::RefreshVerdict;
 use super::retry::RetryPolicy;
-use super::token::{Freshness, Source, TokenError, TokenInput, TokenSet};
+use super::token::{
+    fingerprint, Claims, Freshness, Record, Source, TokenError, TokenInput, TokenSet,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Config {
@@ -45,16 +48,36 @@ pub struct Config {
     pub can_refresh: bool,
     pub expire_on_transient: bool,
     pub retry: RetryPolicy,
+    /// `rateLimit`: (requests per second, burst).
+    pub rate_limit: Option<(f64, f64)>,
+    /// Tabs share this session (local storage that works, and `crossTab`): tokens, ends and the
+    /// cool-down are published for the other tabs (see [`super::crosstab`]).
+    pub shared: bool,
+    /// Web Locks serialise refreshes across tabs. Without them a terminal answer waits
+    /// [`TERMINAL_GRACE_MS`] for another tab's rotated tokens before it ends the session.
+    pub locks: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { leeway_ms: 30_000.0, can_refresh: true, expire_on_transient: false, retry: RetryPolicy::default() }
+        Config {
+            leeway_ms: 30_000.0,
+            can_refresh: true,
+            expire_on_transient: false,
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+            shared: false,
+            locks: true,
+        }
     }
 }
 
+/// Without Web Locks, how long a terminal answer waits for another tab's tokens.
+pub const TERMINAL_GRACE_MS: f64 = 1_000.0;
+
 /// Why a session ended (`session-expired` `detail.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum EndReason {
     RefreshRejected,
     RefreshFailed,
@@ -64,12 +87,6 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    pub fn parse(s: &str) -> Option<EndReason> {
-        [EndReason::RefreshRejected, EndReason::RefreshFailed, EndReason::NoRefreshToken, EndReason::UnauthorizedAfterRefresh, EndReason::Logout]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::RefreshRejected => "refresh-rejected",
@@ -92,18 +109,29 @@ pub enum CallError {
     Unavailable { retry_after_ms: f64 },
 }
 
-/// Side effects for the shell, in order.
+/// Side effects for the driver, in order. Drained with [`Session::poll_event`] once the driver
+/// holds no borrow of the session, since listeners may call back in.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub enum Event {
     SessionExpired(EndReason),
-    TokenRefreshed { expires_at: Option<f64> },
-    /// Write the current token set to storage.
-    Store,
-    /// Remove the token set from storage.
+    TokenRefreshed {
+        expires_at: Option<f64>,
+    },
+    /// Write this record to storage.
+    Store(Record),
+    /// Remove the token set (and the shared cool-down) from storage.
     Clear,
+    /// Write the shared refresh cool-down (epoch ms) to storage.
+    StoreCooldown(f64),
+    /// Post this to the other tabs.
+    Post(PeerMessage),
+    /// Flight `FlightId` is over, whatever ended it: wake its waiters.
+    FlightOver(FlightId),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub requests: u32,
     pub retries: u32,
@@ -115,16 +143,18 @@ pub struct Stats {
 }
 
 /// Identifies one refresh flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlightId(pub u64);
 
 #[derive(Debug, Clone)]
+#[must_use]
 pub enum Access {
     /// Send with the current token.
     Ready,
-    /// You started flight `FlightId`: run the refresh with this refresh token, then ask again.
-    Refresh(FlightId, String),
-    /// Wait for this flight to settle, then ask again.
+    /// You started flight `FlightId`: run it with [`Session::before_attempt`], then ask again
+    /// once it is over.
+    Refresh(FlightId),
+    /// Wait for this flight to be over, then ask again.
     Join(FlightId),
     Fail(CallError),
 }
@@ -139,13 +169,35 @@ pub enum On401 {
     Fail(CallError),
 }
 
-/// What the refresher should do next.
+/// What the refresher does next.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
 pub enum RefreshNext {
     /// Try the token endpoint again after this delay (same flight).
     RetryIn(f64),
-    /// The flight is over; waiters may ask `access` again.
+    /// Another tab may hold newer tokens: wait this long, read storage, and hand what is there
+    /// to [`Session::recheck_terminal`].
+    Recheck(f64),
+    /// The flight is over.
     Settled,
+}
+
+/// What a refresher does before it contacts the token endpoint.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum BeforeAttempt {
+    /// Send the refresh request with this refresh token; report with [`Session::refresh_result`].
+    Send(String),
+    /// No request: the flight went on without one (tokens of another tab adopted, a shared
+    /// cool-down applied, or the flight is no longer current).
+    Skip(RefreshNext),
+}
+
+/// What another tab has left in shared storage, read by the driver when it is asked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shared {
+    pub tokens: Option<TokenSet>,
+    pub cooldown_until: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,13 +225,13 @@ pub struct Session {
     refused: bool,
     flight: Option<Flight>,
     next_flight: u64,
-    cooldown_until: f64,
+    cooldown_until: Option<f64>,
     clock_offset: f64,
     events: VecDeque<Event>,
-    /// Changes whenever the access token does (so the shell can cache strings).
+    /// Changes whenever the access token does (so the driver can cache strings).
     token_gen: u32,
-    pub limiter: Option<RateLimiter>,
-    pub stats: Stats,
+    limiter: Option<RateLimiter>,
+    stats: Stats,
 }
 
 impl Session {
@@ -191,17 +243,36 @@ impl Session {
             refused: false,
             flight: None,
             next_flight: 1,
-            cooldown_until: 0.0,
+            cooldown_until: None,
             clock_offset: 0.0,
             events: VecDeque::new(),
             token_gen: 0,
-            limiter: None,
+            limiter: cfg
+                .rate_limit
+                .map(|(rps, burst)| RateLimiter::new(rps, burst)),
             stats: Stats::default(),
         }
     }
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub(crate) fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    pub(crate) fn limiter_mut(&mut self) -> Option<&mut RateLimiter> {
+        self.limiter.as_mut()
+    }
+
+    /// Storage stopped working (full, refused): nothing is shared with other tabs any more.
+    pub fn unshare(&mut self) {
+        self.cfg.shared = false;
     }
 
     pub fn tokens(&self) -> Option<&TokenSet> {
@@ -211,6 +282,11 @@ impl Session {
     /// A number that changes whenever the access token does.
     pub fn token_generation(&self) -> u32 {
         self.token_gen
+    }
+
+    /// The flight in progress, if any.
+    pub fn flight(&self) -> Option<FlightId> {
+        self.flight.map(|f| FlightId(f.id))
     }
 
     /// The generation moves only when the access token string does, so that handing the same
@@ -223,6 +299,12 @@ impl Session {
         }
     }
 
+    fn drop_flight(&mut self) {
+        if let Some(f) = self.flight.take() {
+            self.events.push_back(Event::FlightOver(FlightId(f.id)));
+        }
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.status == Status::Active && self.tokens.is_some()
     }
@@ -231,47 +313,81 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// Starts a new session (`setTokens`). Invalid input changes nothing.
-    pub fn set_tokens(&mut self, input: &TokenInput, now: f64) -> Result<(), TokenError> {
-        let (set, _) = TokenSet::from_input(input, now, Source::App, self.clock_offset)?;
+    fn store_and_publish(&mut self, login: bool) {
+        if let Some(rec) = self.tokens.as_ref().map(TokenSet::to_record) {
+            if self.cfg.shared {
+                self.events.push_back(Event::Post(PeerMessage::Tokens {
+                    rec: rec.clone(),
+                    login,
+                }));
+            }
+            self.events.push_back(Event::Store(rec));
+        }
+    }
+
+    /// Starts a new session (`setTokens`). Invalid input changes nothing. `claims`: those of
+    /// the access token, when it is a JWT.
+    pub fn set_tokens(
+        &mut self,
+        input: &TokenInput,
+        claims: Option<Claims>,
+        now: f64,
+    ) -> Result<(), TokenError> {
+        let (set, _) = TokenSet::from_input(input, claims, now, Source::App, self.clock_offset)?;
         self.begin(set);
-        self.events.push_back(Event::Store);
+        self.store_and_publish(true);
         Ok(())
     }
 
-    /// Resumes a session from storage (at start-up, or written by another tab).
-    pub fn restore(&mut self, set: TokenSet) {
-        self.begin(set);
+    /// Resumes a session from storage at start-up.
+    pub fn restore(&mut self, rec: &Record) -> bool {
+        match TokenSet::from_record(rec) {
+            Some(set) => {
+                self.begin(set);
+                true
+            }
+            None => false,
+        }
     }
 
     fn begin(&mut self, set: TokenSet) {
         self.replace_tokens(Some(set));
         self.status = Status::Active;
         self.refused = false;
-        self.flight = None; // a flight of the old session settles into nothing
-        self.cooldown_until = 0.0;
+        self.drop_flight(); // a flight of the old session settles into nothing
+        self.cooldown_until = None;
     }
 
-    /// `logout()`: ends the session with `"logout"`.
+    /// `logout()`: ends the session with `"logout"` (in every tab when shared).
     pub fn logout(&mut self) {
-        if !self.end(EndReason::Logout) {
+        if !self.end(EndReason::Logout, true) {
             self.events.push_back(Event::Clear);
         }
     }
 
-    /// Ends an active session once: one event, storage cleared, flight dropped. False if there
-    /// was no active session.
-    fn end(&mut self, reason: EndReason) -> bool {
+    /// Ends an active session once: one event, storage cleared, flight dropped; `publish`: tell
+    /// the other tabs (not when the news came from one). False if there was no active session.
+    fn end(&mut self, reason: EndReason, publish: bool) -> bool {
         if self.status != Status::Active {
             return false;
         }
+        let tag = self
+            .tokens
+            .as_ref()
+            .and_then(|t| t.refresh.as_deref())
+            .map(fingerprint);
         self.status = Status::Ended(reason);
         self.replace_tokens(None);
         self.refused = false;
-        self.flight = None;
+        self.drop_flight();
         self.stats.session_expired += 1;
-        self.events.push_back(Event::SessionExpired(reason));
+        if publish && self.cfg.shared {
+            self.events
+                .push_back(Event::Post(PeerMessage::End { reason, tag }));
+        }
         self.events.push_back(Event::Clear);
+        // last: listeners see the settled state
+        self.events.push_back(Event::SessionExpired(reason));
         true
     }
 
@@ -282,12 +398,16 @@ impl Session {
         }
     }
 
-    fn start_flight(&mut self, refresh_token: String) -> Access {
+    fn start_flight(&mut self) -> FlightId {
         let id = self.next_flight;
         self.next_flight += 1;
         self.flight = Some(Flight { id, attempt: 0 });
         self.stats.refreshes += 1;
-        Access::Refresh(FlightId(id), refresh_token)
+        FlightId(id)
+    }
+
+    fn cooling(&self, now: f64) -> Option<f64> {
+        self.cooldown_until.filter(|&u| now < u)
     }
 
     /// The refresh rule (module docs): may a call use the current token, or what to do instead.
@@ -297,7 +417,11 @@ impl Session {
         let Some(t) = &self.tokens else {
             return Access::Fail(self.no_token_error());
         };
-        let fresh = if self.refused { Freshness::Expired } else { t.freshness(now, self.cfg.leeway_ms) };
+        let fresh = if self.refused {
+            Freshness::Expired
+        } else {
+            t.freshness(now, self.cfg.leeway_ms)
+        };
         if fresh == Freshness::Fresh {
             return Access::Ready;
         }
@@ -306,37 +430,35 @@ impl Session {
             return Access::Join(FlightId(f.id));
         }
         let still_valid = fresh == Freshness::NeedsRefresh;
-        let refresh_token = t.refresh.clone().filter(|_| self.cfg.can_refresh);
-        match refresh_token {
-            None if still_valid => Access::Ready,
-            None => {
-                self.end(EndReason::NoRefreshToken);
+        let can_refresh = t.refresh.is_some() && self.cfg.can_refresh;
+        match (can_refresh, self.cooling(now)) {
+            (false, _) if still_valid => Access::Ready,
+            (false, _) => {
+                self.end(EndReason::NoRefreshToken, true);
                 Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
             }
-            Some(_) if now < self.cooldown_until => {
-                if still_valid {
-                    Access::Ready
-                } else {
-                    Access::Fail(CallError::Unavailable { retry_after_ms: self.cooldown_until - now })
-                }
-            }
-            Some(rt) => self.start_flight(rt),
+            (true, Some(_)) if still_valid => Access::Ready,
+            (true, Some(until)) => Access::Fail(CallError::Unavailable {
+                retry_after_ms: until - now,
+            }),
+            (true, None) => Access::Refresh(self.start_flight()),
         }
     }
 
     /// The proactive timer fired: start a refresh if one is due and none is running.
-    pub fn proactive(&mut self, now: f64) -> Option<(FlightId, String)> {
+    pub fn proactive(&mut self, now: f64) -> Option<FlightId> {
         let t = self.tokens.as_ref()?;
-        if self.flight.is_some() || now < self.cooldown_until || !self.cfg.can_refresh {
+        if self.flight.is_some()
+            || self.cooling(now).is_some()
+            || !self.cfg.can_refresh
+            || t.refresh.is_none()
+        {
             return None;
         }
         if t.freshness(now, self.cfg.leeway_ms) == Freshness::Fresh && !self.refused {
             return None;
         }
-        match self.start_flight(t.refresh.clone()?) {
-            Access::Refresh(id, rt) => Some((id, rt)),
-            _ => None,
-        }
+        Some(self.start_flight())
     }
 
     /// When the proactive timer should next fire, if ever.
@@ -345,7 +467,8 @@ impl Session {
         if !self.cfg.can_refresh || t.refresh.is_none() || self.flight.is_some() {
             return None;
         }
-        Some(t.refresh_due_at(self.cfg.leeway_ms)?.max(self.cooldown_until))
+        let due = t.refresh_due_at(self.cfg.leeway_ms)?;
+        Some(self.cooldown_until.map_or(due, |c| due.max(c)))
     }
 
     /// Is `id` the flight in progress?
@@ -353,23 +476,58 @@ impl Session {
         self.flight.is_some_and(|f| f.id == id.0)
     }
 
-    /// The refresh token to use for another attempt of flight `id`, if it is still current.
-    pub fn refresh_token_for(&self, id: FlightId) -> Option<String> {
-        if self.is_current(id) {
-            self.tokens.as_ref()?.refresh.clone()
-        } else {
-            None
+    /// Before each attempt of flight `id`. `shared` is what storage holds, read by the driver
+    /// after it took the cross-tab lock (default when not shared): another tab's newer tokens
+    /// are adopted instead of refreshing (with a rotating refresh token, ours may already be
+    /// spent), and another tab's cool-down is honoured instead of sending.
+    pub fn before_attempt(
+        &mut self,
+        id: FlightId,
+        shared: Shared,
+        now: f64,
+        rand: f64,
+    ) -> BeforeAttempt {
+        if !self.is_current(id) {
+            return BeforeAttempt::Skip(RefreshNext::Settled);
+        }
+        if let Some(set) = shared.tokens.filter(|s| self.is_newer(s)) {
+            self.settle_with(set);
+            return BeforeAttempt::Skip(RefreshNext::Settled);
+        }
+        if let Some(until) = shared.cooldown_until.filter(|&u| u > now) {
+            // another tab's cool-down: fail this flight as it failed there, without a request
+            if let Some(f) = &mut self.flight {
+                f.attempt = self.cfg.retry.max_retries;
+            }
+            return BeforeAttempt::Skip(self.transient(now, Some(until - now), rand, false));
+        }
+        match self.tokens.as_ref().and_then(|t| t.refresh.clone()) {
+            Some(rt) => BeforeAttempt::Send(rt),
+            None => BeforeAttempt::Skip(RefreshNext::Settled),
         }
     }
 
-    /// Delivers the outcome of one attempt of flight `id` (see the module docs).
-    pub fn refresh_result(&mut self, id: FlightId, verdict: RefreshVerdict, now: f64, rand: f64) -> RefreshNext {
+    fn is_newer(&self, set: &TokenSet) -> bool {
+        self.tokens.as_ref().is_none_or(|t| t.access != set.access)
+    }
+
+    /// Delivers the outcome of one attempt of flight `id` (see the module docs). `claims`: those
+    /// of the new access token, when the answer carries one that is a JWT.
+    pub fn refresh_result(
+        &mut self,
+        id: FlightId,
+        verdict: RefreshVerdict,
+        claims: Option<Claims>,
+        now: f64,
+        rand: f64,
+    ) -> RefreshNext {
         if !self.is_current(id) {
             return RefreshNext::Settled;
         }
         let retry_after_ms = match verdict {
             RefreshVerdict::Tokens(input) => {
-                match TokenSet::from_input(&input, now, Source::Refresh, self.clock_offset) {
+                match TokenSet::from_input(&input, claims, now, Source::Refresh, self.clock_offset)
+                {
                     Ok((mut set, learned)) => {
                         if set.refresh.is_none() {
                             set.refresh = self.tokens.as_ref().and_then(|t| t.refresh.clone());
@@ -378,20 +536,56 @@ impl Session {
                             self.clock_offset = o;
                         }
                         self.settle_with(set);
-                        self.events.push_back(Event::Store);
+                        self.store_and_publish(false);
                         return RefreshNext::Settled;
                     }
                     // 2xx without a usable token: transient, nothing stored.
                     Err(_) => None,
                 }
             }
-            RefreshVerdict::Terminal => {
-                self.stats.refresh_failures += 1;
-                self.end(EndReason::RefreshRejected);
-                return RefreshNext::Settled;
+            RefreshVerdict::Terminal if self.cfg.shared => {
+                return RefreshNext::Recheck(if self.cfg.locks {
+                    0.0
+                } else {
+                    TERMINAL_GRACE_MS
+                });
             }
+            RefreshVerdict::Terminal => return self.terminal(),
             RefreshVerdict::Transient { retry_after_ms } => retry_after_ms,
         };
+        self.transient(now, retry_after_ms, rand, true)
+    }
+
+    /// After [`RefreshNext::Recheck`]: adopt what another tab stored, else the terminal answer
+    /// ends the session.
+    pub fn recheck_terminal(&mut self, id: FlightId, stored: Option<TokenSet>) -> RefreshNext {
+        if !self.is_current(id) {
+            return RefreshNext::Settled;
+        }
+        match stored.filter(|s| self.is_newer(s)) {
+            Some(set) => {
+                self.settle_with(set);
+                RefreshNext::Settled
+            }
+            None => self.terminal(),
+        }
+    }
+
+    fn terminal(&mut self) -> RefreshNext {
+        self.stats.refresh_failures += 1;
+        self.end(EndReason::RefreshRejected, true);
+        RefreshNext::Settled
+    }
+
+    /// A transient failure of the current flight: retry inside it, or end it with a cool-down
+    /// (published to the other tabs when `publish`).
+    fn transient(
+        &mut self,
+        now: f64,
+        retry_after_ms: Option<f64>,
+        rand: f64,
+        publish: bool,
+    ) -> RefreshNext {
         let retry = self.cfg.retry;
         let attempt = self.flight.map_or(0, |f| f.attempt);
         if attempt < retry.max_retries {
@@ -403,15 +597,32 @@ impl Session {
                 return RefreshNext::RetryIn(delay);
             }
         }
-        self.flight = None;
+        self.drop_flight();
         self.stats.refresh_failures += 1;
         if self.cfg.expire_on_transient {
-            self.end(EndReason::RefreshFailed);
+            self.end(EndReason::RefreshFailed, true);
         } else {
-            let wait = retry_after_ms.unwrap_or_else(|| retry.cap(attempt)).max(MIN_COOLDOWN_MS);
-            self.cooldown_until = now + wait;
+            let until = now
+                + retry_after_ms
+                    .unwrap_or_else(|| retry.cap(attempt))
+                    .max(MIN_COOLDOWN_MS);
+            self.cooldown_until = Some(until);
+            if publish && self.cfg.shared {
+                self.events.push_back(Event::StoreCooldown(until));
+            }
         }
         RefreshNext::Settled
+    }
+
+    /// The refresher itself failed unexpectedly (a bug or a thrown exception in the driver):
+    /// the flight ends as a transient failure, never left hanging.
+    pub fn refresh_aborted(&mut self, id: FlightId, now: f64) {
+        if self.is_current(id) {
+            if let Some(f) = &mut self.flight {
+                f.attempt = self.cfg.retry.max_retries;
+            }
+            let _ = self.transient(now, None, 0.5, true);
+        }
     }
 
     /// The 401 rule (module docs). `sent_gen` is the [`Session::token_generation`] of the token
@@ -424,24 +635,18 @@ impl Session {
             };
         }
         if sent_gen != self.token_gen {
-            return if replayed { On401::Deliver } else { On401::Replay };
+            return if replayed {
+                On401::Deliver
+            } else {
+                On401::Replay
+            };
         }
         if replayed {
-            self.end(EndReason::UnauthorizedAfterRefresh);
+            self.end(EndReason::UnauthorizedAfterRefresh, true);
             return On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh));
         }
         self.refused = true;
         On401::Replay
-    }
-
-    /// Flight `id` is settled by a token set another tab stored while we waited for the
-    /// cross-tab lock (or stored before our terminal answer): use it instead of refreshing or
-    /// ending the session.
-    pub fn refresh_adopted(&mut self, id: FlightId, set: TokenSet) -> RefreshNext {
-        if self.is_current(id) {
-            self.settle_with(set);
-        }
-        RefreshNext::Settled
     }
 
     /// The flight is over and `set` is the new token set (the caller stores it, if needed).
@@ -449,26 +654,44 @@ impl Session {
         let expires_at = set.expires_at;
         self.replace_tokens(Some(set));
         self.refused = false;
-        self.flight = None;
-        self.cooldown_until = 0.0;
+        self.drop_flight();
+        self.cooldown_until = None;
         self.events.push_back(Event::TokenRefreshed { expires_at });
     }
 
-    /// The session was ended in another tab (same reason, one event here too).
-    pub fn end_external(&mut self, reason: EndReason) {
-        self.end(reason);
+    /// Until when refreshing is on cool-down, if it is.
+    pub fn cooldown_until(&self) -> Option<f64> {
+        self.cooldown_until
     }
 
-    /// Until when refreshing is on cool-down (0 if it is not).
-    pub fn cooldown_until(&self) -> f64 {
-        self.cooldown_until
+    /// A message from another tab (see [`super::crosstab`]).
+    pub fn handle_peer(&mut self, msg: PeerMessage) {
+        match msg {
+            PeerMessage::Tokens { rec, login } => {
+                if let Some(set) = TokenSet::from_record(&rec) {
+                    self.adopt(set, login);
+                }
+            }
+            PeerMessage::End { reason, tag } => {
+                // A terminal answer about a refresh token this tab no longer holds (it adopted
+                // newer tokens meanwhile) does not end it; a logout always does.
+                let ours = self
+                    .tokens
+                    .as_ref()
+                    .and_then(|t| t.refresh.as_deref())
+                    .map(fingerprint);
+                if reason == EndReason::Logout || tag.is_none() || tag == ours {
+                    self.end(reason, false);
+                }
+            }
+        }
     }
 
     /// Adopts a token set that another tab stored, if it differs from ours. Returns true if
     /// adopted. `new_session`: it comes from a `setTokens` (a login), which also revives an
     /// ended session here; refreshed tokens never do (a late refresh must not undo a logout).
-    pub fn adopt(&mut self, set: TokenSet, new_session: bool) -> bool {
-        if self.tokens.as_ref().is_some_and(|t| t.access == set.access) {
+    fn adopt(&mut self, set: TokenSet, new_session: bool) -> bool {
+        if !self.is_newer(&set) {
             return false;
         }
         if !new_session && self.status != Status::Active {
@@ -477,7 +700,9 @@ impl Session {
         let was_active = self.status == Status::Active;
         self.begin(set);
         if was_active {
-            self.events.push_back(Event::TokenRefreshed { expires_at: self.tokens.as_ref().and_then(|t| t.expires_at) });
+            self.events.push_back(Event::TokenRefreshed {
+                expires_at: self.tokens.as_ref().and_then(|t| t.expires_at),
+            });
         }
         true
     }
@@ -486,10 +711,16 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::token::tests::jwt;
+    use crate::core::token::fingerprint;
+    use crate::core::token::tests::{claims_of, jwt};
 
     fn input(access: &str, refresh: Option<&str>, expires_in: Option<f64>) -> TokenInput {
-        TokenInput { access_token: Some(access.into()), refresh_token: refresh.map(Into::into), expires_in, ..Default::default() }
+        TokenInput {
+            access_token: Some(access.into()),
+            refresh_token: refresh.map(Into::into),
+            expires_in,
+            ..Default::default()
+        }
     }
 
     fn session() -> Session {
@@ -521,8 +752,9 @@ mod tests {
     #[test]
     fn fresh_token_is_used() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(3600.0)), 0.0).unwrap();
-        assert_eq!(drain(&mut s), vec![Event::Store]);
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0)
+            .unwrap();
+        assert!(matches!(drain(&mut s)[..], [Event::Store(_)]));
         assert!(ready_with(&mut s, 1000.0, "A"));
         assert!(s.is_authenticated());
     }
@@ -530,16 +762,25 @@ mod tests {
     #[test]
     fn single_flight_and_coalescing() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(60.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, 0.0)
+            .unwrap();
         let now = 59_000.0;
-        let Access::Refresh(id, rt) = s.access(now) else { panic!() };
-        assert_eq!(rt, "R");
+        let Access::Refresh(id) = s.access(now) else {
+            panic!()
+        };
+        assert_eq!(
+            s.before_attempt(id, Shared::default(), now, 0.5),
+            BeforeAttempt::Send("R".into())
+        );
         for _ in 0..10 {
             assert!(matches!(s.access(now), Access::Join(j) if j == id));
         }
-        assert_eq!(s.stats.refreshes, 1);
-        assert_eq!(s.stats.coalesced, 10);
-        assert_eq!(s.refresh_result(id, new_tokens("B"), now, 0.5), RefreshNext::Settled);
+        assert_eq!(s.stats().refreshes, 1);
+        assert_eq!(s.stats().coalesced, 10);
+        assert_eq!(
+            s.refresh_result(id, new_tokens("B"), None, now, 0.5),
+            RefreshNext::Settled
+        );
         assert!(ready_with(&mut s, now, "B"));
         // the old refresh token is kept when the answer has none
         assert_eq!(s.tokens().unwrap().refresh.as_deref(), Some("R"));
@@ -549,44 +790,96 @@ mod tests {
     #[test]
     fn terminal_answer_ends_once() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
         assert!(matches!(s.access(1.0), Access::Join(_)));
-        s.refresh_result(id, RefreshVerdict::Terminal, 2.0, 0.0);
-        assert_eq!(drain(&mut s), vec![Event::SessionExpired(EndReason::RefreshRejected), Event::Clear]);
-        assert!(matches!(s.access(3.0), Access::Fail(CallError::Expired(EndReason::RefreshRejected))));
+        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, 2.0, 0.0);
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                Event::FlightOver(id),
+                Event::Clear,
+                Event::SessionExpired(EndReason::RefreshRejected)
+            ]
+        );
+        assert!(matches!(
+            s.access(3.0),
+            Access::Fail(CallError::Expired(EndReason::RefreshRejected))
+        ));
         s.logout();
-        assert_eq!(drain(&mut s), vec![Event::Clear], "ended sessions do not fire again");
-        assert_eq!(s.stats.session_expired, 1);
+        assert_eq!(
+            drain(&mut s),
+            vec![Event::Clear],
+            "ended sessions do not fire again"
+        );
+        assert_eq!(s.stats().session_expired, 1);
         // a new session starts after setTokens
-        s.set_tokens(&input("B", None, None), 4.0).unwrap();
+        s.set_tokens(&input("B", None, None), None, 4.0).unwrap();
         assert!(matches!(s.access(5.0), Access::Ready));
         s.logout();
-        assert_eq!(drain(&mut s), vec![Event::Store, Event::SessionExpired(EndReason::Logout), Event::Clear]);
+        let ev = drain(&mut s);
+        assert!(
+            matches!(
+                ev[..],
+                [
+                    Event::Store(_),
+                    Event::Clear,
+                    Event::SessionExpired(EndReason::Logout)
+                ]
+            ),
+            "{ev:?}"
+        );
     }
 
     #[test]
     fn transient_failures_retry_then_cool_down() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
         let mut now = 1.0;
         for i in 0..3 {
-            match s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, now, 0.5) {
+            match s.refresh_result(
+                id,
+                RefreshVerdict::Transient {
+                    retry_after_ms: None,
+                },
+                None,
+                now,
+                0.5,
+            ) {
                 RefreshNext::RetryIn(d) => assert!(d <= s.config().retry.cap(i)),
                 other => panic!("{other:?}"),
             }
             now += 100.0;
         }
-        assert_eq!(s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, now, 0.5), RefreshNext::Settled);
+        assert_eq!(
+            s.refresh_result(
+                id,
+                RefreshVerdict::Transient {
+                    retry_after_ms: Some(5_000.0)
+                },
+                None,
+                now,
+                0.5
+            ),
+            RefreshNext::Settled
+        );
         // calls fail fast with the server's Retry-After, without a new flight
         match s.access(now + 1_000.0) {
-            Access::Fail(CallError::Unavailable { retry_after_ms }) => assert_eq!(retry_after_ms, 4_000.0),
+            Access::Fail(CallError::Unavailable { retry_after_ms }) => {
+                assert_eq!(retry_after_ms, 4_000.0)
+            }
             other => panic!("{other:?}"),
         }
-        assert_eq!(s.stats.refreshes, 1);
-        assert_eq!(s.stats.refresh_failures, 1);
+        assert_eq!(s.stats().refreshes, 1);
+        assert_eq!(s.stats().refresh_failures, 1);
         assert!(s.is_authenticated(), "the session is kept");
         // after the cool-down a refresh is tried again
         assert!(matches!(s.access(now + 5_000.0), Access::Refresh(..)));
@@ -595,44 +888,109 @@ mod tests {
     #[test]
     fn long_retry_after_skips_retries() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
-        assert_eq!(s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(60_000.0) }, 1.0, 0.5), RefreshNext::Settled);
-        assert!(matches!(s.access(2.0), Access::Fail(CallError::Unavailable { .. })));
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
+        assert_eq!(
+            s.refresh_result(
+                id,
+                RefreshVerdict::Transient {
+                    retry_after_ms: Some(60_000.0)
+                },
+                None,
+                1.0,
+                0.5
+            ),
+            RefreshNext::Settled
+        );
+        assert!(matches!(
+            s.access(2.0),
+            Access::Fail(CallError::Unavailable { .. })
+        ));
     }
 
     #[test]
     fn expire_on_transient_failure() {
-        let mut s = Session::new(Config { expire_on_transient: true, retry: RetryPolicy { max_retries: 0, ..Default::default() }, ..Default::default() });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        let mut s = Session::new(Config {
+            expire_on_transient: true,
+            retry: RetryPolicy {
+                max_retries: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
-        s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, 1.0, 0.5);
-        assert_eq!(drain(&mut s), vec![Event::SessionExpired(EndReason::RefreshFailed), Event::Clear]);
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
+        let _ = s.refresh_result(
+            id,
+            RefreshVerdict::Transient {
+                retry_after_ms: None,
+            },
+            None,
+            1.0,
+            0.5,
+        );
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                Event::FlightOver(id),
+                Event::Clear,
+                Event::SessionExpired(EndReason::RefreshFailed)
+            ]
+        );
     }
 
     #[test]
     fn still_valid_token_is_used_when_refresh_is_impossible() {
-        let mut s = Session::new(Config { can_refresh: false, ..Default::default() });
-        s.set_tokens(&input("A", Some("R"), Some(20.0)), 0.0).unwrap();
+        let mut s = Session::new(Config {
+            can_refresh: false,
+            ..Default::default()
+        });
+        s.set_tokens(&input("A", Some("R"), Some(20.0)), None, 0.0)
+            .unwrap();
         assert!(matches!(s.access(15_000.0), Access::Ready));
-        assert!(matches!(s.access(20_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
+        assert!(matches!(
+            s.access(20_000.0),
+            Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
+        ));
         // without a refresh token, same
         let mut s = session();
-        s.set_tokens(&input("A", None, Some(20.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", None, Some(20.0)), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        assert!(matches!(s.access(21_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
-        assert_eq!(drain(&mut s), vec![Event::SessionExpired(EndReason::NoRefreshToken), Event::Clear]);
+        assert!(matches!(
+            s.access(21_000.0),
+            Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
+        ));
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                Event::Clear,
+                Event::SessionExpired(EndReason::NoRefreshToken)
+            ]
+        );
     }
 
     #[test]
     fn unusable_refresh_answer_is_transient_and_not_stored() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
         let bad = RefreshVerdict::Tokens(input("null", None, None));
-        assert!(matches!(s.refresh_result(id, bad, 1.0, 0.5), RefreshNext::RetryIn(_)));
+        assert!(matches!(
+            s.refresh_result(id, bad, None, 1.0, 0.5),
+            RefreshNext::RetryIn(_)
+        ));
         assert_eq!(s.tokens().unwrap().access, "A");
         assert_eq!(drain(&mut s), vec![]);
     }
@@ -640,63 +998,115 @@ mod tests {
     #[test]
     fn late_result_after_logout_or_new_session_is_dropped() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
         s.logout();
-        assert_eq!(s.refresh_result(id, new_tokens("B"), 2.0, 0.5), RefreshNext::Settled);
+        assert_eq!(
+            s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5),
+            RefreshNext::Settled
+        );
         assert!(!s.is_authenticated());
-        assert!(matches!(s.access(3.0), Access::Fail(CallError::Expired(EndReason::Logout))));
+        assert!(matches!(
+            s.access(3.0),
+            Access::Fail(CallError::Expired(EndReason::Logout))
+        ));
 
-        s.set_tokens(&input("C", Some("R2"), Some(0.0)), 4.0).unwrap();
-        let Access::Refresh(id2, rt) = s.access(5.0) else { panic!() };
-        assert_eq!(rt, "R2");
-        s.set_tokens(&input("D", Some("R3"), Some(3600.0)), 6.0).unwrap();
-        s.refresh_result(id2, RefreshVerdict::Terminal, 7.0, 0.5);
-        assert!(ready_with(&mut s, 8.0, "D"), "a stale terminal answer does not end the new session");
-        assert_eq!(s.refresh_token_for(id2), None);
+        s.set_tokens(&input("C", Some("R2"), Some(0.0)), None, 4.0)
+            .unwrap();
+        let Access::Refresh(id2) = s.access(5.0) else {
+            panic!()
+        };
+        assert_eq!(
+            s.before_attempt(id2, Shared::default(), 5.0, 0.5),
+            BeforeAttempt::Send("R2".into())
+        );
+        s.set_tokens(&input("D", Some("R3"), Some(3600.0)), None, 6.0)
+            .unwrap();
+        let _ = s.refresh_result(id2, RefreshVerdict::Terminal, None, 7.0, 0.5);
+        assert!(
+            ready_with(&mut s, 8.0, "D"),
+            "a stale terminal answer does not end the new session"
+        );
+        assert_eq!(
+            s.before_attempt(id2, Shared::default(), 9.0, 0.5),
+            BeforeAttempt::Skip(RefreshNext::Settled)
+        );
     }
 
     #[test]
     fn the_401_rule() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, 0.0)
+            .unwrap();
         drain(&mut s);
         let a = s.token_generation();
         // 401 for the current token: refused, the replay goes through a refresh
         assert_eq!(s.unauthorized(a, false), On401::Replay);
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
         assert!(matches!(s.access(1.0), Access::Join(_)), "other 401s join");
-        s.refresh_result(id, new_tokens("B"), 2.0, 0.5);
+        let _ = s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5);
         let b = s.token_generation();
         // a 401 that answered the old token: replay with the current one, no refresh
         assert_eq!(s.unauthorized(a, false), On401::Replay);
         assert!(ready_with(&mut s, 3.0, "B"));
-        assert_eq!(s.stats.refreshes, 1);
+        assert_eq!(s.stats().refreshes, 1);
         // a 401 on the replay with the current token ends the session
-        assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
-        assert_eq!(drain(&mut s), vec![Event::TokenRefreshed { expires_at: Some(3_600_002.0) }, Event::Store, Event::SessionExpired(EndReason::UnauthorizedAfterRefresh), Event::Clear]);
+        assert_eq!(
+            s.unauthorized(b, true),
+            On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh))
+        );
+        let ev = drain(&mut s);
+        assert!(
+            matches!(
+                ev[..],
+                [
+                    Event::FlightOver(_),
+                    Event::TokenRefreshed {
+                        expires_at: Some(3_600_002.0)
+                    },
+                    Event::Store(_),
+                    Event::Clear,
+                    Event::SessionExpired(EndReason::UnauthorizedAfterRefresh)
+                ]
+            ),
+            "{ev:?}"
+        );
         // and a stale replay 401 after the end rejects
-        assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
+        assert_eq!(
+            s.unauthorized(b, true),
+            On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh))
+        );
     }
 
     #[test]
     fn stale_replay_refused_again_is_delivered() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), 0.0).unwrap();
-        s.set_tokens(&input("B", Some("R"), None), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, 0.0)
+            .unwrap();
+        s.set_tokens(&input("B", Some("R"), None), None, 0.0)
+            .unwrap();
         assert_eq!(s.unauthorized(9_999, true), On401::Deliver);
     }
 
     #[test]
     fn proactive_refresh_is_the_same_flight() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(3600.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0)
+            .unwrap();
         assert_eq!(s.next_wake(), Some(3_570_000.0));
         assert_eq!(s.proactive(1_000.0), None, "not due yet");
-        let (id, _) = s.proactive(3_575_000.0).unwrap();
+        let id = s.proactive(3_575_000.0).unwrap();
         assert_eq!(s.next_wake(), None);
-        assert!(matches!(s.access(3_575_000.0), Access::Join(j) if j == id), "a call joins the timer's refresh");
-        s.refresh_result(id, new_tokens("B"), 3_576_000.0, 0.5);
+        assert!(
+            matches!(s.access(3_575_000.0), Access::Join(j) if j == id),
+            "a call joins the timer's refresh"
+        );
+        let _ = s.refresh_result(id, new_tokens("B"), None, 3_576_000.0, 0.5);
         assert_eq!(s.next_wake(), Some(3_576_000.0 + 3_570_000.0));
     }
 
@@ -704,57 +1114,248 @@ mod tests {
     fn skewed_clock_does_not_refresh_every_call() {
         // Our clock is 10 minutes ahead of the server; tokens live 5 minutes.
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
         let mut now = 1_000_000_000.0;
-        let Access::Refresh(id, _) = s.access(now) else { panic!() };
+        let Access::Refresh(id) = s.access(now) else {
+            panic!()
+        };
         let server = now - 600_000.0;
-        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
-        s.refresh_result(id, RefreshVerdict::Tokens(TokenInput { access_token: Some(t), ..Default::default() }), now, 0.5);
+        let t = jwt(&format!(
+            "{{\"iat\":{},\"exp\":{}}}",
+            server / 1000.0,
+            server / 1000.0 + 300.0
+        ));
+        let claims = claims_of(&t);
+        let _ = s.refresh_result(
+            id,
+            RefreshVerdict::Tokens(TokenInput {
+                access_token: Some(t),
+                ..Default::default()
+            }),
+            claims,
+            now,
+            0.5,
+        );
         for _ in 0..100 {
             now += 1_000.0;
             assert!(matches!(s.access(now), Access::Ready));
         }
-        assert_eq!(s.stats.refreshes, 1);
+        assert_eq!(s.stats().refreshes, 1);
     }
 
     #[test]
     fn adopted_tokens_settle_the_flight() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        let Access::Refresh(id, _) = s.access(1.0) else { panic!() };
-        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
-        assert_eq!(s.refresh_adopted(id, other.clone()), RefreshNext::Settled);
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
+        let other = TokenSet {
+            access: "B".into(),
+            refresh: Some("R2".into()),
+            id: None,
+            expires_at: Some(1e13),
+            received_at: 0.0,
+        };
+        let shared = Shared {
+            tokens: Some(other.clone()),
+            cooldown_until: None,
+        };
+        assert_eq!(
+            s.before_attempt(id, shared.clone(), 2.0, 0.5),
+            BeforeAttempt::Skip(RefreshNext::Settled)
+        );
         assert!(ready_with(&mut s, 2.0, "B"));
-        assert_eq!(drain(&mut s), vec![Event::TokenRefreshed { expires_at: Some(1e13) }], "adopted tokens are not stored again");
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                Event::FlightOver(id),
+                Event::TokenRefreshed {
+                    expires_at: Some(1e13)
+                }
+            ],
+            "adopted tokens are not stored again"
+        );
         // a stale flight adopts nothing
-        s.set_tokens(&input("C", Some("R"), None), 3.0).unwrap();
-        assert_eq!(s.refresh_adopted(id, other), RefreshNext::Settled);
+        s.set_tokens(&input("C", Some("R"), None), None, 3.0)
+            .unwrap();
+        assert_eq!(
+            s.before_attempt(id, shared, 4.0, 0.5),
+            BeforeAttempt::Skip(RefreshNext::Settled)
+        );
         assert_eq!(s.tokens().unwrap().access, "C");
+    }
+
+    #[test]
+    fn shared_cooldown_of_another_tab_is_honoured_without_a_request() {
+        let mut s = Session::new(Config {
+            shared: true,
+            ..Default::default()
+        });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
+        let shared = Shared {
+            tokens: None,
+            cooldown_until: Some(30_001.0),
+        };
+        assert_eq!(
+            s.before_attempt(id, shared, 1.0, 0.5),
+            BeforeAttempt::Skip(RefreshNext::Settled)
+        );
+        match s.access(2.0) {
+            Access::Fail(CallError::Unavailable { retry_after_ms }) => {
+                assert_eq!(retry_after_ms, 29_999.0)
+            }
+            other => panic!("{other:?}"),
+        }
+        // our own transient failure publishes the cool-down
+        let mut s = Session::new(Config {
+            shared: true,
+            retry: RetryPolicy {
+                max_retries: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
+        drain(&mut s);
+        let _ = s.refresh_result(
+            id,
+            RefreshVerdict::Transient {
+                retry_after_ms: Some(5_000.0),
+            },
+            None,
+            1.0,
+            0.5,
+        );
+        assert!(drain(&mut s).contains(&Event::StoreCooldown(5_001.0)));
+    }
+
+    #[test]
+    fn shared_terminal_answer_adopts_newer_tokens_of_another_tab() {
+        for locks in [true, false] {
+            let mut s = Session::new(Config {
+                shared: true,
+                locks,
+                ..Default::default()
+            });
+            s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+                .unwrap();
+            let Access::Refresh(id) = s.access(1.0) else {
+                panic!()
+            };
+            let wait = if locks { 0.0 } else { TERMINAL_GRACE_MS };
+            assert_eq!(
+                s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5),
+                RefreshNext::Recheck(wait)
+            );
+            let newer = TokenSet {
+                access: "B".into(),
+                refresh: Some("R2".into()),
+                id: None,
+                expires_at: None,
+                received_at: 0.0,
+            };
+            assert_eq!(s.recheck_terminal(id, Some(newer)), RefreshNext::Settled);
+            assert!(ready_with(&mut s, 2.0, "B"));
+        }
+        // nothing newer: the terminal answer ends it
+        let mut s = Session::new(Config {
+            shared: true,
+            ..Default::default()
+        });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
+        let Access::Refresh(id) = s.access(1.0) else {
+            panic!()
+        };
+        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5);
+        let same = s.tokens().cloned();
+        assert_eq!(s.recheck_terminal(id, same), RefreshNext::Settled);
+        assert!(!s.is_authenticated());
     }
 
     #[test]
     fn external_end_fires_once() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        s.end_external(EndReason::RefreshRejected);
-        s.end_external(EndReason::Logout);
-        assert_eq!(drain(&mut s), vec![Event::SessionExpired(EndReason::RefreshRejected), Event::Clear]);
+        s.handle_peer(PeerMessage::End {
+            reason: EndReason::RefreshRejected,
+            tag: Some(fingerprint("R")),
+        });
+        s.handle_peer(PeerMessage::End {
+            reason: EndReason::Logout,
+            tag: None,
+        });
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                Event::Clear,
+                Event::SessionExpired(EndReason::RefreshRejected)
+            ],
+            "no echo to the other tabs"
+        );
+    }
+
+    #[test]
+    fn terminal_end_about_a_refresh_token_no_longer_held_is_ignored() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R-new"), None), None, 0.0)
+            .unwrap();
+        s.handle_peer(PeerMessage::End {
+            reason: EndReason::RefreshRejected,
+            tag: Some(fingerprint("R-old")),
+        });
+        assert!(s.is_authenticated());
+        s.handle_peer(PeerMessage::End {
+            reason: EndReason::Logout,
+            tag: Some(fingerprint("R-old")),
+        });
+        assert!(!s.is_authenticated(), "a logout always ends it");
     }
 
     #[test]
     fn adopt_replaces_tokens() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
+            .unwrap();
         drain(&mut s);
-        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
+        let other = TokenSet {
+            access: "B".into(),
+            refresh: Some("R2".into()),
+            id: None,
+            expires_at: Some(1e13),
+            received_at: 0.0,
+        };
         assert!(s.adopt(other.clone(), false));
         assert!(!s.adopt(other.clone(), false));
-        assert!(ready_with(&mut s, 1.0, "B"));
+        s.handle_peer(PeerMessage::Tokens {
+            rec: TokenSet {
+                access: "B2".into(),
+                ..other.clone()
+            }
+            .to_record(),
+            login: false,
+        });
+        assert!(ready_with(&mut s, 1.0, "B2"));
         // after a logout, refreshed tokens from elsewhere do not revive the session; a login does
         s.logout();
-        let newer = TokenSet { access: "C".into(), ..other };
+        let newer = TokenSet {
+            access: "C".into(),
+            ..other
+        };
         assert!(!s.adopt(newer.clone(), false));
         assert!(!s.is_authenticated());
         assert!(s.adopt(newer, true));

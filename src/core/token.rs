@@ -12,19 +12,79 @@
 //! the offset learned from the last refresh, if any.
 
 use alloc::string::String;
-
-use super::json::{self, Json};
-use alloc::vec::Vec;
+use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// What the app (or a refresher) handed in, before validation. Times: `expires_in` in seconds,
-/// `expires_at` in epoch ms.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `expires_at` in epoch ms. It reads the camelCase `TokenSet`, the OAuth2 token answer
+/// (`access_token`, ...) and Cognito's `AuthenticationResult` (`AccessToken`, ...) alike; other
+/// keys (`token_type`, `scope`) are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct TokenInput {
+    #[serde(
+        alias = "accessToken",
+        alias = "AccessToken",
+        deserialize_with = "lenient_string"
+    )]
     pub access_token: Option<String>,
+    #[serde(
+        alias = "refreshToken",
+        alias = "RefreshToken",
+        deserialize_with = "lenient_string"
+    )]
     pub refresh_token: Option<String>,
+    #[serde(
+        alias = "idToken",
+        alias = "IdToken",
+        deserialize_with = "lenient_string"
+    )]
     pub id_token: Option<String>,
+    #[serde(
+        alias = "expiresIn",
+        alias = "ExpiresIn",
+        deserialize_with = "lenient_number"
+    )]
     pub expires_in: Option<f64>,
+    #[serde(alias = "expiresAt", deserialize_with = "lenient_number")]
     pub expires_at: Option<f64>,
+}
+
+/// A string, or nothing for `null` and any other type (checked by [`is_usable`] later).
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Loose::deserialize(d)? {
+        Loose::Str(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// A number or a numeric string (some servers send `"expires_in": "3600"`); nothing otherwise.
+fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Loose::deserialize(d)? {
+        Loose::Num(n) => Some(n),
+        Loose::Str(s) => s.trim().parse::<f64>().ok(),
+        Loose::Other(_) => None,
+    })
+}
+
+/// Any JSON value, sorted into what the lenient readers care about.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Num(f64),
+    Str(String),
+    Other(serde::de::IgnoredAny),
+}
+
+/// The claims sessionguard reads from a JWT payload (unverified); times in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Claims {
+    #[serde(deserialize_with = "lenient_number")]
+    pub exp: Option<f64>,
+    #[serde(deserialize_with = "lenient_number")]
+    pub iat: Option<f64>,
 }
 
 /// A validated token set. `expires_at` is on the local clock (epoch ms); `None` means unknown:
@@ -37,6 +97,22 @@ pub struct TokenSet {
     pub expires_at: Option<f64>,
     /// When we received it (local clock), to bound the leeway for short-lived tokens.
     pub received_at: f64,
+}
+
+/// The storage record (`v: 1`) of a token set, also what tabs send each other. Only the token
+/// set: nothing else about the session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub v: u8,
+    pub a: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<f64>,
+    #[serde(default)]
+    pub t: f64,
 }
 
 /// Where a token set came from; decides which skew correction is safe (see module docs).
@@ -59,26 +135,38 @@ pub enum Freshness {
 /// Why a token set was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
-    /// `accessToken` missing, empty, `"null"` or `"undefined"`.
+    /// `accessToken` missing, empty, `"null"`, `"undefined"`, or not a valid header value.
     UnusableAccessToken,
-    /// `expiresIn`/`expiresAt` is not a finite number.
+    /// `expiresIn`/`expiresAt` is NaN.
     BadExpiry,
 }
 
-/// True for a string that may be sent as a bearer token.
+/// True for a string that may be sent as a bearer token: visible ASCII only (an HTTP header
+/// value that every client accepts: no controls, no spaces, nothing above 0x7E), and not one of
+/// the words a missing value turns into.
 pub fn is_usable(token: &str) -> bool {
-    let t = token.trim();
-    !t.is_empty() && t != "null" && t != "undefined" && !t.contains(['\r', '\n'])
+    !token.is_empty()
+        && token != "null"
+        && token != "undefined"
+        && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// A short, non-reversible tag of a token (FNV-1a), so tabs can tell whether they hold the same
 /// session without sending tokens around.
 pub fn fingerprint(token: &str) -> u32 {
-    token.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    token.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Largest token we look into, to bound the work done on hostile input.
 const MAX_JWT_LEN: usize = 64 * 1024;
+
+/// base64url with or without padding, as JWTs are found in the wild.
+const JWT_B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// The decoded payload text of a JWT (base64url, padded or not), without verification.
 pub fn jwt_payload(token: &str) -> Option<String> {
@@ -88,69 +176,58 @@ pub fn jwt_payload(token: &str) -> Option<String> {
     let mut parts = token.split('.');
     let (_header, payload) = (parts.next()?, parts.next()?);
     parts.next()?; // a signature part must be there, even if empty
-    String::from_utf8(base64url_decode(payload.trim_end_matches('='))?).ok()
+    String::from_utf8(JWT_B64.decode(payload).ok()?).ok()
 }
 
-/// base64url without padding (standard-alphabet `+` and `/` are accepted too). Hand-written:
-/// the base64 crate's engine cost 3.5 KB of wasm for this one use.
-fn base64url_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 2);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in s.as_bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // one character alone cannot end a group
-    (bits < 6).then_some(out)
-}
+/// Earliest and latest expiry we keep (epoch ms): a year 2286 bound, so that any arithmetic on
+/// it stays finite. An expiry beyond it is clamped there, not refused.
+const MAX_TIME_MS: f64 = 1.0e13;
 
-/// The decoded claims of a JWT when its payload is a JSON object.
-pub fn jwt_claims(token: &str) -> Option<Json> {
-    let claims = Json::parse(&jwt_payload(token)?)?;
-    matches!(claims, Json::Obj(_)).then_some(claims)
-}
-
-fn claim_ms(claims: &Json, key: &str) -> Option<f64> {
-    let secs = claims.get(key)?.as_f64()?;
-    (secs.is_finite() && secs > 0.0 && secs < 1.0e11).then_some(secs * 1000.0)
+fn claim_ms(secs: Option<f64>) -> Option<f64> {
+    let secs = secs?;
+    (secs.is_finite() && secs > 0.0 && secs < MAX_TIME_MS / 1000.0).then_some(secs * 1000.0)
 }
 
 fn usable(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|t| is_usable(t)).cloned()
 }
 
+/// A time from outside, clamped into `[0, MAX_TIME_MS]` (an overflowing `expires_in` is "very
+/// late", not an error).
+fn clamp_time(t: f64) -> f64 {
+    t.clamp(0.0, MAX_TIME_MS)
+}
+
 impl TokenSet {
     /// Validates `input` received at `now`. `clock_offset` is the server-minus-local offset
     /// learned from an earlier refresh (0 if none). Returns the set and, for a refresh answer
     /// carrying `iat`, the offset it shows.
-    pub fn from_input(input: &TokenInput, now: f64, source: Source, clock_offset: f64) -> Result<(TokenSet, Option<f64>), TokenError> {
+    /// `claims` are those of the access token, when it is a JWT (decoded by the caller, see
+    /// [`jwt_payload`]).
+    pub fn from_input(
+        input: &TokenInput,
+        claims: Option<Claims>,
+        now: f64,
+        source: Source,
+        clock_offset: f64,
+    ) -> Result<(TokenSet, Option<f64>), TokenError> {
         let access = usable(&input.access_token).ok_or(TokenError::UnusableAccessToken)?;
-        for v in [input.expires_in, input.expires_at].into_iter().flatten() {
-            if !v.is_finite() {
-                return Err(TokenError::BadExpiry);
-            }
+        if [input.expires_in, input.expires_at]
+            .into_iter()
+            .flatten()
+            .any(f64::is_nan)
+        {
+            return Err(TokenError::BadExpiry);
         }
-        let claims = jwt_claims(&access);
-        let iat = claims.as_ref().and_then(|c| claim_ms(c, "iat"));
+        let iat = claims.and_then(|c| claim_ms(c.iat));
         let observed_offset = iat.map(|iat| iat - now);
         let mut expires_at = if let Some(at) = input.expires_at {
-            Some(at)
+            Some(clamp_time(at))
         } else if let Some(secs) = input.expires_in {
-            Some(now + secs * 1000.0)
-        } else if let Some(exp) = claims.as_ref().and_then(|c| claim_ms(c, "exp")) {
+            Some(clamp_time(
+                now + secs.clamp(-MAX_TIME_MS, MAX_TIME_MS) * 1000.0,
+            ))
+        } else if let Some(exp) = claims.and_then(|c| claim_ms(c.exp)) {
             // exp is on the server's clock: move it onto ours.
             let offset = match (source, observed_offset) {
                 (Source::Refresh, Some(o)) => o,
@@ -175,7 +252,11 @@ impl TokenSet {
             expires_at,
             received_at: now,
         };
-        let learned = if source == Source::Refresh { observed_offset.filter(|o| o.abs() > SKEW_NOISE_MS) } else { None };
+        let learned = if source == Source::Refresh {
+            observed_offset.filter(|o| o.abs() > SKEW_NOISE_MS)
+        } else {
+            None
+        };
         Ok((set, learned))
     }
 
@@ -199,45 +280,33 @@ impl TokenSet {
 
     /// When a proactive refresh is due, if the expiry is known.
     pub fn refresh_due_at(&self, leeway_ms: f64) -> Option<f64> {
-        self.expires_at.map(|at| at - self.effective_leeway(leeway_ms))
+        self.expires_at
+            .map(|at| at - self.effective_leeway(leeway_ms))
     }
 
-    /// The storage record (`v:1`). Only the token set: nothing else about the session.
-    pub fn to_record(&self) -> String {
-        let mut out = String::from("{\"v\":1,\"a\":");
-        json::write_str(&mut out, &self.access);
-        if let Some(r) = &self.refresh {
-            out.push_str(",\"r\":");
-            json::write_str(&mut out, r);
+    /// The storage record of this set.
+    pub fn to_record(&self) -> Record {
+        Record {
+            v: 1,
+            a: self.access.clone(),
+            r: self.refresh.clone(),
+            i: self.id.clone(),
+            e: self.expires_at,
+            t: self.received_at,
         }
-        if let Some(i) = &self.id {
-            out.push_str(",\"i\":");
-            json::write_str(&mut out, i);
-        }
-        if let Some(e) = self.expires_at {
-            out.push_str(",\"e\":");
-            json::write_int(&mut out, e);
-        }
-        out.push_str(",\"t\":");
-        json::write_int(&mut out, self.received_at);
-        out.push('}');
-        out
     }
 
-    /// Reads a storage record; anything foreign, corrupt or unusable is `None`.
-    pub fn from_record(text: &str) -> Option<TokenSet> {
-        let v = Json::parse(text)?;
-        if v.get("v")?.as_f64()? != 1.0 {
+    /// Reads a storage record; anything foreign or unusable is `None`.
+    pub fn from_record(rec: &Record) -> Option<TokenSet> {
+        if rec.v != 1 || !is_usable(&rec.a) {
             return None;
         }
-        let s = |k| v.str_field(k).map(String::from);
-        let access = s("a").filter(|a| is_usable(a))?;
         Some(TokenSet {
-            access,
-            refresh: s("r").filter(|t| is_usable(t)),
-            id: s("i").filter(|t| is_usable(t)),
-            expires_at: v.get("e").and_then(Json::as_f64),
-            received_at: v.get("t").and_then(Json::as_f64).unwrap_or(0.0),
+            access: rec.a.clone(),
+            refresh: usable(&rec.r),
+            id: usable(&rec.i),
+            expires_at: rec.e.filter(|e| !e.is_nan()).map(clamp_time),
+            received_at: if rec.t.is_finite() { rec.t } else { 0.0 },
         })
     }
 }
@@ -250,27 +319,37 @@ pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    use base64::Engine as _;
-
     pub fn b64(s: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
     }
 
-    proptest! {
-        /// The hand-written decoder against the base64 crate, padded or not.
-        #[test]
-        fn base64url_matches_the_reference(bytes in proptest::collection::vec(any::<u8>(), 0..300), pad in any::<bool>()) {
-            let engine = if pad { base64::engine::general_purpose::URL_SAFE } else { base64::engine::general_purpose::URL_SAFE_NO_PAD };
-            let text = engine.encode(&bytes);
-            prop_assert_eq!(base64url_decode(text.trim_end_matches('=')), Some(bytes));
-        }
+    /// The claims of a JWT, read on the host as the browser layer reads them with `JSON.parse`.
+    pub fn claims_of(token: &str) -> Option<Claims> {
+        serde_json::from_str(&jwt_payload(token)?).ok()
+    }
 
+    /// `TokenSet::from_input` with the claims read from the access token.
+    pub fn from_input(
+        i: &TokenInput,
+        now: f64,
+        source: Source,
+        offset: f64,
+    ) -> Result<(TokenSet, Option<f64>), TokenError> {
+        TokenSet::from_input(
+            i,
+            i.access_token.as_deref().and_then(claims_of),
+            now,
+            source,
+            offset,
+        )
+    }
+
+    proptest! {
         #[test]
-        fn base64url_agrees_on_garbage(s in "[A-Za-z0-9_\\-]{0,50}") {
-            let reference = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&s).ok();
-            if let Some(r) = reference {
-                prop_assert_eq!(base64url_decode(&s), Some(r));
-            }
+        fn jwt_payload_reads_padded_and_unpadded(bytes in proptest::collection::vec(any::<u8>(), 0..300), pad in any::<bool>()) {
+            let engine = if pad { base64::engine::general_purpose::URL_SAFE } else { base64::engine::general_purpose::URL_SAFE_NO_PAD };
+            let token = std::format!("h.{}.s", engine.encode(&bytes));
+            prop_assert_eq!(jwt_payload(&token), String::from_utf8(bytes).ok());
         }
     }
 
@@ -280,22 +359,47 @@ pub(crate) mod tests {
     }
 
     fn input(access: &str) -> TokenInput {
-        TokenInput { access_token: Some(access.into()), ..Default::default() }
+        TokenInput {
+            access_token: Some(access.into()),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn unusable_tokens_are_refused() {
-        for bad in ["", "  ", "null", "undefined", "a\nb"] {
-            assert_eq!(TokenSet::from_input(&input(bad), 0.0, Source::App, 0.0), Err(TokenError::UnusableAccessToken));
+        for bad in [
+            "",
+            "  ",
+            "null",
+            "undefined",
+            "a\nb",
+            "tok€",
+            "a\0b",
+            "a b",
+            "a\u{7f}",
+        ] {
+            assert_eq!(
+                from_input(&input(bad), 0.0, Source::App, 0.0),
+                Err(TokenError::UnusableAccessToken)
+            );
         }
-        assert_eq!(TokenSet::from_input(&TokenInput::default(), 0.0, Source::App, 0.0), Err(TokenError::UnusableAccessToken));
+        assert_eq!(
+            from_input(&TokenInput::default(), 0.0, Source::App, 0.0),
+            Err(TokenError::UnusableAccessToken)
+        );
         let mut i = input("ok");
         i.expires_in = Some(f64::NAN);
-        assert_eq!(TokenSet::from_input(&i, 0.0, Source::App, 0.0), Err(TokenError::BadExpiry));
+        assert_eq!(
+            from_input(&i, 0.0, Source::App, 0.0),
+            Err(TokenError::BadExpiry)
+        );
         // a "null" refresh token is dropped, not stored
         let mut i = input("ok");
         i.refresh_token = Some("null".into());
-        assert_eq!(TokenSet::from_input(&i, 0.0, Source::App, 0.0).unwrap().0.refresh, None);
+        assert_eq!(
+            from_input(&i, 0.0, Source::App, 0.0).unwrap().0.refresh,
+            None
+        );
     }
 
     #[test]
@@ -305,23 +409,56 @@ pub(crate) mod tests {
         i.expires_at = Some(5_000_000.0);
         i.expires_in = Some(60.0);
         let now = 1_000_000.0;
-        assert_eq!(TokenSet::from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(5_000_000.0));
+        assert_eq!(
+            from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at,
+            Some(5_000_000.0)
+        );
         i.expires_at = None;
-        assert_eq!(TokenSet::from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(now + 60_000.0));
+        assert_eq!(
+            from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at,
+            Some(now + 60_000.0)
+        );
         i.expires_in = None;
-        assert_eq!(TokenSet::from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(2_000_000.0));
-        assert_eq!(TokenSet::from_input(&input("opaque"), now, Source::App, 0.0).unwrap().0.expires_at, None);
+        assert_eq!(
+            from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at,
+            Some(2_000_000.0)
+        );
+        assert_eq!(
+            from_input(&input("opaque"), now, Source::App, 0.0)
+                .unwrap()
+                .0
+                .expires_at,
+            None
+        );
     }
 
     #[test]
     fn exp_as_float_or_string() {
         let now = 0.0;
         for p in ["{\"exp\":1500.5}", "{\"exp\":\"1500.5\"}"] {
-            assert_eq!(TokenSet::from_input(&input(&jwt(p)), now, Source::App, 0.0).unwrap().0.expires_at, Some(1_500_500.0));
+            assert_eq!(
+                from_input(&input(&jwt(p)), now, Source::App, 0.0)
+                    .unwrap()
+                    .0
+                    .expires_at,
+                Some(1_500_500.0)
+            );
         }
         // nonsense exp: unknown expiry, not a panic and not "expired"
-        for p in ["{\"exp\":\"soon\"}", "{\"exp\":-5}", "{\"exp\":1e300}", "[1]", "not json"] {
-            assert_eq!(TokenSet::from_input(&input(&jwt(p)), now, Source::App, 0.0).unwrap().0.expires_at, None, "{p}");
+        for p in [
+            "{\"exp\":\"soon\"}",
+            "{\"exp\":-5}",
+            "{\"exp\":1e300}",
+            "{\"exp\":null}",
+        ] {
+            assert_eq!(
+                from_input(&input(&jwt(p)), now, Source::App, 0.0)
+                    .unwrap()
+                    .0
+                    .expires_at,
+                None,
+                "{p}"
+            );
         }
     }
 
@@ -340,16 +477,24 @@ pub(crate) mod tests {
         // Server clock is 10 minutes ahead of ours: iat = server now, exp = iat + 5 min.
         let now = 1_000_000_000.0;
         let server = now + 600_000.0;
-        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
-        let (set, learned) = TokenSet::from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
+        let t = jwt(&format!(
+            "{{\"iat\":{},\"exp\":{}}}",
+            server / 1000.0,
+            server / 1000.0 + 300.0
+        ));
+        let (set, learned) = from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
         assert_eq!(set.expires_at, Some(now + 300_000.0));
         assert_eq!(learned, Some(600_000.0));
         assert_eq!(set.freshness(now + 1000.0, 30_000.0), Freshness::Fresh);
 
         // Our clock is 10 minutes ahead: without correction the token would look dead on arrival.
         let server = now - 600_000.0;
-        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
-        let (set, _) = TokenSet::from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
+        let t = jwt(&format!(
+            "{{\"iat\":{},\"exp\":{}}}",
+            server / 1000.0,
+            server / 1000.0 + 300.0
+        ));
+        let (set, _) = from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
         assert_eq!(set.expires_at, Some(now + 300_000.0));
     }
 
@@ -357,12 +502,20 @@ pub(crate) mod tests {
     fn app_tokens_only_get_the_safe_correction() {
         let now = 1_000_000_000.0;
         // An old token (issued an hour ago, expired 55 min ago) must not be trusted.
-        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now - 3_600_000.0) / 1000.0, (now - 3_300_000.0) / 1000.0));
-        let (set, _) = TokenSet::from_input(&input(&t), now, Source::App, 0.0).unwrap();
+        let t = jwt(&format!(
+            "{{\"iat\":{},\"exp\":{}}}",
+            (now - 3_600_000.0) / 1000.0,
+            (now - 3_300_000.0) / 1000.0
+        ));
+        let (set, _) = from_input(&input(&t), now, Source::App, 0.0).unwrap();
         assert_eq!(set.freshness(now, 30_000.0), Freshness::Expired);
         // A token issued in our future (our clock is behind): expiry moves earlier.
-        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now + 600_000.0) / 1000.0, (now + 900_000.0) / 1000.0));
-        let (set, _) = TokenSet::from_input(&input(&t), now, Source::App, 0.0).unwrap();
+        let t = jwt(&format!(
+            "{{\"iat\":{},\"exp\":{}}}",
+            (now + 600_000.0) / 1000.0,
+            (now + 900_000.0) / 1000.0
+        ));
+        let (set, _) = from_input(&input(&t), now, Source::App, 0.0).unwrap();
         assert_eq!(set.expires_at, Some(now + 300_000.0));
     }
 
@@ -370,7 +523,7 @@ pub(crate) mod tests {
     fn refresh_answer_dead_on_arrival_has_unknown_expiry() {
         let mut i = input("opaque");
         i.expires_in = Some(0.0);
-        let (set, _) = TokenSet::from_input(&i, 10.0, Source::Refresh, 0.0).unwrap();
+        let (set, _) = from_input(&i, 10.0, Source::Refresh, 0.0).unwrap();
         assert_eq!(set.expires_at, None);
     }
 
@@ -378,13 +531,16 @@ pub(crate) mod tests {
     fn freshness_and_short_lifetimes() {
         let mut i = input("t");
         i.expires_in = Some(3600.0);
-        let (set, _) = TokenSet::from_input(&i, 0.0, Source::App, 0.0).unwrap();
+        let (set, _) = from_input(&i, 0.0, Source::App, 0.0).unwrap();
         assert_eq!(set.freshness(3_500_000.0, 30_000.0), Freshness::Fresh);
-        assert_eq!(set.freshness(3_580_000.0, 30_000.0), Freshness::NeedsRefresh);
+        assert_eq!(
+            set.freshness(3_580_000.0, 30_000.0),
+            Freshness::NeedsRefresh
+        );
         assert_eq!(set.freshness(3_600_000.0, 30_000.0), Freshness::Expired);
         // 20 s token with a 30 s leeway: refresh in its second half, not at once.
         i.expires_in = Some(20.0);
-        let (set, _) = TokenSet::from_input(&i, 0.0, Source::App, 0.0).unwrap();
+        let (set, _) = from_input(&i, 0.0, Source::App, 0.0).unwrap();
         assert_eq!(set.freshness(5_000.0, 30_000.0), Freshness::Fresh);
         assert_eq!(set.freshness(12_000.0, 30_000.0), Freshness::NeedsRefresh);
         assert_eq!(set.refresh_due_at(30_000.0), Some(10_000.0));
@@ -392,30 +548,89 @@ pub(crate) mod tests {
 
     #[test]
     fn storage_record_round_trip_and_corruption() {
-        let set = TokenSet { access: "a\"b".into(), refresh: Some("r".into()), id: None, expires_at: Some(123.0), received_at: 7.0 };
-        assert_eq!(TokenSet::from_record(&set.to_record()), Some(set));
-        for bad in ["", "{}", "null", "{\"v\":2,\"a\":\"x\"}", "{\"v\":1,\"a\":\"null\"}", "{\"v\":1}", "<html>"] {
-            assert_eq!(TokenSet::from_record(bad), None, "{bad}");
+        let set = TokenSet {
+            access: "a~b".into(),
+            refresh: Some("r".into()),
+            id: None,
+            expires_at: Some(123.0),
+            received_at: 7.0,
+        };
+        let text = serde_json::to_string(&set.to_record()).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(TokenSet::from_record(&back), Some(set));
+        for bad in [
+            "{\"v\":2,\"a\":\"x\"}",
+            "{\"v\":1,\"a\":\"null\"}",
+            "{\"v\":1,\"a\":\"a b\"}",
+        ] {
+            let rec: Record = serde_json::from_str(bad).unwrap();
+            assert_eq!(TokenSet::from_record(&rec), None, "{bad}");
         }
+        for bad in ["", "{}", "null", "{\"v\":1}", "<html>"] {
+            assert!(serde_json::from_str::<Record>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn overflowing_expiry_is_clamped_not_refused() {
+        for secs in [f64::INFINITY, f64::MAX, 1e300] {
+            let mut i = input("good");
+            i.expires_in = Some(secs);
+            let (set, _) = from_input(&i, 1_000.0, Source::Refresh, 0.0).unwrap();
+            assert_eq!(set.expires_at, Some(MAX_TIME_MS));
+            assert_eq!(set.freshness(2_000.0, 30_000.0), Freshness::Fresh);
+        }
+        let mut i = input("good");
+        i.expires_at = Some(f64::NEG_INFINITY);
+        assert_eq!(
+            from_input(&i, 1_000.0, Source::App, 0.0)
+                .unwrap()
+                .0
+                .expires_at,
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn token_answers_of_every_shape_are_read() {
+        for text in [
+            r#"{"accessToken":"A","refreshToken":"R","expiresIn":60}"#,
+            r#"{"access_token":"A","refresh_token":"R","expires_in":"60","token_type":"Bearer"}"#,
+            r#"{"AccessToken":"A","RefreshToken":"R","ExpiresIn":60,"TokenType":"Bearer"}"#,
+        ] {
+            let i: TokenInput = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                (
+                    i.access_token.as_deref(),
+                    i.refresh_token.as_deref(),
+                    i.expires_in
+                ),
+                (Some("A"), Some("R"), Some(60.0)),
+                "{text}"
+            );
+        }
+        let i: TokenInput =
+            serde_json::from_str(r#"{"access_token":null,"expires_in":{}}"#).unwrap();
+        assert_eq!(i, TokenInput::default());
     }
 
     proptest! {
         #[test]
         fn parsers_never_panic(s in ".{0,300}") {
             let _ = jwt_payload(&s);
-            let _ = TokenSet::from_record(&s);
-            let _ = TokenSet::from_input(&input(&s), 0.0, Source::Refresh, 0.0);
+            let _ = serde_json::from_str::<Record>(&s).ok().map(|r| TokenSet::from_record(&r));
+            let _ = from_input(&input(&s), 0.0, Source::Refresh, 0.0);
         }
 
         #[test]
         fn jwt_with_any_payload_never_panics(p in proptest::collection::vec(any::<u8>(), 0..200)) {
             let t = format!("x.{}.y", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&p));
-            let _ = TokenSet::from_input(&input(&t), 1.0e12, Source::App, 0.0);
+            let _ = from_input(&input(&t), 1.0e12, Source::App, 0.0);
         }
 
         #[test]
         fn accepted_tokens_are_usable(s in ".{0,40}") {
-            if let Ok((set, _)) = TokenSet::from_input(&input(&s), 0.0, Source::App, 0.0) {
+            if let Ok((set, _)) = from_input(&input(&s), 0.0, Source::App, 0.0) {
                 prop_assert!(is_usable(&set.access));
             }
         }

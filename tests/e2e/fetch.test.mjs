@@ -167,7 +167,8 @@ test("expireOnTransientFailure ends the session with refresh-failed", async () =
     return { a: await settle(s.fetch("/api/me")), events };
   }, t);
   assert.equal(r.a.e.reason, "refresh-failed");
-  assert.deepEqual(r.events.map((e) => e.reason), ["refresh-failed"]);
+  assert.deepEqual(r.events.filter((e) => e.type === "session-expired").map((e) => e.reason), ["refresh-failed"]);
+  assert.deepEqual(r.events.filter((e) => e.type === "retry").map((e) => [e.refresh, e.attempt]), [[true, 1]], "the token endpoint's retry is announced");
 });
 
 test("rule 5: 503 + Retry-After and 429 are retried with a retry event; retries spent → last answer", async () => {
@@ -344,10 +345,13 @@ test("Cognito refresher end to end, and userInfo() cached and single flight", as
     const status = (await s.fetch("/api/me")).status;
     const [a, b] = await Promise.all([s.userInfo(), s.userInfo()]);
     const c = await s.userInfo();
-    return { status, a, same: a === b && b === c, id: s.claims("id"), access: s.claims() };
+    return { status, a, same: a === b && b === c, id: s.claims("id"), access: s.claims(), raw: a.raw.Username };
   }, t);
   assert.equal(r.status, 200);
-  assert.equal(r.a.Username, "alice");
+  assert.equal(r.a.username, "alice", "Cognito's answer in the OIDC shape: username and the attributes, flat");
+  assert.equal(r.a.email, "alice@example.test");
+  assert.equal(r.a.sub, "alice");
+  assert.equal(r.raw, "alice", "the raw answer stays reachable");
   assert.ok(r.same);
   assert.equal(r.id.email, "alice@example.test");
   assert.equal(r.access.sub, "alice");

@@ -1,3 +1,45 @@
+//! The TypeScript declarations of the package, kept next to the code they describe, and the
+//! listener plumbing of `EventTarget` (whose options may be a boolean or an object).
+
+use wasm_bindgen::prelude::*;
+use web_sys::EventTarget;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = EventTarget)]
+    type Target;
+    #[wasm_bindgen(method, catch, js_name = addEventListener)]
+    fn add(this: &Target, kind: &str, listener: &JsValue, options: &JsValue)
+        -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeEventListener)]
+    fn remove(
+        this: &Target,
+        kind: &str,
+        listener: &JsValue,
+        options: &JsValue,
+    ) -> Result<(), JsValue>;
+}
+
+pub fn add_listener(
+    t: &EventTarget,
+    kind: &str,
+    listener: &JsValue,
+    options: &JsValue,
+) -> Result<(), JsValue> {
+    t.unchecked_ref::<Target>().add(kind, listener, options)
+}
+
+pub fn remove_listener(
+    t: &EventTarget,
+    kind: &str,
+    listener: &JsValue,
+    options: &JsValue,
+) -> Result<(), JsValue> {
+    t.unchecked_ref::<Target>().remove(kind, listener, options)
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
 /** What a login or a refresh hands over. `expiresIn` in seconds, `expiresAt` in epoch ms. */
 export interface TokenSet {
   accessToken: string;
@@ -7,17 +49,32 @@ export interface TokenSet {
   expiresAt?: number;
 }
 
-/** A rejection from a custom refresher: `status` 400/401 or `terminal: true` ends the session. */
+/** An OAuth2 token answer (RFC 6749 §5.1), accepted wherever a TokenSet is. */
+export interface OAuth2TokenAnswer {
+  access_token: string;
+  refresh_token?: string;
+  id_token?: string;
+  expires_in?: number | string;
+  token_type?: string;
+  scope?: string;
+}
+
+/** A rejection of a custom refresher: `status` (or `response.status`) 400/401, or `terminal: true`, ends the session. */
 export interface RefreshRejection {
   status?: number;
+  response?: { status?: number };
   terminal?: boolean;
   retryAfterMs?: number;
 }
 
+/** A custom refresher: bounded to 30 s per attempt; `signal` aborts at that limit. */
+export type RefreshFunction = (refreshToken: string, context: { signal: AbortSignal }) => Promise<TokenSet | OAuth2TokenAnswer | Response>;
+
 export type RefreshOption =
-  | ((refreshToken: string) => Promise<TokenSet>)
+  | RefreshFunction
   | { type: "oauth2"; tokenUrl: string; clientId: string; scope?: string; userInfoUrl?: string }
-  | { type: "cognito"; region?: string; clientId: string; endpoint?: string };
+  | { type: "cognito"; region: string; clientId: string; endpoint?: string }
+  | { type: "cognito"; region?: string; clientId: string; endpoint: string };
 
 export interface RetryOptions {
   /** default 3 */
@@ -57,6 +114,7 @@ export interface SessionStats {
   throttled: number;
   refreshes: number;
   refreshFailures: number;
+  /** callers that joined a refresh instead of starting one */
   coalesced: number;
   sessionExpired: number;
 }
@@ -71,8 +129,11 @@ export type SessionExpiredReason =
 export interface SessionEventMap {
   "session-expired": CustomEvent<{ reason: SessionExpiredReason }>;
   "token-refreshed": CustomEvent<{ expiresAt: number | null }>;
-  "retry": CustomEvent<{ url: string; status: number; attempt: number; delayMs: number }>;
+  "retry": CustomEvent<{ url: string; status: number; attempt: number; delayMs: number; refresh?: true }>;
 }
+
+/** `fetch`'s init, plus `skipAuth: true` to send a call untouched, without the session. */
+export type SessionRequestInit = RequestInit & { skipAuth?: boolean };
 
 /** The part of an axios instance that sessionguard uses. */
 export interface AxiosLike {
@@ -86,38 +147,30 @@ export interface AxiosLike {
 /** Keeps the tokens, attaches them, refreshes them once, retries throttled calls, and says once when the session is over. */
 export class SessionManager {
   constructor(options?: SessionManagerOptions);
+  /** Initialises the module if needed, then constructs. */
+  static create(options?: SessionManagerOptions): Promise<SessionManager>;
   /** Starts or replaces the session. A bad token set is a TypeError and changes nothing. */
-  setTokens(tokens: TokenSet): void;
+  setTokens(tokens: TokenSet | OAuth2TokenAnswer): void;
   /** A valid access token, refreshing first if needed (single flight). */
   getAccessToken(): Promise<string>;
-  /** The interceptor: same signature as `fetch`. */
-  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  /** A `fetch`-compatible function bound to this session (default: the global fetch). */
-  wrapFetch(fetchImpl?: typeof fetch): typeof fetch;
+  /** The interceptor: same signature as `fetch`, bound to this session. */
+  readonly fetch: (input: RequestInfo | URL, init?: SessionRequestInit) => Promise<Response>;
+  /** A `fetch`-compatible function bound to this session (default: the global fetch as it is now). */
+  wrapFetch(fetchImpl?: typeof fetch): (input: RequestInfo | URL, init?: SessionRequestInit) => Promise<Response>;
   /** Installs request/response interceptors on an axios instance; the result removes them. */
   attachAxios(instance: AxiosLike): () => void;
   /** The decoded payload of the access (default) or ID token, not verified; null if none. */
-  claims(which?: "access" | "id"): Record<string, any> | null;
+  claims<T = Record<string, unknown>>(which?: "access" | "id"): T | null;
   /** Cognito GetUser or the OIDC userInfoUrl, cached for userInfoTtlSeconds, single flight. */
-  userInfo(): Promise<Record<string, any>>;
+  userInfo<T = Record<string, unknown>>(): Promise<T>;
   isAuthenticated(): boolean;
   /** Ends the session here (and, with crossTab, in every tab). */
   logout(): void;
   stats(): SessionStats;
   addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
-  /** Stops timers and channels; later calls reject. */
+  /** Stops timers and channels; later calls reject with SessionDisposedError. */
   dispose(): void;
+  free(): void;
 }
-
-/** The session is over (or never started: reason "no-session"). */
-export class SessionExpiredError extends Error {
-  readonly name: "SessionExpiredError";
-  readonly reason: SessionExpiredReason | "no-session";
-}
-
-/** A refresh failed only transiently; the session is kept. Retry after `retryAfterMs`. */
-export class RefreshUnavailableError extends Error {
-  readonly name: "RefreshUnavailableError";
-  readonly retryAfterMs: number;
-}
+"#;

@@ -1,0 +1,22 @@
+/** The session is over (or never started: reason "no-session"). */
+export class SessionExpiredError extends Error {
+  readonly name: "SessionExpiredError";
+  readonly reason: "refresh-rejected" | "refresh-failed" | "no-refresh-token" | "unauthorized-after-refresh" | "logout" | "no-session";
+}
+
+/** A refresh failed only transiently; the session is kept. Retry after `retryAfterMs`. */
+export class RefreshUnavailableError extends Error {
+  readonly name: "RefreshUnavailableError";
+  readonly retryAfterMs: number;
+}
+
+/** The SessionManager was disposed; later calls reject with this. */
+export class SessionDisposedError extends Error {
+  readonly name: "SessionDisposedError";
+}
+
+/** userInfo() failed: `status` of the last answer (0 for a network error, a timeout or a redirect). */
+export class UserInfoError extends Error {
+  readonly name: "UserInfoError";
+  readonly status: number;
+}

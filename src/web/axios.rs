@@ -1,0 +1,319 @@
+//! axios interceptors. axios replays a request by running the whole chain again
+//! (`instance.request(config)`), so a call's counts travel on its config (`__sessionguard`)
+//! and each step resumes a core [`Call`] from them. The request interceptor is synchronous when
+//! the token is at hand (the common case) and a promise when the call must wait.
+
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Object, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::AbortSignal;
+
+use super::engine::Inner;
+use super::errors::{call_error, type_error};
+use super::js;
+use super::wait;
+use crate::core::call::{Call, Step, Verdict};
+use crate::core::retry::Answer;
+
+const STATE: &str = "__sessionguard";
+
+/// A call's counts, kept on its config.
+struct Counts {
+    safe: bool,
+    retries: u32,
+    replayed: bool,
+    gen: Option<u32>,
+}
+
+fn read_counts(config: &JsValue) -> Option<Counts> {
+    let st = js::get(config, STATE);
+    if !st.is_object() {
+        return None;
+    }
+    Some(Counts {
+        safe: js::get(&st, "safe").as_bool().unwrap_or(false),
+        retries: js::get_f64(&st, "retries")
+            .filter(|v| *v >= 0.0 && *v < 100.0)
+            .map_or(0, |v| v as u32),
+        replayed: js::get(&st, "replayed").as_bool().unwrap_or(false),
+        gen: js::get_f64(&st, "gen")
+            .filter(|v| *v >= 0.0 && *v <= f64::from(u32::MAX))
+            .map(|v| v as u32),
+    })
+}
+
+fn write_counts(config: &JsValue, c: &Counts) {
+    let o = Object::new();
+    js::set(&o, "safe", &JsValue::from_bool(c.safe));
+    js::set(&o, "retries", &JsValue::from(c.retries));
+    js::set(&o, "replayed", &JsValue::from_bool(c.replayed));
+    if let Some(g) = c.gen {
+        js::set(&o, "gen", &JsValue::from(g));
+    }
+    js::set(config, STATE, &o); // enumerable: axios copies it into the config of a replay
+}
+
+fn header_get(headers: &JsValue, name: &str) -> Option<String> {
+    if !headers.is_object() {
+        return None;
+    }
+    if let Some(get) = js::get_fn(headers, "get") {
+        return get
+            .call1(headers, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string());
+    }
+    let keys = Object::keys(headers.unchecked_ref::<Object>());
+    keys.iter()
+        .filter_map(|k| k.as_string())
+        .find(|k| k.eq_ignore_ascii_case(name))
+        .and_then(|k| js::get_str(headers, &k))
+}
+
+fn header_set(config: &JsValue, name: &str, value: &JsValue) {
+    let mut h = js::get(config, "headers");
+    if !h.is_object() {
+        h = Object::new().into();
+        js::set(config, "headers", &h);
+    }
+    match js::get_fn(&h, "set") {
+        Some(set) => {
+            let _ = set.call2(&h, &JsValue::from_str(name), value);
+        }
+        None => {
+            js::set(&h, name, value);
+        }
+    }
+}
+
+/// The URL of a config as axios builds it (`buildFullPath`); maybe relative.
+fn config_url(config: &JsValue) -> String {
+    let url = js::get_str(config, "url").unwrap_or_default();
+    let base = js::get_str(config, "baseURL").unwrap_or_default();
+    let absolute = url.starts_with("//")
+        || url.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        });
+    if base.is_empty() || absolute {
+        return url;
+    }
+    if url.is_empty() {
+        return base;
+    }
+    [base.trim_end_matches('/'), "/", url.trim_start_matches('/')].concat()
+}
+
+fn signal_of(config: &JsValue) -> Option<AbortSignal> {
+    js::get(config, "signal").dyn_into::<AbortSignal>().ok()
+}
+
+fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, JsValue> {
+    let bearer = inner
+        .bearer()
+        .ok_or_else(|| call_error(crate::core::session::CallError::NoSession))?;
+    header_set(config, "Authorization", &bearer);
+    c.gen = Some(inner.st.borrow().s.token_generation());
+    write_counts(config, &c);
+    Ok(config.clone())
+}
+
+/// The request interceptor.
+fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
+    inner.live()?;
+    if js::get(&config, "skipAuth").as_bool() == Some(true) {
+        return Ok(config);
+    }
+    let url = config_url(&config);
+    if !inner.allowed(&url) {
+        return Ok(config);
+    }
+    let resumed = read_counts(&config);
+    if resumed.is_none() && header_get(&js::get(&config, "headers"), "authorization").is_some() {
+        return Ok(config); // the caller's own credentials: untouched
+    }
+    let (mut call, counts) = match resumed {
+        Some(c) => (Call::resume(c.safe, c.retries, c.replayed, None), c),
+        None => {
+            let method = js::get_str(&config, "method").unwrap_or_else(|| "get".into());
+            let has_key = header_get(&js::get(&config, "headers"), "idempotency-key").is_some();
+            let call = Call::new(&mut inner.st.borrow_mut().s, &method, has_key);
+            if call.needs_idempotency_key() {
+                header_set(&config, "Idempotency-Key", &JsValue::from_str(&js::uuid()));
+            }
+            let c = Counts {
+                safe: call.replay_safe(),
+                retries: 0,
+                replayed: false,
+                gen: None,
+            };
+            (call, c)
+        }
+    };
+    let step = call.next(&mut inner.st.borrow_mut().s, js::now());
+    inner.flush();
+    if step == Step::Send {
+        return authorize(inner, &config, counts);
+    }
+    let inner = inner.clone();
+    Ok(future_to_promise(async move {
+        let signal = signal_of(&config);
+        let mut step = step;
+        loop {
+            match step {
+                Step::Send => return authorize(&inner, &config, counts),
+                Step::SleepUntil(t) => {
+                    wait::abortable(wait::sleep(t - js::now()), signal.as_ref()).await?
+                }
+                Step::Refresh(id) => {
+                    inner.spawn_flight(id);
+                    inner.wait_flight(id, signal.as_ref()).await?;
+                }
+                Step::Join(id) => inner.wait_flight(id, signal.as_ref()).await?,
+                Step::Fail(e) => return Err(call_error(e)),
+            }
+            inner.live()?;
+            step = call.next(&mut inner.st.borrow_mut().s, js::now());
+            inner.flush();
+        }
+    })
+    .into())
+}
+
+/// An answer (or error) the rules may act on: retry, replay after a 401, or deliver.
+async fn on_answer(
+    inner: Rc<Inner>,
+    instance: JsValue,
+    config: JsValue,
+    res: JsValue,
+    status: u16,
+    err: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let deliver = |err: Option<JsValue>, res: JsValue| match err {
+        Some(e) => Err(e),
+        None => Ok(res),
+    };
+    let Some(mut counts) = read_counts(&config) else {
+        return deliver(err, res);
+    };
+    let headers = js::get(&res, "headers");
+    let mut error_type = header_get(&headers, "x-amzn-errortype");
+    if error_type.is_none() && status == 400 {
+        let data = js::get(&res, "data");
+        error_type = match data.as_string() {
+            Some(text) => js_sys::JSON::parse(&text)
+                .ok()
+                .and_then(|v| js::get_str(&v, "__type")),
+            None => js::get_str(&data, "__type"),
+        };
+    }
+    let retry_after = header_get(&headers, "retry-after");
+    let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
+    let answer = Answer {
+        status,
+        retry_after: retry_after.as_deref(),
+        error_type: error_type.as_deref(),
+    };
+    let verdict = call.on_answer(
+        &mut inner.st.borrow_mut().s,
+        &answer,
+        js::now(),
+        js::random(),
+    );
+    inner.flush();
+    match verdict {
+        Verdict::Deliver => return deliver(err, res),
+        Verdict::Fail(e) => return Err(call_error(e)),
+        Verdict::Again { retry } => {
+            counts.retries = call.retries();
+            counts.replayed = call.replayed();
+            write_counts(&config, &counts);
+            if let Some((attempt, delay)) = retry {
+                let url = js::resolve_url(&config_url(&config))
+                    .map(|u| u.href())
+                    .unwrap_or_default();
+                inner.emit_retry(&url, status, attempt, delay, false);
+                wait::abortable(wait::sleep(delay), signal_of(&config).as_ref()).await?;
+            }
+        }
+    }
+    let request = js::get_fn(&instance, "request")
+        .ok_or_else(|| type_error("the axios instance has no request()"))?;
+    JsFuture::from(Promise::resolve(&request.call1(&instance, &config)?)).await
+}
+
+fn needs_rules(status: u16) -> bool {
+    matches!(status, 400 | 401 | 429 | 502..=504)
+}
+
+/// `attachAxios(instance)`: installs the interceptors; returns the function that removes them.
+pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue> {
+    inner.live()?;
+    let ic = js::get(&instance, "interceptors");
+    let (req, res) = (js::get(&ic, "request"), js::get(&ic, "response"));
+    let (Some(req_use), Some(res_use)) = (js::get_fn(&req, "use"), js::get_fn(&res, "use")) else {
+        return Err(type_error(
+            "attachAxios needs an axios instance (axios.create() or axios itself)",
+        ));
+    };
+    if js::get_fn(&instance, "request").is_none() {
+        return Err(type_error(
+            "attachAxios needs an axios instance (axios.create() or axios itself)",
+        ));
+    }
+    let weak: Weak<Inner> = Rc::downgrade(inner);
+    let gone = || Err(super::errors::disposed());
+    let w = weak.clone();
+    let on_req =
+        Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |config: JsValue| {
+            match w.upgrade() {
+                Some(i) => on_request(&i, config),
+                None => gone(),
+            }
+        });
+    let (w, inst) = (weak.clone(), instance.clone());
+    let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
+        let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
+        match w.upgrade() {
+            Some(i) if needs_rules(status) => future_to_promise(on_answer(
+                i,
+                inst.clone(),
+                js::get(&res, "config"),
+                res,
+                status,
+                None,
+            ))
+            .into(),
+            _ => res,
+        }
+    });
+    let (w, inst) = (weak, instance.clone());
+    let on_err = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |err: JsValue| {
+        let config = js::get(&err, "config");
+        let ours = read_counts(&config).is_some()
+            && js::get_str(&err, "code").as_deref() != Some("ERR_CANCELED");
+        match w.upgrade() {
+            Some(i) if ours => {
+                let res = js::get(&err, "response");
+                let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
+                future_to_promise(on_answer(i, inst.clone(), config, res, status, Some(err)))
+            }
+            _ => Promise::reject(&err),
+        }
+    });
+    let req_id = req_use.call1(&req, &on_req.into_js_value())?;
+    let res_id = res_use.call2(&res, &on_ok.into_js_value(), &on_err.into_js_value())?;
+    let eject = Closure::once_into_js(move || {
+        for (side, id) in [(&req, &req_id), (&res, &res_id)] {
+            if let Some(f) = js::get_fn(side, "eject") {
+                let _ = f.call1(side, id);
+            }
+        }
+    });
+    Ok(eject.unchecked_into())
+}

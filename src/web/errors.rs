@@ -1,0 +1,86 @@
+//! The errors JavaScript sees. The four sessionguard classes are JavaScript classes (only those
+//! can extend `Error`), defined in `js/errors.js`, which the package entry also exports: one
+//! class on both sides, so `instanceof` works. Bad input is a plain `TypeError`.
+
+use js_sys::JsString;
+use wasm_bindgen::prelude::*;
+
+use crate::core::session::CallError;
+
+#[wasm_bindgen(raw_module = "./errors.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = SessionExpiredError)]
+    type JsSessionExpiredError;
+    #[wasm_bindgen(constructor, js_class = "SessionExpiredError")]
+    fn new(reason: &str) -> JsSessionExpiredError;
+
+    #[wasm_bindgen(js_name = RefreshUnavailableError)]
+    type JsRefreshUnavailableError;
+    #[wasm_bindgen(constructor, js_class = "RefreshUnavailableError")]
+    fn new(retry_after_ms: f64) -> JsRefreshUnavailableError;
+
+    #[wasm_bindgen(js_name = SessionDisposedError)]
+    type JsSessionDisposedError;
+    #[wasm_bindgen(constructor, js_class = "SessionDisposedError")]
+    fn new() -> JsSessionDisposedError;
+
+    #[wasm_bindgen(js_name = UserInfoError)]
+    type JsUserInfoError;
+    #[wasm_bindgen(constructor, js_class = "UserInfoError")]
+    fn new(status: u16, why: &str) -> JsUserInfoError;
+}
+
+/// The error a call gets when it cannot go out.
+pub fn call_error(e: CallError) -> JsValue {
+    match e {
+        CallError::NoSession => JsSessionExpiredError::new("no-session").into(),
+        CallError::Expired(r) => JsSessionExpiredError::new(r.as_str()).into(),
+        CallError::Unavailable { retry_after_ms } => {
+            JsRefreshUnavailableError::new(retry_after_ms.max(0.0).ceil()).into()
+        }
+    }
+}
+
+pub fn disposed() -> JsValue {
+    JsSessionDisposedError::new().into()
+}
+
+pub fn user_info(status: u16, why: &str) -> JsValue {
+    JsUserInfoError::new(status, why).into()
+}
+
+/// `TypeError("sessionguard: ...")`.
+pub fn type_error(msg: &str) -> JsValue {
+    js_sys::TypeError::new(&["sessionguard: ", msg].concat()).into()
+}
+
+/// A short description of a value JavaScript handed in, for error messages: its type, or for
+/// an object its keys.
+pub fn describe(v: &JsValue) -> String {
+    if v.is_undefined() {
+        return "undefined".into();
+    }
+    if v.is_null() {
+        return "null".into();
+    }
+    if let Some(s) = v.as_string() {
+        return [
+            "a string (\"",
+            &s.chars().take(20).collect::<String>(),
+            "\")",
+        ]
+        .concat();
+    }
+    if v.is_function() {
+        return "a function".into();
+    }
+    if v.is_object() {
+        let keys: Vec<String> = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>())
+            .iter()
+            .take(8)
+            .filter_map(|k| k.dyn_ref::<JsString>().map(String::from))
+            .collect();
+        return ["an object with keys {", &keys.join(", "), "}"].concat();
+    }
+    v.js_typeof().as_string().unwrap_or_default()
+}

@@ -1,0 +1,164 @@
+//! The library's own requests (token endpoint, user info): sent with the `fetch` captured when
+//! the manager was made, never through an interceptor, never following a redirect (a refresh
+//! token must not be re-posted to another origin), and bounded in time (30 s, then aborted).
+
+use std::cell::RefCell;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, Headers, RequestCache, RequestCredentials, RequestInit, RequestRedirect,
+    Response, ResponseType,
+};
+
+use super::js;
+use super::wait;
+
+/// Longest one request to the identity provider may take.
+pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
+
+thread_local! {
+    /// Every fetch wrapper sessionguard handed out, mapped to what it wraps.
+    static WRAPPERS: js_sys::WeakMap = js_sys::WeakMap::new();
+}
+
+pub fn register_wrapper(wrapper: &JsValue, target: &Function) {
+    WRAPPERS.with(|w| {
+        if let Some(o) = wrapper.dyn_ref::<js_sys::Object>() {
+            w.set(o, target);
+        }
+    });
+}
+
+/// What `f` wraps, if it is one of our wrappers.
+pub fn wrapped(f: &Function) -> Option<Function> {
+    WRAPPERS.with(|w| w.get(f.unchecked_ref()).dyn_into::<Function>().ok())
+}
+
+/// The platform's `fetch` under any of our wrappers: what the library's own requests use.
+pub fn raw_fetch(f: Function) -> Function {
+    let mut f = f;
+    for _ in 0..64 {
+        match wrapped(&f) {
+            Some(inner) => f = inner,
+            None => break,
+        }
+    }
+    f
+}
+
+/// The global `fetch` now, if there is one.
+pub fn global_fetch() -> Option<Function> {
+    js::global_get("fetch").dyn_into::<Function>().ok()
+}
+
+/// An answer of the identity provider. `status` 0: network error, timeout or redirect.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub error_type: Option<String>,
+    /// The body parsed as JSON (`undefined` if it is not JSON).
+    pub json: JsValue,
+    /// Why the request failed, when it did (for messages).
+    pub failure: Option<&'static str>,
+}
+
+impl Answer {
+    pub fn failed(why: &'static str) -> Answer {
+        Answer {
+            status: 0,
+            retry_after: None,
+            error_type: None,
+            json: JsValue::UNDEFINED,
+            failure: Some(why),
+        }
+    }
+}
+
+thread_local! {
+    static WARNED_REDIRECT: RefCell<bool> = const { RefCell::new(false) };
+}
+
+/// Reads a `Response` into an [`Answer`] (the body is read within the same time bound).
+pub async fn read(res: &Response) -> Answer {
+    if res.type_() == ResponseType::Opaqueredirect || (300..400).contains(&res.status()) {
+        if !WARNED_REDIRECT.with(|w| w.replace(true)) {
+            js::warn(&["the identity provider answered ", &res.url(), " with a redirect; sessionguard never follows redirects for its own requests (they carry tokens): use the final URL"].concat());
+        }
+        return Answer::failed("the endpoint answered with a redirect, which is not followed");
+    }
+    let h = res.headers();
+    let header = |name: &str| h.get(name).ok().flatten();
+    let text = match res.text() {
+        Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    let json = text
+        .and_then(|t| js_sys::JSON::parse(&t).ok())
+        .unwrap_or(JsValue::UNDEFINED);
+    Answer {
+        status: res.status(),
+        retry_after: header("retry-after"),
+        error_type: header("x-amzn-errortype"),
+        json,
+        failure: None,
+    }
+}
+
+/// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.
+pub async fn send(
+    fetch: &Function,
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
+    let Ok(h) = Headers::new() else {
+        return Answer::failed("no Headers");
+    };
+    for (k, v) in headers {
+        if h.set(k, v).is_err() {
+            return Answer::failed("a header value was refused");
+        }
+    }
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&h);
+    init.set_redirect(RequestRedirect::Manual);
+    init.set_credentials(RequestCredentials::Omit);
+    init.set_cache(RequestCache::NoStore);
+    if let Some(b) = body {
+        init.set_body(&JsValue::from_str(b));
+    }
+    let ctl = AbortController::new().ok();
+    if let Some(c) = &ctl {
+        init.set_signal(Some(&c.signal()));
+    }
+    let work = async {
+        let p = match fetch.call2(&js::global(), &JsValue::from_str(url), &init) {
+            Ok(p) => Promise::resolve(&p),
+            Err(_) => return Answer::failed("fetch threw"),
+        };
+        match JsFuture::from(p).await.map(|r| r.dyn_into::<Response>()) {
+            Ok(Ok(res)) => read(&res).await,
+            Ok(Err(_)) => Answer::failed("fetch resolved with something that is not a Response"),
+            Err(_) => Answer::failed("network error"),
+        }
+    };
+    let out = match (wait::Race {
+        a: Box::pin(work),
+        b: wait::sleep(ATTEMPT_TIMEOUT_MS),
+    })
+    .await
+    {
+        wait::Either::A(a) => a,
+        wait::Either::B(()) => Answer::failed("no answer within 30 s"),
+    };
+    if let Some(c) = ctl {
+        c.abort(); // nothing left to wait for: frees the connection of a timed-out request
+    }
+    out
+}

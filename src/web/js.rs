@@ -1,0 +1,104 @@
+//! Small, safe helpers over what JavaScript hands us: property reads that never throw, the
+//! global scope (window, worker or Node), the clock, the console.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// `obj[key]`, or `undefined` when `obj` is not an object or the getter throws.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `obj[key] = value`; false when it throws (a frozen object).
+pub fn set(obj: &JsValue, key: &str, value: &JsValue) -> bool {
+    obj.is_object() && Reflect::set(obj, &JsValue::from_str(key), value).unwrap_or(false)
+}
+
+pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
+    get(obj, key).as_string()
+}
+
+pub fn get_f64(obj: &JsValue, key: &str) -> Option<f64> {
+    get(obj, key).as_f64()
+}
+
+pub fn get_fn(obj: &JsValue, key: &str) -> Option<Function> {
+    get(obj, key).dyn_into::<Function>().ok()
+}
+
+/// `globalThis`: a window, a worker or Node.
+pub fn global() -> Object {
+    js_sys::global()
+}
+
+pub fn global_get(key: &str) -> JsValue {
+    get(&global(), key)
+}
+
+pub fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+pub fn warn(msg: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(&["sessionguard: ", msg].concat()));
+}
+
+/// The href of `url` resolved against the page's location (as `fetch` resolves it), if it
+/// parses.
+pub fn resolve_url(url: &str) -> Option<web_sys::Url> {
+    let base = get_str(&global_get("location"), "href");
+    match base {
+        Some(b) => web_sys::Url::new_with_base(url, &b).ok(),
+        None => web_sys::Url::new(url).ok(),
+    }
+}
+
+/// The page's origin, if there is a page.
+pub fn page_origin() -> Option<String> {
+    get_str(&global_get("location"), "origin").filter(|o| o != "null")
+}
+
+/// A fresh random UUID (for `Idempotency-Key`).
+pub fn uuid() -> String {
+    let crypto = global_get("crypto");
+    if let Some(f) = get_fn(&crypto, "randomUUID") {
+        if let Some(s) = f.call0(&crypto).ok().and_then(|v| v.as_string()) {
+            return s;
+        }
+    }
+    // no crypto.randomUUID (insecure context): Math.random is enough for a de-duplication key
+    let hex = |n: u32| -> String {
+        (0..n)
+            .map(|_| char::from_digit((random() * 16.0) as u32 % 16, 16).unwrap_or('0'))
+            .collect()
+    };
+    [
+        hex(8),
+        "-".into(),
+        hex(4),
+        "-4".into(),
+        hex(3),
+        "-a".into(),
+        hex(3),
+        "-".into(),
+        hex(12),
+    ]
+    .concat()
+}
+
+/// `JSON.stringify` of a serde value (through serde-wasm-bindgen: no JSON writer in the module).
+pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_wasm_bindgen::to_value(v)
+        .ok()
+        .and_then(|v| js_sys::JSON::stringify(&v).ok())
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}

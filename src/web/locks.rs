@@ -1,0 +1,108 @@
+//! The cross-tab lock: Web Locks (`navigator.locks`), with a timeout and a steal, and a fallback
+//! where they are missing (the core then gives terminal answers a grace period).
+//!
+//! A tab that hangs while holding the lock (a frozen background tab, a debugger) must not stall
+//! every other tab: a lock not granted within [`LOCK_TIMEOUT_MS`] is stolen. The lock is
+//! released when the work is done, also when it failed.
+
+use core::future::Future;
+
+use js_sys::{Function, Object, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortController;
+
+use super::js;
+use super::wait;
+
+/// How long a tab waits for the lock before stealing it (longer than one refresh attempt).
+pub const LOCK_TIMEOUT_MS: f64 = 35_000.0;
+
+#[wasm_bindgen]
+extern "C" {
+    type LockManager;
+    #[wasm_bindgen(method, catch, js_name = request)]
+    fn request(
+        this: &LockManager,
+        name: &str,
+        options: &Object,
+        callback: &JsValue,
+    ) -> Result<Promise, JsValue>;
+}
+
+fn manager() -> Option<LockManager> {
+    let locks = js::get(&js::global_get("navigator"), "locks");
+    js::get_fn(&locks, "request").map(|_| locks.unchecked_into())
+}
+
+pub fn available() -> bool {
+    manager().is_some()
+}
+
+/// A promise and the function that resolves it.
+fn deferred() -> (Promise, Function) {
+    let mut resolve = None;
+    let p = Promise::new(&mut |r, _| resolve = Some(r));
+    (p, resolve.unwrap_or_else(|| Function::new_no_args("")))
+}
+
+/// Asks for the lock; resolves once it is granted (`Ok`) or the request failed (`Err`). The
+/// lock is held until `release` is called.
+async fn acquire(
+    m: &LockManager,
+    name: &str,
+    options: &Object,
+    release: &Promise,
+) -> Result<(), JsValue> {
+    let (granted, grant) = deferred();
+    let release = release.clone();
+    let cb = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+        let _ = grant.call0(&JsValue::UNDEFINED);
+        release.into()
+    });
+    let req = m.request(name, options, &cb)?;
+    match (wait::Race {
+        a: Box::pin(JsFuture::from(granted)),
+        b: JsFuture::from(req),
+    })
+    .await
+    {
+        wait::Either::A(_) => Ok(()),
+        wait::Either::B(r) => r.map(|_| ()),
+    }
+}
+
+/// Runs `work` while holding the lock `name` (or at once without Web Locks).
+pub async fn with_lock<F: Future>(name: &str, work: F) -> F::Output {
+    let Some(m) = manager() else {
+        return work.await;
+    };
+    let (release, unlock) = deferred();
+    let ctl = AbortController::new().ok();
+    let opts = Object::new();
+    js::set(&opts, "mode", &JsValue::from_str("exclusive"));
+    if let Some(c) = &ctl {
+        js::set(&opts, "signal", &c.signal());
+    }
+    let timeout = {
+        let ctl = ctl.clone();
+        gloo_timers::callback::Timeout::new(wait::clamp_ms(LOCK_TIMEOUT_MS), move || {
+            if let Some(c) = ctl {
+                c.abort();
+            }
+        })
+    };
+    let mut got = acquire(&m, name, &opts, &release).await.is_ok();
+    drop(timeout);
+    if !got {
+        // not granted in time (or refused): take it from whoever holds it
+        let steal = Object::new();
+        js::set(&steal, "steal", &JsValue::TRUE);
+        got = acquire(&m, name, &steal, &release).await.is_ok();
+    }
+    let out = work.await;
+    if got {
+        let _ = unlock.call0(&JsValue::UNDEFINED);
+    }
+    out
+}

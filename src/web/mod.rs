@@ -1,0 +1,322 @@
+//! The browser layer: what JavaScript sees (`SessionManager`), driving the core with `web-sys`,
+//! `js-sys` and `wasm-bindgen-futures`. One concern per module:
+//!
+//! - [`engine`]: owns the core session; storage, channel, events, refresh flights, the timer;
+//! - [`calls`]: one intercepted call driven through the core (fetch, `userInfo`);
+//! - [`axios`]: the axios interceptors;
+//! - [`refresher`]: one attempt at the token endpoint, in each `refresh` form;
+//! - [`http`]: the library's own requests (no redirects, no interceptor, 30 s bound);
+//! - [`userinfo`], [`options`], [`storage`], [`locks`], [`channel`], [`wait`], [`errors`],
+//!   [`js`]: what their names say.
+//!
+//! Every method takes `&self` (wasm-bindgen then never refuses a call from a listener that runs
+//! inside another method), returns `Result` for bad input (a `TypeError`, never a panic), and
+//! async methods return promises driven by futures that hold `Rc`s, not borrows.
+
+mod axios;
+mod calls;
+mod channel;
+mod engine;
+mod errors;
+mod http;
+mod js;
+mod locks;
+mod options;
+mod refresher;
+mod storage;
+mod types;
+mod userinfo;
+mod wait;
+
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::core::token::{jwt_payload, TokenError, TokenInput};
+use engine::{claims_of, Inner, UserInfoState};
+use errors::{describe, type_error};
+
+/// A small free-list allocator instead of std's dlmalloc: the module allocates little and is
+/// single-threaded.
+#[global_allocator]
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: wasm32 without threads: there is only one thread.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+/// Keeps the tokens, attaches them, refreshes them once, retries throttled calls, and says once
+/// when the session is over.
+#[wasm_bindgen(skip_typescript)]
+pub struct SessionManager {
+    inner: Rc<Inner>,
+    /// `fetch`, bound to this session.
+    bound_fetch: JsValue,
+}
+
+fn rejected(e: JsValue) -> Promise {
+    Promise::reject(&e)
+}
+
+/// A `fetch`-compatible function over `target`, bound to the session behind `weak`.
+fn fetch_fn(inner: &Rc<Inner>, target: Option<Function>) -> JsValue {
+    let weak = Rc::downgrade(inner);
+    let f = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(
+        move |input: JsValue, init: JsValue| {
+            let Some(inner) = weak.upgrade() else {
+                return rejected(errors::disposed());
+            };
+            let Some(target) = target.clone().or_else(|| inner.own_fetch.clone()) else {
+                return rejected(type_error(
+                    "there is no fetch here: pass one to wrapFetch(fetchImpl)",
+                ));
+            };
+            future_to_promise(async move { calls::fetch(&inner, &target, input, init).await })
+        },
+    );
+    f.into_js_value()
+}
+
+#[wasm_bindgen]
+impl SessionManager {
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<SessionManager, JsValue> {
+        let opts = options::parse(&options)?;
+        let inner = Inner::new(opts);
+        let bound_fetch = fetch_fn(&inner, None);
+        Ok(SessionManager { inner, bound_fetch })
+    }
+
+    /// Starts or replaces the session (after login).
+    #[wasm_bindgen(js_name = setTokens)]
+    pub fn set_tokens(&self, tokens: JsValue) -> Result<(), JsValue> {
+        self.inner.live()?;
+        const SHAPE: &str = "setTokens() takes a TokenSet { accessToken, refreshToken?, idToken?, expiresIn?, expiresAt? } or an OAuth2 token answer { access_token, refresh_token?, expires_in? }";
+        if !tokens.is_object() || js_sys::Array::is_array(&tokens) {
+            return Err(type_error(&[SHAPE, "; got ", &describe(&tokens)].concat()));
+        }
+        for key in ["expiresIn", "expiresAt", "expires_in"] {
+            let v = js::get(&tokens, key);
+            let numeric = v.as_f64().is_some()
+                || v.as_string()
+                    .is_some_and(|s| s.trim().parse::<f64>().is_ok());
+            if !(v.is_undefined() || v.is_null() || numeric) {
+                return Err(type_error(
+                    &[
+                        "setTokens(): `",
+                        key,
+                        "` must be a number, got ",
+                        &describe(&v),
+                    ]
+                    .concat(),
+                ));
+            }
+        }
+        let input: TokenInput = serde_wasm_bindgen::from_value(tokens.clone()).unwrap_or_default();
+        if input.access_token.is_none() {
+            let hint = if js::get(&tokens, "data").is_object() {
+                " (an axios response? pass response.data)"
+            } else {
+                ""
+            };
+            return Err(type_error(
+                &[SHAPE, "; got ", &describe(&tokens), hint].concat(),
+            ));
+        }
+        let claims = input.access_token.as_deref().and_then(claims_of);
+        let r = self
+            .inner
+            .st
+            .borrow_mut()
+            .s
+            .set_tokens(&input, claims, js::now());
+        match r {
+            Ok(()) => {}
+            Err(TokenError::UnusableAccessToken) => {
+                return Err(type_error("setTokens(): `accessToken` must be a non-empty string of visible ASCII characters (a valid HTTP header value), not \"null\" or \"undefined\""));
+            }
+            Err(TokenError::BadExpiry) => {
+                return Err(type_error(
+                    "setTokens(): `expiresIn`/`expiresAt` must be numbers",
+                ))
+            }
+        }
+        self.inner.st.borrow_mut().ui = UserInfoState::default();
+        self.inner.flush();
+        Ok(())
+    }
+
+    /// A valid access token, refreshing first if needed (single flight).
+    #[wasm_bindgen(js_name = getAccessToken)]
+    pub fn get_access_token(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { inner.token(None).await.map(JsValue::from) })
+    }
+
+    /// The interceptor, bound: `const { fetch } = session` works.
+    #[wasm_bindgen(getter)]
+    pub fn fetch(&self) -> JsValue {
+        self.bound_fetch.clone()
+    }
+
+    /// A `fetch`-compatible function bound to this session, sending with `fetchImpl` or with
+    /// the global `fetch` as it is now (so installing the result as `window.fetch` is safe, and
+    /// installing it twice does not stack).
+    #[wasm_bindgen(js_name = wrapFetch)]
+    pub fn wrap_fetch(&self, fetch_impl: JsValue) -> Result<JsValue, JsValue> {
+        self.inner.live()?;
+        let target = if fetch_impl.is_undefined() || fetch_impl.is_null() {
+            http::global_fetch().ok_or_else(|| {
+                type_error("there is no global fetch here: pass one to wrapFetch(fetchImpl)")
+            })?
+        } else {
+            fetch_impl.dyn_into::<Function>().map_err(|v| {
+                type_error(&["wrapFetch() takes a fetch function, got ", &describe(&v)].concat())
+            })?
+        };
+        // our own wrapper (of this session) is unwrapped: wrapping twice does not stack
+        let mut target = target;
+        while let Some(inner_target) = http::wrapped(&target).filter(|_| self.owns_wrapper(&target))
+        {
+            target = inner_target;
+        }
+        let f = fetch_fn(&self.inner, Some(target.clone()));
+        http::register_wrapper(&f, &target);
+        self.register_own(&f);
+        Ok(f)
+    }
+
+    fn owns_wrapper(&self, f: &Function) -> bool {
+        js::get(f, "__sessionguardOwner").as_f64() == Some(self.id())
+    }
+
+    fn register_own(&self, f: &JsValue) {
+        let desc = Object::new();
+        js::set(&desc, "value", &JsValue::from(self.id()));
+        if let Some(o) = f.dyn_ref::<Object>() {
+            let _ = Object::define_property(o, &JsValue::from_str("__sessionguardOwner"), &desc);
+        }
+    }
+
+    /// A number that names this manager (for its wrappers).
+    fn id(&self) -> f64 {
+        Rc::as_ptr(&self.inner) as usize as f64
+    }
+
+    /// Installs request/response interceptors on an axios instance; the result removes them.
+    #[wasm_bindgen(js_name = attachAxios)]
+    pub fn attach_axios(&self, instance: JsValue) -> Result<Function, JsValue> {
+        axios::attach(&self.inner, instance)
+    }
+
+    /// The decoded payload of the access (default) or ID token, not verified; `null` if none.
+    pub fn claims(&self, which: JsValue) -> Result<JsValue, JsValue> {
+        let id = match which.as_string().as_deref() {
+            _ if which.is_undefined() || which.is_null() => false,
+            Some("access") => false,
+            Some("id") => true,
+            _ => {
+                return Err(type_error(
+                    &[
+                        "claims() takes \"access\" or \"id\", got ",
+                        &describe(&which),
+                    ]
+                    .concat(),
+                ))
+            }
+        };
+        if self.inner.disposed.get() {
+            return Ok(JsValue::NULL);
+        }
+        let token = {
+            let st = self.inner.st.borrow();
+            st.s.tokens().and_then(|t| {
+                if id {
+                    t.id.clone()
+                } else {
+                    Some(t.access.clone())
+                }
+            })
+        };
+        let parsed = token
+            .as_deref()
+            .and_then(jwt_payload)
+            .and_then(|p| js_sys::JSON::parse(&p).ok());
+        Ok(parsed
+            .filter(|v| v.is_object() && !js_sys::Array::is_array(v))
+            .unwrap_or(JsValue::NULL))
+    }
+
+    /// Cognito `GetUser` or the OIDC `userInfoUrl`, cached for `userInfoTtlSeconds`, single flight.
+    #[wasm_bindgen(js_name = userInfo)]
+    pub fn user_info(&self) -> Promise {
+        userinfo::user_info_promise(&self.inner)
+    }
+
+    #[wasm_bindgen(js_name = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        !self.inner.disposed.get() && self.inner.st.borrow().s.is_authenticated()
+    }
+
+    /// Ends the session here and, with `crossTab`, in every tab.
+    pub fn logout(&self) {
+        if self.inner.disposed.get() {
+            return;
+        }
+        self.inner.st.borrow_mut().s.logout();
+        self.inner.flush();
+    }
+
+    pub fn stats(&self) -> JsValue {
+        let s = self.inner.st.borrow().s.stats();
+        serde_wasm_bindgen::to_value(&s).unwrap_or(JsValue::NULL)
+    }
+
+    /// As `EventTarget`'s: `options` may be `{ once, signal }`.
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(
+        &self,
+        kind: JsValue,
+        listener: JsValue,
+        options: JsValue,
+    ) -> Result<(), JsValue> {
+        let kind = kind
+            .as_string()
+            .ok_or_else(|| type_error("addEventListener(): the event type must be a string"))?;
+        if listener.is_undefined() || listener.is_null() {
+            return Ok(());
+        }
+        if !listener.is_function() && js::get_fn(&listener, "handleEvent").is_none() {
+            return Err(type_error(
+                &[
+                    "addEventListener() needs a function, got ",
+                    &describe(&listener),
+                ]
+                .concat(),
+            ));
+        }
+        types::add_listener(self.inner.target(), &kind, &listener, &options)
+    }
+
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(
+        &self,
+        kind: JsValue,
+        listener: JsValue,
+        options: JsValue,
+    ) -> Result<(), JsValue> {
+        let kind = kind
+            .as_string()
+            .ok_or_else(|| type_error("removeEventListener(): the event type must be a string"))?;
+        if listener.is_undefined() || listener.is_null() {
+            return Ok(());
+        }
+        types::remove_listener(self.inner.target(), &kind, &listener, &options)
+    }
+
+    /// Stops timers and channels; later calls reject with `SessionDisposedError`.
+    pub fn dispose(&self) {
+        self.inner.dispose();
+    }
+}

@@ -1,0 +1,143 @@
+//! Where the token set lives: memory, or local/session storage through gloo-storage, behind a
+//! probe and a fallback.
+//!
+//! gloo-storage reads and writes serde values as JSON, which is what the record is. Two of its
+//! edges would abort the module (SPEC rules 8 and 9): `raw()` panics when storage is
+//! unavailable (sandboxed iframes, blocked cookies, workers, Node), and its error conversion
+//! panics on a thrown value that is not an `Error`. So storage is only handed to gloo after a
+//! probe proved that it is a real `Storage` that reads and writes; anything going wrong later
+//! (full, refused) falls back to memory with one warning. A corrupt or foreign record reads as
+//! nothing.
+
+use gloo_storage::{LocalStorage, SessionStorage, Storage as _};
+use wasm_bindgen::JsCast;
+
+use super::js;
+use super::options::StorageKind;
+use crate::core::token::Record;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Memory,
+    Local,
+    Session,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    backend: Backend,
+    key: String,
+    cooldown_key: String,
+    warned: bool,
+}
+
+const PROBE: &str = "__sessionguard_probe__";
+
+/// Is `globalThis[name]` a working `Storage`? Never throws.
+fn probe(name: &str) -> bool {
+    if web_sys::window().is_none() {
+        return false;
+    }
+    let Ok(s) = js::global_get(name).dyn_into::<web_sys::Storage>() else {
+        return false;
+    };
+    s.set_item(PROBE, "1").is_ok()
+        && s.get_item(PROBE).ok().flatten().as_deref() == Some("1")
+        && s.remove_item(PROBE).is_ok()
+}
+
+impl Store {
+    pub fn new(kind: StorageKind, key: &str) -> Store {
+        let mut store = Store {
+            backend: Backend::Memory,
+            key: key.into(),
+            cooldown_key: [key, ":cooldown"].concat(),
+            warned: false,
+        };
+        let (backend, name) = match kind {
+            StorageKind::Memory => return store,
+            StorageKind::Local => (Backend::Local, "localStorage"),
+            StorageKind::Session => (Backend::Session, "sessionStorage"),
+        };
+        if probe(name) {
+            store.backend = backend;
+        } else {
+            store.fall_back(
+                &[
+                    name,
+                    " is unavailable here; the session is kept in memory only",
+                ]
+                .concat(),
+            );
+        }
+        store
+    }
+
+    /// Local storage that works (the condition for sharing across tabs).
+    pub fn is_local(&self) -> bool {
+        self.backend == Backend::Local
+    }
+
+    fn fall_back(&mut self, msg: &str) {
+        self.backend = Backend::Memory;
+        if !self.warned {
+            self.warned = true;
+            js::warn(msg);
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        match self.backend {
+            Backend::Memory => None,
+            Backend::Local => LocalStorage::get(key).ok(),
+            Backend::Session => SessionStorage::get(key).ok(),
+        }
+    }
+
+    pub fn read(&self) -> Option<Record> {
+        self.get(&self.key)
+    }
+
+    pub fn read_cooldown(&self) -> Option<f64> {
+        self.get::<f64>(&self.cooldown_key)
+            .filter(|v| v.is_finite())
+    }
+
+    fn set<T: serde::Serialize>(&mut self, key: &str, value: &T) -> bool {
+        let raw = match self.backend {
+            Backend::Memory => return true,
+            Backend::Local => LocalStorage::raw(),
+            Backend::Session => SessionStorage::raw(),
+        };
+        // gloo's `set` would panic on a non-Error throw: write with the raw handle.
+        let ok = raw.set_item(key, &js::to_json(value)).is_ok();
+        if !ok {
+            let _ = raw.remove_item(&self.key);
+            self.fall_back(
+                "storage is full or refused the write; the session is kept in memory only",
+            );
+        }
+        ok
+    }
+
+    /// Writes the record; false if storage failed (and is now memory).
+    pub fn write(&mut self, rec: &Record) -> bool {
+        let key = self.key.clone();
+        self.set(&key, rec)
+    }
+
+    pub fn write_cooldown(&mut self, until: f64) {
+        let key = self.cooldown_key.clone();
+        self.set(&key, &until.round());
+    }
+
+    pub fn clear(&mut self) {
+        let raw = match self.backend {
+            Backend::Memory => return,
+            Backend::Local => LocalStorage::raw(),
+            Backend::Session => SessionStorage::raw(),
+        };
+        let _ = raw.remove_item(&self.key);
+        let _ = raw.remove_item(&self.cooldown_key);
+    }
+}

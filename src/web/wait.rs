@@ -1,0 +1,108 @@
+//! Waiting: timers (gloo-timers, clamped), and making any wait give way to an `AbortSignal`.
+//!
+//! SPEC rule 10: a call whose signal aborts while it waits (for a refresh, a backoff or the
+//! rate limiter) rejects at once with the signal's reason and is not sent.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use gloo_timers::future::TimeoutFuture;
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+/// `setTimeout`'s largest delay: larger ones (gloo takes a `u32`, the browser an `i32`) fire at
+/// once, so every delay is clamped to it; a long wait simply wakes up and asks again.
+pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+pub fn clamp_ms(ms: f64) -> u32 {
+    if ms.is_nan() {
+        return 0;
+    }
+    ms.clamp(0.0, MAX_TIMER_MS).ceil() as u32
+}
+
+/// Resolves after `ms` (clamped). Dropping it cancels the timer.
+pub fn sleep(ms: f64) -> TimeoutFuture {
+    TimeoutFuture::new(clamp_ms(ms))
+}
+
+/// The reason an aborted signal carries (an `AbortError` `DOMException` unless the caller gave
+/// one).
+pub fn abort_reason(signal: &AbortSignal) -> JsValue {
+    let r = signal.reason();
+    if r.is_undefined() {
+        web_sys::DomException::new_with_message_and_name("The operation was aborted.", "AbortError")
+            .map(Into::into)
+            .unwrap_or(r)
+    } else {
+        r
+    }
+}
+
+/// A promise that rejects with the signal's reason when it aborts (never settles otherwise).
+fn aborted(signal: &AbortSignal) -> Promise {
+    let signal = signal.clone();
+    Promise::new(&mut |_resolve, reject| {
+        let s2 = signal.clone();
+        let cb = Closure::once_into_js(move || {
+            let _ = reject.call1(&JsValue::UNDEFINED, &abort_reason(&s2));
+        });
+        let opts = web_sys::AddEventListenerOptions::new();
+        opts.set_once(true);
+        let _ = signal.add_event_listener_with_callback_and_add_event_listener_options(
+            "abort",
+            cb.unchecked_ref(),
+            &opts,
+        );
+    })
+}
+
+/// Runs `f`, or stops with the signal's reason as soon as it aborts.
+pub async fn abortable<F: Future>(
+    f: F,
+    signal: Option<&AbortSignal>,
+) -> Result<F::Output, JsValue> {
+    let Some(signal) = signal else {
+        return Ok(f.await);
+    };
+    if signal.aborted() {
+        return Err(abort_reason(signal));
+    }
+    let abort = JsFuture::from(aborted(signal));
+    match (Race {
+        a: Box::pin(f),
+        b: abort,
+    })
+    .await
+    {
+        Either::A(v) => Ok(v),
+        Either::B(r) => Err(r.err().unwrap_or(JsValue::UNDEFINED)),
+    }
+}
+
+pub enum Either<A, B> {
+    A(A),
+    B(B),
+}
+
+/// The first of two futures to finish (the other is dropped, which cancels a timer).
+pub struct Race<A: Future, B: Future> {
+    pub a: Pin<Box<A>>,
+    pub b: B,
+}
+
+impl<A: Future, B: Future + Unpin> Future for Race<A, B> {
+    type Output = Either<A::Output, B::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(v) = self.a.as_mut().poll(cx) {
+            return Poll::Ready(Either::A(v));
+        }
+        if let Poll::Ready(v) = Pin::new(&mut self.b).poll(cx) {
+            return Poll::Ready(Either::B(v));
+        }
+        Poll::Pending
+    }
+}
