@@ -67,32 +67,13 @@ impl Call {
     /// A new call of `method`; `has_key` when it carries an `Idempotency-Key` already.
     pub fn new(session: &mut Session, method: &str, has_key: bool) -> Call {
         session.stats_mut().requests += 1;
-        let (replay_safe, add_key) =
-            replay_safety(method, has_key, session.config().retry.idempotency_key);
-        Call {
-            replay_safe,
-            retries: 0,
-            replayed: false,
-            joins: 0,
-            sent_gen: None,
-            wait_until: None,
-            ticket: None,
-            add_key,
-        }
+        let (replay_safe, add_key) = replay_safety(method, has_key, session.config().retry.idempotency_key);
+        Call { replay_safe, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None, add_key }
     }
 
     /// A call resumed by an interceptor that keeps its counts on the request (axios config).
     pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> Call {
-        Call {
-            replay_safe,
-            retries,
-            replayed,
-            joins: 0,
-            sent_gen,
-            wait_until: None,
-            ticket: None,
-            add_key: false,
-        }
+        Call { replay_safe, retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None, add_key: false }
     }
 
     /// The driver must give this call an `Idempotency-Key` (the same on every send).
@@ -141,9 +122,7 @@ impl Call {
             Access::Join(id) => {
                 self.joins += 1;
                 if self.joins > MAX_JOINS {
-                    Step::Fail(CallError::Unavailable {
-                        retry_after_ms: 0.0,
-                    })
+                    Step::Fail(CallError::Unavailable { retry_after_ms: 0.0 })
                 } else {
                     Step::Join(id)
                 }
@@ -153,13 +132,7 @@ impl Call {
     }
 
     /// Reports the answer to the last send. `rand` in `[0, 1)` for the backoff jitter.
-    pub fn on_answer(
-        &mut self,
-        session: &mut Session,
-        answer: &Answer,
-        now: f64,
-        rand: f64,
-    ) -> Verdict {
+    pub fn on_answer(&mut self, session: &mut Session, answer: &Answer, now: f64, rand: f64) -> Verdict {
         match classify_api(answer, self.replay_safe, now) {
             ApiClass::Unauthorized => {
                 // unknown (a resumed call that never said): treat as stale, which only replays
@@ -181,10 +154,7 @@ impl Call {
                 }
                 Verdict::Deliver
             }
-            ApiClass::Retry {
-                throttled,
-                retry_after_ms,
-            } => {
+            ApiClass::Retry { throttled, retry_after_ms } => {
                 if throttled {
                     session.stats_mut().throttled += 1;
                     if let Some(l) = session.limiter_mut() {
@@ -201,9 +171,7 @@ impl Call {
                         self.retries += 1;
                         session.stats_mut().retries += 1;
                         self.wait_until = Some(now + delay);
-                        Verdict::Again {
-                            retry: Some((self.retries, delay)),
-                        }
+                        Verdict::Again { retry: Some((self.retries, delay)) }
                     }
                 }
             }

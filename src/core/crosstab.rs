@@ -25,13 +25,50 @@ use super::session::Session;
 use super::token::Record;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PeerMessage {
     /// New tokens: `login` for a `setTokens`, else a refresh.
     Tokens { rec: Record, login: bool },
     /// The session ended there. `tag`: fingerprint of the refresh token it ended with.
     End { reason: EndReason, tag: Option<u32> },
+}
+
+/// A [`PeerMessage`] as it travels: one flat object (`{ t: "tokens", rec, login }` or
+/// `{ t: "end", reason, tag }`), which reads without serde's buffering of tagged enums.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Wire {
+    pub t: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rec: Option<Record>,
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub login: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<u32>,
+}
+
+impl From<&PeerMessage> for Wire {
+    fn from(m: &PeerMessage) -> Wire {
+        match m {
+            PeerMessage::Tokens { rec, login } => Wire { t: "tokens".into(), rec: Some(rec.clone()), login: *login, ..Wire::default() },
+            PeerMessage::End { reason, tag } => {
+                Wire { t: "end".into(), reason: Some(reason.as_str().into()), tag: *tag, ..Wire::default() }
+            }
+        }
+    }
+}
+
+impl Wire {
+    /// The message, if this is one (anything else on the channel is ignored).
+    pub fn message(self) -> Option<PeerMessage> {
+        match self.t.as_str() {
+            "tokens" => Some(PeerMessage::Tokens { rec: self.rec?, login: self.login }),
+            "end" => Some(PeerMessage::End { reason: EndReason::parse(self.reason.as_deref()?)?, tag: self.tag }),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -41,9 +78,7 @@ mod tests {
     //! oidc-provider and Cognito with rotation do.
     use super::*;
     use crate::core::refresh_answer::RefreshVerdict;
-    use crate::core::session::{
-        Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Shared,
-    };
+    use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Shared};
     use crate::core::token::{TokenInput, TokenSet};
     use alloc::collections::VecDeque;
     use alloc::format;
@@ -100,29 +135,14 @@ mod tests {
 
     impl World {
         fn new(n: usize, locks: bool) -> World {
-            let cfg = Config {
-                shared: true,
-                locks,
-                ..Default::default()
-            };
-            let rec = TokenSet {
-                access: "A0".into(),
-                refresh: Some("R0".into()),
-                id: None,
-                expires_at: Some(0.0),
-                received_at: 0.0,
-            }
-            .to_record();
+            let cfg = Config { shared: true, locks, ..Default::default() };
+            let rec =
+                TokenSet { access: "A0".into(), refresh: Some("R0".into()), id: None, expires_at: Some(0.0), received_at: 0.0 }.to_record();
             let tabs = (0..n)
                 .map(|_| {
                     let mut s = Session::new(cfg);
                     assert!(s.restore(&rec));
-                    Tab {
-                        s,
-                        flight: None,
-                        inbox: VecDeque::new(),
-                        expired: 0,
-                    }
+                    Tab { s, flight: None, inbox: VecDeque::new(), expired: 0 }
                 })
                 .collect();
             World {
@@ -130,13 +150,7 @@ mod tests {
                 storage: Some(rec),
                 cooldown: None,
                 lock: None,
-                server: Server {
-                    current_rt: "R0".into(),
-                    next: 0,
-                    revoked: false,
-                    grants: 0,
-                    reuse: 0,
-                },
+                server: Server { current_rt: "R0".into(), next: 0, revoked: false, grants: 0, reuse: 0 },
                 now: 1.0,
             }
         }
@@ -197,10 +211,7 @@ mod tests {
                 }
                 self.lock = Some(i);
             }
-            let shared = Shared {
-                tokens: self.storage.as_ref().and_then(TokenSet::from_record),
-                cooldown_until: self.cooldown,
-            };
+            let shared = Shared { tokens: self.storage.as_ref().and_then(TokenSet::from_record), cooldown_until: self.cooldown };
             let mut next = match self.tabs[i].s.before_attempt(id, shared, self.now, 0.5) {
                 BeforeAttempt::Send(rt) => {
                     let v = self.server.refresh(&rt);
@@ -246,6 +257,18 @@ mod tests {
             assert!(t.s.is_authenticated());
             assert_eq!(t.s.tokens().unwrap().access, "A1");
             assert_eq!(t.expired, 0);
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_on_the_wire() {
+        let rec = TokenSet { access: "A".into(), refresh: None, id: None, expires_at: None, received_at: 1.0 }.to_record();
+        for m in [PeerMessage::Tokens { rec, login: true }, PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(7) }] {
+            let text = serde_json::to_string(&Wire::from(&m)).unwrap();
+            assert_eq!(serde_json::from_str::<Wire>(&text).unwrap().message(), Some(m));
+        }
+        for junk in ["{}", r#"{"t":"end","reason":"bogus"}"#, r#"{"t":"tokens"}"#, r#"{"t":"x"}"#] {
+            assert_eq!(serde_json::from_str::<Wire>(junk).unwrap().message(), None, "{junk}");
         }
     }
 

@@ -74,11 +74,7 @@ impl RateLimiter {
     /// When the call holding `ticket` may be sent. A call asks again when it wakes up, since
     /// the answer moves with the rate.
     pub fn ready_at(&self, ticket: u64) -> f64 {
-        let tolerance = if self.burst_on {
-            (self.burst - 1.0) * self.interval()
-        } else {
-            0.0
-        };
+        let tolerance = if self.burst_on { (self.burst - 1.0) * self.interval() } else { 0.0 };
         self.slot(ticket) - tolerance
     }
 
@@ -87,10 +83,7 @@ impl RateLimiter {
     fn reanchor(&mut self, now: f64, pause: f64) {
         if self.anchor_time.is_finite() && now > self.anchor_time {
             let ahead = ((now - self.anchor_time) / self.interval()).ceil() as u64;
-            let k = self
-                .anchor_ticket
-                .saturating_add(ahead)
-                .min(self.next_ticket);
+            let k = self.anchor_ticket.saturating_add(ahead).min(self.next_ticket);
             self.anchor_time = self.slot(k);
             self.anchor_ticket = k;
         }
@@ -116,8 +109,7 @@ impl RateLimiter {
         if self.rate < self.configured {
             self.reanchor(now, 0.0);
             // one success per interval: about INCREASE_PER_SEC of the configured rate per second
-            self.rate =
-                (self.rate + self.configured * INCREASE_PER_SEC / self.rate).min(self.configured);
+            self.rate = (self.rate + self.configured * INCREASE_PER_SEC / self.rate).min(self.configured);
         }
     }
 
@@ -143,10 +135,7 @@ mod tests {
     #[test]
     fn burst_then_steady_rate() {
         let mut l = RateLimiter::new(10.0, 3.0);
-        assert_eq!(
-            times(&mut l, 6, 0.0),
-            vec![0.0, 0.0, 0.0, 100.0, 200.0, 300.0]
-        );
+        assert_eq!(times(&mut l, 6, 0.0), vec![0.0, 0.0, 0.0, 100.0, 200.0, 300.0]);
         // after a quiet second the burst is back
         assert_eq!(times(&mut l, 3, 2_000.0), vec![2_000.0, 2_000.0, 2_000.0]);
     }

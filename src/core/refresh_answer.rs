@@ -44,15 +44,12 @@ pub struct EndpointAnswer<'a, B> {
 }
 
 fn transient(retry_after: Option<&str>, now: f64) -> RefreshVerdict {
-    RefreshVerdict::Transient {
-        retry_after_ms: retry_after.and_then(|v| parse_retry_after(v, now)),
-    }
+    RefreshVerdict::Transient { retry_after_ms: retry_after.and_then(|v| parse_retry_after(v, now)) }
 }
 
 /// A usable-looking token answer (the session checks the token itself).
 fn tokens(t: Option<&TokenInput>) -> Option<RefreshVerdict> {
-    t.filter(|t| t.access_token.is_some())
-        .map(|t| RefreshVerdict::Tokens(t.clone()))
+    t.filter(|t| t.access_token.is_some()).map(|t| RefreshVerdict::Tokens(t.clone()))
 }
 
 /// RFC 6749 §5.1/§5.2 answer of a `grant_type=refresh_token` request.
@@ -71,21 +68,12 @@ pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: f64) -> RefreshVe
 /// `x-amzn-ErrorType` header, else the body's `__type` (emulators send only the body).
 pub fn classify_cognito(a: EndpointAnswer<'_, CognitoBody>, now: f64) -> RefreshVerdict {
     if (200..300).contains(&a.status) {
-        return tokens(a.body.and_then(|b| b.result.as_ref()))
-            .unwrap_or_else(|| transient(a.retry_after, now));
+        return tokens(a.body.and_then(|b| b.result.as_ref())).unwrap_or_else(|| transient(a.retry_after, now));
     }
     let body_type = a.body.and_then(|b| b.error_type.as_deref());
-    let kind = a
-        .error_type
-        .filter(|t| !t.is_empty())
-        .or(body_type)
-        .map(aws_error_name);
+    let kind = a.error_type.filter(|t| !t.is_empty()).or(body_type).map(aws_error_name);
     match (a.status, kind) {
-        (_, Some(k))
-            if is_throttling_type(k)
-                || k == "InternalErrorException"
-                || k == "ServiceUnavailableException" =>
-        {
+        (_, Some(k)) if is_throttling_type(k) || k == "InternalErrorException" || k == "ServiceUnavailableException" => {
             transient(a.retry_after, now)
         }
         (0 | 408 | 429 | 500..=599, _) => transient(a.retry_after, now),
@@ -95,17 +83,11 @@ pub fn classify_cognito(a: EndpointAnswer<'_, CognitoBody>, now: f64) -> Refresh
 
 /// The function form: a rejection whose `status` is 400 or 401, or whose `terminal` is true, is
 /// terminal; any other rejection is transient.
-pub fn classify_rejection(
-    status: Option<f64>,
-    terminal: bool,
-    retry_after_ms: Option<f64>,
-) -> RefreshVerdict {
+pub fn classify_rejection(status: Option<f64>, terminal: bool, retry_after_ms: Option<f64>) -> RefreshVerdict {
     if terminal || matches!(status, Some(s) if s == 400.0 || s == 401.0) {
         RefreshVerdict::Terminal
     } else {
-        RefreshVerdict::Transient {
-            retry_after_ms: retry_after_ms.filter(|v| v.is_finite() && *v >= 0.0),
-        }
+        RefreshVerdict::Transient { retry_after_ms: retry_after_ms.filter(|v| v.is_finite() && *v >= 0.0) }
     }
 }
 
@@ -116,37 +98,17 @@ mod tests {
 
     fn oauth2(status: u16, ra: Option<&str>, body: &str) -> RefreshVerdict {
         let parsed: Option<TokenInput> = serde_json::from_str(body).ok();
-        classify_oauth2(
-            EndpointAnswer {
-                status,
-                retry_after: ra,
-                error_type: None,
-                body: parsed.as_ref(),
-            },
-            0.0,
-        )
+        classify_oauth2(EndpointAnswer { status, retry_after: ra, error_type: None, body: parsed.as_ref() }, 0.0)
     }
 
     fn cognito(status: u16, et: Option<&str>, body: &str) -> RefreshVerdict {
         let parsed: Option<CognitoBody> = serde_json::from_str(body).ok();
-        classify_cognito(
-            EndpointAnswer {
-                status,
-                retry_after: None,
-                error_type: et,
-                body: parsed.as_ref(),
-            },
-            0.0,
-        )
+        classify_cognito(EndpointAnswer { status, retry_after: None, error_type: et, body: parsed.as_ref() }, 0.0)
     }
 
     #[test]
     fn oauth2_answers() {
-        match oauth2(
-            200,
-            None,
-            r#"{"access_token":"A","refresh_token":"R","expires_in":3600,"token_type":"Bearer"}"#,
-        ) {
+        match oauth2(200, None, r#"{"access_token":"A","refresh_token":"R","expires_in":3600,"token_type":"Bearer"}"#) {
             RefreshVerdict::Tokens(t) => {
                 assert_eq!(t.access_token.as_deref(), Some("A"));
                 assert_eq!(t.refresh_token.as_deref(), Some("R"));
@@ -154,71 +116,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            oauth2(400, None, r#"{"error":"invalid_grant"}"#),
-            RefreshVerdict::Terminal
-        );
+        assert_eq!(oauth2(400, None, r#"{"error":"invalid_grant"}"#), RefreshVerdict::Terminal);
         assert_eq!(oauth2(401, None, ""), RefreshVerdict::Terminal);
         assert_eq!(oauth2(403, None, ""), RefreshVerdict::Terminal);
-        assert_eq!(
-            oauth2(400, None, r#"{"error":"invalid_request"}"#),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            oauth2(429, Some("3"), ""),
-            RefreshVerdict::Transient {
-                retry_after_ms: Some(3000.0)
-            }
-        );
-        assert_eq!(
-            oauth2(503, None, "<html>"),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
-        assert_eq!(
-            oauth2(0, None, ""),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
+        assert_eq!(oauth2(400, None, r#"{"error":"invalid_request"}"#), RefreshVerdict::Terminal);
+        assert_eq!(oauth2(429, Some("3"), ""), RefreshVerdict::Transient { retry_after_ms: Some(3000.0) });
+        assert_eq!(oauth2(503, None, "<html>"), RefreshVerdict::Transient { retry_after_ms: None });
+        assert_eq!(oauth2(0, None, ""), RefreshVerdict::Transient { retry_after_ms: None });
     }
 
     #[test]
     fn unusable_success_bodies_are_transient() {
-        for body in [
-            "<html>oops</html>",
-            "{\"access_token\":",
-            "{\"access_token\":null}",
-            "{}",
-            "[]",
-            "",
-        ] {
-            assert_eq!(
-                oauth2(200, None, body),
-                RefreshVerdict::Transient {
-                    retry_after_ms: None
-                },
-                "{body}"
-            );
-            assert_eq!(
-                cognito(200, None, body),
-                RefreshVerdict::Transient {
-                    retry_after_ms: None
-                },
-                "{body}"
-            );
+        for body in ["<html>oops</html>", "{\"access_token\":", "{\"access_token\":null}", "{}", "[]", ""] {
+            assert_eq!(oauth2(200, None, body), RefreshVerdict::Transient { retry_after_ms: None }, "{body}");
+            assert_eq!(cognito(200, None, body), RefreshVerdict::Transient { retry_after_ms: None }, "{body}");
         }
         // "null" as a string passes here but not token validation (done by the session).
-        assert!(matches!(
-            oauth2(200, None, "{\"access_token\":\"null\"}"),
-            RefreshVerdict::Tokens(_)
-        ));
+        assert!(matches!(oauth2(200, None, "{\"access_token\":\"null\"}"), RefreshVerdict::Tokens(_)));
     }
 
     #[test]
     fn cognito_answers() {
-        let body = r#"{"AuthenticationResult":{"AccessToken":"A","IdToken":"I","ExpiresIn":3600,"TokenType":"Bearer"},"ChallengeParameters":{}}"#;
+        let body =
+            r#"{"AuthenticationResult":{"AccessToken":"A","IdToken":"I","ExpiresIn":3600,"TokenType":"Bearer"},"ChallengeParameters":{}}"#;
         match cognito(200, None, body) {
             RefreshVerdict::Tokens(t) => {
                 assert_eq!(t.access_token.as_deref(), Some("A"));
@@ -228,74 +148,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let throttled = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#;
-        assert_eq!(
-            cognito(400, None, throttled),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
-        assert_eq!(
-            cognito(400, Some("TooManyRequestsException:http://x"), ""),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
-        assert_eq!(
-            cognito(500, Some("InternalErrorException"), ""),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
-        assert_eq!(
-            cognito(400, None, r#"{"__type":"NotAuthorizedException"}"#),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            cognito(
-                400,
-                None,
-                r#"{"__type":"com.amazonaws#NotAuthorizedException"}"#
-            ),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            cognito(400, None, r#"{"__type":"ResourceNotFoundException"}"#),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            cognito(502, None, "<html>"),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
+        assert_eq!(cognito(400, None, throttled), RefreshVerdict::Transient { retry_after_ms: None });
+        assert_eq!(cognito(400, Some("TooManyRequestsException:http://x"), ""), RefreshVerdict::Transient { retry_after_ms: None });
+        assert_eq!(cognito(500, Some("InternalErrorException"), ""), RefreshVerdict::Transient { retry_after_ms: None });
+        assert_eq!(cognito(400, None, r#"{"__type":"NotAuthorizedException"}"#), RefreshVerdict::Terminal);
+        assert_eq!(cognito(400, None, r#"{"__type":"com.amazonaws#NotAuthorizedException"}"#), RefreshVerdict::Terminal);
+        assert_eq!(cognito(400, None, r#"{"__type":"ResourceNotFoundException"}"#), RefreshVerdict::Terminal);
+        assert_eq!(cognito(502, None, "<html>"), RefreshVerdict::Transient { retry_after_ms: None });
     }
 
     #[test]
     fn function_rejections() {
-        assert_eq!(
-            classify_rejection(Some(401.0), false, None),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            classify_rejection(Some(400.0), false, None),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            classify_rejection(None, true, None),
-            RefreshVerdict::Terminal
-        );
-        assert_eq!(
-            classify_rejection(Some(503.0), false, Some(500.0)),
-            RefreshVerdict::Transient {
-                retry_after_ms: Some(500.0)
-            }
-        );
-        assert_eq!(
-            classify_rejection(None, false, Some(f64::NAN)),
-            RefreshVerdict::Transient {
-                retry_after_ms: None
-            }
-        );
+        assert_eq!(classify_rejection(Some(401.0), false, None), RefreshVerdict::Terminal);
+        assert_eq!(classify_rejection(Some(400.0), false, None), RefreshVerdict::Terminal);
+        assert_eq!(classify_rejection(None, true, None), RefreshVerdict::Terminal);
+        assert_eq!(classify_rejection(Some(503.0), false, Some(500.0)), RefreshVerdict::Transient { retry_after_ms: Some(500.0) });
+        assert_eq!(classify_rejection(None, false, Some(f64::NAN)), RefreshVerdict::Transient { retry_after_ms: None });
     }
 
     proptest! {

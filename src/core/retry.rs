@@ -18,12 +18,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_retries: 3,
-            base_delay_ms: 100.0,
-            max_delay_ms: 10_000.0,
-            idempotency_key: false,
-        }
+        RetryPolicy { max_retries: 3, base_delay_ms: 100.0, max_delay_ms: 10_000.0, idempotency_key: false }
     }
 }
 
@@ -37,11 +32,7 @@ impl RetryPolicy {
 
     /// Full jitter: uniform in `[0, cap]`, `rand` in `[0, 1)` supplied by the caller.
     pub fn jittered(&self, attempt: u32, rand: f64) -> f64 {
-        let r = if rand.is_finite() {
-            rand.clamp(0.0, 1.0)
-        } else {
-            0.5
-        };
+        let r = if rand.is_finite() { rand.clamp(0.0, 1.0) } else { 0.5 };
         r * self.cap(attempt)
     }
 
@@ -58,9 +49,7 @@ impl RetryPolicy {
 
 /// Methods that may be sent twice without harm (RFC 9110 §9.2.2).
 pub fn is_idempotent(method: &str) -> bool {
-    ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
-        .iter()
-        .any(|m| m.eq_ignore_ascii_case(method))
+    ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
 /// Error types that AWS services (Cognito among them) use for "slow down".
@@ -101,10 +90,7 @@ pub enum ApiClass {
     /// 401: the 401 rule decides.
     Unauthorized,
     /// Worth another attempt. `throttled`: the server said "too many".
-    Retry {
-        throttled: bool,
-        retry_after_ms: Option<f64>,
-    },
+    Retry { throttled: bool, retry_after_ms: Option<f64> },
 }
 
 /// Classifies an answer to an API call. `replay_safe`: the method is idempotent or the call
@@ -113,22 +99,10 @@ pub fn classify_api(a: &Answer, replay_safe: bool, now: f64) -> ApiClass {
     let ra = a.retry_after.and_then(|v| parse_retry_after(v, now));
     match a.status {
         401 => ApiClass::Unauthorized,
-        429 => ApiClass::Retry {
-            throttled: true,
-            retry_after_ms: ra,
-        },
-        400 if a.error_type.is_some_and(is_throttling_type) => ApiClass::Retry {
-            throttled: true,
-            retry_after_ms: ra,
-        },
-        503 if ra.is_some() => ApiClass::Retry {
-            throttled: true,
-            retry_after_ms: ra,
-        },
-        0 | 502 | 503 | 504 if replay_safe => ApiClass::Retry {
-            throttled: false,
-            retry_after_ms: ra,
-        },
+        429 => ApiClass::Retry { throttled: true, retry_after_ms: ra },
+        400 if a.error_type.is_some_and(is_throttling_type) => ApiClass::Retry { throttled: true, retry_after_ms: ra },
+        503 if ra.is_some() => ApiClass::Retry { throttled: true, retry_after_ms: ra },
+        0 | 502 | 503 | 504 if replay_safe => ApiClass::Retry { throttled: false, retry_after_ms: ra },
         _ => ApiClass::Done,
     }
 }
@@ -143,11 +117,33 @@ pub fn parse_retry_after(v: &str, now: f64) -> Option<f64> {
         return None;
     }
     if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs = v.parse::<f64>().ok().filter(|s| s.is_finite())?;
+        let secs = parse_decimal(v)?;
         return Some((secs * 1000.0).min(MAX_RETRY_AFTER_MS));
     }
     let at = parse_http_date(v)?;
     Some((at - now).clamp(0.0, MAX_RETRY_AFTER_MS))
+}
+
+/// A plain decimal number (`3600`, `1.5`, `-2`): what `Retry-After` and numeric strings in
+/// token answers hold. No exponents, no `inf`/`nan`: a small parser instead of `f64::from_str`
+/// keeps its tables out of the wasm module.
+pub fn parse_decimal(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut v = int.bytes().fold(0.0f64, |n, b| n * 10.0 + f64::from(b - b'0'));
+    let mut scale = 1.0;
+    for b in frac.bytes().take(17) {
+        scale /= 10.0;
+        v += f64::from(b - b'0') * scale;
+    }
+    Some(if neg { -v } else { v })
 }
 
 /// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the
@@ -161,35 +157,17 @@ pub fn parse_http_date(v: &str) -> Option<f64> {
         return None;
     }
     // IMF-fixdate / RFC 850: 06 Nov 1994 08:49:37 GMT; asctime: Sun Nov 6 08:49:37 1994
-    let (day, mon, year, time) = if e == "GMT" {
-        (a, b, c, d)
-    } else {
-        (c, b, e, d)
-    };
+    let (day, mon, year, time) = if e == "GMT" { (a, b, c, d) } else { (c, b, e, d) };
     let day = digits(day)?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == mon)? as u32
-        + 1;
+    let month =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == mon)? as u32 + 1;
     let mut year = i64::from(digits(year)?);
     if year < 100 {
         year += if year < 70 { 2000 } else { 1900 };
     }
     let mut hms = time.split(':');
-    let (h, m, s) = (
-        digits(hms.next()?)?,
-        digits(hms.next()?)?,
-        digits(hms.next()?)?,
-    );
-    if hms.next().is_some()
-        || !(1..=31).contains(&day)
-        || h > 23
-        || m > 59
-        || s > 60
-        || !(1970..=9999).contains(&year)
-    {
+    let (h, m, s) = (digits(hms.next()?)?, digits(hms.next()?)?, digits(hms.next()?)?);
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -201,9 +179,7 @@ fn digits(s: &str) -> Option<u32> {
     if s.is_empty() || s.len() > 4 {
         return None;
     }
-    s.bytes().try_fold(0u32, |n, b| {
-        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-    })
+    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -234,17 +210,22 @@ mod tests {
     }
 
     #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal("3600"), Some(3600.0));
+        assert_eq!(parse_decimal(" 1.5 "), Some(1.5));
+        assert_eq!(parse_decimal("-2"), Some(-2.0));
+        assert_eq!(parse_decimal(".5"), Some(0.5));
+        for bad in ["", ".", "-", "1e3", "inf", "NaN", "1.2.3", "0x10", "12a"] {
+            assert_eq!(parse_decimal(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("120", 0.0), Some(120_000.0));
         assert_eq!(parse_retry_after(" 1.5 ", 0.0), Some(1_500.0));
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4_000.0),
-            Some(6_000.0)
-        );
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 99_000.0),
-            Some(0.0)
-        );
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4_000.0), Some(6_000.0));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 99_000.0), Some(0.0));
         assert_eq!(parse_retry_after("99999999", 0.0), Some(MAX_RETRY_AFTER_MS));
         assert_eq!(parse_retry_after("soon", 0.0), None);
         assert_eq!(parse_retry_after("-1", 0.0), None);
@@ -252,70 +233,22 @@ mod tests {
 
     #[test]
     fn classification() {
-        let a = |status, ra, et| Answer {
-            status,
-            retry_after: ra,
-            error_type: et,
-        };
-        assert_eq!(
-            classify_api(&a(200, None, None), false, 0.0),
-            ApiClass::Done
-        );
-        assert_eq!(
-            classify_api(&a(401, None, None), false, 0.0),
-            ApiClass::Unauthorized
-        );
-        assert_eq!(
-            classify_api(&a(429, Some("2"), None), false, 0.0),
-            ApiClass::Retry {
-                throttled: true,
-                retry_after_ms: Some(2000.0)
-            }
-        );
+        let a = |status, ra, et| Answer { status, retry_after: ra, error_type: et };
+        assert_eq!(classify_api(&a(200, None, None), false, 0.0), ApiClass::Done);
+        assert_eq!(classify_api(&a(401, None, None), false, 0.0), ApiClass::Unauthorized);
+        assert_eq!(classify_api(&a(429, Some("2"), None), false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: Some(2000.0) });
         let cognito = a(400, None, Some("TooManyRequestsException:http://internal.amazon.com/coral/com.amazon.coral.service/"));
-        assert_eq!(
-            classify_api(&cognito, false, 0.0),
-            ApiClass::Retry {
-                throttled: true,
-                retry_after_ms: None
-            }
-        );
-        let typed = a(
-            400,
-            None,
-            Some("com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"),
-        );
-        assert!(matches!(
-            classify_api(&typed, false, 0.0),
-            ApiClass::Retry { .. }
-        ));
-        assert_eq!(
-            classify_api(&a(400, None, Some("NotAuthorizedException")), true, 0.0),
-            ApiClass::Done
-        );
+        assert_eq!(classify_api(&cognito, false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: None });
+        let typed = a(400, None, Some("com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"));
+        assert!(matches!(classify_api(&typed, false, 0.0), ApiClass::Retry { .. }));
+        assert_eq!(classify_api(&a(400, None, Some("NotAuthorizedException")), true, 0.0), ApiClass::Done);
         assert_eq!(classify_api(&a(400, None, None), true, 0.0), ApiClass::Done);
         // 503 with Retry-After: any method; without: idempotent only
-        assert!(matches!(
-            classify_api(&a(503, Some("1"), None), false, 0.0),
-            ApiClass::Retry { .. }
-        ));
-        assert_eq!(
-            classify_api(&a(503, None, None), false, 0.0),
-            ApiClass::Done
-        );
+        assert!(matches!(classify_api(&a(503, Some("1"), None), false, 0.0), ApiClass::Retry { .. }));
+        assert_eq!(classify_api(&a(503, None, None), false, 0.0), ApiClass::Done);
         for s in [0, 502, 503, 504] {
-            assert!(matches!(
-                classify_api(&a(s, None, None), true, 0.0),
-                ApiClass::Retry {
-                    throttled: false,
-                    ..
-                }
-            ));
-            assert_eq!(
-                classify_api(&a(s, None, None), false, 0.0),
-                ApiClass::Done,
-                "{s}"
-            );
+            assert!(matches!(classify_api(&a(s, None, None), true, 0.0), ApiClass::Retry { throttled: false, .. }));
+            assert_eq!(classify_api(&a(s, None, None), false, 0.0), ApiClass::Done, "{s}");
         }
         assert_eq!(classify_api(&a(500, None, None), true, 0.0), ApiClass::Done);
     }

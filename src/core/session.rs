@@ -37,9 +37,7 @@ use super::crosstab::PeerMessage;
 use super::ratelimit::RateLimiter;
 use super::refresh_answer::RefreshVerdict;
 use super::retry::RetryPolicy;
-use super::token::{
-    fingerprint, Claims, Freshness, Record, Source, TokenError, TokenInput, TokenSet,
-};
+use super::token::{fingerprint, Claims, Freshness, Record, Source, TokenError, TokenInput, TokenSet};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Config {
@@ -76,8 +74,7 @@ impl Default for Config {
 pub const TERMINAL_GRACE_MS: f64 = 1_000.0;
 
 /// Why a session ended (`session-expired` `detail.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
     RefreshRejected,
     RefreshFailed,
@@ -87,6 +84,18 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    pub fn parse(s: &str) -> Option<EndReason> {
+        [
+            EndReason::RefreshRejected,
+            EndReason::RefreshFailed,
+            EndReason::NoRefreshToken,
+            EndReason::UnauthorizedAfterRefresh,
+            EndReason::Logout,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::RefreshRejected => "refresh-rejected",
@@ -247,9 +256,7 @@ impl Session {
             clock_offset: 0.0,
             events: VecDeque::new(),
             token_gen: 0,
-            limiter: cfg
-                .rate_limit
-                .map(|(rps, burst)| RateLimiter::new(rps, burst)),
+            limiter: cfg.rate_limit.map(|(rps, burst)| RateLimiter::new(rps, burst)),
             stats: Stats::default(),
         }
     }
@@ -316,10 +323,7 @@ impl Session {
     fn store_and_publish(&mut self, login: bool) {
         if let Some(rec) = self.tokens.as_ref().map(TokenSet::to_record) {
             if self.cfg.shared {
-                self.events.push_back(Event::Post(PeerMessage::Tokens {
-                    rec: rec.clone(),
-                    login,
-                }));
+                self.events.push_back(Event::Post(PeerMessage::Tokens { rec: rec.clone(), login }));
             }
             self.events.push_back(Event::Store(rec));
         }
@@ -327,12 +331,7 @@ impl Session {
 
     /// Starts a new session (`setTokens`). Invalid input changes nothing. `claims`: those of
     /// the access token, when it is a JWT.
-    pub fn set_tokens(
-        &mut self,
-        input: &TokenInput,
-        claims: Option<Claims>,
-        now: f64,
-    ) -> Result<(), TokenError> {
+    pub fn set_tokens(&mut self, input: &TokenInput, claims: Option<Claims>, now: f64) -> Result<(), TokenError> {
         let (set, _) = TokenSet::from_input(input, claims, now, Source::App, self.clock_offset)?;
         self.begin(set);
         self.store_and_publish(true);
@@ -371,19 +370,14 @@ impl Session {
         if self.status != Status::Active {
             return false;
         }
-        let tag = self
-            .tokens
-            .as_ref()
-            .and_then(|t| t.refresh.as_deref())
-            .map(fingerprint);
+        let tag = self.tokens.as_ref().and_then(|t| t.refresh.as_deref()).map(fingerprint);
         self.status = Status::Ended(reason);
         self.replace_tokens(None);
         self.refused = false;
         self.drop_flight();
         self.stats.session_expired += 1;
         if publish && self.cfg.shared {
-            self.events
-                .push_back(Event::Post(PeerMessage::End { reason, tag }));
+            self.events.push_back(Event::Post(PeerMessage::End { reason, tag }));
         }
         self.events.push_back(Event::Clear);
         // last: listeners see the settled state
@@ -417,11 +411,7 @@ impl Session {
         let Some(t) = &self.tokens else {
             return Access::Fail(self.no_token_error());
         };
-        let fresh = if self.refused {
-            Freshness::Expired
-        } else {
-            t.freshness(now, self.cfg.leeway_ms)
-        };
+        let fresh = if self.refused { Freshness::Expired } else { t.freshness(now, self.cfg.leeway_ms) };
         if fresh == Freshness::Fresh {
             return Access::Ready;
         }
@@ -438,9 +428,7 @@ impl Session {
                 Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
             }
             (true, Some(_)) if still_valid => Access::Ready,
-            (true, Some(until)) => Access::Fail(CallError::Unavailable {
-                retry_after_ms: until - now,
-            }),
+            (true, Some(until)) => Access::Fail(CallError::Unavailable { retry_after_ms: until - now }),
             (true, None) => Access::Refresh(self.start_flight()),
         }
     }
@@ -448,11 +436,7 @@ impl Session {
     /// The proactive timer fired: start a refresh if one is due and none is running.
     pub fn proactive(&mut self, now: f64) -> Option<FlightId> {
         let t = self.tokens.as_ref()?;
-        if self.flight.is_some()
-            || self.cooling(now).is_some()
-            || !self.cfg.can_refresh
-            || t.refresh.is_none()
-        {
+        if self.flight.is_some() || self.cooling(now).is_some() || !self.cfg.can_refresh || t.refresh.is_none() {
             return None;
         }
         if t.freshness(now, self.cfg.leeway_ms) == Freshness::Fresh && !self.refused {
@@ -480,13 +464,7 @@ impl Session {
     /// after it took the cross-tab lock (default when not shared): another tab's newer tokens
     /// are adopted instead of refreshing (with a rotating refresh token, ours may already be
     /// spent), and another tab's cool-down is honoured instead of sending.
-    pub fn before_attempt(
-        &mut self,
-        id: FlightId,
-        shared: Shared,
-        now: f64,
-        rand: f64,
-    ) -> BeforeAttempt {
+    pub fn before_attempt(&mut self, id: FlightId, shared: Shared, now: f64, rand: f64) -> BeforeAttempt {
         if !self.is_current(id) {
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
@@ -513,21 +491,13 @@ impl Session {
 
     /// Delivers the outcome of one attempt of flight `id` (see the module docs). `claims`: those
     /// of the new access token, when the answer carries one that is a JWT.
-    pub fn refresh_result(
-        &mut self,
-        id: FlightId,
-        verdict: RefreshVerdict,
-        claims: Option<Claims>,
-        now: f64,
-        rand: f64,
-    ) -> RefreshNext {
+    pub fn refresh_result(&mut self, id: FlightId, verdict: RefreshVerdict, claims: Option<Claims>, now: f64, rand: f64) -> RefreshNext {
         if !self.is_current(id) {
             return RefreshNext::Settled;
         }
         let retry_after_ms = match verdict {
             RefreshVerdict::Tokens(input) => {
-                match TokenSet::from_input(&input, claims, now, Source::Refresh, self.clock_offset)
-                {
+                match TokenSet::from_input(&input, claims, now, Source::Refresh, self.clock_offset) {
                     Ok((mut set, learned)) => {
                         if set.refresh.is_none() {
                             set.refresh = self.tokens.as_ref().and_then(|t| t.refresh.clone());
@@ -544,11 +514,7 @@ impl Session {
                 }
             }
             RefreshVerdict::Terminal if self.cfg.shared => {
-                return RefreshNext::Recheck(if self.cfg.locks {
-                    0.0
-                } else {
-                    TERMINAL_GRACE_MS
-                });
+                return RefreshNext::Recheck(if self.cfg.locks { 0.0 } else { TERMINAL_GRACE_MS });
             }
             RefreshVerdict::Terminal => return self.terminal(),
             RefreshVerdict::Transient { retry_after_ms } => retry_after_ms,
@@ -579,13 +545,7 @@ impl Session {
 
     /// A transient failure of the current flight: retry inside it, or end it with a cool-down
     /// (published to the other tabs when `publish`).
-    fn transient(
-        &mut self,
-        now: f64,
-        retry_after_ms: Option<f64>,
-        rand: f64,
-        publish: bool,
-    ) -> RefreshNext {
+    fn transient(&mut self, now: f64, retry_after_ms: Option<f64>, rand: f64, publish: bool) -> RefreshNext {
         let retry = self.cfg.retry;
         let attempt = self.flight.map_or(0, |f| f.attempt);
         if attempt < retry.max_retries {
@@ -602,10 +562,7 @@ impl Session {
         if self.cfg.expire_on_transient {
             self.end(EndReason::RefreshFailed, true);
         } else {
-            let until = now
-                + retry_after_ms
-                    .unwrap_or_else(|| retry.cap(attempt))
-                    .max(MIN_COOLDOWN_MS);
+            let until = now + retry_after_ms.unwrap_or_else(|| retry.cap(attempt)).max(MIN_COOLDOWN_MS);
             self.cooldown_until = Some(until);
             if publish && self.cfg.shared {
                 self.events.push_back(Event::StoreCooldown(until));
@@ -635,11 +592,7 @@ impl Session {
             };
         }
         if sent_gen != self.token_gen {
-            return if replayed {
-                On401::Deliver
-            } else {
-                On401::Replay
-            };
+            return if replayed { On401::Deliver } else { On401::Replay };
         }
         if replayed {
             self.end(EndReason::UnauthorizedAfterRefresh, true);
@@ -675,11 +628,7 @@ impl Session {
             PeerMessage::End { reason, tag } => {
                 // A terminal answer about a refresh token this tab no longer holds (it adopted
                 // newer tokens meanwhile) does not end it; a logout always does.
-                let ours = self
-                    .tokens
-                    .as_ref()
-                    .and_then(|t| t.refresh.as_deref())
-                    .map(fingerprint);
+                let ours = self.tokens.as_ref().and_then(|t| t.refresh.as_deref()).map(fingerprint);
                 if reason == EndReason::Logout || tag.is_none() || tag == ours {
                     self.end(reason, false);
                 }
@@ -700,9 +649,7 @@ impl Session {
         let was_active = self.status == Status::Active;
         self.begin(set);
         if was_active {
-            self.events.push_back(Event::TokenRefreshed {
-                expires_at: self.tokens.as_ref().and_then(|t| t.expires_at),
-            });
+            self.events.push_back(Event::TokenRefreshed { expires_at: self.tokens.as_ref().and_then(|t| t.expires_at) });
         }
         true
     }
@@ -715,12 +662,7 @@ mod tests {
     use crate::core::token::tests::{claims_of, jwt};
 
     fn input(access: &str, refresh: Option<&str>, expires_in: Option<f64>) -> TokenInput {
-        TokenInput {
-            access_token: Some(access.into()),
-            refresh_token: refresh.map(Into::into),
-            expires_in,
-            ..Default::default()
-        }
+        TokenInput { access_token: Some(access.into()), refresh_token: refresh.map(Into::into), expires_in, ..Default::default() }
     }
 
     fn session() -> Session {
@@ -752,8 +694,7 @@ mod tests {
     #[test]
     fn fresh_token_is_used() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0).unwrap();
         assert!(matches!(drain(&mut s)[..], [Event::Store(_)]));
         assert!(ready_with(&mut s, 1000.0, "A"));
         assert!(s.is_authenticated());
@@ -762,25 +703,16 @@ mod tests {
     #[test]
     fn single_flight_and_coalescing() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, 0.0).unwrap();
         let now = 59_000.0;
-        let Access::Refresh(id) = s.access(now) else {
-            panic!()
-        };
-        assert_eq!(
-            s.before_attempt(id, Shared::default(), now, 0.5),
-            BeforeAttempt::Send("R".into())
-        );
+        let Access::Refresh(id) = s.access(now) else { panic!() };
+        assert_eq!(s.before_attempt(id, Shared::default(), now, 0.5), BeforeAttempt::Send("R".into()));
         for _ in 0..10 {
             assert!(matches!(s.access(now), Access::Join(j) if j == id));
         }
         assert_eq!(s.stats().refreshes, 1);
         assert_eq!(s.stats().coalesced, 10);
-        assert_eq!(
-            s.refresh_result(id, new_tokens("B"), None, now, 0.5),
-            RefreshNext::Settled
-        );
+        assert_eq!(s.refresh_result(id, new_tokens("B"), None, now, 0.5), RefreshNext::Settled);
         assert!(ready_with(&mut s, now, "B"));
         // the old refresh token is kept when the answer has none
         assert_eq!(s.tokens().unwrap().refresh.as_deref(), Some("R"));
@@ -790,87 +722,38 @@ mod tests {
     #[test]
     fn terminal_answer_ends_once() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         assert!(matches!(s.access(1.0), Access::Join(_)));
         let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, 2.0, 0.0);
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Event::FlightOver(id),
-                Event::Clear,
-                Event::SessionExpired(EndReason::RefreshRejected)
-            ]
-        );
-        assert!(matches!(
-            s.access(3.0),
-            Access::Fail(CallError::Expired(EndReason::RefreshRejected))
-        ));
+        assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshRejected)]);
+        assert!(matches!(s.access(3.0), Access::Fail(CallError::Expired(EndReason::RefreshRejected))));
         s.logout();
-        assert_eq!(
-            drain(&mut s),
-            vec![Event::Clear],
-            "ended sessions do not fire again"
-        );
+        assert_eq!(drain(&mut s), vec![Event::Clear], "ended sessions do not fire again");
         assert_eq!(s.stats().session_expired, 1);
         // a new session starts after setTokens
         s.set_tokens(&input("B", None, None), None, 4.0).unwrap();
         assert!(matches!(s.access(5.0), Access::Ready));
         s.logout();
         let ev = drain(&mut s);
-        assert!(
-            matches!(
-                ev[..],
-                [
-                    Event::Store(_),
-                    Event::Clear,
-                    Event::SessionExpired(EndReason::Logout)
-                ]
-            ),
-            "{ev:?}"
-        );
+        assert!(matches!(ev[..], [Event::Store(_), Event::Clear, Event::SessionExpired(EndReason::Logout)]), "{ev:?}");
     }
 
     #[test]
     fn transient_failures_retry_then_cool_down() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         let mut now = 1.0;
         for i in 0..3 {
-            match s.refresh_result(
-                id,
-                RefreshVerdict::Transient {
-                    retry_after_ms: None,
-                },
-                None,
-                now,
-                0.5,
-            ) {
+            match s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, now, 0.5) {
                 RefreshNext::RetryIn(d) => assert!(d <= s.config().retry.cap(i)),
                 other => panic!("{other:?}"),
             }
             now += 100.0;
         }
-        assert_eq!(
-            s.refresh_result(
-                id,
-                RefreshVerdict::Transient {
-                    retry_after_ms: Some(5_000.0)
-                },
-                None,
-                now,
-                0.5
-            ),
-            RefreshNext::Settled
-        );
+        assert_eq!(s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, now, 0.5), RefreshNext::Settled);
         // calls fail fast with the server's Retry-After, without a new flight
         match s.access(now + 1_000.0) {
             Access::Fail(CallError::Unavailable { retry_after_ms }) => {
@@ -888,109 +771,51 @@ mod tests {
     #[test]
     fn long_retry_after_skips_retries() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         assert_eq!(
-            s.refresh_result(
-                id,
-                RefreshVerdict::Transient {
-                    retry_after_ms: Some(60_000.0)
-                },
-                None,
-                1.0,
-                0.5
-            ),
+            s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(60_000.0) }, None, 1.0, 0.5),
             RefreshNext::Settled
         );
-        assert!(matches!(
-            s.access(2.0),
-            Access::Fail(CallError::Unavailable { .. })
-        ));
+        assert!(matches!(s.access(2.0), Access::Fail(CallError::Unavailable { .. })));
     }
 
     #[test]
     fn expire_on_transient_failure() {
         let mut s = Session::new(Config {
             expire_on_transient: true,
-            retry: RetryPolicy {
-                max_retries: 0,
-                ..Default::default()
-            },
+            retry: RetryPolicy { max_retries: 0, ..Default::default() },
             ..Default::default()
         });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
-        let _ = s.refresh_result(
-            id,
-            RefreshVerdict::Transient {
-                retry_after_ms: None,
-            },
-            None,
-            1.0,
-            0.5,
-        );
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Event::FlightOver(id),
-                Event::Clear,
-                Event::SessionExpired(EndReason::RefreshFailed)
-            ]
-        );
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, 1.0, 0.5);
+        assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshFailed)]);
     }
 
     #[test]
     fn still_valid_token_is_used_when_refresh_is_impossible() {
-        let mut s = Session::new(Config {
-            can_refresh: false,
-            ..Default::default()
-        });
-        s.set_tokens(&input("A", Some("R"), Some(20.0)), None, 0.0)
-            .unwrap();
+        let mut s = Session::new(Config { can_refresh: false, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(20.0)), None, 0.0).unwrap();
         assert!(matches!(s.access(15_000.0), Access::Ready));
-        assert!(matches!(
-            s.access(20_000.0),
-            Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
-        ));
+        assert!(matches!(s.access(20_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
         // without a refresh token, same
         let mut s = session();
-        s.set_tokens(&input("A", None, Some(20.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", None, Some(20.0)), None, 0.0).unwrap();
         drain(&mut s);
-        assert!(matches!(
-            s.access(21_000.0),
-            Access::Fail(CallError::Expired(EndReason::NoRefreshToken))
-        ));
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Event::Clear,
-                Event::SessionExpired(EndReason::NoRefreshToken)
-            ]
-        );
+        assert!(matches!(s.access(21_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
+        assert_eq!(drain(&mut s), vec![Event::Clear, Event::SessionExpired(EndReason::NoRefreshToken)]);
     }
 
     #[test]
     fn unusable_refresh_answer_is_transient_and_not_stored() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         let bad = RefreshVerdict::Tokens(input("null", None, None));
-        assert!(matches!(
-            s.refresh_result(id, bad, None, 1.0, 0.5),
-            RefreshNext::RetryIn(_)
-        ));
+        assert!(matches!(s.refresh_result(id, bad, None, 1.0, 0.5), RefreshNext::RetryIn(_)));
         assert_eq!(s.tokens().unwrap().access, "A");
         assert_eq!(drain(&mut s), vec![]);
     }
@@ -998,56 +823,31 @@ mod tests {
     #[test]
     fn late_result_after_logout_or_new_session_is_dropped() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         s.logout();
-        assert_eq!(
-            s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5),
-            RefreshNext::Settled
-        );
+        assert_eq!(s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5), RefreshNext::Settled);
         assert!(!s.is_authenticated());
-        assert!(matches!(
-            s.access(3.0),
-            Access::Fail(CallError::Expired(EndReason::Logout))
-        ));
+        assert!(matches!(s.access(3.0), Access::Fail(CallError::Expired(EndReason::Logout))));
 
-        s.set_tokens(&input("C", Some("R2"), Some(0.0)), None, 4.0)
-            .unwrap();
-        let Access::Refresh(id2) = s.access(5.0) else {
-            panic!()
-        };
-        assert_eq!(
-            s.before_attempt(id2, Shared::default(), 5.0, 0.5),
-            BeforeAttempt::Send("R2".into())
-        );
-        s.set_tokens(&input("D", Some("R3"), Some(3600.0)), None, 6.0)
-            .unwrap();
+        s.set_tokens(&input("C", Some("R2"), Some(0.0)), None, 4.0).unwrap();
+        let Access::Refresh(id2) = s.access(5.0) else { panic!() };
+        assert_eq!(s.before_attempt(id2, Shared::default(), 5.0, 0.5), BeforeAttempt::Send("R2".into()));
+        s.set_tokens(&input("D", Some("R3"), Some(3600.0)), None, 6.0).unwrap();
         let _ = s.refresh_result(id2, RefreshVerdict::Terminal, None, 7.0, 0.5);
-        assert!(
-            ready_with(&mut s, 8.0, "D"),
-            "a stale terminal answer does not end the new session"
-        );
-        assert_eq!(
-            s.before_attempt(id2, Shared::default(), 9.0, 0.5),
-            BeforeAttempt::Skip(RefreshNext::Settled)
-        );
+        assert!(ready_with(&mut s, 8.0, "D"), "a stale terminal answer does not end the new session");
+        assert_eq!(s.before_attempt(id2, Shared::default(), 9.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
     }
 
     #[test]
     fn the_401_rule() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
         drain(&mut s);
         let a = s.token_generation();
         // 401 for the current token: refused, the replay goes through a refresh
         assert_eq!(s.unauthorized(a, false), On401::Replay);
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         assert!(matches!(s.access(1.0), Access::Join(_)), "other 401s join");
         let _ = s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5);
         let b = s.token_generation();
@@ -1056,19 +856,14 @@ mod tests {
         assert!(ready_with(&mut s, 3.0, "B"));
         assert_eq!(s.stats().refreshes, 1);
         // a 401 on the replay with the current token ends the session
-        assert_eq!(
-            s.unauthorized(b, true),
-            On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh))
-        );
+        assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
         let ev = drain(&mut s);
         assert!(
             matches!(
                 ev[..],
                 [
                     Event::FlightOver(_),
-                    Event::TokenRefreshed {
-                        expires_at: Some(3_600_002.0)
-                    },
+                    Event::TokenRefreshed { expires_at: Some(3_600_002.0) },
                     Event::Store(_),
                     Event::Clear,
                     Event::SessionExpired(EndReason::UnauthorizedAfterRefresh)
@@ -1077,35 +872,26 @@ mod tests {
             "{ev:?}"
         );
         // and a stale replay 401 after the end rejects
-        assert_eq!(
-            s.unauthorized(b, true),
-            On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh))
-        );
+        assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
     }
 
     #[test]
     fn stale_replay_refused_again_is_delivered() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), None, 0.0)
-            .unwrap();
-        s.set_tokens(&input("B", Some("R"), None), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
+        s.set_tokens(&input("B", Some("R"), None), None, 0.0).unwrap();
         assert_eq!(s.unauthorized(9_999, true), On401::Deliver);
     }
 
     #[test]
     fn proactive_refresh_is_the_same_flight() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0).unwrap();
         assert_eq!(s.next_wake(), Some(3_570_000.0));
         assert_eq!(s.proactive(1_000.0), None, "not due yet");
         let id = s.proactive(3_575_000.0).unwrap();
         assert_eq!(s.next_wake(), None);
-        assert!(
-            matches!(s.access(3_575_000.0), Access::Join(j) if j == id),
-            "a call joins the timer's refresh"
-        );
+        assert!(matches!(s.access(3_575_000.0), Access::Join(j) if j == id), "a call joins the timer's refresh");
         let _ = s.refresh_result(id, new_tokens("B"), None, 3_576_000.0, 0.5);
         assert_eq!(s.next_wake(), Some(3_576_000.0 + 3_570_000.0));
     }
@@ -1114,29 +900,13 @@ mod tests {
     fn skewed_clock_does_not_refresh_every_call() {
         // Our clock is 10 minutes ahead of the server; tokens live 5 minutes.
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
         let mut now = 1_000_000_000.0;
-        let Access::Refresh(id) = s.access(now) else {
-            panic!()
-        };
+        let Access::Refresh(id) = s.access(now) else { panic!() };
         let server = now - 600_000.0;
-        let t = jwt(&format!(
-            "{{\"iat\":{},\"exp\":{}}}",
-            server / 1000.0,
-            server / 1000.0 + 300.0
-        ));
+        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
         let claims = claims_of(&t);
-        let _ = s.refresh_result(
-            id,
-            RefreshVerdict::Tokens(TokenInput {
-                access_token: Some(t),
-                ..Default::default()
-            }),
-            claims,
-            now,
-            0.5,
-        );
+        let _ = s.refresh_result(id, RefreshVerdict::Tokens(TokenInput { access_token: Some(t), ..Default::default() }), claims, now, 0.5);
         for _ in 0..100 {
             now += 1_000.0;
             assert!(matches!(s.access(now), Access::Ready));
@@ -1147,67 +917,31 @@ mod tests {
     #[test]
     fn adopted_tokens_settle_the_flight() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
-        let other = TokenSet {
-            access: "B".into(),
-            refresh: Some("R2".into()),
-            id: None,
-            expires_at: Some(1e13),
-            received_at: 0.0,
-        };
-        let shared = Shared {
-            tokens: Some(other.clone()),
-            cooldown_until: None,
-        };
-        assert_eq!(
-            s.before_attempt(id, shared.clone(), 2.0, 0.5),
-            BeforeAttempt::Skip(RefreshNext::Settled)
-        );
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
+        let shared = Shared { tokens: Some(other.clone()), cooldown_until: None };
+        assert_eq!(s.before_attempt(id, shared.clone(), 2.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert!(ready_with(&mut s, 2.0, "B"));
         assert_eq!(
             drain(&mut s),
-            vec![
-                Event::FlightOver(id),
-                Event::TokenRefreshed {
-                    expires_at: Some(1e13)
-                }
-            ],
+            vec![Event::FlightOver(id), Event::TokenRefreshed { expires_at: Some(1e13) }],
             "adopted tokens are not stored again"
         );
         // a stale flight adopts nothing
-        s.set_tokens(&input("C", Some("R"), None), None, 3.0)
-            .unwrap();
-        assert_eq!(
-            s.before_attempt(id, shared, 4.0, 0.5),
-            BeforeAttempt::Skip(RefreshNext::Settled)
-        );
+        s.set_tokens(&input("C", Some("R"), None), None, 3.0).unwrap();
+        assert_eq!(s.before_attempt(id, shared, 4.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert_eq!(s.tokens().unwrap().access, "C");
     }
 
     #[test]
     fn shared_cooldown_of_another_tab_is_honoured_without_a_request() {
-        let mut s = Session::new(Config {
-            shared: true,
-            ..Default::default()
-        });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
-        let shared = Shared {
-            tokens: None,
-            cooldown_until: Some(30_001.0),
-        };
-        assert_eq!(
-            s.before_attempt(id, shared, 1.0, 0.5),
-            BeforeAttempt::Skip(RefreshNext::Settled)
-        );
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        let shared = Shared { tokens: None, cooldown_until: Some(30_001.0) };
+        assert_eq!(s.before_attempt(id, shared, 1.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         match s.access(2.0) {
             Access::Fail(CallError::Unavailable { retry_after_ms }) => {
                 assert_eq!(retry_after_ms, 29_999.0)
@@ -1215,70 +949,31 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // our own transient failure publishes the cool-down
-        let mut s = Session::new(Config {
-            shared: true,
-            retry: RetryPolicy {
-                max_retries: 0,
-                ..Default::default()
-            },
-            ..Default::default()
-        });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        let mut s =
+            Session::new(Config { shared: true, retry: RetryPolicy { max_retries: 0, ..Default::default() }, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         drain(&mut s);
-        let _ = s.refresh_result(
-            id,
-            RefreshVerdict::Transient {
-                retry_after_ms: Some(5_000.0),
-            },
-            None,
-            1.0,
-            0.5,
-        );
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, 1.0, 0.5);
         assert!(drain(&mut s).contains(&Event::StoreCooldown(5_001.0)));
     }
 
     #[test]
     fn shared_terminal_answer_adopts_newer_tokens_of_another_tab() {
         for locks in [true, false] {
-            let mut s = Session::new(Config {
-                shared: true,
-                locks,
-                ..Default::default()
-            });
-            s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-                .unwrap();
-            let Access::Refresh(id) = s.access(1.0) else {
-                panic!()
-            };
+            let mut s = Session::new(Config { shared: true, locks, ..Default::default() });
+            s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+            let Access::Refresh(id) = s.access(1.0) else { panic!() };
             let wait = if locks { 0.0 } else { TERMINAL_GRACE_MS };
-            assert_eq!(
-                s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5),
-                RefreshNext::Recheck(wait)
-            );
-            let newer = TokenSet {
-                access: "B".into(),
-                refresh: Some("R2".into()),
-                id: None,
-                expires_at: None,
-                received_at: 0.0,
-            };
+            assert_eq!(s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5), RefreshNext::Recheck(wait));
+            let newer = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: None, received_at: 0.0 };
             assert_eq!(s.recheck_terminal(id, Some(newer)), RefreshNext::Settled);
             assert!(ready_with(&mut s, 2.0, "B"));
         }
         // nothing newer: the terminal answer ends it
-        let mut s = Session::new(Config {
-            shared: true,
-            ..Default::default()
-        });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
-        let Access::Refresh(id) = s.access(1.0) else {
-            panic!()
-        };
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        let Access::Refresh(id) = s.access(1.0) else { panic!() };
         let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5);
         let same = s.tokens().cloned();
         assert_eq!(s.recheck_terminal(id, same), RefreshNext::Settled);
@@ -1288,74 +983,36 @@ mod tests {
     #[test]
     fn external_end_fires_once() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
         drain(&mut s);
-        s.handle_peer(PeerMessage::End {
-            reason: EndReason::RefreshRejected,
-            tag: Some(fingerprint("R")),
-        });
-        s.handle_peer(PeerMessage::End {
-            reason: EndReason::Logout,
-            tag: None,
-        });
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Event::Clear,
-                Event::SessionExpired(EndReason::RefreshRejected)
-            ],
-            "no echo to the other tabs"
-        );
+        s.handle_peer(PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(fingerprint("R")) });
+        s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: None });
+        assert_eq!(drain(&mut s), vec![Event::Clear, Event::SessionExpired(EndReason::RefreshRejected)], "no echo to the other tabs");
     }
 
     #[test]
     fn terminal_end_about_a_refresh_token_no_longer_held_is_ignored() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R-new"), None), None, 0.0)
-            .unwrap();
-        s.handle_peer(PeerMessage::End {
-            reason: EndReason::RefreshRejected,
-            tag: Some(fingerprint("R-old")),
-        });
+        s.set_tokens(&input("A", Some("R-new"), None), None, 0.0).unwrap();
+        s.handle_peer(PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(fingerprint("R-old")) });
         assert!(s.is_authenticated());
-        s.handle_peer(PeerMessage::End {
-            reason: EndReason::Logout,
-            tag: Some(fingerprint("R-old")),
-        });
+        s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: Some(fingerprint("R-old")) });
         assert!(!s.is_authenticated(), "a logout always ends it");
     }
 
     #[test]
     fn adopt_replaces_tokens() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0)
-            .unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
         drain(&mut s);
-        let other = TokenSet {
-            access: "B".into(),
-            refresh: Some("R2".into()),
-            id: None,
-            expires_at: Some(1e13),
-            received_at: 0.0,
-        };
+        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
         assert!(s.adopt(other.clone(), false));
         assert!(!s.adopt(other.clone(), false));
-        s.handle_peer(PeerMessage::Tokens {
-            rec: TokenSet {
-                access: "B2".into(),
-                ..other.clone()
-            }
-            .to_record(),
-            login: false,
-        });
+        s.handle_peer(PeerMessage::Tokens { rec: TokenSet { access: "B2".into(), ..other.clone() }.to_record(), login: false });
         assert!(ready_with(&mut s, 1.0, "B2"));
         // after a logout, refreshed tokens from elsewhere do not revive the session; a login does
         s.logout();
-        let newer = TokenSet {
-            access: "C".into(),
-            ..other
-        };
+        let newer = TokenSet { access: "C".into(), ..other };
         assert!(!s.adopt(newer.clone(), false));
         assert!(!s.is_authenticated());
         assert!(s.adopt(newer, true));

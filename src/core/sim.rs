@@ -66,11 +66,7 @@ impl World {
         let mut s = Session::new(cfg);
         s.set_tokens(&tokens(0, 10.0), None, 0.0).unwrap();
         let calls = (0..n)
-            .map(|_| Tracked {
-                call: Call::new(&mut s, if n % 2 == 0 { "GET" } else { "POST" }, false),
-                state: State::Runnable,
-                sends: 0,
-            })
+            .map(|_| Tracked { call: Call::new(&mut s, if n % 2 == 0 { "GET" } else { "POST" }, false), state: State::Runnable, sends: 0 })
             .collect();
         World {
             s,
@@ -113,11 +109,7 @@ impl World {
     fn run(&mut self, i: usize, status: u16) {
         let c = &mut self.calls[i];
         if c.state == State::InFlight {
-            let answer = Answer {
-                status,
-                retry_after: None,
-                error_type: (status == 400).then_some("TooManyRequestsException"),
-            };
+            let answer = Answer { status, retry_after: None, error_type: (status == 400).then_some("TooManyRequestsException") };
             c.state = match c.call.on_answer(&mut self.s, &answer, self.now, 0.5) {
                 Verdict::Deliver | Verdict::Fail(_) => State::Done,
                 Verdict::Again { .. } => State::Runnable,
@@ -130,11 +122,7 @@ impl World {
         }
         match c.call.next(&mut self.s, self.now) {
             Step::Send => {
-                let token = self
-                    .s
-                    .tokens()
-                    .map(|t| t.access.clone())
-                    .unwrap_or_default();
+                let token = self.s.tokens().map(|t| t.access.clone()).unwrap_or_default();
                 assert!(is_usable(&token), "sent an unusable token");
                 c.sends += 1;
                 assert!(c.sends <= self.max_sends, "call sent {} times", c.sends);
@@ -172,13 +160,8 @@ impl World {
                 RefreshVerdict::Tokens(tokens(self.token_counter, 3600.0))
             }
             1 => RefreshVerdict::Terminal,
-            2 => RefreshVerdict::Transient {
-                retry_after_ms: None,
-            },
-            _ => RefreshVerdict::Tokens(TokenInput {
-                access_token: Some("null".into()),
-                ..Default::default()
-            }),
+            2 => RefreshVerdict::Transient { retry_after_ms: None },
+            _ => RefreshVerdict::Tokens(TokenInput { access_token: Some("null".into()), ..Default::default() }),
         };
         match self.s.refresh_result(id, verdict, None, self.now, 0.5) {
             RefreshNext::RetryIn(d) => self.flight_due = self.now + d,
@@ -202,9 +185,7 @@ impl World {
             }
             Action::SetTokens => {
                 self.token_counter += 1;
-                self.s
-                    .set_tokens(&tokens(self.token_counter, 1.0), None, self.now)
-                    .unwrap();
+                self.s.set_tokens(&tokens(self.token_counter, 1.0), None, self.now).unwrap();
                 self.ended_in_this_session = 0;
                 self.drain_events();
             }
@@ -229,13 +210,7 @@ impl World {
             self.now += 1_000.0;
             self.wake();
         }
-        panic!(
-            "calls did not settle: {:?}",
-            self.calls
-                .iter()
-                .map(|c| c.state.clone())
-                .collect::<Vec<_>>()
-        );
+        panic!("calls did not settle: {:?}", self.calls.iter().map(|c| c.state.clone()).collect::<Vec<_>>());
     }
 }
 
@@ -281,10 +256,7 @@ fn storm_on_expired_token_is_one_refresh() {
             w.run(i, 200);
         }
     }
-    assert!(w
-        .calls
-        .iter()
-        .all(|c| c.state == State::Done && c.sends == 1));
+    assert!(w.calls.iter().all(|c| c.state == State::Done && c.sends == 1));
     assert_eq!(w.s.stats().refreshes, 1);
 }
 
@@ -307,10 +279,7 @@ fn storm_of_401s_is_one_refresh_and_one_replay_each() {
             w.run(i, 200);
         }
     }
-    assert!(w
-        .calls
-        .iter()
-        .all(|c| c.state == State::Done && c.sends == 2));
+    assert!(w.calls.iter().all(|c| c.state == State::Done && c.sends == 2));
     assert_eq!(w.s.stats().refreshes, 1);
 }
 
@@ -324,10 +293,7 @@ fn api_that_refuses_every_token_ends_once_and_stops() {
         w.settle(0);
         w.wake();
     }
-    assert!(w
-        .calls
-        .iter()
-        .all(|c| c.state == State::Done && c.sends <= 2));
+    assert!(w.calls.iter().all(|c| c.state == State::Done && c.sends <= 2));
     assert_eq!(w.s.stats().session_expired, 1);
     assert!(!w.s.is_authenticated());
 }
@@ -343,30 +309,10 @@ struct QuotaRun {
 
 /// `calls` calls fired at once against an API that allows `quota` requests/s (a token bucket
 /// with one second of burst, as API gateways do), 20 ms round trip.
-fn quota_sim(
-    calls: usize,
-    quota: f64,
-    limiter: Option<(f64, f64)>,
-    max_retries: u32,
-    seed: u64,
-) -> QuotaRun {
-    let mut s = Session::new(Config {
-        retry: RetryPolicy {
-            max_retries,
-            ..Default::default()
-        },
-        rate_limit: limiter,
-        ..Default::default()
-    });
-    s.set_tokens(
-        &TokenInput {
-            access_token: Some("t".into()),
-            ..Default::default()
-        },
-        None,
-        0.0,
-    )
-    .unwrap();
+fn quota_sim(calls: usize, quota: f64, limiter: Option<(f64, f64)>, max_retries: u32, seed: u64) -> QuotaRun {
+    let mut s =
+        Session::new(Config { retry: RetryPolicy { max_retries, ..Default::default() }, rate_limit: limiter, ..Default::default() });
+    s.set_tokens(&TokenInput { access_token: Some("t".into()), ..Default::default() }, None, 0.0).unwrap();
     let mut rng = seed;
     let mut rand = move || {
         rng ^= rng << 13;
@@ -376,22 +322,10 @@ fn quota_sim(
     };
     // event queue: (time, call index)
     let mut queue: Vec<(f64, usize)> = (0..calls).map(|i| (0.0, i)).collect();
-    let mut cs: Vec<Call> = (0..calls)
-        .map(|_| Call::new(&mut s, "GET", false))
-        .collect();
+    let mut cs: Vec<Call> = (0..calls).map(|_| Call::new(&mut s, "GET", false)).collect();
     let (mut bucket, mut bucket_t) = (quota, 0.0f64);
-    let mut run = QuotaRun {
-        finished_ms: 0.0,
-        attempts: 0,
-        throttled: 0,
-        failed: 0,
-    };
-    while let Some(pos) = (0..queue.len()).min_by(|&a, &b| {
-        queue[a]
-            .0
-            .total_cmp(&queue[b].0)
-            .then(queue[a].1.cmp(&queue[b].1))
-    }) {
+    let mut run = QuotaRun { finished_ms: 0.0, attempts: 0, throttled: 0, failed: 0 };
+    while let Some(pos) = (0..queue.len()).min_by(|&a, &b| queue[a].0.total_cmp(&queue[b].0).then(queue[a].1.cmp(&queue[b].1))) {
         let (now, i) = queue.swap_remove(pos);
         match cs[i].next(&mut s, now) {
             Step::Send => {
@@ -407,15 +341,7 @@ fn quota_sim(
                     429
                 };
                 let back = arrive + 10.0;
-                match cs[i].on_answer(
-                    &mut s,
-                    &Answer {
-                        status,
-                        ..Default::default()
-                    },
-                    back,
-                    rand(),
-                ) {
+                match cs[i].on_answer(&mut s, &Answer { status, ..Default::default() }, back, rand()) {
                     Verdict::Again { .. } => queue.push((back, i)),
                     Verdict::Deliver => {
                         if status != 200 {
@@ -439,20 +365,14 @@ fn quota_simulation_with_rate_limit() {
     let r = quota_sim(1000, 100.0, Some((100.0, 10.0)), 3, 1);
     std::println!("rateLimit 100/s burst 10 against quota 100/s: {r:?}");
     assert!(r.finished_ms <= 11_000.0, "{r:?}");
-    assert!(
-        f64::from(r.throttled) < 0.05 * f64::from(r.attempts),
-        "{r:?}"
-    );
+    assert!(f64::from(r.throttled) < 0.05 * f64::from(r.attempts), "{r:?}");
     assert_eq!(r.failed, 0);
 
     // Configured too high (150/s): the adaptive limiter backs off to the quota.
     let r = quota_sim(1000, 100.0, Some((150.0, 10.0)), 3, 2);
     std::println!("rateLimit 150/s burst 10 against quota 100/s: {r:?}");
     assert!(r.finished_ms <= 11_000.0, "{r:?}");
-    assert!(
-        f64::from(r.throttled) < 0.05 * f64::from(r.attempts),
-        "{r:?}"
-    );
+    assert!(f64::from(r.throttled) < 0.05 * f64::from(r.attempts), "{r:?}");
     assert_eq!(r.failed, 0);
 }
 

@@ -23,29 +23,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct TokenInput {
-    #[serde(
-        alias = "accessToken",
-        alias = "AccessToken",
-        deserialize_with = "lenient_string"
-    )]
+    #[serde(alias = "accessToken", alias = "AccessToken", deserialize_with = "lenient_string")]
     pub access_token: Option<String>,
-    #[serde(
-        alias = "refreshToken",
-        alias = "RefreshToken",
-        deserialize_with = "lenient_string"
-    )]
+    #[serde(alias = "refreshToken", alias = "RefreshToken", deserialize_with = "lenient_string")]
     pub refresh_token: Option<String>,
-    #[serde(
-        alias = "idToken",
-        alias = "IdToken",
-        deserialize_with = "lenient_string"
-    )]
+    #[serde(alias = "idToken", alias = "IdToken", deserialize_with = "lenient_string")]
     pub id_token: Option<String>,
-    #[serde(
-        alias = "expiresIn",
-        alias = "ExpiresIn",
-        deserialize_with = "lenient_number"
-    )]
+    #[serde(alias = "expiresIn", alias = "ExpiresIn", deserialize_with = "lenient_number")]
     pub expires_in: Option<f64>,
     #[serde(alias = "expiresAt", deserialize_with = "lenient_number")]
     pub expires_at: Option<f64>,
@@ -53,28 +37,71 @@ pub struct TokenInput {
 
 /// A string, or nothing for `null` and any other type (checked by [`is_usable`] later).
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Loose::deserialize(d)? {
-        Loose::Str(s) => Some(s),
+    Ok(match d.deserialize_any(Loose)? {
+        Lax::Str(s) => Some(s),
         _ => None,
     })
 }
 
 /// A number or a numeric string (some servers send `"expires_in": "3600"`); nothing otherwise.
 fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match Loose::deserialize(d)? {
-        Loose::Num(n) => Some(n),
-        Loose::Str(s) => s.trim().parse::<f64>().ok(),
-        Loose::Other(_) => None,
+    Ok(match d.deserialize_any(Loose)? {
+        Lax::Num(n) => Some(n),
+        Lax::Str(s) => super::retry::parse_decimal(&s),
+        Lax::Other => None,
     })
 }
 
-/// Any JSON value, sorted into what the lenient readers care about.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Loose {
+enum Lax {
     Num(f64),
     Str(String),
-    Other(serde::de::IgnoredAny),
+    Other,
+}
+
+/// Takes any value and sorts it into what the lenient readers care about, never failing (a
+/// hand-written visitor: serde's untagged enums buffer the value first, which costs code).
+struct Loose;
+
+impl<'de> serde::de::Visitor<'de> for Loose {
+    type Value = Lax;
+    fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Lax, E> {
+        Ok(Lax::Num(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Lax, E> {
+        Ok(Lax::Num(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Lax, E> {
+        Ok(Lax::Num(v as f64))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Lax, E> {
+        Ok(Lax::Str(v.into()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Lax, E> {
+        Ok(Lax::Str(v))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Lax, E> {
+        Ok(Lax::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Lax, E> {
+        Ok(Lax::Other)
+    }
+    fn visit_none<E>(self) -> Result<Lax, E> {
+        Ok(Lax::Other)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lax, D::Error> {
+        d.deserialize_any(Loose)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Lax, A::Error> {
+        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Lax::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Lax, A::Error> {
+        while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Lax::Other)
+    }
 }
 
 /// The claims sessionguard reads from a JWT payload (unverified); times in seconds.
@@ -145,28 +172,21 @@ pub enum TokenError {
 /// value that every client accepts: no controls, no spaces, nothing above 0x7E), and not one of
 /// the words a missing value turns into.
 pub fn is_usable(token: &str) -> bool {
-    !token.is_empty()
-        && token != "null"
-        && token != "undefined"
-        && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    !token.is_empty() && token != "null" && token != "undefined" && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// A short, non-reversible tag of a token (FNV-1a), so tabs can tell whether they hold the same
 /// session without sending tokens around.
 pub fn fingerprint(token: &str) -> u32 {
-    token.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+    token.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 /// Largest token we look into, to bound the work done on hostile input.
 const MAX_JWT_LEN: usize = 64 * 1024;
 
 /// base64url with or without padding, as JWTs are found in the wild.
-const JWT_B64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+const JWT_B64: GeneralPurpose =
+    GeneralPurpose::new(&base64::alphabet::URL_SAFE, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
 
 /// The decoded payload text of a JWT (base64url, padded or not), without verification.
 pub fn jwt_payload(token: &str) -> Option<String> {
@@ -212,11 +232,7 @@ impl TokenSet {
         clock_offset: f64,
     ) -> Result<(TokenSet, Option<f64>), TokenError> {
         let access = usable(&input.access_token).ok_or(TokenError::UnusableAccessToken)?;
-        if [input.expires_in, input.expires_at]
-            .into_iter()
-            .flatten()
-            .any(f64::is_nan)
-        {
+        if [input.expires_in, input.expires_at].into_iter().flatten().any(f64::is_nan) {
             return Err(TokenError::BadExpiry);
         }
         let iat = claims.and_then(|c| claim_ms(c.iat));
@@ -224,9 +240,7 @@ impl TokenSet {
         let mut expires_at = if let Some(at) = input.expires_at {
             Some(clamp_time(at))
         } else if let Some(secs) = input.expires_in {
-            Some(clamp_time(
-                now + secs.clamp(-MAX_TIME_MS, MAX_TIME_MS) * 1000.0,
-            ))
+            Some(clamp_time(now + secs.clamp(-MAX_TIME_MS, MAX_TIME_MS) * 1000.0))
         } else if let Some(exp) = claims.and_then(|c| claim_ms(c.exp)) {
             // exp is on the server's clock: move it onto ours.
             let offset = match (source, observed_offset) {
@@ -245,18 +259,8 @@ impl TokenSet {
                 expires_at = None;
             }
         }
-        let set = TokenSet {
-            access,
-            refresh: usable(&input.refresh_token),
-            id: usable(&input.id_token),
-            expires_at,
-            received_at: now,
-        };
-        let learned = if source == Source::Refresh {
-            observed_offset.filter(|o| o.abs() > SKEW_NOISE_MS)
-        } else {
-            None
-        };
+        let set = TokenSet { access, refresh: usable(&input.refresh_token), id: usable(&input.id_token), expires_at, received_at: now };
+        let learned = if source == Source::Refresh { observed_offset.filter(|o| o.abs() > SKEW_NOISE_MS) } else { None };
         Ok((set, learned))
     }
 
@@ -280,20 +284,12 @@ impl TokenSet {
 
     /// When a proactive refresh is due, if the expiry is known.
     pub fn refresh_due_at(&self, leeway_ms: f64) -> Option<f64> {
-        self.expires_at
-            .map(|at| at - self.effective_leeway(leeway_ms))
+        self.expires_at.map(|at| at - self.effective_leeway(leeway_ms))
     }
 
     /// The storage record of this set.
     pub fn to_record(&self) -> Record {
-        Record {
-            v: 1,
-            a: self.access.clone(),
-            r: self.refresh.clone(),
-            i: self.id.clone(),
-            e: self.expires_at,
-            t: self.received_at,
-        }
+        Record { v: 1, a: self.access.clone(), r: self.refresh.clone(), i: self.id.clone(), e: self.expires_at, t: self.received_at }
     }
 
     /// Reads a storage record; anything foreign or unusable is `None`.
@@ -329,19 +325,8 @@ pub(crate) mod tests {
     }
 
     /// `TokenSet::from_input` with the claims read from the access token.
-    pub fn from_input(
-        i: &TokenInput,
-        now: f64,
-        source: Source,
-        offset: f64,
-    ) -> Result<(TokenSet, Option<f64>), TokenError> {
-        TokenSet::from_input(
-            i,
-            i.access_token.as_deref().and_then(claims_of),
-            now,
-            source,
-            offset,
-        )
+    pub fn from_input(i: &TokenInput, now: f64, source: Source, offset: f64) -> Result<(TokenSet, Option<f64>), TokenError> {
+        TokenSet::from_input(i, i.access_token.as_deref().and_then(claims_of), now, source, offset)
     }
 
     proptest! {
@@ -359,47 +344,22 @@ pub(crate) mod tests {
     }
 
     fn input(access: &str) -> TokenInput {
-        TokenInput {
-            access_token: Some(access.into()),
-            ..Default::default()
-        }
+        TokenInput { access_token: Some(access.into()), ..Default::default() }
     }
 
     #[test]
     fn unusable_tokens_are_refused() {
-        for bad in [
-            "",
-            "  ",
-            "null",
-            "undefined",
-            "a\nb",
-            "tok€",
-            "a\0b",
-            "a b",
-            "a\u{7f}",
-        ] {
-            assert_eq!(
-                from_input(&input(bad), 0.0, Source::App, 0.0),
-                Err(TokenError::UnusableAccessToken)
-            );
+        for bad in ["", "  ", "null", "undefined", "a\nb", "tok€", "a\0b", "a b", "a\u{7f}"] {
+            assert_eq!(from_input(&input(bad), 0.0, Source::App, 0.0), Err(TokenError::UnusableAccessToken));
         }
-        assert_eq!(
-            from_input(&TokenInput::default(), 0.0, Source::App, 0.0),
-            Err(TokenError::UnusableAccessToken)
-        );
+        assert_eq!(from_input(&TokenInput::default(), 0.0, Source::App, 0.0), Err(TokenError::UnusableAccessToken));
         let mut i = input("ok");
         i.expires_in = Some(f64::NAN);
-        assert_eq!(
-            from_input(&i, 0.0, Source::App, 0.0),
-            Err(TokenError::BadExpiry)
-        );
+        assert_eq!(from_input(&i, 0.0, Source::App, 0.0), Err(TokenError::BadExpiry));
         // a "null" refresh token is dropped, not stored
         let mut i = input("ok");
         i.refresh_token = Some("null".into());
-        assert_eq!(
-            from_input(&i, 0.0, Source::App, 0.0).unwrap().0.refresh,
-            None
-        );
+        assert_eq!(from_input(&i, 0.0, Source::App, 0.0).unwrap().0.refresh, None);
     }
 
     #[test]
@@ -409,56 +369,23 @@ pub(crate) mod tests {
         i.expires_at = Some(5_000_000.0);
         i.expires_in = Some(60.0);
         let now = 1_000_000.0;
-        assert_eq!(
-            from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at,
-            Some(5_000_000.0)
-        );
+        assert_eq!(from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(5_000_000.0));
         i.expires_at = None;
-        assert_eq!(
-            from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at,
-            Some(now + 60_000.0)
-        );
+        assert_eq!(from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(now + 60_000.0));
         i.expires_in = None;
-        assert_eq!(
-            from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at,
-            Some(2_000_000.0)
-        );
-        assert_eq!(
-            from_input(&input("opaque"), now, Source::App, 0.0)
-                .unwrap()
-                .0
-                .expires_at,
-            None
-        );
+        assert_eq!(from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(2_000_000.0));
+        assert_eq!(from_input(&input("opaque"), now, Source::App, 0.0).unwrap().0.expires_at, None);
     }
 
     #[test]
     fn exp_as_float_or_string() {
         let now = 0.0;
         for p in ["{\"exp\":1500.5}", "{\"exp\":\"1500.5\"}"] {
-            assert_eq!(
-                from_input(&input(&jwt(p)), now, Source::App, 0.0)
-                    .unwrap()
-                    .0
-                    .expires_at,
-                Some(1_500_500.0)
-            );
+            assert_eq!(from_input(&input(&jwt(p)), now, Source::App, 0.0).unwrap().0.expires_at, Some(1_500_500.0));
         }
         // nonsense exp: unknown expiry, not a panic and not "expired"
-        for p in [
-            "{\"exp\":\"soon\"}",
-            "{\"exp\":-5}",
-            "{\"exp\":1e300}",
-            "{\"exp\":null}",
-        ] {
-            assert_eq!(
-                from_input(&input(&jwt(p)), now, Source::App, 0.0)
-                    .unwrap()
-                    .0
-                    .expires_at,
-                None,
-                "{p}"
-            );
+        for p in ["{\"exp\":\"soon\"}", "{\"exp\":-5}", "{\"exp\":1e300}", "{\"exp\":null}"] {
+            assert_eq!(from_input(&input(&jwt(p)), now, Source::App, 0.0).unwrap().0.expires_at, None, "{p}");
         }
     }
 
@@ -477,11 +404,7 @@ pub(crate) mod tests {
         // Server clock is 10 minutes ahead of ours: iat = server now, exp = iat + 5 min.
         let now = 1_000_000_000.0;
         let server = now + 600_000.0;
-        let t = jwt(&format!(
-            "{{\"iat\":{},\"exp\":{}}}",
-            server / 1000.0,
-            server / 1000.0 + 300.0
-        ));
+        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
         let (set, learned) = from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
         assert_eq!(set.expires_at, Some(now + 300_000.0));
         assert_eq!(learned, Some(600_000.0));
@@ -489,11 +412,7 @@ pub(crate) mod tests {
 
         // Our clock is 10 minutes ahead: without correction the token would look dead on arrival.
         let server = now - 600_000.0;
-        let t = jwt(&format!(
-            "{{\"iat\":{},\"exp\":{}}}",
-            server / 1000.0,
-            server / 1000.0 + 300.0
-        ));
+        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
         let (set, _) = from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
         assert_eq!(set.expires_at, Some(now + 300_000.0));
     }
@@ -502,19 +421,11 @@ pub(crate) mod tests {
     fn app_tokens_only_get_the_safe_correction() {
         let now = 1_000_000_000.0;
         // An old token (issued an hour ago, expired 55 min ago) must not be trusted.
-        let t = jwt(&format!(
-            "{{\"iat\":{},\"exp\":{}}}",
-            (now - 3_600_000.0) / 1000.0,
-            (now - 3_300_000.0) / 1000.0
-        ));
+        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now - 3_600_000.0) / 1000.0, (now - 3_300_000.0) / 1000.0));
         let (set, _) = from_input(&input(&t), now, Source::App, 0.0).unwrap();
         assert_eq!(set.freshness(now, 30_000.0), Freshness::Expired);
         // A token issued in our future (our clock is behind): expiry moves earlier.
-        let t = jwt(&format!(
-            "{{\"iat\":{},\"exp\":{}}}",
-            (now + 600_000.0) / 1000.0,
-            (now + 900_000.0) / 1000.0
-        ));
+        let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now + 600_000.0) / 1000.0, (now + 900_000.0) / 1000.0));
         let (set, _) = from_input(&input(&t), now, Source::App, 0.0).unwrap();
         assert_eq!(set.expires_at, Some(now + 300_000.0));
     }
@@ -533,10 +444,7 @@ pub(crate) mod tests {
         i.expires_in = Some(3600.0);
         let (set, _) = from_input(&i, 0.0, Source::App, 0.0).unwrap();
         assert_eq!(set.freshness(3_500_000.0, 30_000.0), Freshness::Fresh);
-        assert_eq!(
-            set.freshness(3_580_000.0, 30_000.0),
-            Freshness::NeedsRefresh
-        );
+        assert_eq!(set.freshness(3_580_000.0, 30_000.0), Freshness::NeedsRefresh);
         assert_eq!(set.freshness(3_600_000.0, 30_000.0), Freshness::Expired);
         // 20 s token with a 30 s leeway: refresh in its second half, not at once.
         i.expires_in = Some(20.0);
@@ -548,21 +456,11 @@ pub(crate) mod tests {
 
     #[test]
     fn storage_record_round_trip_and_corruption() {
-        let set = TokenSet {
-            access: "a~b".into(),
-            refresh: Some("r".into()),
-            id: None,
-            expires_at: Some(123.0),
-            received_at: 7.0,
-        };
+        let set = TokenSet { access: "a~b".into(), refresh: Some("r".into()), id: None, expires_at: Some(123.0), received_at: 7.0 };
         let text = serde_json::to_string(&set.to_record()).unwrap();
         let back: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(TokenSet::from_record(&back), Some(set));
-        for bad in [
-            "{\"v\":2,\"a\":\"x\"}",
-            "{\"v\":1,\"a\":\"null\"}",
-            "{\"v\":1,\"a\":\"a b\"}",
-        ] {
+        for bad in ["{\"v\":2,\"a\":\"x\"}", "{\"v\":1,\"a\":\"null\"}", "{\"v\":1,\"a\":\"a b\"}"] {
             let rec: Record = serde_json::from_str(bad).unwrap();
             assert_eq!(TokenSet::from_record(&rec), None, "{bad}");
         }
@@ -582,13 +480,7 @@ pub(crate) mod tests {
         }
         let mut i = input("good");
         i.expires_at = Some(f64::NEG_INFINITY);
-        assert_eq!(
-            from_input(&i, 1_000.0, Source::App, 0.0)
-                .unwrap()
-                .0
-                .expires_at,
-            Some(0.0)
-        );
+        assert_eq!(from_input(&i, 1_000.0, Source::App, 0.0).unwrap().0.expires_at, Some(0.0));
     }
 
     #[test]
@@ -599,18 +491,9 @@ pub(crate) mod tests {
             r#"{"AccessToken":"A","RefreshToken":"R","ExpiresIn":60,"TokenType":"Bearer"}"#,
         ] {
             let i: TokenInput = serde_json::from_str(text).unwrap();
-            assert_eq!(
-                (
-                    i.access_token.as_deref(),
-                    i.refresh_token.as_deref(),
-                    i.expires_in
-                ),
-                (Some("A"), Some("R"), Some(60.0)),
-                "{text}"
-            );
+            assert_eq!((i.access_token.as_deref(), i.refresh_token.as_deref(), i.expires_in), (Some("A"), Some("R"), Some(60.0)), "{text}");
         }
-        let i: TokenInput =
-            serde_json::from_str(r#"{"access_token":null,"expires_in":{}}"#).unwrap();
+        let i: TokenInput = serde_json::from_str(r#"{"access_token":null,"expires_in":{}}"#).unwrap();
         assert_eq!(i, TokenInput::default());
     }
 

@@ -7,7 +7,6 @@
 //! `NotAuthorizedException` rather than 401, the answer is cached per access token for
 //! `userInfoTtlSeconds`, and Cognito's attribute list is flattened into the OIDC shape.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::Deserialize;
@@ -42,15 +41,11 @@ pub struct CognitoAttribute {
 }
 
 impl CognitoUser {
-    /// The OIDC-like flat shape: `{ sub, email, ..., username }`.
-    pub fn flatten(&self) -> BTreeMap<String, String> {
-        let mut out: BTreeMap<String, String> = self
-            .attributes
-            .iter()
-            .map(|a| (a.name.clone(), a.value.clone()))
-            .collect();
+    /// The OIDC-like flat shape: `{ sub, email, ..., username }`, as (key, value) pairs.
+    pub fn flatten(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self.attributes.iter().map(|a| (a.name.as_str(), a.value.as_str())).collect();
         if let Some(u) = &self.username {
-            out.insert("username".into(), u.clone());
+            out.push(("username", u));
         }
         out
     }
@@ -65,8 +60,7 @@ pub struct CacheRule {
 
 impl CacheRule {
     pub fn fresh(&self, token_gen: u32, now: f64, ttl_ms: f64) -> bool {
-        self.cached
-            .is_some_and(|(g, at)| g == token_gen && now - at < ttl_ms)
+        self.cached.is_some_and(|(g, at)| g == token_gen && now - at < ttl_ms)
     }
 
     pub fn stored(&mut self, token_gen: u32, now: f64) {
@@ -84,10 +78,7 @@ mod tests {
 
     #[test]
     fn cognito_refusal_is_a_401_for_the_rules() {
-        assert_eq!(
-            status_for_rules(400, Some("NotAuthorizedException:http://x")),
-            401
-        );
+        assert_eq!(status_for_rules(400, Some("NotAuthorizedException:http://x")), 401);
         assert_eq!(status_for_rules(400, Some("TooManyRequestsException")), 400);
         assert_eq!(status_for_rules(400, None), 400);
         assert_eq!(status_for_rules(200, Some("NotAuthorizedException")), 200);
@@ -95,11 +86,10 @@ mod tests {
 
     #[test]
     fn cognito_user_is_flattened_like_oidc() {
-        let u: CognitoUser = serde_json::from_str(r#"{"Username":"alice","UserAttributes":[{"Name":"sub","Value":"123"},{"Name":"email","Value":"a@x"}]}"#).unwrap();
-        let flat = u.flatten();
-        assert_eq!(flat.get("sub").map(String::as_str), Some("123"));
-        assert_eq!(flat.get("email").map(String::as_str), Some("a@x"));
-        assert_eq!(flat.get("username").map(String::as_str), Some("alice"));
+        let u: CognitoUser =
+            serde_json::from_str(r#"{"Username":"alice","UserAttributes":[{"Name":"sub","Value":"123"},{"Name":"email","Value":"a@x"}]}"#)
+                .unwrap();
+        assert_eq!(u.flatten(), vec![("sub", "123"), ("email", "a@x"), ("username", "alice")]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
 use super::engine::Inner;
@@ -35,13 +35,9 @@ fn read_counts(config: &JsValue) -> Option<Counts> {
     }
     Some(Counts {
         safe: js::get(&st, "safe").as_bool().unwrap_or(false),
-        retries: js::get_f64(&st, "retries")
-            .filter(|v| *v >= 0.0 && *v < 100.0)
-            .map_or(0, |v| v as u32),
+        retries: js::get_f64(&st, "retries").filter(|v| *v >= 0.0 && *v < 100.0).map_or(0, |v| v as u32),
         replayed: js::get(&st, "replayed").as_bool().unwrap_or(false),
-        gen: js::get_f64(&st, "gen")
-            .filter(|v| *v >= 0.0 && *v <= f64::from(u32::MAX))
-            .map(|v| v as u32),
+        gen: js::get_f64(&st, "gen").filter(|v| *v >= 0.0 && *v <= f64::from(u32::MAX)).map(|v| v as u32),
     })
 }
 
@@ -61,16 +57,10 @@ fn header_get(headers: &JsValue, name: &str) -> Option<String> {
         return None;
     }
     if let Some(get) = js::get_fn(headers, "get") {
-        return get
-            .call1(headers, &JsValue::from_str(name))
-            .ok()
-            .and_then(|v| v.as_string());
+        return get.call1(headers, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
     }
     let keys = Object::keys(headers.unchecked_ref::<Object>());
-    keys.iter()
-        .filter_map(|k| k.as_string())
-        .find(|k| k.eq_ignore_ascii_case(name))
-        .and_then(|k| js::get_str(headers, &k))
+    keys.iter().filter_map(|k| k.as_string()).find(|k| k.eq_ignore_ascii_case(name)).and_then(|k| js::get_str(headers, &k))
 }
 
 fn header_set(config: &JsValue, name: &str, value: &JsValue) {
@@ -94,12 +84,9 @@ fn config_url(config: &JsValue) -> String {
     let url = js::get_str(config, "url").unwrap_or_default();
     let base = js::get_str(config, "baseURL").unwrap_or_default();
     let absolute = url.starts_with("//")
-        || url.split_once("://").is_some_and(|(scheme, _)| {
-            !scheme.is_empty()
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        });
+        || url
+            .split_once("://")
+            .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
     if base.is_empty() || absolute {
         return url;
     }
@@ -114,9 +101,7 @@ fn signal_of(config: &JsValue) -> Option<AbortSignal> {
 }
 
 fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, JsValue> {
-    let bearer = inner
-        .bearer()
-        .ok_or_else(|| call_error(crate::core::session::CallError::NoSession))?;
+    let bearer = inner.bearer().ok_or_else(|| call_error(crate::core::session::CallError::NoSession))?;
     header_set(config, "Authorization", &bearer);
     c.gen = Some(inner.st.borrow().s.token_generation());
     write_counts(config, &c);
@@ -146,12 +131,7 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
             if call.needs_idempotency_key() {
                 header_set(&config, "Idempotency-Key", &JsValue::from_str(&js::uuid()));
             }
-            let c = Counts {
-                safe: call.replay_safe(),
-                retries: 0,
-                replayed: false,
-                gen: None,
-            };
+            let c = Counts { safe: call.replay_safe(), retries: 0, replayed: false, gen: None };
             (call, c)
         }
     };
@@ -161,15 +141,13 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
         return authorize(inner, &config, counts);
     }
     let inner = inner.clone();
-    Ok(future_to_promise(async move {
+    Ok(wait::promise(async move {
         let signal = signal_of(&config);
         let mut step = step;
         loop {
             match step {
                 Step::Send => return authorize(&inner, &config, counts),
-                Step::SleepUntil(t) => {
-                    wait::abortable(wait::sleep(t - js::now()), signal.as_ref()).await?
-                }
+                Step::SleepUntil(t) => wait::abortable(wait::sleep(t - js::now()), signal.as_ref()).await?,
                 Step::Refresh(id) => {
                     inner.spawn_flight(id);
                     inner.wait_flight(id, signal.as_ref()).await?;
@@ -206,25 +184,14 @@ async fn on_answer(
     if error_type.is_none() && status == 400 {
         let data = js::get(&res, "data");
         error_type = match data.as_string() {
-            Some(text) => js_sys::JSON::parse(&text)
-                .ok()
-                .and_then(|v| js::get_str(&v, "__type")),
+            Some(text) => js_sys::JSON::parse(&text).ok().and_then(|v| js::get_str(&v, "__type")),
             None => js::get_str(&data, "__type"),
         };
     }
     let retry_after = header_get(&headers, "retry-after");
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
-    let answer = Answer {
-        status,
-        retry_after: retry_after.as_deref(),
-        error_type: error_type.as_deref(),
-    };
-    let verdict = call.on_answer(
-        &mut inner.st.borrow_mut().s,
-        &answer,
-        js::now(),
-        js::random(),
-    );
+    let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
+    let verdict = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), js::random());
     inner.flush();
     match verdict {
         Verdict::Deliver => return deliver(err, res),
@@ -234,16 +201,13 @@ async fn on_answer(
             counts.replayed = call.replayed();
             write_counts(&config, &counts);
             if let Some((attempt, delay)) = retry {
-                let url = js::resolve_url(&config_url(&config))
-                    .map(|u| u.href())
-                    .unwrap_or_default();
+                let url = js::resolve_url(&config_url(&config)).map(|u| u.href()).unwrap_or_default();
                 inner.emit_retry(&url, status, attempt, delay, false);
                 wait::abortable(wait::sleep(delay), signal_of(&config).as_ref()).await?;
             }
         }
     }
-    let request = js::get_fn(&instance, "request")
-        .ok_or_else(|| type_error("the axios instance has no request()"))?;
+    let request = js::get_fn(&instance, "request").ok_or_else(|| type_error("the axios instance has no request()"))?;
     JsFuture::from(Promise::resolve(&request.call1(&instance, &config)?)).await
 }
 
@@ -257,51 +221,37 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
     let ic = js::get(&instance, "interceptors");
     let (req, res) = (js::get(&ic, "request"), js::get(&ic, "response"));
     let (Some(req_use), Some(res_use)) = (js::get_fn(&req, "use"), js::get_fn(&res, "use")) else {
-        return Err(type_error(
-            "attachAxios needs an axios instance (axios.create() or axios itself)",
-        ));
+        return Err(type_error("attachAxios needs an axios instance (axios.create() or axios itself)"));
     };
     if js::get_fn(&instance, "request").is_none() {
-        return Err(type_error(
-            "attachAxios needs an axios instance (axios.create() or axios itself)",
-        ));
+        return Err(type_error("attachAxios needs an axios instance (axios.create() or axios itself)"));
     }
     let weak: Weak<Inner> = Rc::downgrade(inner);
     let gone = || Err(super::errors::disposed());
     let w = weak.clone();
-    let on_req =
-        Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |config: JsValue| {
-            match w.upgrade() {
-                Some(i) => on_request(&i, config),
-                None => gone(),
-            }
-        });
+    let on_req = Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |config: JsValue| match w.upgrade() {
+        Some(i) => on_request(&i, config),
+        None => gone(),
+    });
     let (w, inst) = (weak.clone(), instance.clone());
     let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
         let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
         match w.upgrade() {
-            Some(i) if needs_rules(status) => future_to_promise(on_answer(
-                i,
-                inst.clone(),
-                js::get(&res, "config"),
-                res,
-                status,
-                None,
-            ))
-            .into(),
+            Some(i) if needs_rules(status) => {
+                wait::promise(on_answer(i, inst.clone(), js::get(&res, "config"), res, status, None)).into()
+            }
             _ => res,
         }
     });
     let (w, inst) = (weak, instance.clone());
     let on_err = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |err: JsValue| {
         let config = js::get(&err, "config");
-        let ours = read_counts(&config).is_some()
-            && js::get_str(&err, "code").as_deref() != Some("ERR_CANCELED");
+        let ours = read_counts(&config).is_some() && js::get_str(&err, "code").as_deref() != Some("ERR_CANCELED");
         match w.upgrade() {
             Some(i) if ours => {
                 let res = js::get(&err, "response");
                 let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
-                future_to_promise(on_answer(i, inst.clone(), config, res, status, Some(err)))
+                wait::promise(on_answer(i, inst.clone(), config, res, status, Some(err)))
             }
             _ => Promise::reject(&err),
         }

@@ -20,12 +20,7 @@ use crate::core::retry::Answer;
 /// What one send produced.
 pub enum Sent<T> {
     /// An HTTP answer; `status`, `retry_after` and `error_type` are what the rules read.
-    Answer {
-        value: T,
-        status: u16,
-        retry_after: Option<String>,
-        error_type: Option<String>,
-    },
+    Answer { value: T, status: u16, retry_after: Option<String>, error_type: Option<String> },
     /// No answer (status 0): the error to give the caller if it is not retried.
     NetworkError(JsValue),
     /// Give this to the caller as it is (an abort, or a custom fetch's own non-`Response`).
@@ -33,13 +28,7 @@ pub enum Sent<T> {
 }
 
 /// Drives one call to its end. `send(bearer_token, idempotency_key)` sends once.
-pub async fn drive<T, S, F>(
-    inner: &Inner,
-    mut call: Call,
-    signal: Option<&AbortSignal>,
-    url: &str,
-    mut send: S,
-) -> Result<T, JsValue>
+pub async fn drive<T, S, F>(inner: &Inner, mut call: Call, signal: Option<&AbortSignal>, url: &str, mut send: S) -> Result<T, JsValue>
 where
     S: FnMut(String, Option<String>) -> F,
     F: Future<Output = Sent<T>>,
@@ -57,35 +46,18 @@ where
                 let Some(token) = inner.st.borrow().s.tokens().map(|t| t.access.clone()) else {
                     continue;
                 };
-                let (status, retry_after, error_type, value) = match send(token, key.clone()).await
-                {
+                let (status, retry_after, error_type, value) = match send(token, key.clone()).await {
                     Sent::Final(r) => return r,
                     Sent::NetworkError(e) => (0, None, None, Err(e)),
-                    Sent::Answer {
-                        value,
-                        status,
-                        retry_after,
-                        error_type,
-                    } => (status, retry_after, error_type, Ok(value)),
+                    Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
                 };
-                let answer = Answer {
-                    status,
-                    retry_after: retry_after.as_deref(),
-                    error_type: error_type.as_deref(),
-                };
-                let verdict = call.on_answer(
-                    &mut inner.st.borrow_mut().s,
-                    &answer,
-                    js::now(),
-                    js::random(),
-                );
+                let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
+                let verdict = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), js::random());
                 inner.flush();
                 match verdict {
                     Verdict::Deliver => return value,
                     Verdict::Fail(e) => return Err(call_error(e)),
-                    Verdict::Again {
-                        retry: Some((attempt, delay)),
-                    } => inner.emit_retry(url, status, attempt, delay, false),
+                    Verdict::Again { retry: Some((attempt, delay)) } => inner.emit_retry(url, status, attempt, delay, false),
                     Verdict::Again { retry: None } => {}
                 }
             }
@@ -126,10 +98,7 @@ fn has_header(h: &JsValue, name: &str) -> bool {
     if h.is_undefined() || h.is_null() {
         return false;
     }
-    Headers::new_with_str_sequence_sequence(h)
-        .ok()
-        .and_then(|h| h.has(name).ok())
-        .unwrap_or(false)
+    Headers::new_with_str_sequence_sequence(h).ok().and_then(|h| h.has(name).ok()).unwrap_or(false)
 }
 
 fn is_abort(err: &JsValue, signal: Option<&AbortSignal>) -> bool {
@@ -137,18 +106,12 @@ fn is_abort(err: &JsValue, signal: Option<&AbortSignal>) -> bool {
 }
 
 /// The fetch interceptor: `target` is the fetch it sends with.
-pub async fn fetch(
-    inner: &Inner,
-    target: &Function,
-    input: JsValue,
-    init: JsValue,
-) -> Result<JsValue, JsValue> {
+pub async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
     inner.live()?;
     let url = input_url(&input);
     let skip = js::get(&init, "skipAuth").as_bool() == Some(true);
     let request_in = input.dyn_ref::<Request>();
-    let callers_auth = request_in
-        .is_some_and(|r| r.headers().has("authorization").unwrap_or(false))
+    let callers_auth = request_in.is_some_and(|r| r.headers().has("authorization").unwrap_or(false))
         || has_header(&js::get(&init, "headers"), "authorization");
     let Some(url) = url.filter(|u| !skip && !callers_auth && inner.allowed(u)) else {
         // not ours, or the caller's own credentials: untouched
@@ -194,20 +157,15 @@ pub async fn fetch(
                 }
                 (JsValue::from(c), JsValue::UNDEFINED)
             }),
-            None => Headers::new_with_str_sequence_sequence(&js::get(&init, "headers"))
-                .or_else(|_| Headers::new())
-                .map(|h| {
-                    let _ = h.set("Authorization", &["Bearer ", &token].concat());
-                    if let Some(k) = &key {
-                        let _ = h.set("Idempotency-Key", k);
-                    }
-                    let copy = Object::assign(
-                        &Object::new(),
-                        init.dyn_ref::<Object>().unwrap_or(&Object::new()),
-                    );
-                    js::set(&copy, "headers", &h);
-                    (input.clone(), JsValue::from(copy))
-                }),
+            None => Headers::new_with_str_sequence_sequence(&js::get(&init, "headers")).or_else(|_| Headers::new()).map(|h| {
+                let _ = h.set("Authorization", &["Bearer ", &token].concat());
+                if let Some(k) = &key {
+                    let _ = h.set("Idempotency-Key", k);
+                }
+                let copy = Object::assign(&Object::new(), init.dyn_ref::<Object>().unwrap_or(&Object::new()));
+                js::set(&copy, "headers", &h);
+                (input.clone(), JsValue::from(copy))
+            }),
         };
         let sig = sig.clone();
         let target = target.clone();
@@ -233,12 +191,7 @@ pub async fn fetch(
                                 error_type = body_error_type(&res).await;
                             }
                         }
-                        Sent::Answer {
-                            value: res.into(),
-                            status,
-                            retry_after,
-                            error_type,
-                        }
+                        Sent::Answer { value: res.into(), status, retry_after, error_type }
                     }
                 },
             }
@@ -250,10 +203,7 @@ pub async fn fetch(
 /// The `__type` of an AWS-style JSON error body (read from a clone: the caller still gets the
 /// body).
 async fn body_error_type(res: &Response) -> Option<String> {
-    let text = JsFuture::from(res.clone().ok()?.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
+    let text = JsFuture::from(res.clone().ok()?.text().ok()?).await.ok()?.as_string()?;
     js::get_str(&js_sys::JSON::parse(&text).ok()?, "__type")
 }
 
@@ -270,12 +220,14 @@ fn warn_foreign_401(inner: &Inner, res: &JsValue, deliberate: bool) {
     st.warned_401 = true;
     drop(st);
     let url = js::get_str(res, "url").unwrap_or_default();
-    js::warn(&[
-        "a request to ",
-        &url,
-        " answered 401 and carried no session token, because its origin is not in `allowedOrigins` (",
-        &inner.opts.origins.join(", "),
-        "). If that API expects the session's token, add its origin to `allowedOrigins`.",
-    ]
-    .concat());
+    js::warn(
+        &[
+            "a request to ",
+            &url,
+            " answered 401 and carried no session token, because its origin is not in `allowedOrigins` (",
+            &inner.opts.origins.join(", "),
+            "). If that API expects the session's token, add its origin to `allowedOrigins`.",
+        ]
+        .concat(),
+    );
 }

@@ -7,7 +7,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent, StorageEvent};
 
 use super::js;
-use crate::core::crosstab::PeerMessage;
+use crate::core::crosstab::{PeerMessage, Wire};
 use crate::core::session::EndReason;
 use crate::core::token::Record;
 
@@ -24,16 +24,12 @@ impl Channel {
         if has_bc {
             let bc = BroadcastChannel::new(&["sessionguard:", storage_key].concat()).ok()?;
             let on = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                if let Ok(m) = serde_wasm_bindgen::from_value::<PeerMessage>(ev.data()) {
+                if let Some(m) = serde_wasm_bindgen::from_value::<Wire>(ev.data()).ok().and_then(Wire::message) {
                     deliver(m);
                 }
             });
             bc.set_onmessage(Some(on.as_ref().unchecked_ref()));
-            return Some(Channel {
-                bc: Some(bc),
-                storage_listener: None,
-                _on_message: Some(on),
-            });
+            return Some(Channel { bc: Some(bc), storage_listener: None, _on_message: Some(on) });
         }
         // No BroadcastChannel: the storage event carries new records and removals.
         let key = storage_key.to_string();
@@ -43,29 +39,21 @@ impl Channel {
                 return;
             }
             match ev.new_value() {
-                None => deliver(PeerMessage::End {
-                    reason: EndReason::Logout,
-                    tag: None,
-                }),
+                None => deliver(PeerMessage::End { reason: EndReason::Logout, tag: None }),
                 Some(text) => {
-                    if let Ok(rec) = serde_json::from_str::<Record>(&text) {
+                    let rec = js_sys::JSON::parse(&text).ok().and_then(|v| serde_wasm_bindgen::from_value::<Record>(v).ok());
+                    if let Some(rec) = rec {
                         deliver(PeerMessage::Tokens { rec, login: true });
                     }
                 }
             }
         });
-        window
-            .add_event_listener_with_callback("storage", on.as_ref().unchecked_ref())
-            .ok()?;
-        Some(Channel {
-            bc: None,
-            storage_listener: Some(on),
-            _on_message: None,
-        })
+        window.add_event_listener_with_callback("storage", on.as_ref().unchecked_ref()).ok()?;
+        Some(Channel { bc: None, storage_listener: Some(on), _on_message: None })
     }
 
     pub fn post(&self, msg: &PeerMessage) {
-        if let (Some(bc), Ok(v)) = (&self.bc, serde_wasm_bindgen::to_value(msg)) {
+        if let (Some(bc), Ok(v)) = (&self.bc, serde_wasm_bindgen::to_value(&Wire::from(msg))) {
             let _ = bc.post_message(&v);
         }
     }

@@ -26,9 +26,7 @@ use super::options::{Options, Refresher};
 use super::refresher;
 use super::storage::Store;
 use super::wait;
-use crate::core::session::{
-    Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared,
-};
+use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
 use crate::core::token::{jwt_payload, Claims, TokenSet};
 use crate::core::userinfo::CacheRule;
 
@@ -84,9 +82,7 @@ struct RetryDetail<'a> {
 /// The claims of a JWT access token, read with `JSON.parse`.
 pub fn claims_of(token: &str) -> Option<Claims> {
     let obj = js_sys::JSON::parse(&jwt_payload(token)?).ok()?;
-    obj.is_object()
-        .then(|| serde_wasm_bindgen::from_value(obj).ok())
-        .flatten()
+    obj.is_object().then(|| serde_wasm_bindgen::from_value(obj).ok()).flatten()
 }
 
 impl Inner {
@@ -107,8 +103,7 @@ impl Inner {
             let _ = s.restore(&rec);
         }
         let own_fetch = http::global_fetch().map(http::raw_fetch);
-        let target = EventTarget::new()
-            .unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
+        let target = EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
         let state = State {
             s,
             store,
@@ -121,14 +116,8 @@ impl Inner {
             warned_401: false,
             warned_misuse: false,
         };
-        let inner = Rc::new_cyclic(|me| Inner {
-            st: RefCell::new(state),
-            opts,
-            own_fetch,
-            target,
-            disposed: Cell::new(false),
-            me: me.clone(),
-        });
+        let inner =
+            Rc::new_cyclic(|me| Inner { st: RefCell::new(state), opts, own_fetch, target, disposed: Cell::new(false), me: me.clone() });
         if shared {
             let weak = inner.me.clone();
             let ch = Channel::open(&inner.opts.storage_key, move |m| {
@@ -165,9 +154,7 @@ impl Inner {
     }
 
     fn emit<T: Serialize>(&self, kind: &str, detail: &T) {
-        let detail = detail
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .unwrap_or(JsValue::NULL);
+        let detail = detail.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL);
         let init = CustomEventInit::new();
         init.set_detail(&detail);
         if let Ok(ev) = CustomEvent::new_with_event_init_dict(kind, &init) {
@@ -176,16 +163,7 @@ impl Inner {
     }
 
     pub fn emit_retry(&self, url: &str, status: u16, attempt: u32, delay_ms: f64, refresh: bool) {
-        self.emit(
-            "retry",
-            &RetryDetail {
-                url,
-                status,
-                attempt,
-                delay_ms: delay_ms.round(),
-                refresh,
-            },
-        );
+        self.emit("retry", &RetryDetail { url, status, attempt, delay_ms: delay_ms.round(), refresh });
     }
 
     /// Carries out the core's queued side effects, one at a time, holding no borrow while
@@ -237,12 +215,7 @@ impl Inner {
                     struct D {
                         reason: &'static str,
                     }
-                    self.emit(
-                        "session-expired",
-                        &D {
-                            reason: reason.as_str(),
-                        },
-                    );
+                    self.emit("session-expired", &D { reason: reason.as_str() });
                 }
             }
         }
@@ -272,8 +245,7 @@ impl Inner {
         if let Some(&a) = self.st.borrow().origins.get(url) {
             return a;
         }
-        let a = js::resolve_url(url)
-            .is_some_and(|u| self.opts.origins.iter().any(|o| *o == u.origin()));
+        let a = js::resolve_url(url).is_some_and(|u| self.opts.origins.iter().any(|o| *o == u.origin()));
         let mut st = self.st.borrow_mut();
         if st.origins.len() >= 512 {
             st.origins.clear();
@@ -302,11 +274,7 @@ impl Inner {
     }
 
     /// Waits for flight `id` to be over, or for the signal.
-    pub async fn wait_flight(
-        &self,
-        id: FlightId,
-        signal: Option<&AbortSignal>,
-    ) -> Result<(), JsValue> {
+    pub async fn wait_flight(&self, id: FlightId, signal: Option<&AbortSignal>) -> Result<(), JsValue> {
         let p = self.flight_promise(id);
         wait::abortable(JsFuture::from(p), signal).await.map(|_| ())
     }
@@ -362,18 +330,11 @@ impl Inner {
         }
         let view = if shared {
             let st = self.st.borrow();
-            Shared {
-                tokens: st.store.read().as_ref().and_then(TokenSet::from_record),
-                cooldown_until: st.store.read_cooldown(),
-            }
+            Shared { tokens: st.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: st.store.read_cooldown() }
         } else {
             Shared::default()
         };
-        let before = self
-            .st
-            .borrow_mut()
-            .s
-            .before_attempt(id, view, js::now(), js::random());
+        let before = self.st.borrow_mut().s.before_attempt(id, view, js::now(), js::random());
         self.flush();
         let rt = match before {
             BeforeAttempt::Send(rt) => rt,
@@ -386,35 +347,21 @@ impl Inner {
         if let Some(why) = a.misuse {
             let first = !std::mem::replace(&mut self.st.borrow_mut().warned_misuse, true);
             if first {
-                web_sys::console::error_1(&js_sys::TypeError::new(
-                    &["sessionguard: ", &why].concat(),
-                ));
+                web_sys::console::error_1(&js_sys::TypeError::new(&["sessionguard: ", &why].concat()));
             }
         }
         if self.disposed.get() {
             return (RefreshNext::Settled, a.status);
         }
         let claims = match &a.verdict {
-            crate::core::refresh_answer::RefreshVerdict::Tokens(t) => {
-                t.access_token.as_deref().and_then(claims_of)
-            }
+            crate::core::refresh_answer::RefreshVerdict::Tokens(t) => t.access_token.as_deref().and_then(claims_of),
             _ => None,
         };
-        let mut next =
-            self.st
-                .borrow_mut()
-                .s
-                .refresh_result(id, a.verdict, claims, js::now(), js::random());
+        let mut next = self.st.borrow_mut().s.refresh_result(id, a.verdict, claims, js::now(), js::random());
         self.flush();
         if let RefreshNext::Recheck(grace) = next {
             wait::sleep(grace).await;
-            let stored = self
-                .st
-                .borrow()
-                .store
-                .read()
-                .as_ref()
-                .and_then(TokenSet::from_record);
+            let stored = self.st.borrow().store.read().as_ref().and_then(TokenSet::from_record);
             next = self.st.borrow_mut().s.recheck_terminal(id, stored);
             self.flush();
         }
@@ -441,9 +388,7 @@ impl Inner {
                 Access::Fail(e) => return Err(call_error(e)),
             }
         }
-        Err(call_error(crate::core::session::CallError::Unavailable {
-            retry_after_ms: 0.0,
-        }))
+        Err(call_error(crate::core::session::CallError::Unavailable { retry_after_ms: 0.0 }))
     }
 
     // ---- the proactive timer ---------------------------------------------------------------
@@ -458,14 +403,11 @@ impl Inner {
         let Some(at) = st.s.next_wake() else { return };
         let delay = (at - js::now()).max(min_delay);
         let weak = self.me.clone();
-        st.timer = Some(gloo_timers::callback::Timeout::new(
-            wait::clamp_ms(delay),
-            move || {
-                if let Some(i) = weak.upgrade() {
-                    i.on_timer();
-                }
-            },
-        ));
+        st.timer = Some(gloo_timers::callback::Timeout::new(wait::clamp_ms(delay), move || {
+            if let Some(i) = weak.upgrade() {
+                i.on_timer();
+            }
+        }));
     }
 
     fn on_timer(&self) {

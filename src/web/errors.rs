@@ -35,9 +35,7 @@ pub fn call_error(e: CallError) -> JsValue {
     match e {
         CallError::NoSession => JsSessionExpiredError::new("no-session").into(),
         CallError::Expired(r) => JsSessionExpiredError::new(r.as_str()).into(),
-        CallError::Unavailable { retry_after_ms } => {
-            JsRefreshUnavailableError::new(retry_after_ms.max(0.0).ceil()).into()
-        }
+        CallError::Unavailable { retry_after_ms } => JsRefreshUnavailableError::new(retry_after_ms.max(0.0).ceil()).into(),
     }
 }
 
@@ -64,12 +62,7 @@ pub fn describe(v: &JsValue) -> String {
         return "null".into();
     }
     if let Some(s) = v.as_string() {
-        return [
-            "a string (\"",
-            &s.chars().take(20).collect::<String>(),
-            "\")",
-        ]
-        .concat();
+        return ["a string (\"", &s.chars().take(20).collect::<String>(), "\")"].concat();
     }
     if v.is_function() {
         return "a function".into();

@@ -8,10 +8,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, Headers, RequestCache, RequestCredentials, RequestInit, RequestRedirect,
-    Response, ResponseType,
-};
+use web_sys::{AbortController, Headers, RequestCache, RequestCredentials, RequestInit, RequestRedirect, Response, ResponseType};
 
 use super::js;
 use super::wait;
@@ -68,13 +65,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn failed(why: &'static str) -> Answer {
-        Answer {
-            status: 0,
-            retry_after: None,
-            error_type: None,
-            json: JsValue::UNDEFINED,
-            failure: Some(why),
-        }
+        Answer { status: 0, retry_after: None, error_type: None, json: JsValue::UNDEFINED, failure: Some(why) }
     }
 }
 
@@ -86,7 +77,14 @@ thread_local! {
 pub async fn read(res: &Response) -> Answer {
     if res.type_() == ResponseType::Opaqueredirect || (300..400).contains(&res.status()) {
         if !WARNED_REDIRECT.with(|w| w.replace(true)) {
-            js::warn(&["the identity provider answered ", &res.url(), " with a redirect; sessionguard never follows redirects for its own requests (they carry tokens): use the final URL"].concat());
+            js::warn(
+                &[
+                    "the identity provider answered ",
+                    &res.url(),
+                    " with a redirect; sessionguard never follows redirects for its own requests (they carry tokens): use the final URL",
+                ]
+                .concat(),
+            );
         }
         return Answer::failed("the endpoint answered with a redirect, which is not followed");
     }
@@ -96,26 +94,12 @@ pub async fn read(res: &Response) -> Answer {
         Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
         Err(_) => None,
     };
-    let json = text
-        .and_then(|t| js_sys::JSON::parse(&t).ok())
-        .unwrap_or(JsValue::UNDEFINED);
-    Answer {
-        status: res.status(),
-        retry_after: header("retry-after"),
-        error_type: header("x-amzn-errortype"),
-        json,
-        failure: None,
-    }
+    let json = text.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED);
+    Answer { status: res.status(), retry_after: header("retry-after"), error_type: header("x-amzn-errortype"), json, failure: None }
 }
 
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.
-pub async fn send(
-    fetch: &Function,
-    url: &str,
-    method: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Answer {
+pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
     let Ok(h) = Headers::new() else {
         return Answer::failed("no Headers");
     };
@@ -148,12 +132,7 @@ pub async fn send(
             Err(_) => Answer::failed("network error"),
         }
     };
-    let out = match (wait::Race {
-        a: Box::pin(work),
-        b: wait::sleep(ATTEMPT_TIMEOUT_MS),
-    })
-    .await
-    {
+    let out = match (wait::Race { a: Box::pin(work), b: wait::sleep(ATTEMPT_TIMEOUT_MS) }).await {
         wait::Either::A(a) => a,
         wait::Either::B(()) => Answer::failed("no answer within 30 s"),
     };

@@ -75,30 +75,11 @@ pub fn uuid() -> String {
         }
     }
     // no crypto.randomUUID (insecure context): Math.random is enough for a de-duplication key
-    let hex = |n: u32| -> String {
-        (0..n)
-            .map(|_| char::from_digit((random() * 16.0) as u32 % 16, 16).unwrap_or('0'))
-            .collect()
-    };
-    [
-        hex(8),
-        "-".into(),
-        hex(4),
-        "-4".into(),
-        hex(3),
-        "-a".into(),
-        hex(3),
-        "-".into(),
-        hex(12),
-    ]
-    .concat()
+    let hex = |n: u32| -> String { (0..n).map(|_| char::from_digit((random() * 16.0) as u32 % 16, 16).unwrap_or('0')).collect() };
+    [hex(8), "-".into(), hex(4), "-4".into(), hex(3), "-a".into(), hex(3), "-".into(), hex(12)].concat()
 }
 
 /// `JSON.stringify` of a serde value (through serde-wasm-bindgen: no JSON writer in the module).
 pub fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_wasm_bindgen::to_value(v)
-        .ok()
-        .and_then(|v| js_sys::JSON::stringify(&v).ok())
-        .and_then(|s| s.as_string())
-        .unwrap_or_default()
+    serde_wasm_bindgen::to_value(v).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()).and_then(|s| s.as_string()).unwrap_or_default()
 }

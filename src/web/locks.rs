@@ -22,12 +22,7 @@ pub const LOCK_TIMEOUT_MS: f64 = 35_000.0;
 extern "C" {
     type LockManager;
     #[wasm_bindgen(method, catch, js_name = request)]
-    fn request(
-        this: &LockManager,
-        name: &str,
-        options: &Object,
-        callback: &JsValue,
-    ) -> Result<Promise, JsValue>;
+    fn request(this: &LockManager, name: &str, options: &Object, callback: &JsValue) -> Result<Promise, JsValue>;
 }
 
 fn manager() -> Option<LockManager> {
@@ -48,12 +43,7 @@ fn deferred() -> (Promise, Function) {
 
 /// Asks for the lock; resolves once it is granted (`Ok`) or the request failed (`Err`). The
 /// lock is held until `release` is called.
-async fn acquire(
-    m: &LockManager,
-    name: &str,
-    options: &Object,
-    release: &Promise,
-) -> Result<(), JsValue> {
+async fn acquire(m: &LockManager, name: &str, options: &Object, release: &Promise) -> Result<(), JsValue> {
     let (granted, grant) = deferred();
     let release = release.clone();
     let cb = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
@@ -61,12 +51,7 @@ async fn acquire(
         release.into()
     });
     let req = m.request(name, options, &cb)?;
-    match (wait::Race {
-        a: Box::pin(JsFuture::from(granted)),
-        b: JsFuture::from(req),
-    })
-    .await
-    {
+    match (wait::Race { a: Box::pin(JsFuture::from(granted)), b: JsFuture::from(req) }).await {
         wait::Either::A(_) => Ok(()),
         wait::Either::B(r) => r.map(|_| ()),
     }

@@ -33,11 +33,11 @@ use std::rc::Rc;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::core::token::{jwt_payload, TokenError, TokenInput};
 use engine::{claims_of, Inner, UserInfoState};
 use errors::{describe, type_error};
+use wait::promise;
 
 /// A small free-list allocator instead of std's dlmalloc: the module allocates little and is
 /// single-threaded.
@@ -62,19 +62,15 @@ fn rejected(e: JsValue) -> Promise {
 /// A `fetch`-compatible function over `target`, bound to the session behind `weak`.
 fn fetch_fn(inner: &Rc<Inner>, target: Option<Function>) -> JsValue {
     let weak = Rc::downgrade(inner);
-    let f = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(
-        move |input: JsValue, init: JsValue| {
-            let Some(inner) = weak.upgrade() else {
-                return rejected(errors::disposed());
-            };
-            let Some(target) = target.clone().or_else(|| inner.own_fetch.clone()) else {
-                return rejected(type_error(
-                    "there is no fetch here: pass one to wrapFetch(fetchImpl)",
-                ));
-            };
-            future_to_promise(async move { calls::fetch(&inner, &target, input, init).await })
-        },
-    );
+    let f = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
+        let Some(inner) = weak.upgrade() else {
+            return rejected(errors::disposed());
+        };
+        let Some(target) = target.clone().or_else(|| inner.own_fetch.clone()) else {
+            return rejected(type_error("there is no fetch here: pass one to wrapFetch(fetchImpl)"));
+        };
+        promise(async move { calls::fetch(&inner, &target, input, init).await })
+    });
     f.into_js_value()
 }
 
@@ -98,49 +94,24 @@ impl SessionManager {
         }
         for key in ["expiresIn", "expiresAt", "expires_in"] {
             let v = js::get(&tokens, key);
-            let numeric = v.as_f64().is_some()
-                || v.as_string()
-                    .is_some_and(|s| s.trim().parse::<f64>().is_ok());
+            let numeric = v.as_f64().is_some() || v.as_string().is_some_and(|s| s.trim().parse::<f64>().is_ok());
             if !(v.is_undefined() || v.is_null() || numeric) {
-                return Err(type_error(
-                    &[
-                        "setTokens(): `",
-                        key,
-                        "` must be a number, got ",
-                        &describe(&v),
-                    ]
-                    .concat(),
-                ));
+                return Err(type_error(&["setTokens(): `", key, "` must be a number, got ", &describe(&v)].concat()));
             }
         }
         let input: TokenInput = serde_wasm_bindgen::from_value(tokens.clone()).unwrap_or_default();
         if input.access_token.is_none() {
-            let hint = if js::get(&tokens, "data").is_object() {
-                " (an axios response? pass response.data)"
-            } else {
-                ""
-            };
-            return Err(type_error(
-                &[SHAPE, "; got ", &describe(&tokens), hint].concat(),
-            ));
+            let hint = if js::get(&tokens, "data").is_object() { " (an axios response? pass response.data)" } else { "" };
+            return Err(type_error(&[SHAPE, "; got ", &describe(&tokens), hint].concat()));
         }
         let claims = input.access_token.as_deref().and_then(claims_of);
-        let r = self
-            .inner
-            .st
-            .borrow_mut()
-            .s
-            .set_tokens(&input, claims, js::now());
+        let r = self.inner.st.borrow_mut().s.set_tokens(&input, claims, js::now());
         match r {
             Ok(()) => {}
             Err(TokenError::UnusableAccessToken) => {
                 return Err(type_error("setTokens(): `accessToken` must be a non-empty string of visible ASCII characters (a valid HTTP header value), not \"null\" or \"undefined\""));
             }
-            Err(TokenError::BadExpiry) => {
-                return Err(type_error(
-                    "setTokens(): `expiresIn`/`expiresAt` must be numbers",
-                ))
-            }
+            Err(TokenError::BadExpiry) => return Err(type_error("setTokens(): `expiresIn`/`expiresAt` must be numbers")),
         }
         self.inner.st.borrow_mut().ui = UserInfoState::default();
         self.inner.flush();
@@ -151,7 +122,7 @@ impl SessionManager {
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { inner.token(None).await.map(JsValue::from) })
+        promise(async move { inner.token(None).await.map(JsValue::from) })
     }
 
     /// The interceptor, bound: `const { fetch } = session` works.
@@ -167,18 +138,15 @@ impl SessionManager {
     pub fn wrap_fetch(&self, fetch_impl: JsValue) -> Result<JsValue, JsValue> {
         self.inner.live()?;
         let target = if fetch_impl.is_undefined() || fetch_impl.is_null() {
-            http::global_fetch().ok_or_else(|| {
-                type_error("there is no global fetch here: pass one to wrapFetch(fetchImpl)")
-            })?
+            http::global_fetch().ok_or_else(|| type_error("there is no global fetch here: pass one to wrapFetch(fetchImpl)"))?
         } else {
-            fetch_impl.dyn_into::<Function>().map_err(|v| {
-                type_error(&["wrapFetch() takes a fetch function, got ", &describe(&v)].concat())
-            })?
+            fetch_impl
+                .dyn_into::<Function>()
+                .map_err(|v| type_error(&["wrapFetch() takes a fetch function, got ", &describe(&v)].concat()))?
         };
         // our own wrapper (of this session) is unwrapped: wrapping twice does not stack
         let mut target = target;
-        while let Some(inner_target) = http::wrapped(&target).filter(|_| self.owns_wrapper(&target))
-        {
+        while let Some(inner_target) = http::wrapped(&target).filter(|_| self.owns_wrapper(&target)) {
             target = inner_target;
         }
         let f = fetch_fn(&self.inner, Some(target.clone()));
@@ -216,36 +184,17 @@ impl SessionManager {
             _ if which.is_undefined() || which.is_null() => false,
             Some("access") => false,
             Some("id") => true,
-            _ => {
-                return Err(type_error(
-                    &[
-                        "claims() takes \"access\" or \"id\", got ",
-                        &describe(&which),
-                    ]
-                    .concat(),
-                ))
-            }
+            _ => return Err(type_error(&["claims() takes \"access\" or \"id\", got ", &describe(&which)].concat())),
         };
         if self.inner.disposed.get() {
             return Ok(JsValue::NULL);
         }
         let token = {
             let st = self.inner.st.borrow();
-            st.s.tokens().and_then(|t| {
-                if id {
-                    t.id.clone()
-                } else {
-                    Some(t.access.clone())
-                }
-            })
+            st.s.tokens().and_then(|t| if id { t.id.clone() } else { Some(t.access.clone()) })
         };
-        let parsed = token
-            .as_deref()
-            .and_then(jwt_payload)
-            .and_then(|p| js_sys::JSON::parse(&p).ok());
-        Ok(parsed
-            .filter(|v| v.is_object() && !js_sys::Array::is_array(v))
-            .unwrap_or(JsValue::NULL))
+        let parsed = token.as_deref().and_then(jwt_payload).and_then(|p| js_sys::JSON::parse(&p).ok());
+        Ok(parsed.filter(|v| v.is_object() && !js_sys::Array::is_array(v)).unwrap_or(JsValue::NULL))
     }
 
     /// Cognito `GetUser` or the OIDC `userInfoUrl`, cached for `userInfoTtlSeconds`, single flight.
@@ -275,40 +224,20 @@ impl SessionManager {
 
     /// As `EventTarget`'s: `options` may be `{ once, signal }`.
     #[wasm_bindgen(js_name = addEventListener)]
-    pub fn add_event_listener(
-        &self,
-        kind: JsValue,
-        listener: JsValue,
-        options: JsValue,
-    ) -> Result<(), JsValue> {
-        let kind = kind
-            .as_string()
-            .ok_or_else(|| type_error("addEventListener(): the event type must be a string"))?;
+    pub fn add_event_listener(&self, kind: JsValue, listener: JsValue, options: JsValue) -> Result<(), JsValue> {
+        let kind = kind.as_string().ok_or_else(|| type_error("addEventListener(): the event type must be a string"))?;
         if listener.is_undefined() || listener.is_null() {
             return Ok(());
         }
         if !listener.is_function() && js::get_fn(&listener, "handleEvent").is_none() {
-            return Err(type_error(
-                &[
-                    "addEventListener() needs a function, got ",
-                    &describe(&listener),
-                ]
-                .concat(),
-            ));
+            return Err(type_error(&["addEventListener() needs a function, got ", &describe(&listener)].concat()));
         }
         types::add_listener(self.inner.target(), &kind, &listener, &options)
     }
 
     #[wasm_bindgen(js_name = removeEventListener)]
-    pub fn remove_event_listener(
-        &self,
-        kind: JsValue,
-        listener: JsValue,
-        options: JsValue,
-    ) -> Result<(), JsValue> {
-        let kind = kind
-            .as_string()
-            .ok_or_else(|| type_error("removeEventListener(): the event type must be a string"))?;
+    pub fn remove_event_listener(&self, kind: JsValue, listener: JsValue, options: JsValue) -> Result<(), JsValue> {
+        let kind = kind.as_string().ok_or_else(|| type_error("removeEventListener(): the event type must be a string"))?;
         if listener.is_undefined() || listener.is_null() {
             return Ok(());
         }

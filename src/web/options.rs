@@ -23,16 +23,8 @@ pub enum StorageKind {
 pub enum Refresher {
     None,
     Function(Function),
-    OAuth2 {
-        token_url: String,
-        client_id: String,
-        scope: Option<String>,
-        user_info_url: Option<String>,
-    },
-    Cognito {
-        client_id: String,
-        endpoint: String,
-    },
+    OAuth2 { token_url: String, client_id: String, scope: Option<String>, user_info_url: Option<String> },
+    Cognito { client_id: String, endpoint: String },
 }
 
 #[derive(Debug, Clone)]
@@ -68,19 +60,12 @@ const COGNITO: &[&str] = &["type", "region", "clientId", "endpoint"];
 
 /// Edit distance, case-insensitive (for "did you mean").
 fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<u8>, Vec<u8>) = (
-        a.to_ascii_lowercase().into_bytes(),
-        b.to_ascii_lowercase().into_bytes(),
-    );
+    let (a, b): (Vec<u8>, Vec<u8>) = (a.to_ascii_lowercase().into_bytes(), b.to_ascii_lowercase().into_bytes());
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
+            cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
         prev = cur;
     }
@@ -89,29 +74,11 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// Refuses keys that are not in `known`, naming the nearest known one.
 fn check_keys(obj: &JsValue, known: &[&str], path: &str) -> Result<(), JsValue> {
-    for key in Object::keys(obj.unchecked_ref::<Object>())
-        .iter()
-        .filter_map(|k| k.as_string())
-    {
+    for key in Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
         if !known.contains(&key.as_str()) {
-            let nearest = known
-                .iter()
-                .min_by_key(|k| distance(k, &key))
-                .copied()
-                .unwrap_or("");
+            let nearest = known.iter().min_by_key(|k| distance(k, &key)).copied().unwrap_or("");
             return Err(type_error(
-                &[
-                    "unknown option `",
-                    path,
-                    &key,
-                    "`: did you mean `",
-                    path,
-                    nearest,
-                    "`? (known: ",
-                    &known.join(", "),
-                    ")",
-                ]
-                .concat(),
+                &["unknown option `", path, &key, "`: did you mean `", path, nearest, "`? (known: ", &known.join(", "), ")"].concat(),
             ));
         }
     }
@@ -119,48 +86,26 @@ fn check_keys(obj: &JsValue, known: &[&str], path: &str) -> Result<(), JsValue> 
 }
 
 /// `obj[key]` as a `T`, or `None` when it is `undefined`/`null`.
-fn field<T: DeserializeOwned>(
-    obj: &JsValue,
-    key: &str,
-    path: &str,
-    what: &str,
-) -> Result<Option<T>, JsValue> {
+fn field<T: DeserializeOwned>(obj: &JsValue, key: &str, path: &str, what: &str) -> Result<Option<T>, JsValue> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
     serde_wasm_bindgen::from_value(v.clone())
         .map(Some)
-        .map_err(|_| {
-            type_error(
-                &[
-                    "option `",
-                    path,
-                    key,
-                    "` must be ",
-                    what,
-                    ", got ",
-                    &describe(&v),
-                ]
-                .concat(),
-            )
-        })
+        .map_err(|_| type_error(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)].concat()))
 }
 
 fn non_negative(obj: &JsValue, key: &str, path: &str) -> Result<Option<f64>, JsValue> {
     match field::<f64>(obj, key, path, "a finite number >= 0")? {
-        Some(n) if !n.is_finite() || n < 0.0 => Err(type_error(
-            &["option `", path, key, "` must be a finite number >= 0"].concat(),
-        )),
+        Some(n) if !n.is_finite() || n < 0.0 => Err(type_error(&["option `", path, key, "` must be a finite number >= 0"].concat())),
         n => Ok(n),
     }
 }
 
 fn text(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
     match field::<String>(obj, key, path, "a non-empty string")? {
-        Some(s) if s.is_empty() => Err(type_error(
-            &["option `", path, key, "` must be a non-empty string"].concat(),
-        )),
+        Some(s) if s.is_empty() => Err(type_error(&["option `", path, key, "` must be a non-empty string"].concat())),
         s => Ok(s),
     }
 }
@@ -171,17 +116,7 @@ fn http_url(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsVa
     };
     match js::resolve_url(&s) {
         Some(u) if u.protocol() == "http:" || u.protocol() == "https:" => Ok(Some(u.href())),
-        _ => Err(type_error(
-            &[
-                "option `",
-                path,
-                key,
-                "` must be an http(s) URL, got \"",
-                &s,
-                "\"",
-            ]
-            .concat(),
-        )),
+        _ => Err(type_error(&["option `", path, key, "` must be an http(s) URL, got \"", &s, "\""].concat())),
     }
 }
 
@@ -193,18 +128,17 @@ fn refresher(r: &JsValue) -> Result<Refresher, JsValue> {
         return Ok(Refresher::Function(f.clone()));
     }
     if !r.is_object() {
-        return Err(type_error(&["option `refresh` must be a function or { type: \"oauth2\" | \"cognito\", ... }, got ", &describe(r)].concat()));
+        return Err(type_error(
+            &["option `refresh` must be a function or { type: \"oauth2\" | \"cognito\", ... }, got ", &describe(r)].concat(),
+        ));
     }
     let p = "refresh.";
-    let client_id = || {
-        text(r, "clientId", p)?.ok_or_else(|| type_error("option `refresh.clientId` is required"))
-    };
+    let client_id = || text(r, "clientId", p)?.ok_or_else(|| type_error("option `refresh.clientId` is required"));
     match js::get_str(r, "type").as_deref() {
         Some("oauth2") => {
             check_keys(r, OAUTH2, p)?;
-            let token_url = http_url(r, "tokenUrl", p)?.ok_or_else(|| {
-                type_error("option `refresh.tokenUrl` is required for `type: \"oauth2\"`")
-            })?;
+            let token_url =
+                http_url(r, "tokenUrl", p)?.ok_or_else(|| type_error("option `refresh.tokenUrl` is required for `type: \"oauth2\"`"))?;
             Ok(Refresher::OAuth2 {
                 token_url,
                 client_id: client_id()?,
@@ -217,34 +151,25 @@ fn refresher(r: &JsValue) -> Result<Refresher, JsValue> {
             let endpoint = match http_url(r, "endpoint", p)? {
                 Some(e) => e,
                 None => {
-                    let region = text(r, "region", p)?.ok_or_else(|| type_error("option `refresh.region` (e.g. \"eu-west-1\") is required unless `refresh.endpoint` is given"))?;
-                    if !region
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    {
-                        return Err(type_error(&["option `refresh.region` must be an AWS region such as \"eu-west-1\", got \"", &region, "\""].concat()));
+                    let region = text(r, "region", p)?.ok_or_else(|| {
+                        type_error("option `refresh.region` (e.g. \"eu-west-1\") is required unless `refresh.endpoint` is given")
+                    })?;
+                    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                        return Err(type_error(
+                            &["option `refresh.region` must be an AWS region such as \"eu-west-1\", got \"", &region, "\""].concat(),
+                        ));
                     }
                     ["https://cognito-idp.", &region, ".amazonaws.com/"].concat()
                 }
             };
-            Ok(Refresher::Cognito {
-                client_id: client_id()?,
-                endpoint,
-            })
+            Ok(Refresher::Cognito { client_id: client_id()?, endpoint })
         }
-        _ => Err(type_error(
-            &[
-                "option `refresh.type` must be \"oauth2\" or \"cognito\", got ",
-                &describe(&js::get(r, "type")),
-            ]
-            .concat(),
-        )),
+        _ => Err(type_error(&["option `refresh.type` must be \"oauth2\" or \"cognito\", got ", &describe(&js::get(r, "type"))].concat())),
     }
 }
 
 fn origins(o: &JsValue) -> Result<Vec<String>, JsValue> {
-    let Some(list) = field::<Vec<String>>(o, "allowedOrigins", "", "an array of origin strings")?
-    else {
+    let Some(list) = field::<Vec<String>>(o, "allowedOrigins", "", "an array of origin strings")? else {
         return Ok(js::page_origin().into_iter().collect());
     };
     list.iter()
@@ -256,15 +181,9 @@ fn origins(o: &JsValue) -> Result<Vec<String>, JsValue> {
 }
 
 pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
-    let o = if o.is_undefined() || o.is_null() {
-        &JsValue::from(Object::new())
-    } else {
-        o
-    };
+    let o = if o.is_undefined() || o.is_null() { &JsValue::from(Object::new()) } else { o };
     if !o.is_object() || o.is_function() {
-        return Err(type_error(
-            &["options must be an object, got ", &describe(o)].concat(),
-        ));
+        return Err(type_error(&["options must be an object, got ", &describe(o)].concat()));
     }
     check_keys(o, TOP, "")?;
     let storage = match text(o, "storage", "")?.as_deref() {
@@ -272,59 +191,37 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         Some("session") => StorageKind::Session,
         Some("local") => StorageKind::Local,
         Some(other) => {
-            return Err(type_error(
-                &[
-                    "option `storage` must be \"memory\", \"session\" or \"local\", got \"",
-                    other,
-                    "\"",
-                ]
-                .concat(),
-            ))
+            return Err(type_error(&["option `storage` must be \"memory\", \"session\" or \"local\", got \"", other, "\""].concat()))
         }
     };
     let mut retry = RetryPolicy::default();
     let r = js::get(o, "retry");
     if !(r.is_undefined() || r.is_null()) {
         if !r.is_object() {
-            return Err(type_error(
-                &["option `retry` must be an object, got ", &describe(&r)].concat(),
-            ));
+            return Err(type_error(&["option `retry` must be an object, got ", &describe(&r)].concat()));
         }
         check_keys(&r, RETRY, "retry.")?;
         if let Some(m) = non_negative(&r, "maxRetries", "retry.")? {
             if m.fract() != 0.0 || m > 20.0 {
-                return Err(type_error(
-                    "option `retry.maxRetries` must be an integer from 0 to 20",
-                ));
+                return Err(type_error("option `retry.maxRetries` must be an integer from 0 to 20"));
             }
             retry.max_retries = m as u32;
         }
-        retry.base_delay_ms =
-            non_negative(&r, "baseDelayMs", "retry.")?.unwrap_or(retry.base_delay_ms);
-        retry.max_delay_ms =
-            non_negative(&r, "maxDelayMs", "retry.")?.unwrap_or(retry.max_delay_ms);
-        retry.idempotency_key =
-            field::<bool>(&r, "idempotencyKey", "retry.", "a boolean")?.unwrap_or(false);
+        retry.base_delay_ms = non_negative(&r, "baseDelayMs", "retry.")?.unwrap_or(retry.base_delay_ms);
+        retry.max_delay_ms = non_negative(&r, "maxDelayMs", "retry.")?.unwrap_or(retry.max_delay_ms);
+        retry.idempotency_key = field::<bool>(&r, "idempotencyKey", "retry.", "a boolean")?.unwrap_or(false);
     }
     let rl = js::get(o, "rateLimit");
     let rate_limit = if rl.is_undefined() || rl.is_null() || rl.as_bool() == Some(false) {
         None
     } else {
         if !rl.is_object() {
-            return Err(type_error(
-                &[
-                    "option `rateLimit` must be { requestsPerSecond, burst? }, got ",
-                    &describe(&rl),
-                ]
-                .concat(),
-            ));
+            return Err(type_error(&["option `rateLimit` must be { requestsPerSecond, burst? }, got ", &describe(&rl)].concat()));
         }
         check_keys(&rl, RATE, "rateLimit.")?;
         let rps = non_negative(&rl, "requestsPerSecond", "rateLimit.")?
             .filter(|v| *v > 0.0)
-            .ok_or_else(|| {
-                type_error("option `rateLimit.requestsPerSecond` must be a number > 0")
-            })?;
+            .ok_or_else(|| type_error("option `rateLimit.requestsPerSecond` must be a number > 0"))?;
         let burst = non_negative(&rl, "burst", "rateLimit.")?.unwrap_or(1.0);
         if burst < 1.0 {
             return Err(type_error("option `rateLimit.burst` must be a number >= 1"));
@@ -341,8 +238,7 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         rate_limit,
         cross_tab: field::<bool>(o, "crossTab", "", "a boolean")?.unwrap_or(true),
         user_info_ttl_ms: non_negative(o, "userInfoTtlSeconds", "")?.unwrap_or(300.0) * 1000.0,
-        expire_on_transient: field::<bool>(o, "expireOnTransientFailure", "", "a boolean")?
-            .unwrap_or(false),
+        expire_on_transient: field::<bool>(o, "expireOnTransientFailure", "", "a boolean")?.unwrap_or(false),
     })
 }
 

@@ -14,10 +14,7 @@ use super::http::{self, Answer, ATTEMPT_TIMEOUT_MS};
 use super::js;
 use super::options::Refresher;
 use super::wait;
-use crate::core::refresh_answer::{
-    classify_cognito, classify_oauth2, classify_rejection, CognitoBody, EndpointAnswer,
-    RefreshVerdict,
-};
+use crate::core::refresh_answer::{classify_cognito, classify_oauth2, classify_rejection, CognitoBody, EndpointAnswer, RefreshVerdict};
 use crate::core::token::TokenInput;
 
 /// The verdict, the HTTP status seen (0: none), and a description of a programming error in a
@@ -50,22 +47,13 @@ fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
 }
 
 fn attempt_of(verdict: RefreshVerdict, status: u16) -> Attempt {
-    Attempt {
-        verdict,
-        status,
-        misuse: None,
-    }
+    Attempt { verdict, status, misuse: None }
 }
 
 pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &str) -> Attempt {
     match refresher {
         Refresher::None => attempt_of(RefreshVerdict::Terminal, 0),
-        Refresher::OAuth2 {
-            token_url,
-            client_id,
-            scope,
-            ..
-        } => {
+        Refresher::OAuth2 { token_url, client_id, scope, .. } => {
             let form = web_sys::UrlSearchParams::new().ok();
             let body = form.map(|f| {
                 f.append("grant_type", "refresh_token");
@@ -76,30 +64,17 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
                 }
                 String::from(f.to_string())
             });
-            let headers = [
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Accept", "application/json"),
-            ];
+            let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
             let a = http::send(fetch, token_url, "POST", &headers, body.as_deref()).await;
             attempt_of(oauth2_verdict(&a), a.status)
         }
-        Refresher::Cognito {
-            client_id,
-            endpoint,
-        } => {
+        Refresher::Cognito { client_id, endpoint } => {
             let body = js::to_json(&InitiateAuth {
                 auth_flow: "REFRESH_TOKEN_AUTH",
                 client_id,
                 auth_parameters: AuthParameters { refresh_token },
             });
-            let a = http::send(
-                fetch,
-                endpoint,
-                "POST",
-                &cognito_headers("InitiateAuth"),
-                Some(&body),
-            )
-            .await;
+            let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), Some(&body)).await;
             let parsed: Option<CognitoBody> = parse(&a.json);
             let v = classify_cognito(
                 EndpointAnswer {
@@ -135,10 +110,7 @@ pub fn cognito_headers(action: &'static str) -> [(&'static str, &'static str); 2
         "GetUser" => "AWSCognitoIdentityProviderService.GetUser",
         _ => "AWSCognitoIdentityProviderService.InitiateAuth",
     };
-    [
-        ("Content-Type", "application/x-amz-json-1.1"),
-        ("X-Amz-Target", target),
-    ]
+    [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)]
 }
 
 /// The function form: `refresh(refreshToken, { signal })`.
@@ -151,12 +123,7 @@ async fn call_function(f: &Function, refresh_token: &str) -> Attempt {
     let result = match f.call2(&JsValue::UNDEFINED, &JsValue::from_str(refresh_token), &ctx) {
         Ok(v) => {
             let p = Promise::resolve(&v);
-            match (wait::Race {
-                a: Box::pin(JsFuture::from(p)),
-                b: wait::sleep(ATTEMPT_TIMEOUT_MS),
-            })
-            .await
-            {
+            match (wait::Race { a: Box::pin(JsFuture::from(p)), b: wait::sleep(ATTEMPT_TIMEOUT_MS) }).await {
                 wait::Either::A(r) => Some(r),
                 wait::Either::B(()) => None,
             }
@@ -167,27 +134,16 @@ async fn call_function(f: &Function, refresh_token: &str) -> Attempt {
         if let Some(c) = ctl {
             c.abort();
         }
-        return attempt_of(
-            RefreshVerdict::Transient {
-                retry_after_ms: None,
-            },
-            0,
-        );
+        return attempt_of(RefreshVerdict::Transient { retry_after_ms: None }, 0);
     };
     match result {
         Ok(v) => resolved(v).await,
         Err(err) => {
             // fetch errors carry `status`, axios errors `response.status`
-            let status = js::get_f64(&err, "status")
-                .or_else(|| js::get_f64(&js::get(&err, "response"), "status"));
+            let status = js::get_f64(&err, "status").or_else(|| js::get_f64(&js::get(&err, "response"), "status"));
             let terminal = js::get(&err, "terminal").as_bool() == Some(true);
             let v = classify_rejection(status, terminal, js::get_f64(&err, "retryAfterMs"));
-            attempt_of(
-                v,
-                status
-                    .filter(|s| (0.0..1000.0).contains(s))
-                    .map_or(0, |s| s as u16),
-            )
+            attempt_of(v, status.filter(|s| (0.0..1000.0).contains(s)).map_or(0, |s| s as u16))
         }
     }
 }

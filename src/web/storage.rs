@@ -1,13 +1,14 @@
 //! Where the token set lives: memory, or local/session storage through gloo-storage, behind a
 //! probe and a fallback.
 //!
-//! gloo-storage reads and writes serde values as JSON, which is what the record is. Two of its
-//! edges would abort the module (SPEC rules 8 and 9): `raw()` panics when storage is
-//! unavailable (sandboxed iframes, blocked cookies, workers, Node), and its error conversion
-//! panics on a thrown value that is not an `Error`. So storage is only handed to gloo after a
-//! probe proved that it is a real `Storage` that reads and writes; anything going wrong later
-//! (full, refused) falls back to memory with one warning. A corrupt or foreign record reads as
-//! nothing.
+//! gloo-storage hands out the `Storage` handles; values go through `JSON.parse`/`JSON.stringify`
+//! and serde-wasm-bindgen (gloo's own `get`/`set` would link serde_json, 17 KB of wasm for one
+//! small record). Two of gloo's edges would abort the module (SPEC rules 8 and 9): `raw()`
+//! panics when storage is unavailable (sandboxed iframes, blocked cookies, workers, Node), and
+//! its error conversion panics on a thrown value that is not an `Error`. So storage is only
+//! handed to gloo after a probe proved that it is a real `Storage` that reads and writes, and
+//! every read and write catches what the browser throws; anything going wrong later (full,
+//! refused) falls back to memory with one warning. A corrupt or foreign record reads as nothing.
 
 use gloo_storage::{LocalStorage, SessionStorage, Storage as _};
 use wasm_bindgen::JsCast;
@@ -41,19 +42,12 @@ fn probe(name: &str) -> bool {
     let Ok(s) = js::global_get(name).dyn_into::<web_sys::Storage>() else {
         return false;
     };
-    s.set_item(PROBE, "1").is_ok()
-        && s.get_item(PROBE).ok().flatten().as_deref() == Some("1")
-        && s.remove_item(PROBE).is_ok()
+    s.set_item(PROBE, "1").is_ok() && s.get_item(PROBE).ok().flatten().as_deref() == Some("1") && s.remove_item(PROBE).is_ok()
 }
 
 impl Store {
     pub fn new(kind: StorageKind, key: &str) -> Store {
-        let mut store = Store {
-            backend: Backend::Memory,
-            key: key.into(),
-            cooldown_key: [key, ":cooldown"].concat(),
-            warned: false,
-        };
+        let mut store = Store { backend: Backend::Memory, key: key.into(), cooldown_key: [key, ":cooldown"].concat(), warned: false };
         let (backend, name) = match kind {
             StorageKind::Memory => return store,
             StorageKind::Local => (Backend::Local, "localStorage"),
@@ -62,13 +56,7 @@ impl Store {
         if probe(name) {
             store.backend = backend;
         } else {
-            store.fall_back(
-                &[
-                    name,
-                    " is unavailable here; the session is kept in memory only",
-                ]
-                .concat(),
-            );
+            store.fall_back(&[name, " is unavailable here; the session is kept in memory only"].concat());
         }
         store
     }
@@ -86,12 +74,18 @@ impl Store {
         }
     }
 
-    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+    fn raw(&self) -> Option<web_sys::Storage> {
         match self.backend {
             Backend::Memory => None,
-            Backend::Local => LocalStorage::get(key).ok(),
-            Backend::Session => SessionStorage::get(key).ok(),
+            Backend::Local => Some(LocalStorage::raw()),
+            Backend::Session => Some(SessionStorage::raw()),
         }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let text = self.raw()?.get_item(key).ok().flatten()?;
+        let v = js_sys::JSON::parse(&text).ok()?;
+        serde_wasm_bindgen::from_value(v).ok()
     }
 
     pub fn read(&self) -> Option<Record> {
@@ -99,23 +93,15 @@ impl Store {
     }
 
     pub fn read_cooldown(&self) -> Option<f64> {
-        self.get::<f64>(&self.cooldown_key)
-            .filter(|v| v.is_finite())
+        self.get::<f64>(&self.cooldown_key).filter(|v| v.is_finite())
     }
 
     fn set<T: serde::Serialize>(&mut self, key: &str, value: &T) -> bool {
-        let raw = match self.backend {
-            Backend::Memory => return true,
-            Backend::Local => LocalStorage::raw(),
-            Backend::Session => SessionStorage::raw(),
-        };
-        // gloo's `set` would panic on a non-Error throw: write with the raw handle.
+        let Some(raw) = self.raw() else { return true };
         let ok = raw.set_item(key, &js::to_json(value)).is_ok();
         if !ok {
             let _ = raw.remove_item(&self.key);
-            self.fall_back(
-                "storage is full or refused the write; the session is kept in memory only",
-            );
+            self.fall_back("storage is full or refused the write; the session is kept in memory only");
         }
         ok
     }
@@ -132,11 +118,7 @@ impl Store {
     }
 
     pub fn clear(&mut self) {
-        let raw = match self.backend {
-            Backend::Memory => return,
-            Backend::Local => LocalStorage::raw(),
-            Backend::Session => SessionStorage::raw(),
-        };
+        let Some(raw) = self.raw() else { return };
         let _ = raw.remove_item(&self.key);
         let _ = raw.remove_item(&self.cooldown_key);
     }

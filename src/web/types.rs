@@ -9,32 +9,16 @@ extern "C" {
     #[wasm_bindgen(js_name = EventTarget)]
     type Target;
     #[wasm_bindgen(method, catch, js_name = addEventListener)]
-    fn add(this: &Target, kind: &str, listener: &JsValue, options: &JsValue)
-        -> Result<(), JsValue>;
+    fn add(this: &Target, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = removeEventListener)]
-    fn remove(
-        this: &Target,
-        kind: &str,
-        listener: &JsValue,
-        options: &JsValue,
-    ) -> Result<(), JsValue>;
+    fn remove(this: &Target, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue>;
 }
 
-pub fn add_listener(
-    t: &EventTarget,
-    kind: &str,
-    listener: &JsValue,
-    options: &JsValue,
-) -> Result<(), JsValue> {
+pub fn add_listener(t: &EventTarget, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue> {
     t.unchecked_ref::<Target>().add(kind, listener, options)
 }
 
-pub fn remove_listener(
-    t: &EventTarget,
-    kind: &str,
-    listener: &JsValue,
-    options: &JsValue,
-) -> Result<(), JsValue> {
+pub fn remove_listener(t: &EventTarget, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue> {
     t.unchecked_ref::<Target>().remove(kind, listener, options)
 }
 

@@ -6,13 +6,13 @@ use std::rc::Rc;
 
 use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::calls::{drive, Sent};
 use super::engine::{Inner, UserInfoState};
 use super::errors::{type_error, user_info};
 use super::http;
 use super::js;
+use super::wait;
 use super::options::Refresher;
 use super::refresher::cognito_headers;
 use crate::core::call::Call;
@@ -25,13 +25,7 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
     }
     {
         let st = inner.st.borrow();
-        if st.s.is_authenticated()
-            && st.ui.rule.fresh(
-                st.s.token_generation(),
-                js::now(),
-                inner.opts.user_info_ttl_ms,
-            )
-        {
+        if st.s.is_authenticated() && st.ui.rule.fresh(st.s.token_generation(), js::now(), inner.opts.user_info_ttl_ms) {
             return Promise::resolve(&st.ui.value);
         }
         if let Some(p) = &st.ui.pending {
@@ -39,17 +33,13 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
         }
     }
     let me = inner.clone();
-    let p = future_to_promise(async move {
+    let p = wait::promise(async move {
         let r = fetch(&me).await;
         let mut st = me.st.borrow_mut();
         st.ui.pending = None;
         if let Ok(v) = &r {
             let gen = st.s.token_generation();
-            st.ui = UserInfoState {
-                value: v.clone(),
-                pending: None,
-                ..Default::default()
-            };
+            st.ui = UserInfoState { value: v.clone(), pending: None, ..Default::default() };
             st.ui.rule.stored(gen, js::now());
         }
         r
@@ -62,13 +52,13 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
     let (url, cognito) = match &inner.opts.refresh {
         Refresher::Cognito { endpoint, .. } => (endpoint.clone(), true),
         Refresher::OAuth2 { user_info_url: Some(u), .. } => (u.clone(), false),
-        _ => return Err(type_error("userInfo() needs `refresh: { type: \"cognito\", ... }` or `refresh: { type: \"oauth2\", userInfoUrl, ... }`")),
+        _ => {
+            return Err(type_error(
+                "userInfo() needs `refresh: { type: \"cognito\", ... }` or `refresh: { type: \"oauth2\", userInfoUrl, ... }`",
+            ))
+        }
     };
-    let fetch = inner
-        .own_fetch
-        .clone()
-        .or_else(http::global_fetch)
-        .ok_or_else(|| type_error("there is no fetch here"))?;
+    let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
     let call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
     let answer = drive(inner, call, None, &url, |token, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
@@ -79,53 +69,23 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
                     #[serde(rename = "AccessToken")]
                     access_token: &'a str,
                 }
-                let body = js::to_json(&GetUser {
-                    access_token: &token,
-                });
-                http::send(
-                    &fetch,
-                    &url,
-                    "POST",
-                    &cognito_headers("GetUser"),
-                    Some(&body),
-                )
-                .await
+                let body = js::to_json(&GetUser { access_token: &token });
+                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), Some(&body)).await
             } else {
                 let bearer = ["Bearer ", &token].concat();
-                http::send(
-                    &fetch,
-                    &url,
-                    "GET",
-                    &[
-                        ("Authorization", bearer.as_str()),
-                        ("Accept", "application/json"),
-                    ],
-                    None,
-                )
-                .await
+                http::send(&fetch, &url, "GET", &[("Authorization", bearer.as_str()), ("Accept", "application/json")], None).await
             };
             if let Some(why) = a.failure {
                 return Sent::NetworkError(user_info(0, why));
             }
-            let error_type = a
-                .error_type
-                .clone()
-                .or_else(|| js::get_str(&a.json, "__type"));
+            let error_type = a.error_type.clone().or_else(|| js::get_str(&a.json, "__type"));
             let status = status_for_rules(a.status, error_type.as_deref());
-            Sent::Answer {
-                retry_after: a.retry_after.clone(),
-                error_type,
-                status,
-                value: a,
-            }
+            Sent::Answer { retry_after: a.retry_after.clone(), error_type, status, value: a }
         }
     })
     .await?;
     if !(200..300).contains(&answer.status) {
-        return Err(user_info(
-            answer.status,
-            &["the endpoint answered HTTP ", &answer.status.to_string()].concat(),
-        ));
+        return Err(user_info(answer.status, &["the endpoint answered HTTP ", &answer.status.to_string()].concat()));
     }
     if !answer.json.is_object() {
         return Err(user_info(answer.status, "the answer is not a JSON object"));
@@ -134,17 +94,13 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
         return Ok(answer.json);
     }
     let user: CognitoUser = serde_wasm_bindgen::from_value(answer.json.clone()).unwrap_or_default();
-    let flat = user
-        .flatten()
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
-        .unwrap_or(JsValue::NULL);
+    let flat = Object::new();
+    for (k, v) in user.flatten() {
+        js::set(&flat, k, &JsValue::from_str(v));
+    }
     // the raw answer stays reachable, out of the way of JSON and spreads
     let desc = Object::new();
     js::set(&desc, "value", &answer.json);
-    if let Some(o) = flat.dyn_ref::<Object>() {
-        let _ = Object::define_property(o, &JsValue::from_str("raw"), &desc);
-    }
-    Ok(flat)
+    let _ = Object::define_property(&flat, &JsValue::from_str("raw"), &desc);
+    Ok(flat.into())
 }
-
-use serde::Serialize as _;

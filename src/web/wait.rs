@@ -34,9 +34,7 @@ pub fn sleep(ms: f64) -> TimeoutFuture {
 pub fn abort_reason(signal: &AbortSignal) -> JsValue {
     let r = signal.reason();
     if r.is_undefined() {
-        web_sys::DomException::new_with_message_and_name("The operation was aborted.", "AbortError")
-            .map(Into::into)
-            .unwrap_or(r)
+        web_sys::DomException::new_with_message_and_name("The operation was aborted.", "AbortError").map(Into::into).unwrap_or(r)
     } else {
         r
     }
@@ -52,19 +50,12 @@ fn aborted(signal: &AbortSignal) -> Promise {
         });
         let opts = web_sys::AddEventListenerOptions::new();
         opts.set_once(true);
-        let _ = signal.add_event_listener_with_callback_and_add_event_listener_options(
-            "abort",
-            cb.unchecked_ref(),
-            &opts,
-        );
+        let _ = signal.add_event_listener_with_callback_and_add_event_listener_options("abort", cb.unchecked_ref(), &opts);
     })
 }
 
 /// Runs `f`, or stops with the signal's reason as soon as it aborts.
-pub async fn abortable<F: Future>(
-    f: F,
-    signal: Option<&AbortSignal>,
-) -> Result<F::Output, JsValue> {
+pub async fn abortable<F: Future>(f: F, signal: Option<&AbortSignal>) -> Result<F::Output, JsValue> {
     let Some(signal) = signal else {
         return Ok(f.await);
     };
@@ -72,12 +63,7 @@ pub async fn abortable<F: Future>(
         return Err(abort_reason(signal));
     }
     let abort = JsFuture::from(aborted(signal));
-    match (Race {
-        a: Box::pin(f),
-        b: abort,
-    })
-    .await
-    {
+    match (Race { a: Box::pin(f), b: abort }).await {
         Either::A(v) => Ok(v),
         Either::B(r) => Err(r.err().unwrap_or(JsValue::UNDEFINED)),
     }
@@ -105,4 +91,11 @@ impl<A: Future, B: Future + Unpin> Future for Race<A, B> {
         }
         Poll::Pending
     }
+}
+
+/// A promise driven by `f`. Every async entry point goes through this one boxed instance of
+/// `future_to_promise`, instead of one copy of its machinery per future type.
+pub fn promise(f: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> js_sys::Promise {
+    let f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(f);
+    wasm_bindgen_futures::future_to_promise(f)
 }
