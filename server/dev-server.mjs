@@ -8,6 +8,7 @@
 //                               (REFRESH_TOKEN_AUTH) | .GetUser, errors as Cognito sends them
 //   ANY  /api/*                 protected: needs a valid, unexpired bearer token; echoes the call
 //   ANY  /foreign/*             unprotected; reports whether an Authorization header came
+//   POST /evil/token            where a followed redirect would leak a refresh token (counted)
 //   GET  /__control/stats       counters and the last requests
 //   POST /__control/faults      merge fault settings (JSON), see DEFAULT_FAULTS
 //   POST /__control/reset       faults and counters back to defaults, all tokens forgotten
@@ -41,6 +42,7 @@ export const DEFAULT_FAULTS = {
   apiThrottleRps: 0, // > 0: a token bucket (1 s of burst) in front of /api
   apiThrottleStyle: "429", // "429" (+ Retry-After: 1) or "cognito" (400 TooManyRequestsException)
   tokenThrottleRps: 0, // > 0: the token endpoint allows this many requests/s (Cognito-style 400 / OAuth2 429)
+  tokenRedirect: null, // a URL: the token endpoint (OAuth2 and Cognito) answers 307 to it
 };
 
 const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json", ".png": "image/png", ".ts": "text/plain" };
@@ -60,7 +62,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
   let counts, log, refreshTokens, opaque, bucket;
   function reset() {
     faults = { ...DEFAULT_FAULTS };
-    counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0 };
+    counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0, evil: 0, evilRefreshTokens: 0 };
     log = [];
     refreshTokens = new Map(); // rt → { user, retiredAt: null | ms, revoked }
     opaque = new Map(); // opaque access token → { user, exp }
@@ -159,6 +161,12 @@ export function createDevServer({ extraStatic = {} } = {}) {
 
   // Answers a token-endpoint fault; true if one was sent.
   async function tokenFault(req, res, style) {
+    if (faults.tokenRedirect) {
+      counts.refreshFaults++;
+      res.writeHead(307, { Location: faults.tokenRedirect });
+      res.end();
+      return true;
+    }
     if (faults.tokenThrottleRps > 0 && !takeFrom(tokenBucket, faults.tokenThrottleRps)) {
       counts.refreshFaults++;
       throttleAnswer(res, style === "cognito" ? "cognito" : "429", 1);
@@ -365,6 +373,13 @@ export function createDevServer({ extraStatic = {} } = {}) {
         return send(res, 200, { sub: claims.sub, email: `${claims.sub}@example.test`, name: claims.sub });
       }
       if (p.startsWith("/api/")) return await handleApi(req, res, url);
+      if (p === "/evil/token") {
+        // where a followed redirect would take a refresh token: counts what arrives
+        counts.evil++;
+        const body = (await readBody(req)).toString();
+        if (/rt-|REFRESH_TOKEN/.test(body)) counts.evilRefreshTokens++;
+        return send(res, 200, { access_token: "evil-token", expires_in: 3600, AuthenticationResult: { AccessToken: "evil-token", ExpiresIn: 3600 } });
+      }
       if (p.startsWith("/foreign/")) {
         counts.foreign++;
         if (req.headers.authorization !== undefined) counts.foreignWithAuth++;

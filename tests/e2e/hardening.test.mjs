@@ -1,0 +1,174 @@
+// Hardening: what a security reviewer and an SRE try. Each test pins a defect found by trying
+// to break sessionguard, or the rule that keeps its kind from coming back.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { start } from "./harness.mjs";
+
+let h;
+before(async () => { h = await start(); });
+after(async () => { await h?.close(); });
+beforeEach(async () => { await h.reset(); });
+
+const expired = async () => ({ ...(await h.login()), expires_in: 0 });
+
+for (const form of ["oauth2", "cognito"]) {
+  test(`${form}: a redirect of the token endpoint is not followed, so the refresh token stays home`, async () => {
+    const t = await expired();
+    await h.faults({ tokenRedirect: h.foreign + "/evil/token" });
+    const r = await h.page.evaluate(async ({ t, form }) => {
+      const refresh = form === "oauth2" ? { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo" } : { type: "cognito", clientId: "demo", endpoint: "/cognito/" };
+      const s = make({ refresh, retry: { maxRetries: 1, baseDelayMs: 5 } }, tokens(t, { expiresIn: 0 }));
+      const a = await settle(s.fetch("/api/me"));
+      return { a, auth: s.isAuthenticated(), token: await settle(s.getAccessToken()) };
+    }, { t, form });
+    assert.equal(r.a.e.name, "RefreshUnavailableError", "a redirect is a transient failure");
+    assert.equal(r.auth, true, "the session is kept");
+    const st = await h.stats();
+    assert.equal(st.counts.evil, 0, "nothing reached the other origin");
+    assert.equal(st.counts.evilRefreshTokens, 0);
+    assert.equal(st.counts.refresh, 2, "two attempts at the real endpoint, none elsewhere");
+  });
+}
+
+test("wrapFetch(originalFetch) installed as window.fetch: refreshing does not deadlock on itself", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const original = window.fetch;
+    const s = make({}, tokens(t, { expiresIn: 0 }));
+    window.fetch = s.wrapFetch(original);
+    try {
+      const t0 = performance.now();
+      const res = await Promise.all(Array.from({ length: 20 }, () => fetch("/api/me").then((r) => r.status)));
+      return { statuses: [...new Set(res)], ms: performance.now() - t0, stats: s.stats() };
+    } finally {
+      window.fetch = original;
+    }
+  }, t);
+  assert.deepEqual(r.statuses, [200]);
+  assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+  const st = await h.stats();
+  assert.equal(st.counts.refresh, 1);
+  assert.equal(st.counts.badTokens, 0);
+});
+
+test("window.fetch = wrapFetch() (no argument), twice: no recursion, no stacking, the module keeps working", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const original = window.fetch;
+    const s = make({}, tokens(t));
+    window.fetch = s.wrapFetch();
+    window.fetch = s.wrapFetch();
+    try {
+      const res = await fetch("/foreign/me");
+      const echo = await res.json();
+      const fresh = new SG.SessionManager({});
+      return { status: res.status, auth: echo.authorization, fresh: fresh.isAuthenticated() };
+    } finally {
+      window.fetch = original;
+    }
+  }, t);
+  assert.equal(r.status, 200);
+  assert.equal(r.auth, "Bearer " + t.access_token, "one Authorization header, not two");
+  assert.equal(r.fresh, false);
+  assert.equal((await h.stats()).counts.foreign, 1, "one send");
+});
+
+test("a refresh function that never settles is bounded: its signal aborts at 30 s and waiters are answered", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    let signal = null;
+    const s = make({ refresh: (rt, ctx) => { signal = ctx.signal; return new Promise(() => {}); }, retry: { maxRetries: 0 } }, tokens(t, { expiresIn: 0 }));
+    const t0 = performance.now();
+    const a = await settle(s.fetch("/api/me"));
+    return { a, ms: performance.now() - t0, aborted: signal && signal.aborted, auth: s.isAuthenticated() };
+  }, t);
+  assert.equal(r.a.e.name, "RefreshUnavailableError");
+  assert.ok(r.ms >= 29_000 && r.ms < 40_000, `settled after ${r.ms} ms`);
+  assert.equal(r.aborted, true, "the function's signal was aborted at the limit");
+  assert.equal(r.auth, true);
+});
+
+test("tokens that no HTTP header can carry are refused by setTokens and unusable in a refresh answer", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const refused = ["tok€", "a\u0000b", "a b", "tab\there"].map((bad) => { try { s.setTokens({ accessToken: bad }); return "accepted"; } catch (e) { return e instanceof TypeError ? "TypeError" : String(e); } });
+    const f = make({ refresh: async () => ({ accessToken: "tok€", expiresIn: 3600 }), retry: { maxRetries: 0 } }, tokens(t, { expiresIn: 0 }));
+    const a = await settle(f.fetch("/api/me"));
+    const again = await settle(f.fetch("/api/me"));
+    return { refused, a, again, auth: f.isAuthenticated() };
+  }, t);
+  assert.deepEqual([...new Set(r.refused)], ["TypeError"]);
+  assert.equal(r.a.e.name, "RefreshUnavailableError", "a refresh answer with an unusable token is transient");
+  assert.equal(r.again.e.name, "RefreshUnavailableError", "no header TypeError on later calls");
+  assert.equal(r.auth, true);
+  assert.equal(h.errors.length, 0, h.errors.join("\n"));
+});
+
+test("an overflowing expires_in (1e400, Number.MAX_VALUE) keeps a good token, clamped", async () => {
+  const t = await expired();
+  for (const big of ["1e400", "Number.MAX_VALUE"]) {
+    await h.reset();
+    const fresh = await h.login();
+    const r = await h.page.evaluate(async ({ t, fresh, big }) => {
+      const expiresIn = big === "1e400" ? JSON.parse('{"v":1e400}').v : Number.MAX_VALUE;
+      const s = make({ refresh: async () => ({ access_token: fresh.access_token, expires_in: expiresIn }) }, tokens(t, { expiresIn: 0 }));
+      const status = (await s.fetch("/api/me")).status;
+      const second = (await s.fetch("/api/me")).status;
+      return { status, second, stats: s.stats(), expiresAt: events.find((e) => e.type === "token-refreshed").expiresAt };
+    }, { t, fresh, big });
+    assert.deepEqual([r.status, r.second], [200, 200], big);
+    assert.equal(r.stats.refreshes, 1, "one refresh, then the token is used");
+    assert.ok(Number.isFinite(r.expiresAt), "the expiry is clamped to a finite time");
+  }
+});
+
+test("a caller's own Authorization header wins: the call passes through untouched (fetch and axios)", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const viaFetch = await (await s.fetch("/foreign/x", { headers: { Authorization: "Basic abc" } })).json();
+    const http = axios.create();
+    s.attachAxios(http);
+    const viaAxios = (await http.get("/foreign/y", { headers: { Authorization: "Basic xyz" } })).data;
+    const ours = (await http.get("/foreign/z")).data;
+    return { viaFetch: viaFetch.authorization, viaAxios: viaAxios.authorization, ours: ours.authorization, stats: s.stats() };
+  }, t);
+  assert.equal(r.viaFetch, "Basic abc");
+  assert.equal(r.viaAxios, "Basic xyz");
+  assert.equal(r.ours, "Bearer " + t.access_token);
+  assert.equal(r.stats.requests, 1, "only the call without its own credentials went through the session");
+});
+
+test("a stack overflow through the public API (re-entrant listeners) leaves the module usable", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    let depth = 0;
+    let overflowed = false;
+    s.addEventListener("session-expired", () => {
+      depth++;
+      try {
+        s.setTokens(tokens(t));
+        s.logout(); // fires session-expired again, inside this listener: recursion without end
+      } catch (e) {
+        if (e instanceof RangeError) overflowed = true;
+        throw e;
+      }
+    });
+    const errors = [];
+    window.addEventListener("error", (e) => errors.push(String(e.message)));
+    s.logout();
+    await new Promise((res) => setTimeout(res, 50));
+    overflowed ||= errors.some((m) => /call stack/i.test(m));
+    const fresh = new SG.SessionManager({});
+    fresh.setTokens(tokens(t));
+    const status = (await fresh.fetch("/api/me")).status;
+    return { depth, overflowed, status, fresh: fresh.isAuthenticated() };
+  }, t);
+  const overflow = h.errors.filter((e) => /RangeError/.test(e));
+  assert.ok(r.overflowed || overflow.length > 0, `the stack overflowed (after ${r.depth} levels)`);
+  h.errors.length = 0;
+  assert.equal(r.status, 200, "a new SessionManager works after the overflow");
+  assert.equal(r.fresh, true);
+});
