@@ -1,0 +1,168 @@
+// A newcomer's first hour: the mistakes people make explain themselves, the shapes people have
+// are accepted, and the module works where their tests run (Node).
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { start } from "./harness.mjs";
+
+const root = new URL("../..", import.meta.url).pathname;
+let h;
+before(async () => { h = await start(); });
+after(async () => { await h?.close(); });
+beforeEach(async () => { await h.reset(); });
+
+const expired = async () => ({ ...(await h.login()), expires_in: 0 });
+
+test("before init(): a clear error that says what to do; SessionManager.create() initialises by itself", async () => {
+  const t = await h.login();
+  const page = await h.openPage("/www/bare.html");
+  const r = await page.evaluate(async (t) => {
+    const mod = await import("/pkg/sessionguard.js");
+    let early = null;
+    try { new mod.SessionManager({}); } catch (e) { early = e.message; }
+    const s = await mod.SessionManager.create({});
+    s.setTokens(t); // the OAuth2 token answer, as the login endpoint gave it
+    const status = (await s.fetch("/api/me")).status;
+    return { early, status, isManager: s instanceof mod.SessionManager };
+  }, t);
+  await page.close();
+  assert.match(r.early, /await init\(\)/);
+  assert.match(r.early, /SessionManager\.create/);
+  assert.equal(r.status, 200);
+  assert.equal(r.isManager, true);
+});
+
+test("session.fetch is bound: const { fetch } = session works, and so does fetch: session.fetch in another client", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const { fetch: f } = s;
+    const client = { fetch: s.fetch };
+    return [(await f("/api/me")).status, (await client.fetch("/api/me")).status];
+  }, t);
+  assert.deepEqual(r, [200, 200]);
+});
+
+test("unknown option keys are refused with the nearest known one", async () => {
+  const r = await h.page.evaluate(() => {
+    const msg = (o) => { try { new SG.SessionManager(o); return "accepted"; } catch (e) { return (e instanceof TypeError ? "TypeError: " : "") + e.message; } };
+    return [
+      msg({ allowedOrigin: ["https://api.example.com"] }),
+      msg({ refresh: { type: "oauth2", tokenURL: "/t", clientId: "x" } }),
+      msg({ retry: { maxRetry: 2 } }),
+      msg({ refresh: { type: "cognito", clientId: "x" } }),
+    ];
+  });
+  assert.match(r[0], /^TypeError: .*allowedOrigin.*did you mean `allowedOrigins`/);
+  assert.match(r[1], /^TypeError: .*tokenURL.*did you mean `refresh\.tokenUrl`/);
+  assert.match(r[2], /^TypeError: .*maxRetry.*`retry\.maxRetries`/);
+  assert.match(r[3], /^TypeError: .*refresh\.region.*required unless `refresh\.endpoint`/);
+});
+
+test("a 401 from an origin outside allowedOrigins while a session is held: one console warning naming the option", async () => {
+  const t = await h.login();
+  const warnings = [];
+  const onConsole = (m) => { if (m.type() === "warning") warnings.push(m.text()); };
+  h.page.on("console", onConsole);
+  const r = await h.page.evaluate(async ({ t, foreign }) => {
+    const s = make({}, tokens(t));
+    const a = (await s.fetch(foreign + "/api/me")).status;
+    const b = (await s.fetch(foreign + "/api/me")).status;
+    return [a, b];
+  }, { t, foreign: h.foreign });
+  h.page.off("console", onConsole);
+  assert.deepEqual(r, [401, 401]);
+  const ours = warnings.filter((w) => w.includes("allowedOrigins"));
+  assert.equal(ours.length, 1, warnings.join("\n"));
+  assert.ok(ours[0].includes(h.foreign), ours[0]);
+});
+
+test("setTokens: the OAuth2 answer is accepted; anything else names the keys it got", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({});
+    s.setTokens(t);
+    const status = (await s.fetch("/api/me")).status;
+    const msg = (v) => { try { s.setTokens(v); return "accepted"; } catch (e) { return e.message; } };
+    return { status, axiosResponse: msg({ data: t, status: 200, headers: {}, config: {} }), other: msg({ token: "x" }) };
+  }, t);
+  assert.equal(r.status, 200);
+  assert.match(r.axiosResponse, /keys \{data, status, headers, config\}/);
+  assert.match(r.axiosResponse, /response\.data/);
+  assert.match(r.other, /keys \{token\}/);
+});
+
+test("skipAuth: true sends a call untouched, without the session (fetch and axios)", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const viaFetch = await (await s.fetch("/foreign/a", { skipAuth: true })).json();
+    const refused = (await s.fetch("/api/me", { skipAuth: true })).status;
+    const http = axios.create();
+    s.attachAxios(http);
+    const viaAxios = (await http.get("/foreign/b", { skipAuth: true })).data;
+    const axios401 = await http.get("/api/me", { skipAuth: true }).then((r) => r.status, (e) => e.response.status);
+    return { viaFetch: viaFetch.authorization, refused, viaAxios: viaAxios.authorization, axios401, stats: s.stats() };
+  }, t);
+  assert.equal(r.viaFetch, null);
+  assert.equal(r.viaAxios, null);
+  assert.deepEqual([r.refused, r.axios401], [401, 401], "a 401 on a skipAuth call is the caller's");
+  assert.equal(r.stats.refreshes, 0, "no refresh");
+  assert.equal(r.stats.sessionExpired, 0);
+  assert.equal((await h.stats()).counts.refresh, 0);
+});
+
+test("refresh functions: an OAuth2 answer and a Response are accepted; axios's 400 ends the session; undefined is reported", async () => {
+  const t = await expired();
+  const errors = [];
+  const onConsole = (m) => { if (m.type() === "error") errors.push(m.text()); };
+  h.page.on("console", onConsole);
+  const r = await h.page.evaluate(async (t) => {
+    const post = (rt) => fetch("/oauth/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "demo" }) });
+    const snake = make({ refresh: async (rt) => (await post(rt)).json() }, tokens(t, { expiresIn: 0 }));
+    const a = (await snake.fetch("/api/me")).status;
+    const resp = make({ refresh: (rt) => post(rt) }, tokens(t, { expiresIn: 0 }));
+    const b = (await resp.fetch("/api/me")).status;
+    const ax = make({ refresh: async () => { throw Object.assign(new Error("Request failed with status code 400"), { response: { status: 400, data: { error: "invalid_grant" } } }); } }, tokens(t, { expiresIn: 0 }));
+    const c = await settle(ax.fetch("/api/me"));
+    const none = make({ refresh: async () => undefined, retry: { maxRetries: 0 } }, tokens(t, { expiresIn: 0 }));
+    const d = await settle(none.fetch("/api/me"));
+    const d2 = await settle(none.fetch("/api/me"));
+    return { a, b, c: c.e.reason, d: d.e.name, d2: d2.e.name };
+  }, t);
+  h.page.off("console", onConsole);
+  assert.deepEqual([r.a, r.b], [200, 200]);
+  assert.equal(r.c, "refresh-rejected", "err.response.status 400 is terminal");
+  assert.equal(r.d, "RefreshUnavailableError");
+  const reported = errors.filter((e) => e.includes("resolved with undefined"));
+  assert.equal(reported.length, 1, "reported once, with what was received: " + errors.join("\n"));
+  assert.match(reported[0], /TypeError/);
+});
+
+test("the retry event also fires while the token endpoint is retried (detail.refresh)", async () => {
+  const t = await expired();
+  await h.faults({ tokenMode: "503", tokenFaultCount: 2 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { baseDelayMs: 5 } }, tokens(t, { expiresIn: 0 }));
+    const status = (await s.fetch("/api/me")).status;
+    return { status, retries: events.filter((e) => e.type === "retry") };
+  }, t);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.retries.map((e) => [e.refresh, e.status, e.attempt]), [[true, 503, 1], [true, 503, 2]]);
+  assert.match(r.retries[0].url, /\/oauth\/token$/);
+});
+
+test("Node >= 18: init() without arguments, then the manager works (as in Vitest or Jest)", () => {
+  const script = `
+    import init, { SessionManager, SessionExpiredError } from ${JSON.stringify(root + "pkg/sessionguard.js")};
+    await init();
+    const s = new SessionManager({ refresh: { type: "oauth2", tokenUrl: "https://id.example.com/token", clientId: "c" } });
+    let before = null;
+    try { await s.getAccessToken(); } catch (e) { before = e instanceof SessionExpiredError && e.reason; }
+    s.setTokens({ access_token: "abc", refresh_token: "r", expires_in: 3600 });
+    const created = await SessionManager.create({});
+    console.log(JSON.stringify({ before, token: await s.getAccessToken(), auth: s.isAuthenticated(), created: created.isAuthenticated() }));
+  `;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  assert.deepEqual(JSON.parse(out.trim().split("\n").pop()), { before: "no-session", token: "abc", auth: true, created: false });
+});
