@@ -9,6 +9,8 @@
 //!   interceptors, the refreshers, storage, timers, locks, the channel and the events. It moves
 //!   bytes, timers and events, and decides nothing.
 
+#![deny(clippy::await_holding_refcell_ref)]
+
 extern crate alloc;
 
 pub mod core;

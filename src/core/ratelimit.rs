@@ -62,7 +62,8 @@ impl RateLimiter {
     pub fn take_ticket(&mut self, now: f64) -> u64 {
         let k = self.next_ticket;
         self.next_ticket += 1;
-        if !(self.slot(k) >= now) {
+        let slot = self.slot(k);
+        if slot.is_nan() || slot < now {
             // The queue is empty: start again from now, with the burst credit back.
             self.anchor_ticket = k;
             self.anchor_time = now;

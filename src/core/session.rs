@@ -15,6 +15,7 @@
 //!   the session ends with `no-refresh-token`, or a token still inside its lifetime is used) or a
 //!   transient failure put refreshing on cool-down (then `RefreshUnavailable`, or the still-valid
 //!   token).
+//!
 //! There is at most one flight at a time. Its result is delivered with
 //! [`Session::refresh_result`]: new tokens; a terminal answer (the session ends,
 //! `refresh-rejected`); or a transient one, retried with backoff inside the same flight up to

@@ -237,9 +237,7 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
     let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
         let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
         match w.upgrade() {
-            Some(i) if needs_rules(status) => {
-                wait::promise(on_answer(i, inst.clone(), js::get(&res, "config"), res, status, None)).into()
-            }
+            Some(i) if needs_rules(status) => wait::promise(on_answer(i, inst.clone(), js::get(&res, "config"), res, status, None)).into(),
             _ => res,
         }
     });

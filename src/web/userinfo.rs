@@ -12,9 +12,9 @@ use super::engine::{Inner, UserInfoState};
 use super::errors::{type_error, user_info};
 use super::http;
 use super::js;
-use super::wait;
 use super::options::Refresher;
 use super::refresher::cognito_headers;
+use super::wait;
 use crate::core::call::Call;
 use crate::core::userinfo::{status_for_rules, CognitoUser};
 
