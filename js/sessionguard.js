@@ -17,7 +17,15 @@ async function defaultSource() {
     const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ "node:fs/promises");
     return fs.readFile(url);
   }
-  return url;
+  const res = await fetch(url);
+  const type = res.headers.get("content-type") || "";
+  if (!res.ok || type.includes("text/html")) {
+    // A dev server that moved this file (Vite 5's dependency pre-bundling) answers with its page.
+    throw new Error(`sessionguard: ${url} answered ${res.status} ${type || "(no type)"}, not the wasm module. ` +
+      'With Vite 5, add `optimizeDeps: { exclude: ["sessionguard"] }` to vite.config; elsewhere, serve ' +
+      "sessionguard_bg.wasm next to the package's entry, or pass its URL: init(url).");
+  }
+  return res;
 }
 
 /** Loads the wasm module (once; later calls return the same promise). Without an argument it

@@ -31,11 +31,10 @@ cp js/sessionguard.d.ts pkg/sessionguard.d.ts
 cp js/errors.js pkg/errors.js
 cp js/errors.d.ts pkg/errors.d.ts
 
-# Minify each module on its own (they stay separate modules).
-for f in sessionguard.js sessionguard_glue.js errors.js; do
-  node_modules/.bin/esbuild "pkg/$f" --minify --format=esm --target=es2020 \
-    --outfile="pkg/$f" --allow-overwrite --log-level=warning
-done
+# Minify the generated glue. The two hand-written files ship as written: they are small, and
+# the entry's bundler hints (/* webpackIgnore */, /* @vite-ignore */) must survive.
+node_modules/.bin/esbuild pkg/sessionguard_glue.js --minify --format=esm --target=es2020 \
+  --outfile=pkg/sessionguard_glue.js --allow-overwrite --log-level=warning
 
 WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)
