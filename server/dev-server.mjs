@@ -13,6 +13,7 @@
 //   POST /__control/faults      merge fault settings (JSON), see DEFAULT_FAULTS
 //   POST /__control/reset       faults and counters back to defaults, all tokens forgotten
 //   POST /__control/revoke      revoke every refresh token issued so far
+//   POST /__control/expire-access  refuse every access token issued so far (as if expired)
 //
 // Used by `npm start` (the demo), the end-to-end tests and the benchmarks.
 
@@ -60,7 +61,9 @@ export function createDevServer({ extraStatic = {} } = {}) {
   const secret = crypto.randomBytes(32);
   let faults = { ...DEFAULT_FAULTS };
   let counts, log, refreshTokens, opaque, bucket;
+  let notBefore = 0;
   function reset() {
+    notBefore = 0;
     faults = { ...DEFAULT_FAULTS };
     counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0, evil: 0, evilRefreshTokens: 0 };
     log = [];
@@ -90,6 +93,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
     if (sig !== parts[2]) return null;
     try {
       const claims = JSON.parse(Buffer.from(parts[1], "base64url").toString());
+      if (claims.iat * 1000 < notBefore) return null; // issued before /__control/expire-access
       return claims.exp * 1000 > Date.now() ? claims : null;
     } catch {
       return null;
@@ -388,6 +392,13 @@ export function createDevServer({ extraStatic = {} } = {}) {
       if (p.startsWith("/__control/")) {
         if (p === "/__control/stats") return send(res, 200, { counts, faults, log: url.searchParams.has("log") ? log : undefined });
         if (p === "/__control/reset") { reset(); faultHits = { token: 0, api: 0 }; return send(res, 200, { ok: true }); }
+        if (p === "/__control/expire-access") {
+          // access tokens issued so far are refused from now on (JWT iat is in whole seconds)
+          notBefore = Math.ceil(Date.now() / 1000) * 1000;
+          for (const o of opaque.values()) o.exp = 0;
+          await sleep(Math.max(0, notBefore - Date.now()) + 5);
+          return send(res, 200, { ok: true });
+        }
         if (p === "/__control/revoke") { for (const e of refreshTokens.values()) e.revoked = true; return send(res, 200, { ok: true }); }
         if (p === "/__control/faults" && req.method === "POST") {
           let o = {};

@@ -108,11 +108,12 @@ $("relogin").onclick = login;
 $("logout").onclick = () => session && session.logout();
 $("revoke").onclick = async () => { await control("revoke", {}); logLine("server: refresh tokens revoked"); };
 $("expire").onclick = async () => {
-  if (!session || !session.isAuthenticated() || !lastLogin) return;
-  // the app hands back the same token set with an expiry of now
-  const access = await session.getAccessToken();
-  session.setTokens({ accessToken: access, refreshToken: lastLogin.refresh_token, expiresIn: 0 });
-  logLine("access token marked expired");
+  if (!session || !session.isAuthenticated()) return;
+  // The server stops accepting the access tokens it has issued, as when they expire early or
+  // are revoked: sessionguard learns it from the next call's 401, so the next storm shows the
+  // refresh (one for the whole storm) and the replays.
+  await control("expire-access", {});
+  logLine("server: access tokens issued so far are no longer accepted");
 };
 for (const b of document.querySelectorAll("[data-fault]")) {
   b.onclick = async () => {
@@ -131,8 +132,9 @@ $("clear-faults").onclick = async () => {
   $("active-faults").textContent = "";
 };
 
-async function storm() {
+async function storm(keepCompare) {
   if (!session) await login();
+  if (keepCompare !== true) $("compare").innerHTML = "";
   calls.length = 0;
   tokenRequests.length = 0;
   marks.length = 0;
@@ -148,7 +150,7 @@ async function storm() {
   logLine(`storm: ${ok}/${n} answered 200 in ${ms} ms; ${after.refresh - before.refresh} token request(s), ${after.api - before.api} API sends`);
   return { n, ok, ms, refreshes: after.refresh - before.refresh, sends: after.api - before.api, failed: n - ok };
 }
-$("storm").onclick = storm;
+$("storm").onclick = () => storm();
 
 // The same storm through the usual axios stack, for comparison.
 async function stormAxios(n) {
@@ -173,10 +175,11 @@ async function stormAxios(n) {
 
 $("side").onclick = async () => {
   const n = Math.max(1, Math.min(2000, Number($("n").value) || 200));
+  $("compare").innerHTML = "running…"; // results of an earlier run are gone
   await login();
   // put sessionguard in the same situation: an access token the API refuses
   session.setTokens({ accessToken: "expired-" + lastLogin.access_token.slice(-6), refreshToken: lastLogin.refresh_token });
-  const sg = await storm();
+  const sg = await storm(true);
   const ax = await stormAxios(n);
   const row = (name, r) => `<tr><td>${name}</td><td>${r.ok} / ${r.n}</td><td>${r.failed}</td><td>${r.refreshes}</td><td>${r.sends}</td><td>${r.ms} ms</td></tr>`;
   $("compare").innerHTML = `<table><tr><th>${n} calls on a dead token</th><th>answered</th><th>failed</th><th>token requests</th><th>API sends</th><th>time</th></tr>${row("sessionguard", sg)}${row("axios + axios-auth-refresh + axios-retry", ax)}</table>`;
@@ -197,6 +200,7 @@ function who() {
   $("who").textContent = session && session.isAuthenticated() ? `signed in as ${c ? c.sub : "?"} · token expires ${c && c.exp ? new Date(c.exp * 1000).toLocaleTimeString() : "?"}` : "signed out";
 }
 
+const WAITING = "#9db8e8";
 const colour = (status) => (status === 200 ? "#2e9d5b" : status === 401 ? "#e08a1e" : status === 0 ? "#c8372d" : "#d8c21a");
 
 function draw() {
@@ -230,12 +234,20 @@ function draw() {
   calls.forEach((c, i) => {
     const y = top + i * rh;
     if (c.sends.length === 0) {
-      ctx.fillStyle = "#c8372d";
+      // still waiting (for a refresh, a backoff or the rate limiter), or rejected unsent
+      ctx.fillStyle = c.end === null ? WAITING : "#c8372d";
       ctx.fillRect(x(c.start), y, Math.max(2, x(c.end ?? now()) - x(c.start)), Math.max(1, rh - 0.5));
       return;
     }
     ctx.fillStyle = "#e7e9f0";
     ctx.fillRect(x(c.start), y, Math.max(1, x(c.end ?? now()) - x(c.start)), Math.max(1, rh - 0.5));
+    // the wait before the first send, and between sends (backoff, a refresh before a replay)
+    ctx.fillStyle = WAITING;
+    let from = c.start;
+    for (const s of c.sends) {
+      if (x(s.start) - x(from) >= 1) ctx.fillRect(x(from), y, x(s.start) - x(from), Math.max(1, rh - 0.5));
+      from = s.end ?? now();
+    }
     for (const s of c.sends) {
       ctx.fillStyle = colour(s.status);
       ctx.fillRect(x(s.start), y, Math.max(2, x(s.end ?? now()) - x(s.start)), Math.max(1, rh - 0.5));

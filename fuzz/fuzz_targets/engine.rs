@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use sessionguard::core::call::{Call, Step, Verdict};
 use sessionguard::core::refresh_answer::RefreshVerdict;
 use sessionguard::core::retry::Answer;
-use sessionguard::core::session::{Config, Event, FlightId, RefreshNext, Session};
+use sessionguard::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
 use sessionguard::core::token::{is_usable, TokenInput};
 
 fn tokens(n: u32, expires_in: f64) -> TokenInput {
@@ -16,8 +16,8 @@ fn tokens(n: u32, expires_in: f64) -> TokenInput {
 
 fuzz_target!(|data: &[u8]| {
     let mut s = Session::new(Config::default());
-    let _ = s.set_tokens(&tokens(0, 5.0), 0.0);
-    let mut calls: Vec<(Call, u32, bool)> = (0..8).map(|i| (Call::new(&mut s, i % 2 == 0), 0, false)).collect();
+    let _ = s.set_tokens(&tokens(0, 5.0), None, 0.0);
+    let mut calls: Vec<(Call, u32, bool)> = (0..8).map(|i| (Call::new(&mut s, if i % 2 == 0 { "GET" } else { "POST" }, false), 0, false)).collect();
     let mut flight: Option<FlightId> = None;
     let (mut now, mut n, mut ended) = (0.0, 1u32, 0u32);
     for pair in data.chunks(2) {
@@ -37,8 +37,12 @@ fuzz_target!(|data: &[u8]| {
                         let v = c.on_answer(&mut s, &Answer { status, retry_after: None, error_type: Some("TooManyRequestsException") }, now, 0.5);
                         *done = matches!(v, Verdict::Deliver | Verdict::Fail(_));
                     }
-                    Step::Refresh(id, _) => {
+                    Step::Refresh(id) => {
                         assert!(flight.is_none() || flight.is_some_and(|f| !s.is_current(f)));
+                        match s.before_attempt(id, Shared::default(), now, 0.5) {
+                            BeforeAttempt::Send(rt) => assert!(is_usable(&rt)),
+                            BeforeAttempt::Skip(_) => unreachable!("a new flight sends"),
+                        }
                         flight = Some(id);
                     }
                     Step::Fail(_) => *done = true,
@@ -53,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
                         _ => RefreshVerdict::Transient { retry_after_ms: None },
                     };
                     n += 1;
-                    if s.refresh_result(id, v, now, 0.5) == RefreshNext::Settled {
+                    if s.refresh_result(id, v, None, now, 0.5) == RefreshNext::Settled {
                         flight = None;
                     }
                 }
@@ -62,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
             4 => s.logout(),
             _ => {
                 n += 1;
-                let _ = s.set_tokens(&tokens(n, 5.0), now);
+                let _ = s.set_tokens(&tokens(n, 5.0), None, now);
                 ended = 0;
             }
         }

@@ -1,21 +1,27 @@
-//! Every parser of untrusted text: JSON bodies, JWT payloads, storage records, Retry-After,
-//! token-endpoint answers. None may panic. Run: `cargo +nightly fuzz run parsers`.
+//! Every parser of untrusted text the core owns: JWT payloads, Retry-After (seconds and HTTP
+//! dates), decimal strings, and the token-endpoint classifiers over arbitrary statuses, headers
+//! and bodies (read into the core's serde types as the browser reads them). None may panic.
+//! Run: `cargo +nightly fuzz run parsers`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sessionguard::core::{json, refresh_answer, retry, token};
+use sessionguard::core::refresh_answer::{self, CognitoBody, EndpointAnswer};
+use sessionguard::core::{retry, token};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = json::Json::parse(&text);
-    let _ = json::parse_number(&text);
     let _ = token::jwt_payload(&text);
-    let _ = token::jwt_claims(&text);
-    let _ = token::TokenSet::from_record(&text);
     let _ = retry::parse_retry_after(&text, 1.7e12);
     let _ = retry::parse_http_date(&text);
+    let _ = retry::parse_decimal(&text);
     let status = data.first().map_or(200, |b| u16::from(*b) * 3);
-    let _ = refresh_answer::classify_oauth2(status, Some(&text), &text, 0.0);
-    let _ = refresh_answer::classify_cognito(status, Some(&text), None, &text, 0.0);
+    let oauth: Option<token::TokenInput> = serde_json::from_str(&text).ok();
+    let cognito: Option<CognitoBody> = serde_json::from_str(&text).ok();
+    let _ = refresh_answer::classify_oauth2(EndpointAnswer { status, retry_after: Some(&text), error_type: None, body: oauth.as_ref() }, 0.0);
+    let _ = refresh_answer::classify_cognito(EndpointAnswer { status, retry_after: None, error_type: Some(&text), body: cognito.as_ref() }, 0.0);
+    if let Ok(rec) = serde_json::from_str::<token::Record>(&text) {
+        let _ = token::TokenSet::from_record(&rec);
+    }
+    let claims: Option<token::Claims> = token::jwt_payload(&text).and_then(|p| serde_json::from_str(&p).ok());
     let input = token::TokenInput { access_token: Some(text.to_string()), ..Default::default() };
-    let _ = token::TokenSet::from_input(&input, 0.0, token::Source::Refresh, 0.0);
+    let _ = token::TokenSet::from_input(&input, claims, 0.0, token::Source::Refresh, 0.0);
 });
