@@ -44,6 +44,8 @@ export const DEFAULT_FAULTS = {
   apiThrottleStyle: "429", // "429" (+ Retry-After: 1) or "cognito" (400 TooManyRequestsException)
   tokenThrottleRps: 0, // > 0: the token endpoint allows this many requests/s (Cognito-style 400 / OAuth2 429)
   tokenRedirect: null, // a URL: the token endpoint (OAuth2 and Cognito) answers 307 to it
+  userInfoThrottleCount: 0, // the next N user-info requests are throttled (GetUser: 400 TooManyRequestsException; userinfo: 429)
+  userInfoRetryAfter: null, // Retry-After (seconds) on those answers
 };
 
 const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json", ".png": "image/png", ".ts": "text/plain" };
@@ -74,7 +76,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
   }
   let tokenBucket;
   reset();
-  let faultHits = { token: 0, api: 0 };
+  let faultHits = { token: 0, api: 0, userinfo: 0 };
 
   function sign(payload) {
     const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
@@ -252,6 +254,10 @@ export function createDevServer({ extraStatic = {} } = {}) {
     }
     if (target === "AWSCognitoIdentityProviderService.GetUser") {
       counts.userinfo++;
+      if (faults.userInfoThrottleCount > faultHits.userinfo) {
+        faultHits.userinfo++;
+        return throttleAnswer(res, "cognito", faults.userInfoRetryAfter);
+      }
       const token = body && body.AccessToken;
       if (typeof token !== "string" || token === "" || token === "null") {
         counts.badTokens++;
@@ -371,6 +377,10 @@ export function createDevServer({ extraStatic = {} } = {}) {
       if (p === "/cognito/" || p === "/cognito") return await handleCognito(req, res);
       if (p === "/oauth/userinfo") {
         counts.userinfo++;
+        if (faults.userInfoThrottleCount > faultHits.userinfo) {
+          faultHits.userinfo++;
+          return throttleAnswer(res, "429", faults.userInfoRetryAfter);
+        }
         const auth = bearer(req);
         const claims = auth.present && !auth.bad ? verify(auth.token) : null;
         if (!claims) return send(res, 401, { error: "invalid_token" });
@@ -391,7 +401,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
       }
       if (p.startsWith("/__control/")) {
         if (p === "/__control/stats") return send(res, 200, { counts, faults, log: url.searchParams.has("log") ? log : undefined });
-        if (p === "/__control/reset") { reset(); faultHits = { token: 0, api: 0 }; return send(res, 200, { ok: true }); }
+        if (p === "/__control/reset") { reset(); faultHits = { token: 0, api: 0, userinfo: 0 }; return send(res, 200, { ok: true }); }
         if (p === "/__control/expire-access") {
           // access tokens issued so far are refused from now on (JWT iat is in whole seconds)
           notBefore = Math.ceil(Date.now() / 1000) * 1000;
@@ -405,7 +415,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
           try { o = JSON.parse((await readBody(req)).toString() || "{}"); } catch { return send(res, 400, { error: "bad json" }); }
           for (const k of Object.keys(o)) if (!(k in DEFAULT_FAULTS)) return send(res, 400, { error: "unknown fault " + k });
           faults = { ...faults, ...o };
-          faultHits = { token: 0, api: 0 };
+          faultHits = { token: 0, api: 0, userinfo: 0 };
           return send(res, 200, { faults });
         }
       }

@@ -554,3 +554,20 @@ test("rule 8: the refresh token goes nowhere but the token endpoint", async () =
   assert.equal(st.counts.refreshTokenLeaks, 0);
   assert.ok(st.log.filter((e) => e.path.startsWith("/api/")).every((e) => e.auth !== t.refresh_token && !String(e.auth).startsWith("rt-")));
 });
+
+for (const form of ["cognito", "oauth2"]) {
+  test(`userInfo() backs off when ${form === "cognito" ? "GetUser answers 400 TooManyRequestsException" : "the userinfo endpoint answers 429"}: 10 callers, one answer`, async () => {
+    const t = await h.login();
+    await h.faults({ userInfoThrottleCount: 2, userInfoRetryAfter: form === "oauth2" ? 0 : null });
+    const r = await h.page.evaluate(async ({ t, form }) => {
+      const refresh = form === "cognito" ? { type: "cognito", clientId: "demo", endpoint: "/cognito/" } : { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" };
+      const s = make({ refresh, retry: { baseDelayMs: 20 } }, tokens(t));
+      const all = await Promise.all(Array.from({ length: 10 }, () => settle(s.userInfo())));
+      return { subs: [...new Set(all.map((x) => x.ok && x.v.sub))], retries: events.filter((e) => e.type === "retry").length, auth: s.isAuthenticated() };
+    }, { t, form });
+    assert.deepEqual(r.subs, ["alice"], "every caller answered after the backoff");
+    assert.equal(r.retries, 2, "two throttled answers, two retries, announced");
+    assert.equal(r.auth, true);
+    assert.equal((await h.stats()).counts.userinfo, 3, "single flight: 2 throttled + 1 answer");
+  });
+}
