@@ -28,28 +28,26 @@ struct Counts {
     gen: Option<u32>,
 }
 
+/// The counts packed into one number (one property write per request, none of them an
+/// object): bits 0-4 retries, 5 replayed, 6 replay-safe, 7.. token generation + 1 (0: none).
 fn read_counts(config: &JsValue) -> Option<Counts> {
-    let st = js::get(config, STATE);
-    if !st.is_object() {
+    let n = js::get_f64(config, STATE)?;
+    if !(0.0..9.0e15).contains(&n) {
         return None;
     }
+    let n = n as u64;
     Some(Counts {
-        safe: js::get(&st, "safe").as_bool().unwrap_or(false),
-        retries: js::get_f64(&st, "retries").filter(|v| *v >= 0.0 && *v < 100.0).map_or(0, |v| v as u32),
-        replayed: js::get(&st, "replayed").as_bool().unwrap_or(false),
-        gen: js::get_f64(&st, "gen").filter(|v| *v >= 0.0 && *v <= f64::from(u32::MAX)).map(|v| v as u32),
+        retries: (n & 31) as u32,
+        replayed: n & 32 != 0,
+        safe: n & 64 != 0,
+        gen: (n >> 7).checked_sub(1).and_then(|g| u32::try_from(g).ok()),
     })
 }
 
 fn write_counts(config: &JsValue, c: &Counts) {
-    let o = Object::new();
-    js::set(&o, "safe", &JsValue::from_bool(c.safe));
-    js::set(&o, "retries", &JsValue::from(c.retries));
-    js::set(&o, "replayed", &JsValue::from_bool(c.replayed));
-    if let Some(g) = c.gen {
-        js::set(&o, "gen", &JsValue::from(g));
-    }
-    js::set(config, STATE, &o); // enumerable: axios copies it into the config of a replay
+    let gen = c.gen.map_or(0, |g| u64::from(g) + 1);
+    let n = u64::from(c.retries.min(31)) | u64::from(c.replayed) << 5 | u64::from(c.safe) << 6 | gen << 7;
+    js::set(config, STATE, &JsValue::from(n as f64)); // enumerable: axios copies it into a replay's config
 }
 
 fn header_get(headers: &JsValue, name: &str) -> Option<String> {
@@ -126,7 +124,9 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
         Some(c) => (Call::resume(c.safe, c.retries, c.replayed, None), c),
         None => {
             let method = js::get_str(&config, "method").unwrap_or_else(|| "get".into());
-            let has_key = header_get(&js::get(&config, "headers"), "idempotency-key").is_some();
+            // only a non-idempotent call cares whether it carries a key
+            let has_key =
+                !crate::core::retry::is_idempotent(&method) && header_get(&js::get(&config, "headers"), "idempotency-key").is_some();
             let call = Call::new(&mut inner.st.borrow_mut().s, &method, has_key);
             if call.needs_idempotency_key() {
                 header_set(&config, "Idempotency-Key", &JsValue::from_str(&js::uuid()));

@@ -4,6 +4,8 @@
 
 use core::future::Future;
 
+use std::rc::Rc;
+
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -27,39 +29,51 @@ pub enum Sent<T> {
     Final(Result<T, JsValue>),
 }
 
-/// Drives one call to its end. `send(bearer_token, idempotency_key)` sends once.
-pub async fn drive<T, S, F>(inner: &Inner, mut call: Call, signal: Option<&AbortSignal>, url: &str, mut send: S) -> Result<T, JsValue>
+/// Where a call resumes: ask the core for its next step, take a step it already gave, or
+/// handle the answer to a send made before (the synchronous fast path of `fetch`).
+pub enum Pending<T> {
+    Ask,
+    Step(Step),
+    Answer(Sent<T>),
+}
+
+/// Drives one call to its end. `send(bearer, idempotency_key)` sends once; `bearer` is the
+/// cached `Bearer <token>` string.
+pub async fn drive<T, S, F>(
+    inner: &Inner,
+    mut call: Call,
+    signal: Option<&AbortSignal>,
+    url: &str,
+    pending: Pending<T>,
+    mut send: S,
+) -> Result<T, JsValue>
 where
-    S: FnMut(String, Option<String>) -> F,
+    S: FnMut(JsValue, Option<String>) -> F,
     F: Future<Output = Sent<T>>,
 {
     let key = call.needs_idempotency_key().then(js::uuid);
+    let mut pending = pending;
     loop {
         inner.live()?;
-        let step = call.next(&mut inner.st.borrow_mut().s, js::now());
-        inner.flush();
+        let step = match core::mem::replace(&mut pending, Pending::Ask) {
+            Pending::Ask => {
+                let step = call.next(&mut inner.st.borrow_mut().s, js::now());
+                inner.flush();
+                step
+            }
+            Pending::Step(step) => step,
+            Pending::Answer(sent) => match answered(inner, &mut call, url, sent)? {
+                Some(value) => return value,
+                None => continue,
+            },
+        };
         match step {
             Step::Send => {
                 if let Some(s) = signal.filter(|s| s.aborted()) {
                     return Err(wait::abort_reason(s));
                 }
-                let Some(token) = inner.st.borrow().s.tokens().map(|t| t.access.clone()) else {
-                    continue;
-                };
-                let (status, retry_after, error_type, value) = match send(token, key.clone()).await {
-                    Sent::Final(r) => return r,
-                    Sent::NetworkError(e) => (0, None, None, Err(e)),
-                    Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
-                };
-                let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-                let verdict = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), js::random());
-                inner.flush();
-                match verdict {
-                    Verdict::Deliver => return value,
-                    Verdict::Fail(e) => return Err(call_error(e)),
-                    Verdict::Again { retry: Some((attempt, delay)) } => inner.emit_retry(url, status, attempt, delay, false),
-                    Verdict::Again { retry: None } => {}
-                }
+                let Some(bearer) = inner.bearer() else { continue };
+                pending = Pending::Answer(send(bearer, key.clone()).await);
             }
             Step::SleepUntil(t) => wait::abortable(wait::sleep(t - js::now()), signal).await?,
             Step::Refresh(id) => {
@@ -68,6 +82,29 @@ where
             }
             Step::Join(id) => inner.wait_flight(id, signal).await?,
             Step::Fail(e) => return Err(call_error(e)),
+        }
+    }
+}
+
+/// Reports an answer to the core: `Some(result)` when the call is over, `None` to go on.
+#[allow(clippy::type_complexity)]
+fn answered<T>(inner: &Inner, call: &mut Call, url: &str, sent: Sent<T>) -> Result<Option<Result<T, JsValue>>, JsValue> {
+    let (status, retry_after, error_type, value) = match sent {
+        Sent::Final(r) => return Ok(Some(r)),
+        Sent::NetworkError(e) => (0, None, None, Err(e)),
+        Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
+    };
+    let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
+    let verdict = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), js::random());
+    inner.flush();
+    match verdict {
+        Verdict::Deliver => Ok(Some(value)),
+        Verdict::Fail(e) => Err(call_error(e)),
+        Verdict::Again { retry } => {
+            if let Some((attempt, delay)) = retry {
+                inner.emit_retry(url, status, attempt, delay, false);
+            }
+            Ok(None)
         }
     }
 }
@@ -145,60 +182,181 @@ pub async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsVal
         None => has_header(&js::get(&init, "headers"), "idempotency-key"),
     };
     let call = Call::new(&mut inner.st.borrow_mut().s, &method, has_key);
-    let event_url = js::resolve_url(&url).map_or_else(|| url.clone(), |u| u.href());
-    let sig = signal.clone();
-    drive(inner, call, signal.as_ref(), &event_url, |token, key| {
-        let attempt = match &request {
-            Some(r) => r.clone().map(|c| {
+    run(inner, target, Outgoing { input, init, request, signal }, &url, call, Pending::Ask).await
+}
+
+/// A call as it goes out: what was given, and the `Request` made of it when it has a body.
+struct Outgoing {
+    input: JsValue,
+    init: JsValue,
+    request: Option<Request>,
+    signal: Option<AbortSignal>,
+}
+
+impl Outgoing {
+    /// The arguments of one send: the call with `Authorization` (and `Idempotency-Key`) set.
+    fn with_headers(&self, bearer: &JsValue, key: Option<&str>) -> Result<(JsValue, JsValue), JsValue> {
+        let h = match &self.request {
+            Some(r) => {
+                let c = r.clone()?;
                 let h = c.headers();
-                let _ = h.set("Authorization", &["Bearer ", &token].concat());
-                if let Some(k) = &key {
-                    let _ = h.set("Idempotency-Key", k);
+                set_header(&h, "Authorization", bearer, key)?;
+                return Ok((c.into(), JsValue::UNDEFINED));
+            }
+            None => {
+                let given = js::get(&self.init, "headers");
+                if given.is_undefined() || given.is_null() {
+                    // nothing to merge: a plain record is cheaper than a Headers object
+                    let h = Object::new();
+                    js::set(&h, "Authorization", bearer);
+                    if let Some(k) = key {
+                        js::set(&h, "Idempotency-Key", &JsValue::from_str(k));
+                    }
+                    let init = match self.init.dyn_ref::<Object>() {
+                        Some(given) => Object::assign(&Object::new(), given),
+                        None => Object::new(),
+                    };
+                    js::set(&init, "headers", &h);
+                    return Ok((self.input.clone(), init.into()));
                 }
-                (JsValue::from(c), JsValue::UNDEFINED)
-            }),
-            None => Headers::new_with_str_sequence_sequence(&js::get(&init, "headers")).or_else(|_| Headers::new()).map(|h| {
-                let _ = h.set("Authorization", &["Bearer ", &token].concat());
-                if let Some(k) = &key {
-                    let _ = h.set("Idempotency-Key", k);
-                }
-                let copy = Object::assign(&Object::new(), init.dyn_ref::<Object>().unwrap_or(&Object::new()));
-                js::set(&copy, "headers", &h);
-                (input.clone(), JsValue::from(copy))
-            }),
+                Headers::new_with_str_sequence_sequence(&given)?
+            }
         };
-        let sig = sig.clone();
+        set_header(&h, "Authorization", bearer, key)?;
+        let init = match self.init.dyn_ref::<Object>() {
+            Some(given) => Object::assign(&Object::new(), given),
+            None => Object::new(),
+        };
+        js::set(&init, "headers", &h);
+        Ok((self.input.clone(), init.into()))
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Headers`, to set a JavaScript string value (the cached bearer: no copy per call).
+    #[wasm_bindgen(js_name = Headers)]
+    type HeadersJs;
+    #[wasm_bindgen(method, catch, js_name = set)]
+    fn set(this: &HeadersJs, name: &str, value: &JsValue) -> Result<(), JsValue>;
+}
+
+fn set_header(h: &Headers, name: &str, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
+    h.unchecked_ref::<HeadersJs>().set(name, bearer)?;
+    if let Some(k) = key {
+        h.set("Idempotency-Key", k)?;
+    }
+    Ok(())
+}
+
+/// What one send of `fetch` produced.
+async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Sent<JsValue> {
+    match res {
+        Err(e) if is_abort(&e, signal) => Sent::Final(Err(e)),
+        Err(e) => Sent::NetworkError(e),
+        Ok(v) => match v.dyn_into::<Response>() {
+            Err(other) => Sent::Final(Ok(other)),
+            Ok(res) => {
+                let status = res.status();
+                let mut error_type = None;
+                let mut retry_after = None;
+                if status >= 400 {
+                    let h = res.headers();
+                    retry_after = h.get("retry-after").ok().flatten();
+                    error_type = h.get("x-amzn-errortype").ok().flatten();
+                    if status == 400 && error_type.is_none() {
+                        error_type = body_error_type(&res).await;
+                    }
+                }
+                Sent::Answer { value: res.into(), status, retry_after, error_type }
+            }
+        },
+    }
+}
+
+async fn run(
+    inner: &Inner,
+    target: &Function,
+    out: Outgoing,
+    url: &str,
+    call: Call,
+    pending: Pending<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let event_url = js::resolve_url(url).map_or_else(|| url.to_string(), |u| u.href());
+    let signal = out.signal.clone();
+    drive(inner, call, signal.as_ref(), &event_url, pending, |bearer, key| {
+        let attempt = out.with_headers(&bearer, key.as_deref());
+        let sig = out.signal.clone();
         let target = target.clone();
         async move {
-            let (inp, ini) = match attempt {
+            let (input, init) = match attempt {
                 Ok(x) => x,
                 Err(e) => return Sent::Final(Err(e)),
             };
-            match JsFuture::from(call_fetch(&target, &inp, &ini)).await {
-                Err(e) if is_abort(&e, sig.as_ref()) => Sent::Final(Err(e)),
-                Err(e) => Sent::NetworkError(e),
-                Ok(v) => match v.dyn_into::<Response>() {
-                    Err(other) => Sent::Final(Ok(other)),
-                    Ok(res) => {
-                        let status = res.status();
-                        let h = res.headers();
-                        let mut error_type = None;
-                        let mut retry_after = None;
-                        if status >= 400 {
-                            retry_after = h.get("retry-after").ok().flatten();
-                            error_type = h.get("x-amzn-errortype").ok().flatten();
-                            if status == 400 && error_type.is_none() {
-                                error_type = body_error_type(&res).await;
-                            }
-                        }
-                        Sent::Answer { value: res.into(), status, retry_after, error_type }
-                    }
-                },
-            }
+            sent(JsFuture::from(call_fetch(&target, &input, &init)).await, sig.as_ref()).await
         }
     })
     .await
 }
+
+/// The common case without an `async` frame: a `GET` of a URL string, no `init`, with a token at
+/// hand. It is sent at once and its answer comes back through one `then`; anything else (no
+/// token yet, an answer the rules act on) continues as an ordinary call. `None`: not the
+/// common case, nothing was done.
+pub fn fast(inner: &Rc<Inner>, target: &Function, input: &JsValue, init: &JsValue) -> Option<Promise> {
+    if !init.is_undefined() || inner.disposed.get() {
+        return None;
+    }
+    let url = input.as_string()?;
+    if !inner.allowed(&url) {
+        return None;
+    }
+    let mut call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
+    let step = call.next(&mut inner.st.borrow_mut().s, js::now());
+    inner.flush();
+    let out = Outgoing { input: input.clone(), init: JsValue::UNDEFINED, request: None, signal: None };
+    let bearer = match (&step, inner.bearer()) {
+        (Step::Send, Some(b)) => b,
+        _ => {
+            let (inner, target) = (inner.clone(), target.clone());
+            return Some(wait::promise(async move { run(&inner, &target, out, &url, call, Pending::Step(step)).await }));
+        }
+    };
+    let (input, init) = match out.with_headers(&bearer, None) {
+        Ok(x) => x,
+        Err(e) => return Some(Promise::reject(&e)),
+    };
+    let (weak, target2) = (Rc::downgrade(inner), target.clone());
+    let on_answer = Closure::once_into_js(move |v: JsValue| -> JsValue {
+        let Some(inner) = weak.upgrade() else { return v };
+        let ok = v.dyn_ref::<Response>().map(|r| r.status()).filter(|s| *s < 400);
+        if let Some(status) = ok {
+            // the common answer: tell the core (rate limiter), give it back
+            let answer = Answer { status, retry_after: None, error_type: None };
+            let _ = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), 0.5);
+            return v;
+        }
+        let res = match js::get(&v, FAILED).as_bool() {
+            Some(true) => Err(js::get(&v, "error")),
+            _ => Ok(v),
+        };
+        wait::promise(async move {
+            let first = sent(res, None).await;
+            run(&inner, &target2, out, &url, call, Pending::Answer(first)).await
+        })
+        .into()
+    });
+    let p = call_fetch(target, &input, &init);
+    Some(then(&then(&p, "catch", inner.failed_wrapper()), "then", &on_answer))
+}
+
+/// `p.then(f)` / `p.catch(f)` with a JavaScript function.
+fn then(p: &Promise, which: &str, f: &JsValue) -> Promise {
+    js::get_fn(p, which).and_then(|m| m.call1(p, f).ok()).map_or_else(|| p.clone(), JsCast::unchecked_into)
+}
+
+/// Marks a rejected send carried to the fast path's `then` as a value: `{ [FAILED]: true, error }`.
+pub const FAILED: &str = "__sessionguardFailed";
 
 /// The `__type` of an AWS-style JSON error body (read from a clone: the caller still gets the
 /// body).

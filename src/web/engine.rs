@@ -66,6 +66,8 @@ pub struct Inner {
     target: EventTarget,
     pub disposed: Cell<bool>,
     pub me: Weak<Inner>,
+    /// `e => ({ [FAILED]: true, error: e })`, for the fast path of `fetch` (made once).
+    failed: JsValue,
 }
 
 #[derive(Serialize)]
@@ -87,6 +89,31 @@ pub fn claims_of(token: &str) -> Option<Claims> {
 
 impl Inner {
     pub fn new(opts: Options) -> Rc<Inner> {
+        // The strings every call hands to JavaScript: made once, not per call.
+        for s in [
+            "Authorization",
+            "headers",
+            "then",
+            "catch",
+            "Idempotency-Key",
+            "__sessionguard",
+            "safe",
+            "retries",
+            "replayed",
+            "gen",
+            "set",
+            "get",
+            "url",
+            "baseURL",
+            "method",
+            "skipAuth",
+            "signal",
+            "status",
+            "config",
+            "body",
+        ] {
+            wasm_bindgen::intern(s);
+        }
         let store = Store::new(opts.storage, &opts.storage_key);
         let shared = store.is_local() && opts.cross_tab;
         let cfg = Config {
@@ -116,8 +143,22 @@ impl Inner {
             warned_401: false,
             warned_misuse: false,
         };
-        let inner =
-            Rc::new_cyclic(|me| Inner { st: RefCell::new(state), opts, own_fetch, target, disposed: Cell::new(false), me: me.clone() });
+        let failed = Closure::<dyn Fn(JsValue) -> JsValue>::new(|e: JsValue| {
+            let o = js_sys::Object::new();
+            js::set(&o, super::calls::FAILED, &JsValue::TRUE);
+            js::set(&o, "error", &e);
+            o.into()
+        })
+        .into_js_value();
+        let inner = Rc::new_cyclic(|me| Inner {
+            st: RefCell::new(state),
+            opts,
+            own_fetch,
+            target,
+            disposed: Cell::new(false),
+            me: me.clone(),
+            failed,
+        });
         if shared {
             let weak = inner.me.clone();
             let ch = Channel::open(&inner.opts.storage_key, move |m| {
@@ -133,6 +174,10 @@ impl Inner {
         inner.flush();
         inner.rearm(0.0);
         inner
+    }
+
+    pub fn failed_wrapper(&self) -> &JsValue {
+        &self.failed
     }
 
     pub fn live(&self) -> Result<(), JsValue> {

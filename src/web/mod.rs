@@ -69,6 +69,9 @@ fn fetch_fn(inner: &Rc<Inner>, target: Option<Function>) -> JsValue {
         let Some(target) = target.clone().or_else(|| inner.own_fetch.clone()) else {
             return rejected(type_error("there is no fetch here: pass one to wrapFetch(fetchImpl)"));
         };
+        if let Some(p) = calls::fast(&inner, &target, &input, &init) {
+            return p;
+        }
         promise(async move { calls::fetch(&inner, &target, input, init).await })
     });
     f.into_js_value()

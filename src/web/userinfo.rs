@@ -7,7 +7,7 @@ use std::rc::Rc;
 use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
-use super::calls::{drive, Sent};
+use super::calls::{drive, Pending, Sent};
 use super::engine::{Inner, UserInfoState};
 use super::errors::{type_error, user_info};
 use super::http;
@@ -60,8 +60,9 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
     };
     let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
     let call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
-    let answer = drive(inner, call, None, &url, |token, _key| {
+    let answer = drive(inner, call, None, &url, Pending::Ask, |_bearer, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
+        let token = inner.st.borrow().s.tokens().map(|t| t.access.clone()).unwrap_or_default();
         async move {
             let a = if cognito {
                 #[derive(serde::Serialize)]
