@@ -21,7 +21,8 @@ before(async () => {
   execFileSync("tar", ["-xzf", join(dir, info.filename), "-C", modules]);
   execFileSync("mv", [join(modules, "package"), join(modules, "sessionguard")]);
   for (const dep of ["axios", "vite"]) symlinkSync(join(root, "node_modules", dep), join(modules, dep));
-  execFileSync(join(root, "node_modules/.bin/vite"), ["build", "--logLevel", "error", "--outDir", join(dir, "dist")], { cwd: join(dir, "app"), encoding: "utf8", stdio: "pipe" });
+  // node_modules/.bin/vite may be Vite 5's (the bundlers tier installs it too): name Vite 8's
+  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--logLevel", "error", "--outDir", join(dir, "dist")], { cwd: join(dir, "app"), encoding: "utf8", stdio: "pipe" });
   h = await start({ extraStatic: { "/vite/": join(dir, "dist"), "/examples/": join(root, "examples") } });
 });
 after(async () => {

@@ -1,0 +1,160 @@
+// Real identity servers on loopback for the conformance tier: oidc-provider (an OpenID
+// Certified authorization server) and cognito-local (a Cognito user-pool emulator), each with
+// its own temporary state, stopped at the end whatever happens. Requests are counted where they
+// land: oidc-provider's own events, and a counting proxy of ours in front of cognito-local
+// (which also plays AWS's throttling, header and body as AWS sends them, when asked to).
+import http from "node:http";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+const listen = (server, host = "127.0.0.1") => new Promise((resolve) => server.listen(0, host, () => resolve(server.address().port)));
+const readBody = (req) => new Promise((resolve, reject) => { const c = []; req.on("data", (d) => c.push(d)); req.on("end", () => resolve(Buffer.concat(c))); req.on("error", reject); });
+
+/** oidc-provider with a public SPA client (authorization code + PKCE), rotating refresh
+ * tokens, revocation, userinfo and CORS for the app's origin. */
+export async function startOidcProvider({ appOrigin }) {
+  const { default: Provider } = await import("oidc-provider");
+  const server = http.createServer();
+  const port = await listen(server);
+  const issuer = `http://127.0.0.1:${port}`;
+  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0 };
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: "spa",
+      token_endpoint_auth_method: "none",
+      redirect_uris: [appOrigin + "/tests/conformance/callback.html"],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+    }],
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    issueRefreshToken: async () => true,
+    clientBasedCORS: () => true,
+    scopes: ["openid", "offline_access", "email"],
+    claims: { openid: ["sub"], email: ["email"] },
+    findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.test` }) }),
+    features: { devInteractions: { enabled: true }, revocation: { enabled: true }, userinfo: { enabled: true } },
+    ttl: { AccessToken: 600, RefreshToken: 3600, Grant: 3600, Session: 3600, Interaction: 600, AuthorizationCode: 60, IdToken: 600 },
+    cookies: { keys: ["conformance-only"] },
+  });
+  provider.on("grant.success", (ctx) => {
+    const g = ctx.oidc.params.grant_type;
+    if (g === "refresh_token") counts.refreshGrants++;
+    if (g === "authorization_code") counts.codeGrants++;
+  });
+  provider.on("grant.error", (_ctx, err) => { if (err.error === "invalid_grant") counts.invalidGrant++; });
+  provider.on("grant.revoked", () => { counts.revoked++; });
+  provider.on("server_error", (_ctx, err) => console.error("oidc-provider:", err));
+  const callback = provider.callback();
+  server.on("request", (req, res) => {
+    if (req.url.startsWith("/me")) counts.userinfo++;
+    callback(req, res);
+  });
+  return {
+    issuer,
+    counts,
+    reset() { for (const k of Object.keys(counts)) counts[k] = 0; },
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+  };
+}
+
+/** cognito-local in a temporary folder, a user pool with one app client and one user, and a
+ * counting proxy in front of it that can answer like AWS does when it throttles. The proxy also
+ * serves `/api/me`, an API that validates the bearer token for real (GetUser at the emulator). */
+export async function startCognitoLocal() {
+  const dir = mkdtempSync(join(tmpdir(), "sg-cognito-"));
+  const probe = http.createServer();
+  const upstreamPort = await listen(probe);
+  await new Promise((r) => probe.close(r));
+  const child = spawn(process.execPath, [join(root, "node_modules/cognito-local/lib/bin/start.js")], {
+    cwd: dir,
+    env: { ...process.env, PORT: String(upstreamPort), HOST: "127.0.0.1", DEBUG: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d) => { out += d; });
+  child.stderr.on("data", (d) => { out += d; });
+  const upstream = `http://127.0.0.1:${upstreamPort}`;
+  const call = async (target, body) => {
+    const r = await fetch(upstream + "/", { method: "POST", headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService." + target }, body: JSON.stringify(body) });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : {} };
+  };
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(upstream + "/health")).ok) break;
+    } catch { /* not yet */ }
+    if (i > 150) { child.kill(); throw new Error("cognito-local did not start:\n" + out); }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pool = (await call("CreateUserPool", { PoolName: "conformance" })).body.UserPool;
+  const client = (await call("CreateUserPoolClient", { UserPoolId: pool.Id, ClientName: "spa", ExplicitAuthFlows: ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"] })).body.UserPoolClient;
+
+  const counts = { refresh: 0, getUser: 0, throttled: 0, api: 0, apiOk: 0 };
+  const faults = { throttleRefresh: 0, throttleGetUser: 0 };
+  const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "content-type, x-amz-target, authorization, x-amz-user-agent", "Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Expose-Headers": "x-amzn-errortype, x-amzn-requestid" };
+  const send = (res, status, body, headers = {}) => { res.writeHead(status, { "Content-Type": "application/x-amz-json-1.1", ...cors, ...headers }); res.end(typeof body === "string" ? body : JSON.stringify(body)); };
+  // what AWS answers when a Cognito quota is exceeded
+  const throttled = (res) => { counts.throttled++; send(res, 400, { __type: "TooManyRequestsException", message: "Rate exceeded" }, { "x-amzn-ErrorType": "TooManyRequestsException:" }); };
+  const proxy = http.createServer(async (req, res) => {
+    try {
+      if (req.method === "OPTIONS") { res.writeHead(204, cors); return res.end(); }
+      const body = await readBody(req);
+      if (req.url.startsWith("/api/")) {
+        counts.api++;
+        const auth = req.headers.authorization || "";
+        const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
+        const u = await call("GetUser", { AccessToken: token });
+        if (u.status !== 200) return send(res, 401, { error: "invalid_token" }, { "Content-Type": "application/json" });
+        counts.apiOk++;
+        return send(res, 200, { user: u.body.Username }, { "Content-Type": "application/json" });
+      }
+      const target = String(req.headers["x-amz-target"] || "");
+      let json = null;
+      try { json = JSON.parse(body.toString() || "null"); } catch { /* forwarded as it is */ }
+      if (target.endsWith(".InitiateAuth") && json && json.AuthFlow === "REFRESH_TOKEN_AUTH") {
+        counts.refresh++;
+        if (faults.throttleRefresh > 0) { faults.throttleRefresh--; return throttled(res); }
+      }
+      if (target.endsWith(".GetUser")) {
+        counts.getUser++;
+        if (faults.throttleGetUser > 0) { faults.throttleGetUser--; return throttled(res); }
+      }
+      const r = await fetch(upstream + req.url, { method: req.method, headers: { "Content-Type": req.headers["content-type"] || "application/x-amz-json-1.1", "X-Amz-Target": target }, body: req.method === "POST" ? body : undefined });
+      send(res, r.status, await r.text());
+    } catch (e) {
+      send(res, 500, { __type: "ProxyError", message: String(e) });
+    }
+  });
+  const proxyPort = await listen(proxy);
+  const endpoint = `http://127.0.0.1:${proxyPort}/`;
+  return {
+    endpoint,
+    origin: `http://127.0.0.1:${proxyPort}`,
+    clientId: client.ClientId,
+    poolId: pool.Id,
+    counts,
+    faults,
+    call,
+    /** A user with a permanent password, and the tokens of a USER_PASSWORD_AUTH login. */
+    async user(name) {
+      await call("AdminCreateUser", { UserPoolId: pool.Id, Username: name, TemporaryPassword: "Temp-pass-1", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: `${name}@example.test` }] });
+      await call("AdminSetUserPassword", { UserPoolId: pool.Id, Username: name, Password: "Perm-pass-1", Permanent: true });
+      const r = await call("InitiateAuth", { AuthFlow: "USER_PASSWORD_AUTH", ClientId: client.ClientId, AuthParameters: { USERNAME: name, PASSWORD: "Perm-pass-1" } });
+      if (!r.body.AuthenticationResult) throw new Error("login failed: " + JSON.stringify(r.body));
+      return r.body.AuthenticationResult;
+    },
+    reset() { for (const k of Object.keys(counts)) counts[k] = 0; faults.throttleRefresh = 0; faults.throttleGetUser = 0; },
+    async close() {
+      proxy.closeAllConnections?.();
+      await new Promise((r) => proxy.close(() => r()));
+      child.kill();
+      await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
