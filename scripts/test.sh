@@ -5,6 +5,8 @@
 #   3. e2e       the built package in headless Chromium (Playwright) against the dev server:
 #                every SPEC rule through fetch and axios, tabs, hardening, packaging, bundlers,
 #                Node, TypeScript (tsc) and the size budget
+#   4. conformance  the same package against real identity servers on loopback: oidc-provider
+#                (a real authorization-code + PKCE login) and cognito-local
 # Ends with one summary line and a non-zero exit on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,24 +34,32 @@ check() {
 
 tier() { printf '\n==> %s\n' "$*"; }
 
-tier "1/3 lint: rustfmt, clippy (host and wasm32)"
+tier "1/4 lint: rustfmt, clippy (host and wasm32)"
 check fmt "$HOST_CARGO" fmt --check
 check clippy-host "$HOST_CARGO" clippy --all-targets -- -D warnings
 check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CARGO clippy --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --lib -- -D warnings
 
-tier "2/3 core: cargo test (host)"
+tier "2/4 core: cargo test (host)"
 "$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error'
 rc=${PIPESTATUS[0]}
 read -r p f < <(count_cargo "$LOG/core.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
 [ "$rc" = 0 ] || BROKEN+=(core)
 
-tier "3/3 end to end: Playwright + Chromium against the dev server"
+tier "3/4 end to end: Playwright + Chromium against the dev server"
 CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec tests/e2e/ 2>&1 | tee "$LOG/e2e.log" \
   | grep -vE '^\s*$'
 rc=${PIPESTATUS[0]}
 p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/e2e.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/e2e.log" | awk '{print $3}')
 PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0}))
 [ "$rc" = 0 ] || BROKEN+=(e2e)
+
+tier "4/4 conformance: real identity servers (oidc-provider, cognito-local)"
+CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec tests/conformance/ 2>&1 | tee "$LOG/conformance.log" \
+  | grep -vE '^\s*$'
+rc=${PIPESTATUS[0]}
+p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/conformance.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/conformance.log" | awk '{print $3}')
+PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0}))
+[ "$rc" = 0 ] || BROKEN+=(conformance)
 
 echo
 if [ ${#BROKEN[@]} -gt 0 ] && [ "$FAIL" = 0 ]; then FAIL=1; fi

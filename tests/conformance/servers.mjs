@@ -142,9 +142,10 @@ export async function startCognitoLocal() {
     call,
     /** A user with a permanent password, and the tokens of a USER_PASSWORD_AUTH login. */
     async user(name) {
-      await call("AdminCreateUser", { UserPoolId: pool.Id, Username: name, TemporaryPassword: "Temp-pass-1", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: `${name}@example.test` }] });
-      await call("AdminSetUserPassword", { UserPoolId: pool.Id, Username: name, Password: "Perm-pass-1", Permanent: true });
-      const r = await call("InitiateAuth", { AuthFlow: "USER_PASSWORD_AUTH", ClientId: client.ClientId, AuthParameters: { USERNAME: name, PASSWORD: "Perm-pass-1" } });
+      const email = `${name}@example.test`; // cognito-local's default pool signs in by email
+      await call("AdminCreateUser", { UserPoolId: pool.Id, Username: email, TemporaryPassword: "Temp-pass-1", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: email }] });
+      await call("AdminSetUserPassword", { UserPoolId: pool.Id, Username: email, Password: "Perm-pass-1", Permanent: true });
+      const r = await call("InitiateAuth", { AuthFlow: "USER_PASSWORD_AUTH", ClientId: client.ClientId, AuthParameters: { USERNAME: email, PASSWORD: "Perm-pass-1" } });
       if (!r.body.AuthenticationResult) throw new Error("login failed: " + JSON.stringify(r.body));
       return r.body.AuthenticationResult;
     },
