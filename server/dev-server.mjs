@@ -59,7 +59,11 @@ const STATIC = {
 
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 
-export function createDevServer({ extraStatic = {} } = {}) {
+/**
+ * `idp`: with a real identity server (server/idp.mjs) the demo logs in there, and /api/*
+ * validates tokens with it (its userinfo endpoint, or Cognito GetUser) instead of our own.
+ */
+export function createDevServer({ extraStatic = {}, idp = null } = {}) {
   const secret = crypto.randomBytes(32);
   let faults = { ...DEFAULT_FAULTS };
   let counts, log, refreshTokens, opaque, bucket;
@@ -310,13 +314,26 @@ export function createDevServer({ extraStatic = {} } = {}) {
         case "reset": entry.status = -1; req.socket.write("XYZ garbage\r\n\r\n"); return req.socket.destroy();
       }
     }
-    const claims = auth.present && !auth.bad ? verify(auth.token) : null;
+    const claims = auth.present && !auth.bad ? (idp ? await idpClaims(auth.token) : verify(auth.token)) : null;
     if (!claims) {
       counts.api401++;
       return reply(401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
     }
     counts.apiOk++;
     reply(200, { ok: true, user: claims.sub, method: req.method, path: url.pathname, body: body.toString(), idempotencyKey: entry.idem });
+  }
+
+  // Tokens of a real identity server, validated there (cached for a few seconds); those first
+  // seen before /__control/expire-access are refused like expired ones.
+  const idpSeen = new Map(); // token → { at, claims, checked }
+  async function idpClaims(token) {
+    let e = idpSeen.get(token);
+    if (!e || Date.now() - e.checked > 5000) {
+      const claims = await idp.validate(token);
+      e = { at: e ? e.at : Date.now(), claims, checked: Date.now() };
+      idpSeen.set(token, e);
+    }
+    return e.at < notBefore ? null : e.claims;
   }
 
   let peersBundle = null;
@@ -366,6 +383,7 @@ export function createDevServer({ extraStatic = {} } = {}) {
       if (req.method === "OPTIONS") { res.writeHead(204); return res.end(); }
       const p = url.pathname;
       if (p === "/" || p === "/index.html") { res.writeHead(302, { Location: "/www/index.html" }); return res.end(); }
+      if (p === "/demo-config.json") return send(res, 200, idp ? idp.demoConfig : { idp: "dev" });
       if (p === "/auth/login" && req.method === "POST") {
         counts.login++;
         let o = {};
@@ -400,7 +418,10 @@ export function createDevServer({ extraStatic = {} } = {}) {
         return send(res, 200, { authorization: req.headers.authorization ?? null });
       }
       if (p.startsWith("/__control/")) {
-        if (p === "/__control/stats") return send(res, 200, { counts, faults, log: url.searchParams.has("log") ? log : undefined });
+        if (p === "/__control/stats") {
+          const c = idp ? { ...counts, refresh: idp.refreshCount() } : counts;
+          return send(res, 200, { counts: c, faults, log: url.searchParams.has("log") ? log : undefined });
+        }
         if (p === "/__control/reset") { reset(); faultHits = { token: 0, api: 0, userinfo: 0 }; return send(res, 200, { ok: true }); }
         if (p === "/__control/expire-access") {
           // access tokens issued so far are refused from now on (JWT iat is in whole seconds)
@@ -449,9 +470,17 @@ export function createDevServer({ extraStatic = {} } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // IDP=oidc-provider or IDP=cognito-local: the demo logs in through a real identity server
   const port = Number(process.env.PORT || 8080);
-  const dev = createDevServer();
-  dev.listen(port, process.env.HOST || "127.0.0.1").then((p) => {
-    console.log(`sessionguard demo: http://127.0.0.1:${p}/  (Ctrl-C to stop)`);
+  const host = process.env.HOST || "127.0.0.1";
+  const appOrigin = `http://${host}:${port}`;
+  const { startIdp } = await import("./idp.mjs");
+  const idp = process.env.IDP && process.env.IDP !== "dev" ? await startIdp(process.env.IDP, appOrigin) : null;
+  const dev = createDevServer({ idp });
+  dev.listen(port, host).then((p) => {
+    console.log(`sessionguard demo: http://${host}:${p}/  (Ctrl-C to stop)` + (idp ? `; identity server: ${process.env.IDP} at ${idp.demoConfig.issuer || idp.demoConfig.endpoint}` : ""));
   });
+  const stop = async () => { await idp?.close(); process.exit(0); };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }

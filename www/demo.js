@@ -4,6 +4,9 @@ import init, { SessionManager, SessionExpiredError, RefreshUnavailableError } fr
 
 await init();
 const $ = (id) => document.getElementById(id);
+// Which identity server the dev server runs with: its own ("dev"), or a real one
+// (`IDP=oidc-provider npm start`, `IDP=cognito-local npm start`).
+const config = await (await fetch("/demo-config.json")).json();
 const t0 = performance.now();
 const now = () => performance.now() - t0;
 
@@ -17,7 +20,9 @@ let window0 = 0; // start of the current storm (timeline origin)
 const realFetch = globalThis.fetch.bind(globalThis);
 globalThis.fetch = async (input, init) => {
   const url = typeof input === "string" ? input : input.url;
-  const isToken = /\/oauth\/token|\/cognito\//.test(url) && !(init && init.headers && JSON.stringify(init.headers).includes("GetUser"));
+  const tokenUrl = config.idp === "oidc-provider" ? config.issuer + "/token" : config.idp === "cognito-local" ? config.endpoint : null;
+  const own = tokenUrl ? url === tokenUrl : /\/oauth\/token|\/cognito\//.test(url);
+  const isToken = own && !(init && init.headers && JSON.stringify(init.headers).match(/GetUser|USER_PASSWORD_AUTH/)) && !String(init && init.body).includes("authorization_code");
   if (!isToken) return realFetch(input, init);
   const rec = { start: now(), end: null, status: 0 };
   tokenRequests.push(rec);
@@ -35,7 +40,11 @@ globalThis.fetch = async (input, init) => {
 let session = null;
 function makeSession() {
   if (session) session.dispose();
-  const refresh = $("idp").value === "cognito" ? { type: "cognito", clientId: "demo", endpoint: "/cognito/" } : { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" };
+  const refresh =
+    config.idp === "oidc-provider" ? { type: "oauth2", tokenUrl: config.issuer + "/token", clientId: config.clientId, userInfoUrl: config.issuer + "/me" }
+    : config.idp === "cognito-local" ? { type: "cognito", clientId: config.clientId, endpoint: config.endpoint }
+    : $("idp").value === "cognito" ? { type: "cognito", clientId: "demo", endpoint: "/cognito/" }
+    : { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" };
   const rate = Number($("rate").value);
   session = new SessionManager({
     refresh,
@@ -93,7 +102,40 @@ const control = (path, body) => realFetch("/__control/" + path, { method: body =
 let activeFaults = {};
 let lastLogin = null;
 
+// ---- logging in at a real identity server ------------------------------------------------------
+const b64url = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+async function loginOidcProvider() {
+  // authorization code + PKCE: off to the server's login page; back here with ?code=
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem("demo-pkce", verifier);
+  const u = new URL(config.issuer + "/auth");
+  u.search = new URLSearchParams({ client_id: config.clientId, response_type: "code", scope: "openid email offline_access", prompt: "login consent", redirect_uri: location.origin + location.pathname, code_challenge: challenge, code_challenge_method: "S256" }).toString();
+  location.href = u.href;
+}
+async function finishOidcLogin(code) {
+  history.replaceState(null, "", location.pathname);
+  const r = await realFetch(config.issuer + "/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: location.origin + location.pathname, client_id: config.clientId, code_verifier: sessionStorage.getItem("demo-pkce") || "" }) });
+  const answer = await r.json();
+  makeSession();
+  session.setTokens(answer); // the OAuth2 token answer as it is
+  lastLogin = answer;
+  logLine(`logged in at oidc-provider (access token for ${answer.expires_in} s)`);
+  who();
+}
+async function loginCognitoLocal() {
+  const r = await realFetch(config.endpoint, { method: "POST", headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth" }, body: JSON.stringify({ AuthFlow: "USER_PASSWORD_AUTH", ClientId: config.clientId, AuthParameters: { USERNAME: config.username, PASSWORD: config.password } }) });
+  const result = (await r.json()).AuthenticationResult;
+  makeSession();
+  session.setTokens(result); // Cognito's AuthenticationResult as it is
+  lastLogin = { access_token: result.AccessToken, refresh_token: result.RefreshToken };
+  logLine(`logged in at cognito-local as ${config.username} (access token for ${result.ExpiresIn} s)`);
+  who();
+}
+
 async function login() {
+  if (config.idp === "oidc-provider") return loginOidcProvider();
+  if (config.idp === "cognito-local") return loginCognitoLocal();
   makeSession();
   const r = await realFetch("/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user: "alice", accessTtl: Number($("ttl").value) }) }).then((x) => x.json());
   lastLogin = r;
@@ -271,6 +313,14 @@ async function counters() {
 }
 
 setInterval(() => { draw(); counters(); who(); }, 250);
+if (config.idp !== "dev") {
+  $("idp").innerHTML = `<option>${config.idp} (a real identity server)</option>`;
+  $("idp").disabled = true;
+  $("ttl").disabled = true;
+  $("side").disabled = true; // the comparison runs against the built-in identity provider
+}
+const code = new URLSearchParams(location.search).get("code");
+if (code && config.idp === "oidc-provider") await finishOidcLogin(code);
 if (localStorage.getItem("sessionguard")) {
   makeSession(); // resume a shared session (another tab, or a reload)
   logLine("resumed the stored session");

@@ -5,7 +5,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { start } from "../e2e/harness.mjs";
-import { startOidcProvider, startCognitoLocal } from "./servers.mjs";
+import { startOidcProvider, startCognitoLocal } from "../../server/idp.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 let h, op, cg;

@@ -1,6 +1,7 @@
-// Real identity servers on loopback for the conformance tier: oidc-provider (an OpenID
+// Real identity servers on loopback, for the conformance tier (tests/conformance/) and for the
+// demo (`IDP=oidc-provider npm start`, `IDP=cognito-local npm start`): oidc-provider (an OpenID
 // Certified authorization server) and cognito-local (a Cognito user-pool emulator), each with
-// its own temporary state, stopped at the end whatever happens. Requests are counted where they
+// its own temporary state, stopped by `close()`. Requests are counted where they
 // land: oidc-provider's own events, and a counting proxy of ours in front of cognito-local
 // (which also plays AWS's throttling, header and body as AWS sends them, when asked to).
 import http from "node:http";
@@ -9,24 +10,23 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const root = new URL("../..", import.meta.url).pathname;
+const root = new URL("..", import.meta.url).pathname;
 
-const listen = (server, host = "127.0.0.1") => new Promise((resolve) => server.listen(0, host, () => resolve(server.address().port)));
+const listen = (server, host = "127.0.0.1", port = 0) => new Promise((resolve) => server.listen(port, host, () => resolve(server.address().port)));
 const readBody = (req) => new Promise((resolve, reject) => { const c = []; req.on("data", (d) => c.push(d)); req.on("end", () => resolve(Buffer.concat(c))); req.on("error", reject); });
 
 /** oidc-provider with a public SPA client (authorization code + PKCE), rotating refresh
  * tokens, revocation, userinfo and CORS for the app's origin. */
-export async function startOidcProvider({ appOrigin }) {
+export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/conformance/callback.html"], port = 0 }) {
   const { default: Provider } = await import("oidc-provider");
   const server = http.createServer();
-  const port = await listen(server);
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://127.0.0.1:${await listen(server, "127.0.0.1", port)}`;
   const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0 };
   const provider = new Provider(issuer, {
     clients: [{
       client_id: "spa",
       token_endpoint_auth_method: "none",
-      redirect_uris: [appOrigin + "/tests/conformance/callback.html"],
+      redirect_uris: redirectPaths.map((p) => appOrigin + p),
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
     }],
@@ -158,4 +158,35 @@ export async function startCognitoLocal() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** For the demo: a real identity server, what the page needs to log in there, and how the dev
+ * server's API validates its tokens. `kind`: "oidc-provider" or "cognito-local". */
+export async function startIdp(kind, appOrigin) {
+  if (kind === "oidc-provider") {
+    const op = await startOidcProvider({ appOrigin, redirectPaths: ["/www/index.html"] });
+    return {
+      demoConfig: { idp: kind, issuer: op.issuer, clientId: "spa" },
+      refreshCount: () => op.counts.refreshGrants,
+      async validate(token) {
+        const r = await fetch(op.issuer + "/me", { headers: { Authorization: "Bearer " + token } });
+        return r.ok ? r.json() : null;
+      },
+      close: () => op.close(),
+    };
+  }
+  if (kind === "cognito-local") {
+    const cg = await startCognitoLocal();
+    await cg.user("alice");
+    return {
+      demoConfig: { idp: kind, endpoint: cg.endpoint, clientId: cg.clientId, username: "alice@example.test", password: "Perm-pass-1" },
+      refreshCount: () => cg.counts.refresh,
+      async validate(token) {
+        const r = await cg.call("GetUser", { AccessToken: token });
+        return r.status === 200 ? { sub: r.body.Username } : null;
+      },
+      close: () => cg.close(),
+    };
+  }
+  throw new Error(`IDP=${kind}: use "oidc-provider", "cognito-local" or "dev"`);
 }
