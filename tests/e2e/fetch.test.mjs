@@ -436,13 +436,22 @@ test("rule 9: bad input of every kind is a TypeError and the instance keeps work
       () => s.setTokens({ accessToken: "x", expiresAt: "tomorrow" }), () => s.wrapFetch("fetch"), () => s.attachAxios({}),
       () => s.attachAxios(null), () => s.claims(42), () => s.addEventListener("retry", "nope"), () => new SG.SessionManager({ retry: { maxRetries: "3" } }),
       () => new SG.SessionManager({ refresh: 42 }), () => new SG.SessionManager({ refresh: { type: "cognito", clientId: "x" } }),
+      // the rest of the surface: every option, every member, odd types
+      () => new SG.SessionManager(42), () => new SG.SessionManager({ retry: 5 }), () => new SG.SessionManager({ allowedOrigins: "https://a.example" }),
+      () => new SG.SessionManager({ allowedOrigins: ["not a url"] }), () => new SG.SessionManager({ rateLimit: { requestsPerSecond: -1 } }),
+      () => new SG.SessionManager({ refresh: { type: "oauth2", tokenUrl: "ftp://x", clientId: "c" } }), () => new SG.SessionManager({ storage: "cookie" }),
+      () => new SG.SessionManager({ refreshLeewaySeconds: NaN }), () => new SG.SessionManager({ crossTab: "yes" }), () => new SG.SessionManager({ [Symbol("x")]: 1, bogus: 1 }),
+      () => s.setTokens({ accessToken: "x", expiresIn: {} }), () => s.setTokens([]), () => s.setTokens("token"), () => s.setTokens({ accessToken: 42 }),
+      () => s.claims({}), () => s.removeEventListener(42, () => {}), () => s.addEventListener(null, () => {}), () => s.wrapFetch(42),
     ];
     const names = bad.map((f) => { try { f(); return "no error"; } catch (e) { return e instanceof TypeError ? "TypeError" : String(e); } });
-    const odd = await Promise.all([settle(s.fetch(undefined)), settle(s.fetch({ toString: () => 5 })), settle(s.fetch("http://[bad"))]);
+    const odd = await Promise.all([settle(s.fetch(undefined)), settle(s.fetch({ toString: () => 5 })), settle(s.fetch("http://[bad")), settle(SG.SessionManager.create({ bogus: 1 })), settle(s.userInfo()), settle(s.fetch("/api/me", { headers: 42 })), settle(s.fetch("/api/me", { method: 42, body: {} }))]);
+    const created = await SG.SessionManager.create({ bogus: 1 }).catch((e) => e instanceof TypeError);
     const status = (await s.fetch("/api/me")).status;
-    return { names, odd: odd.map((x) => x.ok || x.e.name), status, auth: s.isAuthenticated() };
+    return { names, odd: odd.map((x) => x.ok || x.e.name), status, auth: s.isAuthenticated(), created };
   }, t);
-  assert.deepEqual([...new Set(r.names)], ["TypeError"]);
+  assert.deepEqual([...new Set(r.names)], ["TypeError"], JSON.stringify(r.names));
+  assert.equal(r.created, true, "create() rejects bad options with a TypeError");
   assert.equal(r.status, 200);
   assert.equal(r.auth, true);
   assert.equal(h.errors.length, 0, h.errors.join("\n"));
