@@ -52,8 +52,13 @@ impl Channel {
         Some(Channel { bc: None, storage_listener: Some(on), _on_message: None })
     }
 
-    pub fn post(&self, msg: &PeerMessage) {
-        if let (Some(bc), Ok(v)) = (&self.bc, serde_wasm_bindgen::to_value(&Wire::from(msg))) {
+    /// The channel's handle, to post on with no borrow of the driver held.
+    pub fn handle(&self) -> Option<BroadcastChannel> {
+        self.bc.clone()
+    }
+
+    pub fn post_on(bc: &BroadcastChannel, msg: &PeerMessage) {
+        if let Ok(v) = serde_wasm_bindgen::to_value(&Wire::from(msg)) {
             let _ = bc.post_message(&v);
         }
     }

@@ -38,7 +38,6 @@ const MAX_WAITS: u32 = 4;
 
 pub struct State {
     pub s: Session,
-    store: Store,
     /// Waiters of each flight: a promise and its resolver.
     flights: HashMap<FlightId, (Promise, Function)>,
     timer: Option<gloo_timers::callback::Timeout>,
@@ -60,6 +59,8 @@ pub struct UserInfoState {
 
 pub struct Inner {
     pub st: RefCell<State>,
+    /// Outside `st`: storage is the browser's code, run with no borrow held.
+    store: Store,
     pub opts: Options,
     /// The platform's fetch as it was when the manager was made: the library's own requests.
     pub own_fetch: Option<Function>,
@@ -133,7 +134,6 @@ impl Inner {
         let target = EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
         let state = State {
             s,
-            store,
             flights: HashMap::new(),
             timer: None,
             channel: None,
@@ -152,6 +152,7 @@ impl Inner {
         .into_js_value();
         let inner = Rc::new_cyclic(|me| Inner {
             st: RefCell::new(state),
+            store,
             opts,
             own_fetch,
             target,
@@ -221,23 +222,21 @@ impl Inner {
             };
             match ev {
                 Event::Store(rec) => {
-                    let mut st = self.st.borrow_mut();
-                    if !st.store.write(&rec) {
-                        st.s.unshare();
+                    if !self.store.write(&rec) {
+                        self.st.borrow_mut().s.unshare();
                     }
                     rearm = true;
                 }
                 Event::Clear => {
-                    let mut st = self.st.borrow_mut();
-                    st.store.clear();
-                    st.ui = UserInfoState::default();
+                    self.store.clear();
+                    self.st.borrow_mut().ui = UserInfoState::default();
                     rearm = true;
                 }
-                Event::StoreCooldown(until) => self.st.borrow_mut().store.write_cooldown(until),
+                Event::StoreCooldown(until) => self.store.write_cooldown(until),
                 Event::Post(msg) => {
-                    let st = self.st.borrow();
-                    if let Some(ch) = &st.channel {
-                        ch.post(&msg);
+                    let ch = self.st.borrow().channel.as_ref().and_then(Channel::handle);
+                    if let Some(ch) = ch {
+                        Channel::post_on(&ch, &msg);
                     }
                 }
                 Event::FlightOver(id) => {
@@ -303,19 +302,20 @@ impl Inner {
 
     /// Resolves when flight `id` is over (at once if it already is).
     fn flight_promise(&self, id: FlightId) -> Promise {
-        let mut st = self.st.borrow_mut();
-        if !st.s.is_current(id) {
-            return Promise::resolve(&JsValue::UNDEFINED);
+        {
+            let st = self.st.borrow();
+            if !st.s.is_current(id) {
+                return Promise::resolve(&JsValue::UNDEFINED);
+            }
+            if let Some((p, _)) = st.flights.get(&id) {
+                return p.clone();
+            }
         }
-        st.flights
-            .entry(id)
-            .or_insert_with(|| {
-                let mut resolve = None;
-                let p = Promise::new(&mut |r, _| resolve = Some(r));
-                (p, resolve.unwrap_or_else(|| Function::new_no_args("")))
-            })
-            .0
-            .clone()
+        let mut resolve = None;
+        let p = Promise::new(&mut |r, _| resolve = Some(r));
+        let resolve = resolve.unwrap_or_else(|| Function::new_no_args(""));
+        self.st.borrow_mut().flights.insert(id, (p.clone(), resolve));
+        p
     }
 
     /// Waits for flight `id` to be over, or for the signal.
@@ -374,8 +374,7 @@ impl Inner {
             wait::sleep(SETTLE_MS).await;
         }
         let view = if shared {
-            let st = self.st.borrow();
-            Shared { tokens: st.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: st.store.read_cooldown() }
+            Shared { tokens: self.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: self.store.read_cooldown() }
         } else {
             Shared::default()
         };
@@ -406,7 +405,7 @@ impl Inner {
         self.flush();
         if let RefreshNext::Recheck(grace) = next {
             wait::sleep(grace).await;
-            let stored = self.st.borrow().store.read().as_ref().and_then(TokenSet::from_record);
+            let stored = self.store.read().as_ref().and_then(TokenSet::from_record);
             next = self.st.borrow_mut().s.recheck_terminal(id, stored);
             self.flush();
         }
@@ -440,30 +439,31 @@ impl Inner {
 
     /// Sets the timer for the next proactive refresh, if one is due some day.
     pub fn rearm(&self, min_delay: f64) {
-        let mut st = self.st.borrow_mut();
-        st.timer = None; // dropping cancels
+        // the old timer is cancelled (clearTimeout) and the new one set with no borrow held
+        let old = self.st.borrow_mut().timer.take();
+        drop(old);
         if self.disposed.get() {
             return;
         }
-        let Some(at) = st.s.next_wake() else { return };
+        let Some(at) = self.st.borrow().s.next_wake() else { return };
         let delay = (at - js::now()).max(min_delay);
         let weak = self.me.clone();
-        st.timer = Some(gloo_timers::callback::Timeout::new(wait::clamp_ms(delay), move || {
+        let timer = gloo_timers::callback::Timeout::new(wait::clamp_ms(delay), move || {
             if let Some(i) = weak.upgrade() {
                 i.on_timer();
             }
-        }));
+        });
+        let replaced = self.st.borrow_mut().timer.replace(timer);
+        drop(replaced);
     }
 
     fn on_timer(&self) {
         if self.disposed.get() {
             return;
         }
-        let started = {
-            let mut st = self.st.borrow_mut();
-            st.timer = None;
-            st.s.proactive(js::now())
-        };
+        let fired = self.st.borrow_mut().timer.take();
+        drop(fired);
+        let started = self.st.borrow_mut().s.proactive(js::now());
         self.flush();
         match started {
             Some(id) => self.spawn_flight(id),
@@ -475,14 +475,15 @@ impl Inner {
         if self.disposed.replace(true) {
             return;
         }
-        let flights: Vec<Function> = {
+        let (timer, channel, flights) = {
             let mut st = self.st.borrow_mut();
-            st.timer = None;
-            if let Some(mut ch) = st.channel.take() {
-                ch.close();
-            }
-            st.flights.drain().map(|(_, (_, r))| r).collect()
+            let flights: Vec<Function> = st.flights.drain().map(|(_, (_, r))| r).collect();
+            (st.timer.take(), st.channel.take(), flights)
         };
+        drop(timer);
+        if let Some(mut ch) = channel {
+            ch.close();
+        }
         for r in flights {
             let _ = r.call0(&JsValue::UNDEFINED);
         }

@@ -10,6 +10,8 @@
 //! every read and write catches what the browser throws; anything going wrong later (full,
 //! refused) falls back to memory with one warning. A corrupt or foreign record reads as nothing.
 
+use std::cell::Cell;
+
 use gloo_storage::{LocalStorage, SessionStorage, Storage as _};
 use wasm_bindgen::JsCast;
 
@@ -24,12 +26,14 @@ enum Backend {
     Session,
 }
 
+/// Lives outside the driver's `RefCell` (its state is in `Cell`s), so no borrow is held while
+/// the browser's storage runs.
 #[derive(Debug)]
 pub struct Store {
-    backend: Backend,
+    backend: Cell<Backend>,
     key: String,
     cooldown_key: String,
-    warned: bool,
+    warned: Cell<bool>,
 }
 
 const PROBE: &str = "__sessionguard_probe__";
@@ -47,14 +51,19 @@ fn probe(name: &str) -> bool {
 
 impl Store {
     pub fn new(kind: StorageKind, key: &str) -> Store {
-        let mut store = Store { backend: Backend::Memory, key: key.into(), cooldown_key: [key, ":cooldown"].concat(), warned: false };
+        let store = Store {
+            backend: Cell::new(Backend::Memory),
+            key: key.into(),
+            cooldown_key: [key, ":cooldown"].concat(),
+            warned: Cell::new(false),
+        };
         let (backend, name) = match kind {
             StorageKind::Memory => return store,
             StorageKind::Local => (Backend::Local, "localStorage"),
             StorageKind::Session => (Backend::Session, "sessionStorage"),
         };
         if probe(name) {
-            store.backend = backend;
+            store.backend.set(backend);
         } else {
             store.fall_back(&[name, " is unavailable here; the session is kept in memory only"].concat());
         }
@@ -63,19 +72,18 @@ impl Store {
 
     /// Local storage that works (the condition for sharing across tabs).
     pub fn is_local(&self) -> bool {
-        self.backend == Backend::Local
+        self.backend.get() == Backend::Local
     }
 
-    fn fall_back(&mut self, msg: &str) {
-        self.backend = Backend::Memory;
-        if !self.warned {
-            self.warned = true;
+    fn fall_back(&self, msg: &str) {
+        self.backend.set(Backend::Memory);
+        if !self.warned.replace(true) {
             js::warn(msg);
         }
     }
 
     fn raw(&self) -> Option<web_sys::Storage> {
-        match self.backend {
+        match self.backend.get() {
             Backend::Memory => None,
             Backend::Local => Some(LocalStorage::raw()),
             Backend::Session => Some(SessionStorage::raw()),
@@ -96,7 +104,7 @@ impl Store {
         self.get::<f64>(&self.cooldown_key).filter(|v| v.is_finite())
     }
 
-    fn set<T: serde::Serialize>(&mut self, key: &str, value: &T) -> bool {
+    fn set<T: serde::Serialize>(&self, key: &str, value: &T) -> bool {
         let Some(raw) = self.raw() else { return true };
         let ok = raw.set_item(key, &js::to_json(value)).is_ok();
         if !ok {
@@ -107,17 +115,15 @@ impl Store {
     }
 
     /// Writes the record; false if storage failed (and is now memory).
-    pub fn write(&mut self, rec: &Record) -> bool {
-        let key = self.key.clone();
-        self.set(&key, rec)
+    pub fn write(&self, rec: &Record) -> bool {
+        self.set(&self.key, rec)
     }
 
-    pub fn write_cooldown(&mut self, until: f64) {
-        let key = self.cooldown_key.clone();
-        self.set(&key, &until.round());
+    pub fn write_cooldown(&self, until: f64) {
+        self.set(&self.cooldown_key, &until.round());
     }
 
-    pub fn clear(&mut self) {
+    pub fn clear(&self) {
         let Some(raw) = self.raw() else { return };
         let _ = raw.remove_item(&self.key);
         let _ = raw.remove_item(&self.cooldown_key);
