@@ -1,5 +1,19 @@
 // Compiled (not run) by the packaging test: the public types as an app would use them.
-import init, { SessionManager, SessionExpiredError, RefreshUnavailableError, type TokenSet, type SessionManagerOptions } from "sessionguard";
+import init, {
+  SessionManager,
+  SessionExpiredError,
+  RefreshUnavailableError,
+  SessionDisposedError,
+  UserInfoError,
+  type TokenSet,
+  type SessionManagerOptions,
+  type OAuth2TokenAnswer,
+} from "sessionguard";
+
+interface MyClaims {
+  sub: string;
+  email?: string;
+}
 
 export async function main(): Promise<void> {
   await init();
@@ -13,24 +27,42 @@ export async function main(): Promise<void> {
   const session = new SessionManager(options);
   const tokens: TokenSet = { accessToken: "a", refreshToken: "r", expiresIn: 3600 };
   session.setTokens(tokens);
+  const answer: OAuth2TokenAnswer = { access_token: "a", refresh_token: "r", expires_in: 3600 };
+  session.setTokens(answer);
   session.addEventListener("session-expired", (e) => {
     const reason: string = e.detail.reason;
     console.log(reason);
   });
-  session.addEventListener("retry", (e) => console.log(e.detail.delayMs + e.detail.attempt));
+  session.addEventListener("retry", (e) => console.log(e.detail.delayMs + e.detail.attempt, e.detail.refresh === true));
   session.addEventListener("token-refreshed", (e) => console.log(e.detail.expiresAt ?? "unknown"));
-  const f: typeof fetch = session.wrapFetch();
+  const f = session.wrapFetch();
+  const { fetch: bound } = session;
   const res: Response = await session.fetch("https://api.example.com/me", { method: "GET" });
-  console.log(res.status, await f("/x"));
+  const open: Response = await bound("/public", { skipAuth: true });
+  console.log(res.status, open.status, await f("/x"));
   try {
     const token: string = await session.getAccessToken();
     console.log(token);
   } catch (e) {
     if (e instanceof SessionExpiredError) console.log(e.reason);
     if (e instanceof RefreshUnavailableError) console.log(e.retryAfterMs);
+    if (e instanceof SessionDisposedError) console.log(e.name);
   }
-  const claims = session.claims("id");
+  const claims = session.claims<MyClaims>("id");
   console.log(claims?.email, session.stats().coalesced, session.isAuthenticated());
-  const fn = new SessionManager({ refresh: async (rt: string) => ({ accessToken: rt }) });
+  try {
+    const me = await session.userInfo<MyClaims>();
+    console.log(me.sub);
+  } catch (e) {
+    if (e instanceof UserInfoError) console.log(e.status);
+  }
+  const fn = await SessionManager.create({
+    refresh: async (rt: string, { signal }) => {
+      const r = await fetch("/refresh", { method: "POST", body: rt, signal });
+      return r;
+    },
+  });
   fn.dispose();
+  // @ts-expect-error region is required unless endpoint is given
+  new SessionManager({ refresh: { type: "cognito", clientId: "abc" } });
 }
