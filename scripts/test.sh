@@ -45,21 +45,22 @@ rc=${PIPESTATUS[0]}
 read -r p f < <(count_cargo "$LOG/core.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
 [ "$rc" = 0 ] || BROKEN+=(core)
 
+# A tier of node:test files in headless Chromium; adds its counts to the summary.
+node_tier() {
+  local name=$1 dir=$2 rc p f
+  CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec "$dir" 2>&1 | tee "$LOG/$name.log" \
+    | grep -vE '^\s*$'
+  rc=${PIPESTATUS[0]}
+  p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/$name.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/$name.log" | awk '{print $3}')
+  PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0}))
+  [ "$rc" = 0 ] || BROKEN+=("$name")
+}
+
 tier "3/4 end to end: Playwright + Chromium against the dev server"
-CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec tests/e2e/ 2>&1 | tee "$LOG/e2e.log" \
-  | grep -vE '^\s*$'
-rc=${PIPESTATUS[0]}
-p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/e2e.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/e2e.log" | awk '{print $3}')
-PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0}))
-[ "$rc" = 0 ] || BROKEN+=(e2e)
+node_tier e2e tests/e2e/
 
 tier "4/4 conformance: real identity servers (oidc-provider, cognito-local)"
-CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec tests/conformance/ 2>&1 | tee "$LOG/conformance.log" \
-  | grep -vE '^\s*$'
-rc=${PIPESTATUS[0]}
-p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/conformance.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/conformance.log" | awk '{print $3}')
-PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0}))
-[ "$rc" = 0 ] || BROKEN+=(conformance)
+node_tier conformance tests/conformance/
 
 echo
 if [ ${#BROKEN[@]} -gt 0 ] && [ "$FAIL" = 0 ]; then FAIL=1; fi

@@ -30,6 +30,18 @@ async function demo(kind) {
   return { page, origin, idp };
 }
 
+/** A storm, then "Expire the access token now", then another storm: what the server saw. */
+async function expireAndStorm(page, idp) {
+  const first = await page.evaluate(() => demo.storm());
+  assert.equal(first.ok, 30);
+  await page.click("#expire");
+  await page.waitForFunction(() => [...document.querySelectorAll("#log li")].some((li) => li.textContent.includes("no longer accepted")));
+  const before = idp.refreshCount();
+  const second = await page.evaluate(() => demo.storm());
+  assert.equal(second.ok, 30);
+  return idp.refreshCount() - before;
+}
+
 test("IDP=oidc-provider: the demo logs in through oidc-provider's pages; a storm after expiry makes one refresh grant", async () => {
   const { page, idp } = await demo("oidc-provider");
   await page.click("#login");
@@ -39,26 +51,12 @@ test("IDP=oidc-provider: the demo logs in through oidc-provider's pages; a storm
   await page.click("button[type=submit]"); // consent
   await page.waitForFunction(() => window.demoReady && demo.session && demo.session.isAuthenticated(), null, { timeout: 20_000 });
   await page.fill("#n", "30"); // the page came back from the login: a fresh form
-  const first = await page.evaluate(() => demo.storm());
-  assert.equal(first.ok, 30);
-  await page.click("#expire");
-  await page.waitForFunction(() => [...document.querySelectorAll("#log li")].some((li) => li.textContent.includes("no longer accepted")));
-  const before = idp.refreshCount();
-  const second = await page.evaluate(() => demo.storm());
-  assert.equal(second.ok, 30);
-  assert.equal(idp.refreshCount() - before, 1, "one refresh grant at oidc-provider for the storm");
+  assert.equal(await expireAndStorm(page, idp), 1, "one refresh grant at oidc-provider for the storm");
 });
 
 test("IDP=cognito-local: the demo logs in with USER_PASSWORD_AUTH; a storm after expiry makes one REFRESH_TOKEN_AUTH", async () => {
   const { page, idp } = await demo("cognito-local");
   await page.click("#login");
   await page.waitForFunction(() => demo.session && demo.session.isAuthenticated(), null, { timeout: 20_000 });
-  const first = await page.evaluate(() => demo.storm());
-  assert.equal(first.ok, 30);
-  await page.click("#expire");
-  await page.waitForFunction(() => [...document.querySelectorAll("#log li")].some((li) => li.textContent.includes("no longer accepted")));
-  const before = idp.refreshCount();
-  const second = await page.evaluate(() => demo.storm());
-  assert.equal(second.ok, 30);
-  assert.equal(idp.refreshCount() - before, 1, "one REFRESH_TOKEN_AUTH at cognito-local for the storm");
+  assert.equal(await expireAndStorm(page, idp), 1, "one REFRESH_TOKEN_AUTH at cognito-local for the storm");
 });
