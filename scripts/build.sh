@@ -40,7 +40,7 @@ WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)
 if [ -n "$WASM_OPT" ]; then
   say "wasm-opt -Oz"
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  "$WASM_OPT" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     --strip-debug --strip-producers --strip-target-features \
     pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
   mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
