@@ -470,7 +470,7 @@ impl Session {
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
         if let Some(set) = shared.tokens.filter(|s| self.is_newer(s)) {
-            self.settle_with(set);
+            self.settle_with(set, false);
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
         if let Some(until) = shared.cooldown_until.filter(|&u| u > now) {
@@ -506,8 +506,7 @@ impl Session {
                         if let Some(o) = learned {
                             self.clock_offset = o;
                         }
-                        self.settle_with(set);
-                        self.store_and_publish(false);
+                        self.settle_with(set, true);
                         return RefreshNext::Settled;
                     }
                     // 2xx without a usable token: transient, nothing stored.
@@ -531,7 +530,7 @@ impl Session {
         }
         match stored.filter(|s| self.is_newer(s)) {
             Some(set) => {
-                self.settle_with(set);
+                self.settle_with(set, false);
                 RefreshNext::Settled
             }
             None => self.terminal(),
@@ -603,13 +602,18 @@ impl Session {
         On401::Replay
     }
 
-    /// The flight is over and `set` is the new token set (the caller stores it, if needed).
-    fn settle_with(&mut self, set: TokenSet) {
+    /// The flight is over and `set` is the new token set; `store` it (and tell the other tabs)
+    /// unless it came from storage. `token-refreshed` is queued last, so its listeners see the
+    /// settled state.
+    fn settle_with(&mut self, set: TokenSet, store: bool) {
         let expires_at = set.expires_at;
         self.replace_tokens(Some(set));
         self.refused = false;
         self.drop_flight();
         self.cooldown_until = None;
+        if store {
+            self.store_and_publish(false);
+        }
         self.events.push_back(Event::TokenRefreshed { expires_at });
     }
 
@@ -841,6 +845,7 @@ mod tests {
     }
 
     #[test]
+    /// (Listener events come after the storage events they follow from: see the order below.)
     fn the_401_rule() {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
@@ -864,8 +869,8 @@ mod tests {
                 ev[..],
                 [
                     Event::FlightOver(_),
-                    Event::TokenRefreshed { expires_at: Some(3_600_002.0) },
                     Event::Store(_),
+                    Event::TokenRefreshed { expires_at: Some(3_600_002.0) },
                     Event::Clear,
                     Event::SessionExpired(EndReason::UnauthorizedAfterRefresh)
                 ]
