@@ -212,23 +212,23 @@ impl Outgoing {
                     if let Some(k) = key {
                         js::set(&h, "Idempotency-Key", &JsValue::from_str(k));
                     }
-                    let init = match self.init.dyn_ref::<Object>() {
-                        Some(given) => Object::assign(&Object::new(), given),
-                        None => Object::new(),
-                    };
-                    js::set(&init, "headers", &h);
-                    return Ok((self.input.clone(), init.into()));
+                    return Ok((self.input.clone(), self.init_with(&h)));
                 }
                 Headers::new_with_str_sequence_sequence(&given)?
             }
         };
         set_header(&h, "Authorization", bearer, key)?;
+        Ok((self.input.clone(), self.init_with(&h)))
+    }
+
+    /// A copy of the caller's `init` with these headers.
+    fn init_with(&self, headers: &JsValue) -> JsValue {
         let init = match self.init.dyn_ref::<Object>() {
             Some(given) => Object::assign(&Object::new(), given),
             None => Object::new(),
         };
-        js::set(&init, "headers", &h);
-        Ok((self.input.clone(), init.into()))
+        js::set(&init, "headers", headers);
+        init.into()
     }
 }
 
@@ -334,6 +334,7 @@ pub fn fast(inner: &Rc<Inner>, target: &Function, input: &JsValue, init: &JsValu
             // the common answer: tell the core (rate limiter), give it back
             let answer = Answer { status, retry_after: None, error_type: None };
             let _ = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), 0.5);
+            inner.flush();
             return v;
         }
         let res = match js::get(&v, FAILED).as_bool() {

@@ -55,6 +55,8 @@ pub struct UserInfoState {
     pub rule: CacheRule,
     pub value: JsValue,
     pub pending: Option<Promise>,
+    /// Numbers the requests; a late answer of an older one leaves the state alone.
+    pub epoch: u32,
 }
 
 pub struct Inner {
@@ -86,6 +88,14 @@ struct RetryDetail<'a> {
 pub fn claims_of(token: &str) -> Option<Claims> {
     let obj = js_sys::JSON::parse(&jwt_payload(token)?).ok()?;
     obj.is_object().then(|| serde_wasm_bindgen::from_value(obj).ok()).flatten()
+}
+
+impl UserInfoState {
+    /// A session ended or started: nothing cached or in flight is served to the next one.
+    pub fn forget(&mut self) {
+        let epoch = self.epoch.wrapping_add(1);
+        *self = UserInfoState { epoch, ..UserInfoState::default() };
+    }
 }
 
 impl Inner {
@@ -229,7 +239,7 @@ impl Inner {
                 }
                 Event::Clear => {
                     self.store.clear();
-                    self.st.borrow_mut().ui = UserInfoState::default();
+                    self.st.borrow_mut().ui.forget();
                     rearm = true;
                 }
                 Event::StoreCooldown(until) => self.store.write_cooldown(until),

@@ -35,7 +35,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::core::token::{jwt_payload, TokenError, TokenInput};
-use engine::{claims_of, Inner, UserInfoState};
+use engine::{claims_of, Inner};
 use errors::{describe, type_error};
 use wait::promise;
 
@@ -53,6 +53,8 @@ pub struct SessionManager {
     inner: Rc<Inner>,
     /// `fetch`, bound to this session.
     bound_fetch: JsValue,
+    /// The functions `wrapFetch` handed out.
+    own_wrappers: js_sys::WeakSet,
 }
 
 fn rejected(e: JsValue) -> Promise {
@@ -84,7 +86,7 @@ impl SessionManager {
         let opts = options::parse(&options)?;
         let inner = Inner::new(opts);
         let bound_fetch = fetch_fn(&inner, None);
-        Ok(SessionManager { inner, bound_fetch })
+        Ok(SessionManager { inner, bound_fetch, own_wrappers: js_sys::WeakSet::new() })
     }
 
     /// Starts or replaces the session (after login).
@@ -116,7 +118,7 @@ impl SessionManager {
             }
             Err(TokenError::BadExpiry) => return Err(type_error("setTokens(): `expiresIn`/`expiresAt` must be numbers")),
         }
-        self.inner.st.borrow_mut().ui = UserInfoState::default();
+        self.inner.st.borrow_mut().ui.forget();
         self.inner.flush();
         Ok(())
     }
@@ -149,30 +151,15 @@ impl SessionManager {
         };
         // our own wrapper (of this session) is unwrapped: wrapping twice does not stack
         let mut target = target;
-        while let Some(inner_target) = http::wrapped(&target).filter(|_| self.owns_wrapper(&target)) {
+        while let Some(inner_target) = http::wrapped(&target).filter(|_| self.own_wrappers.has(&target)) {
             target = inner_target;
         }
         let f = fetch_fn(&self.inner, Some(target.clone()));
         http::register_wrapper(&f, &target);
-        self.register_own(&f);
-        Ok(f)
-    }
-
-    fn owns_wrapper(&self, f: &Function) -> bool {
-        js::get(f, "__sessionguardOwner").as_f64() == Some(self.id())
-    }
-
-    fn register_own(&self, f: &JsValue) {
-        let desc = Object::new();
-        js::set(&desc, "value", &JsValue::from(self.id()));
         if let Some(o) = f.dyn_ref::<Object>() {
-            let _ = Object::define_property(o, &JsValue::from_str("__sessionguardOwner"), &desc);
+            self.own_wrappers.add(o);
         }
-    }
-
-    /// A number that names this manager (for its wrappers).
-    fn id(&self) -> f64 {
-        Rc::as_ptr(&self.inner) as usize as f64
+        Ok(f)
     }
 
     /// Installs request/response interceptors on an axios instance; the result removes them.

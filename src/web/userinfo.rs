@@ -8,7 +8,7 @@ use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::calls::{drive, Pending, Sent};
-use super::engine::{Inner, UserInfoState};
+use super::engine::Inner;
 use super::errors::{type_error, user_info};
 use super::http;
 use super::js;
@@ -33,22 +33,30 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
         }
     }
     let me = inner.clone();
+    let epoch = {
+        let mut st = inner.st.borrow_mut();
+        st.ui.epoch = st.ui.epoch.wrapping_add(1);
+        st.ui.epoch
+    };
     let p = wait::promise(async move {
         let r = fetch(&me).await;
         let mut st = me.st.borrow_mut();
-        st.ui.pending = None;
-        if let Ok(v) = &r {
-            let gen = st.s.token_generation();
-            st.ui = UserInfoState { value: v.clone(), pending: None, ..Default::default() };
-            st.ui.rule.stored(gen, js::now());
+        // a new session (setTokens, logout) started another request meanwhile: leave it be
+        if st.ui.epoch == epoch {
+            st.ui.pending = None;
+            if let Ok((v, sent_gen)) = &r {
+                st.ui.value = v.clone();
+                st.ui.rule.stored(*sent_gen, js::now()); // served only while that token is current
+            }
         }
-        r
+        r.map(|(v, _)| v)
     });
     inner.st.borrow_mut().ui.pending = Some(p.clone());
     p
 }
 
-async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
+/// The answer, and the generation of the token it was fetched with.
+async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     let (url, cognito) = match &inner.opts.refresh {
         Refresher::Cognito { endpoint, .. } => (endpoint.clone(), true),
         Refresher::OAuth2 { user_info_url: Some(u), .. } => (u.clone(), false),
@@ -60,9 +68,14 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
     };
     let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
     let call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
+    let sent_gen = std::cell::Cell::new(0);
     let answer = drive(inner, call, None, &url, Pending::Ask, |_bearer, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
-        let token = inner.st.borrow().s.tokens().map(|t| t.access.clone()).unwrap_or_default();
+        let (token, gen) = {
+            let st = inner.st.borrow();
+            (st.s.tokens().map(|t| t.access.clone()).unwrap_or_default(), st.s.token_generation())
+        };
+        sent_gen.set(gen);
         async move {
             let a = if cognito {
                 #[derive(serde::Serialize)]
@@ -91,8 +104,9 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
     if !answer.json.is_object() {
         return Err(user_info(answer.status, "the answer is not a JSON object"));
     }
+    let sent_gen = sent_gen.get();
     if !cognito {
-        return Ok(answer.json);
+        return Ok((answer.json, sent_gen));
     }
     let user: CognitoUser = serde_wasm_bindgen::from_value(answer.json.clone()).unwrap_or_default();
     let flat = Object::new();
@@ -103,5 +117,5 @@ async fn fetch(inner: &Inner) -> Result<JsValue, JsValue> {
     let desc = Object::new();
     js::set(&desc, "value", &answer.json);
     let _ = Object::define_property(&flat, &JsValue::from_str("raw"), &desc);
-    Ok(flat.into())
+    Ok((flat.into(), sent_gen))
 }

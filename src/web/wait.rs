@@ -40,18 +40,32 @@ pub fn abort_reason(signal: &AbortSignal) -> JsValue {
     }
 }
 
-/// A promise that rejects with the signal's reason when it aborts (never settles otherwise).
-fn aborted(signal: &AbortSignal) -> Promise {
-    let signal = signal.clone();
-    Promise::new(&mut |_resolve, reject| {
-        let s2 = signal.clone();
-        let cb = Closure::once_into_js(move || {
-            let _ = reject.call1(&JsValue::UNDEFINED, &abort_reason(&s2));
-        });
-        let opts = web_sys::AddEventListenerOptions::new();
-        opts.set_once(true);
-        let _ = signal.add_event_listener_with_callback_and_add_event_listener_options("abort", cb.unchecked_ref(), &opts);
-    })
+/// The `abort` listener of one wait: removed when the wait is over, whichever way it ends, so
+/// a long-lived signal collects no listeners (and the module no closures) across waits.
+struct AbortGuard {
+    signal: AbortSignal,
+    listener: Closure<dyn FnMut()>,
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        let _ = self.signal.remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
+    }
+}
+
+/// A promise that rejects with the signal's reason when it aborts, and the guard that stops
+/// listening.
+fn on_abort(signal: &AbortSignal) -> (Promise, AbortGuard) {
+    let mut reject = None;
+    let p = Promise::new(&mut |_, rj| reject = Some(rj));
+    let s2 = signal.clone();
+    let listener = Closure::<dyn FnMut()>::new(move || {
+        if let Some(rj) = &reject {
+            let _ = rj.call1(&JsValue::UNDEFINED, &abort_reason(&s2));
+        }
+    });
+    let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+    (p, AbortGuard { signal: signal.clone(), listener })
 }
 
 /// Runs `f`, or stops with the signal's reason as soon as it aborts.
@@ -62,8 +76,8 @@ pub async fn abortable<F: Future>(f: F, signal: Option<&AbortSignal>) -> Result<
     if signal.aborted() {
         return Err(abort_reason(signal));
     }
-    let abort = JsFuture::from(aborted(signal));
-    match (Race { a: Box::pin(f), b: abort }).await {
+    let (aborted, _guard) = on_abort(signal);
+    match (Race { a: Box::pin(f), b: JsFuture::from(aborted) }).await {
         Either::A(v) => Ok(v),
         Either::B(r) => Err(r.err().unwrap_or(JsValue::UNDEFINED)),
     }

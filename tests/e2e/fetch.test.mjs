@@ -482,14 +482,75 @@ test("listeners may call back in: getAccessToken and setTokens from a session-ex
   assert.equal(r.user, "bob");
 });
 
-test("dispose: later calls reject", async () => {
+test("dispose: later calls reject with the exported SessionDisposedError; nothing is sent", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
-    const s = make({}, tokens(t));
+    const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" } }, tokens(t));
+    const { fetch: bound } = s;
     s.dispose();
-    return [await settle(s.fetch("/api/me")), await settle(s.getAccessToken())].map((x) => x.ok ? "ok" : x.e.name);
+    const kind = (e) => (e instanceof SG.SessionDisposedError ? "SessionDisposedError" : String(e));
+    const rejected = await Promise.all([s.fetch("/api/me"), bound("/api/me"), s.getAccessToken(), s.userInfo()].map((p) => p.then(() => "ok", kind)));
+    const thrown = [() => s.setTokens(tokens(t)), () => s.wrapFetch(), () => s.attachAxios(axios.create())].map((f) => { try { f(); return "ok"; } catch (e) { return kind(e); } });
+    return { rejected, thrown, auth: s.isAuthenticated(), claims: s.claims() };
   }, t);
-  assert.deepEqual(r, ["SessionDisposedError", "SessionDisposedError"]);
+  assert.deepEqual([...new Set([...r.rejected, ...r.thrown])], ["SessionDisposedError"]);
+  assert.equal(r.auth, false);
+  assert.equal(r.claims, null);
+  assert.equal((await h.stats()).counts.api, 0);
+});
+
+test("userInfo(): a failing endpoint rejects with the exported UserInfoError and its status; the session is kept", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/no-such-endpoint" } }, tokens(t));
+    const e = await s.userInfo().catch((e) => e);
+    return { isClass: e instanceof SG.UserInfoError, isError: e instanceof Error, name: e.name, status: e.status, auth: s.isAuthenticated() };
+  }, t);
+  assert.deepEqual(r, { isClass: true, isError: true, name: "UserInfoError", status: 404, auth: true });
+});
+
+test("userInfo() never serves one session's user to the next, even from a request still in flight", async () => {
+  const alice = await h.login();
+  const bob = await h.login({ user: "bob" });
+  const r = await h.page.evaluate(async ({ alice, bob }) => {
+    const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" } }, tokens(alice));
+    const first = await s.userInfo();
+    const inFlight = s.userInfo(); // cached: alice
+    const racing = (s.setTokens(tokens(alice)), s.logout(), s.setTokens(tokens(bob)), s.userInfo());
+    const late = s.userInfo();
+    return { first: first.sub, cached: (await inFlight).sub, next: (await racing).sub, late: (await late).sub };
+  }, { alice, bob });
+  assert.deepEqual(r, { first: "alice", cached: "alice", next: "bob", late: "bob" });
+});
+
+test("events are dispatched after the state settles; removeEventListener removes", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ storage: "session", storageKey: "settled" }, tokens(t, { expiresIn: 0 }));
+    const seen = {};
+    s.addEventListener("token-refreshed", () => {
+      seen.refreshedStored = JSON.parse(sessionStorage.getItem("settled")).a;
+      seen.refreshedToken = s.getAccessToken();
+    });
+    s.addEventListener("session-expired", () => {
+      seen.expiredAuth = s.isAuthenticated();
+      seen.expiredStored = sessionStorage.getItem("settled");
+    });
+    let removedCalls = 0;
+    const removed = () => { removedCalls++; };
+    s.addEventListener("session-expired", removed);
+    s.removeEventListener("session-expired", removed);
+    await s.fetch("/api/me");
+    const current = await s.getAccessToken();
+    const fromListener = await seen.refreshedToken;
+    s.logout();
+    return { ...seen, refreshedToken: fromListener === current, storedIsCurrent: seen.refreshedStored === current, removedCalls };
+  }, t);
+  assert.equal(r.refreshedToken, true, "getAccessToken inside token-refreshed gives the new token at once");
+  assert.equal(r.storedIsCurrent, true, "the new tokens are stored before token-refreshed fires");
+  assert.equal(r.expiredAuth, false);
+  assert.equal(r.expiredStored, null, "storage is cleared before session-expired fires");
+  assert.equal(r.removedCalls, 0);
 });
 
 test("no-refresh-token: an expired token without a way to refresh ends the session once", async () => {
