@@ -100,7 +100,12 @@ fn signal_of(config: &JsValue) -> Option<AbortSignal> {
 
 fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, JsValue> {
     let bearer = inner.bearer().ok_or_else(|| call_error(crate::core::session::CallError::NoSession))?;
-    header_set(config, "Authorization", &bearer);
+    // A property, as an app's own interceptor sets it: axios (0.x plain objects, 1.x
+    // AxiosHeaders) takes own properties as headers; no header of that name is there (checked).
+    match js::get(config, "headers").dyn_into::<Object>() {
+        Ok(h) => js::set_authorization(&h, &bearer),
+        Err(_) => header_set(config, "Authorization", &bearer),
+    }
     c.gen = Some(inner.st.borrow().s.token_generation());
     write_counts(config, &c);
     Ok(config.clone())

@@ -10,7 +10,7 @@ use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, Response};
+use web_sys::{AbortSignal, Headers, Request, RequestInit, Response};
 
 use super::engine::Inner;
 use super::errors::call_error;
@@ -208,7 +208,7 @@ impl Outgoing {
                 if given.is_undefined() || given.is_null() {
                     // nothing to merge: a plain record is cheaper than a Headers object
                     let h = Object::new();
-                    js::set(&h, "Authorization", bearer);
+                    js::set_authorization(&h, bearer);
                     if let Some(k) = key {
                         js::set(&h, "Idempotency-Key", &JsValue::from_str(k));
                     }
@@ -223,11 +223,15 @@ impl Outgoing {
 
     /// A copy of the caller's `init` with these headers.
     fn init_with(&self, headers: &JsValue) -> JsValue {
-        let init = match self.init.dyn_ref::<Object>() {
-            Some(given) => Object::assign(&Object::new(), given),
-            None => Object::new(),
+        let init = if self.init.is_undefined() {
+            RequestInit::new()
+        } else {
+            match self.init.dyn_ref::<Object>() {
+                Some(given) => Object::assign(&Object::new(), given).unchecked_into(),
+                None => RequestInit::new(),
+            }
         };
-        js::set(&init, "headers", headers);
+        init.set_headers(headers);
         init.into()
     }
 }
@@ -239,6 +243,17 @@ extern "C" {
     type HeadersJs;
     #[wasm_bindgen(method, catch, js_name = set)]
     fn set(this: &HeadersJs, name: &str, value: &JsValue) -> Result<(), JsValue>;
+    /// `promise.then(f, g)` with bound functions (js-sys takes only `Closure`s).
+    #[wasm_bindgen(js_name = Promise)]
+    type PromiseJs;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_with(this: &PromiseJs, on_answer: &JsValue, on_error: &JsValue) -> Promise;
+    /// The session's answer handler, `(slot, answer) => …`, made once.
+    #[wasm_bindgen(js_name = Function)]
+    pub type AnswerHandler;
+    /// `handler.bind(null, slot)`: the handler for one call.
+    #[wasm_bindgen(method, js_class = Function, js_name = bind)]
+    fn bind_slot(this: &AnswerHandler, ctx: &JsValue, slot: u32) -> JsValue;
 }
 
 fn set_header(h: &Headers, name: &str, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
@@ -307,8 +322,7 @@ pub fn fast(inner: &Rc<Inner>, target: &Function, input: &JsValue, init: &JsValu
     if !init.is_undefined() || inner.disposed.get() {
         return None;
     }
-    let url = input.as_string()?;
-    if !inner.allowed(&url) {
+    if !inner.allowed_input(input)? {
         return None;
     }
     let mut call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
@@ -318,7 +332,7 @@ pub fn fast(inner: &Rc<Inner>, target: &Function, input: &JsValue, init: &JsValu
     let bearer = match (&step, inner.bearer()) {
         (Step::Send, Some(b)) => b,
         _ => {
-            let (inner, target) = (inner.clone(), target.clone());
+            let (inner, target, url) = (inner.clone(), target.clone(), input.as_string().unwrap_or_default());
             return Some(wait::promise(async move { run(&inner, &target, out, &url, call, Pending::Step(step)).await }));
         }
     };
@@ -326,38 +340,47 @@ pub fn fast(inner: &Rc<Inner>, target: &Function, input: &JsValue, init: &JsValu
         Ok(x) => x,
         Err(e) => return Some(Promise::reject(&e)),
     };
-    let (weak, target2) = (Rc::downgrade(inner), target.clone());
-    let on_answer = Closure::once_into_js(move |v: JsValue| -> JsValue {
-        let Some(inner) = weak.upgrade() else { return v };
-        let ok = v.dyn_ref::<Response>().map(|r| r.status()).filter(|s| *s < 400);
-        if let Some(status) = ok {
-            // the common answer: tell the core (rate limiter), give it back
-            let answer = Answer { status, retry_after: None, error_type: None };
-            let _ = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), 0.5);
-            inner.flush();
-            return v;
-        }
-        let res = match js::get(&v, FAILED).as_bool() {
-            Some(true) => Err(js::get(&v, "error")),
-            _ => Ok(v),
-        };
-        wait::promise(async move {
-            let first = sent(res, None).await;
-            run(&inner, &target2, out, &url, call, Pending::Answer(first)).await
-        })
-        .into()
-    });
-    let p = call_fetch(target, &input, &init);
-    Some(then(&then(&p, "catch", inner.failed_wrapper()), "then", &on_answer))
+    // The answer comes back to the session's one answer handler, bound to this call's slot
+    // (cheaper than a closure per call).
+    // (cheaper than a closure per call); the low bit says whether the send failed.
+    let slot = inner.park(Parked { call, out, target: target.clone() });
+    let handler = inner.answer_handler();
+    let (on_answer, on_error) = (handler.bind_slot(&JsValue::NULL, slot << 1), handler.bind_slot(&JsValue::NULL, slot << 1 | 1));
+    // `call_fetch` made it a native promise: its own `then`, one crossing
+    Some(call_fetch(target, &input, &init).unchecked_ref::<PromiseJs>().then_with(&on_answer, &on_error))
 }
 
-/// `p.then(f)` / `p.catch(f)` with a JavaScript function.
-fn then(p: &Promise, which: &str, f: &JsValue) -> Promise {
-    js::get_fn(p, which).and_then(|m| m.call1(p, f).ok()).map_or_else(|| p.clone(), JsCast::unchecked_into)
+/// A fast-path call between its send and its answer.
+pub struct Parked {
+    call: Call,
+    /// What was given: `input` is the URL string.
+    out: Outgoing,
+    target: Function,
 }
 
-/// Marks a rejected send carried to the fast path's `then` as a value: `{ [FAILED]: true, error }`.
-pub const FAILED: &str = "__sessionguardFailed";
+/// The answer to a parked call (the session's answer handler, bound to `slot << 1 | failed`):
+/// the answer, or why the send failed.
+pub fn on_parked_answer(inner: &Rc<Inner>, tag: u32, v: JsValue) -> JsValue {
+    let failed = tag & 1 == 1;
+    let Some(Parked { mut call, out, target }) = inner.unpark(tag >> 1) else {
+        return if failed { Promise::reject(&v).into() } else { v };
+    };
+    let ok = if failed { None } else { v.dyn_ref::<Response>().map(|r| r.status()).filter(|s| *s < 400) };
+    if let Some(status) = ok {
+        // the common answer: tell the core (rate limiter), give it back
+        let answer = Answer { status, retry_after: None, error_type: None };
+        let _ = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), 0.5);
+        inner.flush();
+        return v;
+    }
+    let res = if failed { Err(v) } else { Ok(v) };
+    let (inner, url) = (inner.clone(), out.input.as_string().unwrap_or_default());
+    wait::promise(async move {
+        let first = sent(res, None).await;
+        run(&inner, &target, out, &url, call, Pending::Answer(first)).await
+    })
+    .into()
+}
 
 /// The `__type` of an AWS-style JSON error body (read from a clone: the caller still gets the
 /// body).

@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortSignal, CustomEvent, CustomEventInit, EventTarget};
 
+use super::calls::{self, AnswerHandler, Parked};
 use super::channel::Channel;
 use super::errors::{call_error, disposed};
 use super::http;
@@ -46,6 +47,9 @@ pub struct State {
     bearer: Option<(u32, JsValue)>,
     pub ui: UserInfoState,
     origins: HashMap<String, bool>,
+    /// The last URL string given to `fetch`, and whether it may carry the token: calls in a
+    /// row to one URL skip the string copy and the lookup.
+    last_input: Option<(JsValue, bool)>,
     pub warned_401: bool,
     warned_misuse: bool,
 }
@@ -69,8 +73,16 @@ pub struct Inner {
     target: EventTarget,
     pub disposed: Cell<bool>,
     pub me: Weak<Inner>,
-    /// `e => ({ [FAILED]: true, error: e })`, for the fast path of `fetch` (made once).
-    failed: JsValue,
+    /// Fast-path calls waiting for their answer, and the handler their answers come to.
+    parked: RefCell<Parking>,
+    answer: AnswerHandler,
+}
+
+/// Slots of parked calls: a call's slot is reused once its answer has come.
+#[derive(Default)]
+struct Parking {
+    slots: Vec<Option<Parked>>,
+    free: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -103,15 +115,11 @@ impl Inner {
         // The strings every call hands to JavaScript: made once, not per call.
         for s in [
             "Authorization",
+            "authorization",
             "headers",
-            "then",
-            "catch",
             "Idempotency-Key",
+            "idempotency-key",
             "__sessionguard",
-            "safe",
-            "retries",
-            "replayed",
-            "gen",
             "set",
             "get",
             "url",
@@ -121,6 +129,8 @@ impl Inner {
             "signal",
             "status",
             "config",
+            "response",
+            "code",
             "body",
         ] {
             wasm_bindgen::intern(s);
@@ -150,16 +160,10 @@ impl Inner {
             bearer: None,
             ui: UserInfoState::default(),
             origins: HashMap::new(),
+            last_input: None,
             warned_401: false,
             warned_misuse: false,
         };
-        let failed = Closure::<dyn Fn(JsValue) -> JsValue>::new(|e: JsValue| {
-            let o = js_sys::Object::new();
-            js::set(&o, super::calls::FAILED, &JsValue::TRUE);
-            js::set(&o, "error", &e);
-            o.into()
-        })
-        .into_js_value();
         let inner = Rc::new_cyclic(|me| Inner {
             st: RefCell::new(state),
             store,
@@ -168,7 +172,16 @@ impl Inner {
             target,
             disposed: Cell::new(false),
             me: me.clone(),
-            failed,
+            parked: RefCell::new(Parking::default()),
+            answer: {
+                let weak = me.clone();
+                Closure::<dyn Fn(u32, JsValue) -> JsValue>::new(move |slot: u32, v: JsValue| match weak.upgrade() {
+                    Some(inner) => calls::on_parked_answer(&inner, slot, v),
+                    None => v,
+                })
+                .into_js_value()
+                .unchecked_into()
+            },
         });
         if shared {
             let weak = inner.me.clone();
@@ -187,8 +200,33 @@ impl Inner {
         inner
     }
 
-    pub fn failed_wrapper(&self) -> &JsValue {
-        &self.failed
+    pub fn answer_handler(&self) -> &AnswerHandler {
+        &self.answer
+    }
+
+    /// Keeps a fast-path call until its answer comes; returns its slot.
+    pub fn park(&self, call: Parked) -> u32 {
+        let mut p = self.parked.borrow_mut();
+        match p.free.pop() {
+            Some(slot) => {
+                if let Some(s) = p.slots.get_mut(slot as usize) {
+                    *s = Some(call);
+                }
+                slot
+            }
+            None => {
+                p.slots.push(Some(call));
+                (p.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The call parked in `slot`, once.
+    pub fn unpark(&self, slot: u32) -> Option<Parked> {
+        let mut p = self.parked.borrow_mut();
+        let call = p.slots.get_mut(slot as usize)?.take()?;
+        p.free.push(slot);
+        Some(call)
     }
 
     pub fn live(&self) -> Result<(), JsValue> {
@@ -295,6 +333,18 @@ impl Inner {
     }
 
     /// Is `url` (as given: maybe relative) on an allowed origin? Cached per URL.
+    /// [`Inner::allowed`] for a `fetch` input: `None` when it is not a string.
+    pub fn allowed_input(&self, input: &JsValue) -> Option<bool> {
+        if let Some((last, a)) = &self.st.borrow().last_input {
+            if last == input {
+                return Some(*a);
+            }
+        }
+        let a = self.allowed(&input.as_string()?);
+        self.st.borrow_mut().last_input = Some((input.clone(), a));
+        Some(a)
+    }
+
     pub fn allowed(&self, url: &str) -> bool {
         if let Some(&a) = self.st.borrow().origins.get(url) {
             return a;

@@ -18,6 +18,17 @@ pub fn set(obj: &JsValue, key: &str, value: &JsValue) -> bool {
     obj.is_object() && Reflect::set(obj, &JsValue::from_str(key), value).unwrap_or(false)
 }
 
+thread_local! {
+    static AUTHORIZATION: JsValue = JsValue::from_str("Authorization");
+}
+
+/// `obj.Authorization = bearer` on a record we made: the name is made once, not per call.
+pub fn set_authorization(obj: &Object, bearer: &JsValue) {
+    AUTHORIZATION.with(|k| {
+        let _ = Reflect::set(obj, k, bearer);
+    });
+}
+
 pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
     get(obj, key).as_string()
 }

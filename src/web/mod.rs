@@ -99,7 +99,7 @@ impl SessionManager {
         }
         for key in ["expiresIn", "expiresAt", "expires_in"] {
             let v = js::get(&tokens, key);
-            let numeric = v.as_f64().is_some() || v.as_string().is_some_and(|s| s.trim().parse::<f64>().is_ok());
+            let numeric = v.as_f64().is_some() || v.as_string().is_some_and(|s| crate::core::retry::parse_decimal(&s).is_some());
             if !(v.is_undefined() || v.is_null() || numeric) {
                 return Err(type_error(&["setTokens(): `", key, "` must be a number, got ", &describe(&v)].concat()));
             }
