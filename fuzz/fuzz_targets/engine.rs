@@ -4,6 +4,7 @@
 //! Run: `cargo +nightly fuzz run engine`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use sessionguard::core::time::Time;
 use sessionguard::core::call::{Call, Step, Verdict};
 use sessionguard::core::refresh_answer::RefreshVerdict;
 use sessionguard::core::retry::Answer;
@@ -16,10 +17,10 @@ fn tokens(n: u32, expires_in: f64) -> TokenInput {
 
 fuzz_target!(|data: &[u8]| {
     let mut s = Session::new(Config::default());
-    let _ = s.set_tokens(&tokens(0, 5.0), None, 0.0);
+    let _ = s.set_tokens(&tokens(0, 5.0), None, Time::from_ms(0.0));
     let mut calls: Vec<(Call, u32, bool)> = (0..8).map(|i| (Call::new(&mut s, if i % 2 == 0 { "GET" } else { "POST" }, false), 0, false)).collect();
     let mut flight: Option<FlightId> = None;
-    let (mut now, mut n, mut ended) = (0.0, 1u32, 0u32);
+    let (mut now, mut n, mut ended) = (Time::from_ms(0.0), 1u32, 0u32);
     for pair in data.chunks(2) {
         let (op, arg) = (pair[0], *pair.get(1).unwrap_or(&0));
         match op % 6 {
@@ -62,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
-            3 => now += f64::from(arg) * 100.0,
+            3 => now = now + f64::from(arg) * 100.0,
             4 => s.logout(),
             _ => {
                 n += 1;

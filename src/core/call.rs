@@ -7,6 +7,7 @@
 
 use super::retry::{classify_api, is_idempotent, Answer, ApiClass};
 use super::session::{Access, CallError, FlightId, On401, Session};
+use super::time::Time;
 
 /// How often one call may join a refresh before it gives up (guards against a refresh that
 /// keeps settling without changing anything; never reached in normal operation).
@@ -19,7 +20,7 @@ pub enum Step {
     /// `sent_generation`).
     Send,
     /// Wait until this time (backoff or rate limit), then ask again.
-    SleepUntil(f64),
+    SleepUntil(Time),
     /// Run refresh flight `FlightId` (this call started it), then ask again once it is over.
     Refresh(FlightId),
     /// Wait for flight `FlightId` to settle, then ask again.
@@ -48,7 +49,7 @@ pub struct Call {
     joins: u32,
     /// `Session::token_generation` of the token of the last send.
     sent_gen: Option<u32>,
-    wait_until: Option<f64>,
+    wait_until: Option<Time>,
     /// Place in the rate limiter's queue, while waiting for it.
     ticket: Option<u64>,
     add_key: bool,
@@ -98,7 +99,7 @@ impl Call {
         self.replayed
     }
 
-    pub fn next(&mut self, session: &mut Session, now: f64) -> Step {
+    pub fn next(&mut self, session: &mut Session, now: Time) -> Step {
         if let Some(until) = self.wait_until {
             if now < until {
                 return Step::SleepUntil(until);
@@ -107,8 +108,7 @@ impl Call {
         }
         if let Some(limiter) = session.limiter_mut() {
             let ticket = *self.ticket.get_or_insert_with(|| limiter.take_ticket(now));
-            let at = limiter.ready_at(ticket);
-            if at > now {
+            if let Some(at) = limiter.ready_at(ticket).filter(|&at| at > now) {
                 return Step::SleepUntil(at);
             }
         }
@@ -132,7 +132,7 @@ impl Call {
     }
 
     /// Reports the answer to the last send. `rand` in `[0, 1)` for the backoff jitter.
-    pub fn on_answer(&mut self, session: &mut Session, answer: &Answer, now: f64, rand: f64) -> Verdict {
+    pub fn on_answer(&mut self, session: &mut Session, answer: &Answer, now: Time, rand: f64) -> Verdict {
         match classify_api(answer, self.replay_safe, now) {
             ApiClass::Unauthorized => {
                 // unknown (a resumed call that never said): treat as stale, which only replays

@@ -79,6 +79,7 @@ mod tests {
     use super::*;
     use crate::core::refresh_answer::RefreshVerdict;
     use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Shared};
+    use crate::core::time::Time;
     use crate::core::token::{TokenInput, TokenSet};
     use alloc::collections::VecDeque;
     use alloc::format;
@@ -126,18 +127,24 @@ mod tests {
     struct World {
         tabs: Vec<Tab>,
         storage: Option<Record>,
-        cooldown: Option<f64>,
+        cooldown: Option<Time>,
         /// Which tab holds the lock (and the flight it runs under it).
         lock: Option<usize>,
         server: Server,
-        now: f64,
+        now: Time,
     }
 
     impl World {
         fn new(n: usize, locks: bool) -> World {
             let cfg = Config { shared: true, locks, ..Default::default() };
-            let rec =
-                TokenSet { access: "A0".into(), refresh: Some("R0".into()), id: None, expires_at: Some(0.0), received_at: 0.0 }.to_record();
+            let rec = TokenSet {
+                access: "A0".into(),
+                refresh: Some("R0".into()),
+                id: None,
+                expires_at: Some(Time::from_ms(0.0)),
+                received_at: Time::from_ms(0.0),
+            }
+            .to_record();
             let tabs = (0..n)
                 .map(|_| {
                     let mut s = Session::new(cfg);
@@ -151,7 +158,7 @@ mod tests {
                 cooldown: None,
                 lock: None,
                 server: Server { current_rt: "R0".into(), next: 0, revoked: false, grants: 0, reuse: 0 },
-                now: 1.0,
+                now: Time::from_ms(1.0),
             }
         }
 
@@ -262,7 +269,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_on_the_wire() {
-        let rec = TokenSet { access: "A".into(), refresh: None, id: None, expires_at: None, received_at: 1.0 }.to_record();
+        let rec = TokenSet { access: "A".into(), refresh: None, id: None, expires_at: None, received_at: Time::from_ms(1.0) }.to_record();
         for m in [PeerMessage::Tokens { rec, login: true }, PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(7) }] {
             let text = serde_json::to_string(&Wire::from(&m)).unwrap();
             assert_eq!(serde_json::from_str::<Wire>(&text).unwrap().message(), Some(m));

@@ -1,7 +1,8 @@
 //! The platform-free core: every decision sessionguard makes, with no `web_sys`, no `js_sys`,
-//! no clock and no randomness of its own. Time comes in as `now` (epoch ms) and chance as a
+//! no clock and no randomness of its own. Time comes in as `now` (a [`time::Time`]) and chance as a
 //! number in `[0, 1)`; decisions come out as values. It builds and is tested on the host.
 //!
+//! - [`time`]: instants, kept apart from durations;
 //! - [`token`]: token sets, JWT payloads, expiry and clock skew, the storage record;
 //! - [`retry`]: which API answers are retried, backoff with full jitter, `Retry-After`;
 //! - [`refresh_answer`]: what a token endpoint's answer means (tokens, terminal, transient);
@@ -22,6 +23,7 @@ pub mod ratelimit;
 pub mod refresh_answer;
 pub mod retry;
 pub mod session;
+pub mod time;
 pub mod token;
 pub mod userinfo;
 

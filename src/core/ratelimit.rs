@@ -13,6 +13,8 @@
 //! quota, the client settles near the quota instead of drawing a throttled answer on every
 //! other call.
 
+use super::time::Time;
+
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     configured: f64,
@@ -20,10 +22,11 @@ pub struct RateLimiter {
     burst: f64,
     next_ticket: u64,
     anchor_ticket: u64,
-    anchor_time: f64,
+    /// When ticket `anchor_ticket` may go; none before the first ticket.
+    anchor_time: Option<Time>,
     /// Burst credit is available (spent by a throttled answer, back once the queue empties).
     burst_on: bool,
-    last_cut: f64,
+    last_cut: Option<Time>,
 }
 
 /// How far one throttled answer cuts the rate.
@@ -44,9 +47,9 @@ impl RateLimiter {
             burst: burst.max(1.0),
             next_ticket: 0,
             anchor_ticket: 0,
-            anchor_time: f64::NEG_INFINITY,
+            anchor_time: None,
             burst_on: true,
-            last_cut: f64::NEG_INFINITY,
+            last_cut: None,
         }
     }
 
@@ -54,19 +57,18 @@ impl RateLimiter {
         1000.0 / self.rate
     }
 
-    fn slot(&self, ticket: u64) -> f64 {
-        self.anchor_time + (ticket as f64 - self.anchor_ticket as f64) * self.interval()
+    fn slot(&self, ticket: u64) -> Option<Time> {
+        Some(self.anchor_time? + (ticket as f64 - self.anchor_ticket as f64) * self.interval())
     }
 
     /// A place in the queue for a call arriving at `now`.
-    pub fn take_ticket(&mut self, now: f64) -> u64 {
+    pub fn take_ticket(&mut self, now: Time) -> u64 {
         let k = self.next_ticket;
         self.next_ticket += 1;
-        let slot = self.slot(k);
-        if slot.is_nan() || slot < now {
+        if self.slot(k).is_none_or(|slot| slot < now) {
             // The queue is empty: start again from now, with the burst credit back.
             self.anchor_ticket = k;
-            self.anchor_time = now;
+            self.anchor_time = Some(now);
             self.burst_on = true;
         }
         k
@@ -74,31 +76,30 @@ impl RateLimiter {
 
     /// When the call holding `ticket` may be sent. A call asks again when it wakes up, since
     /// the answer moves with the rate.
-    pub fn ready_at(&self, ticket: u64) -> f64 {
+    pub fn ready_at(&self, ticket: u64) -> Option<Time> {
         let tolerance = if self.burst_on { (self.burst - 1.0) * self.interval() } else { 0.0 };
-        self.slot(ticket) - tolerance
+        Some(self.slot(ticket)? - tolerance)
     }
 
     /// Moves the anchor to the first ticket not yet due at `now`, keeping its time, so that a
     /// new interval applies from there on.
-    fn reanchor(&mut self, now: f64, pause: f64) {
-        if self.anchor_time.is_finite() && now > self.anchor_time {
-            let ahead = ((now - self.anchor_time) / self.interval()).ceil() as u64;
+    fn reanchor(&mut self, now: Time, pause: f64) {
+        let Some(anchor) = self.anchor_time else { return };
+        if now > anchor {
+            let ahead = ((now - anchor) / self.interval()).ceil() as u64;
             let k = self.anchor_ticket.saturating_add(ahead).min(self.next_ticket);
             self.anchor_time = self.slot(k);
             self.anchor_ticket = k;
         }
-        if self.anchor_time.is_finite() {
-            self.anchor_time = self.anchor_time.max(now + pause);
-        }
+        self.anchor_time = self.anchor_time.map(|a| a.max(now + pause));
     }
 
     /// The server said "too many": slow down, and spend the burst credit.
-    pub fn on_throttled(&mut self, now: f64) {
-        if now - self.last_cut < CUT_WINDOW_MS {
+    pub fn on_throttled(&mut self, now: Time) {
+        if self.last_cut.is_some_and(|cut| now - cut < CUT_WINDOW_MS) {
             return;
         }
-        self.last_cut = now;
+        self.last_cut = Some(now);
         self.reanchor(now, 0.0);
         self.rate = (self.rate * DECREASE).max(self.configured * FLOOR);
         self.burst_on = false;
@@ -106,7 +107,7 @@ impl RateLimiter {
         self.reanchor(now, pause);
     }
 
-    pub fn on_success(&mut self, now: f64) {
+    pub fn on_success(&mut self, now: Time) {
         if self.rate < self.configured {
             self.reanchor(now, 0.0);
             // one success per interval: about INCREASE_PER_SEC of the configured rate per second
@@ -124,13 +125,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn t(ms: f64) -> Time {
+        Time::from_ms(ms)
+    }
+
+    /// When each of `n` calls arriving at `now` may go, in ms.
     fn times(l: &mut RateLimiter, n: usize, now: f64) -> Vec<f64> {
         (0..n)
             .map(|_| {
-                let k = l.take_ticket(now);
-                l.ready_at(k).max(now)
+                let k = l.take_ticket(t(now));
+                l.ready_at(k).map_or(now, |at| at.max(t(now)).ms())
             })
             .collect()
+    }
+
+    fn ready(l: &RateLimiter, k: u64) -> f64 {
+        l.ready_at(k).map_or(f64::NAN, Time::ms)
     }
 
     #[test]
@@ -144,19 +154,19 @@ mod tests {
     #[test]
     fn throttling_moves_queued_calls_and_success_recovers() {
         let mut l = RateLimiter::new(100.0, 1.0);
-        let tickets: Vec<u64> = (0..10).map(|_| l.take_ticket(0.0)).collect();
-        assert_eq!(l.ready_at(tickets[9]), 90.0);
-        l.on_throttled(0.0);
+        let tickets: Vec<u64> = (0..10).map(|_| l.take_ticket(t(0.0))).collect();
+        assert_eq!(ready(&l, tickets[9]), 90.0);
+        l.on_throttled(t(0.0));
         assert!((l.rate() - 70.0).abs() < 1e-9);
-        assert!(l.ready_at(tickets[9]) > 90.0, "queued calls slow down too");
-        l.on_throttled(10.0);
+        assert!(ready(&l, tickets[9]) > 90.0, "queued calls slow down too");
+        l.on_throttled(t(10.0));
         assert!((l.rate() - 70.0).abs() < 1e-9, "one cut per window");
         for i in 0..1000 {
-            l.on_success(f64::from(i));
+            l.on_success(t(f64::from(i)));
         }
         assert_eq!(l.rate(), 100.0);
         for i in 0..100 {
-            l.on_throttled(f64::from(i) * 2_000.0);
+            l.on_throttled(t(f64::from(i) * 2_000.0));
         }
         assert!((l.rate() - 5.0).abs() < 1e-9);
     }
@@ -169,12 +179,12 @@ mod tests {
             let mut l = RateLimiter::new(rps, burst);
             let mut tickets = Vec::new();
             for (i, now) in sorted.iter().enumerate() {
-                tickets.push(l.take_ticket(*now));
-                if cuts[i] { l.on_throttled(*now) } else { l.on_success(*now) }
+                tickets.push(l.take_ticket(t(*now)));
+                if cuts[i] { l.on_throttled(t(*now)) } else { l.on_success(t(*now)) }
             }
             // whatever happened, ticket order is send order
             for w in tickets.windows(2) {
-                prop_assert!(l.ready_at(w[0]) <= l.ready_at(w[1]));
+                prop_assert!(ready(&l, w[0]) <= ready(&l, w[1]));
             }
         }
 

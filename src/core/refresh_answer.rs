@@ -7,6 +7,7 @@
 //! token) are transient: nothing from them is stored or sent.
 
 use super::retry::{aws_error_name, is_throttling_type, parse_retry_after};
+use super::time::Time;
 use super::token::TokenInput;
 use alloc::string::String;
 use serde::Deserialize;
@@ -43,7 +44,7 @@ pub struct EndpointAnswer<'a, B> {
     pub body: Option<&'a B>,
 }
 
-fn transient(retry_after: Option<&str>, now: f64) -> RefreshVerdict {
+fn transient(retry_after: Option<&str>, now: Time) -> RefreshVerdict {
     RefreshVerdict::Transient { retry_after_ms: retry_after.and_then(|v| parse_retry_after(v, now)) }
 }
 
@@ -53,7 +54,7 @@ fn tokens(t: Option<&TokenInput>) -> Option<RefreshVerdict> {
 }
 
 /// RFC 6749 §5.1/§5.2 answer of a `grant_type=refresh_token` request.
-pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: f64) -> RefreshVerdict {
+pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: Time) -> RefreshVerdict {
     match a.status {
         200..=299 => tokens(a.body).unwrap_or_else(|| transient(a.retry_after, now)),
         // SPEC: `invalid_grant` and every other 400/401 answer is terminal.
@@ -66,7 +67,7 @@ pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: f64) -> RefreshVe
 
 /// Cognito `InitiateAuth` (`REFRESH_TOKEN_AUTH`) answer. The error type comes from the
 /// `x-amzn-ErrorType` header, else the body's `__type` (emulators send only the body).
-pub fn classify_cognito(a: EndpointAnswer<'_, CognitoBody>, now: f64) -> RefreshVerdict {
+pub fn classify_cognito(a: EndpointAnswer<'_, CognitoBody>, now: Time) -> RefreshVerdict {
     if (200..300).contains(&a.status) {
         return tokens(a.body.and_then(|b| b.result.as_ref())).unwrap_or_else(|| transient(a.retry_after, now));
     }
@@ -98,12 +99,12 @@ mod tests {
 
     fn oauth2(status: u16, ra: Option<&str>, body: &str) -> RefreshVerdict {
         let parsed: Option<TokenInput> = serde_json::from_str(body).ok();
-        classify_oauth2(EndpointAnswer { status, retry_after: ra, error_type: None, body: parsed.as_ref() }, 0.0)
+        classify_oauth2(EndpointAnswer { status, retry_after: ra, error_type: None, body: parsed.as_ref() }, Time::from_ms(0.0))
     }
 
     fn cognito(status: u16, et: Option<&str>, body: &str) -> RefreshVerdict {
         let parsed: Option<CognitoBody> = serde_json::from_str(body).ok();
-        classify_cognito(EndpointAnswer { status, retry_after: None, error_type: et, body: parsed.as_ref() }, 0.0)
+        classify_cognito(EndpointAnswer { status, retry_after: None, error_type: et, body: parsed.as_ref() }, Time::from_ms(0.0))
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! full jitter; a `Retry-After` (seconds or HTTP date) wins over the computed delay, and one
 //! longer than `maxDelayMs` is not waited for at all: the answer goes back to the caller.
 
+use super::time::Time;
+
 /// `retry` option. Delays in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -95,7 +97,7 @@ pub enum ApiClass {
 
 /// Classifies an answer to an API call. `replay_safe`: the method is idempotent or the call
 /// carries an `Idempotency-Key`.
-pub fn classify_api(a: &Answer, replay_safe: bool, now: f64) -> ApiClass {
+pub fn classify_api(a: &Answer, replay_safe: bool, now: Time) -> ApiClass {
     let ra = a.retry_after.and_then(|v| parse_retry_after(v, now));
     match a.status {
         401 => ApiClass::Unauthorized,
@@ -111,7 +113,7 @@ pub fn classify_api(a: &Answer, replay_safe: bool, now: f64) -> ApiClass {
 const MAX_RETRY_AFTER_MS: f64 = 86_400_000.0;
 
 /// `Retry-After` as delay-seconds or an HTTP date, in ms from `now`. Past dates are 0.
-pub fn parse_retry_after(v: &str, now: f64) -> Option<f64> {
+pub fn parse_retry_after(v: &str, now: Time) -> Option<f64> {
     let v = v.trim();
     if v.is_empty() {
         return None;
@@ -148,8 +150,7 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
 
 /// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the
 /// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
-/// Returns epoch ms.
-pub fn parse_http_date(v: &str) -> Option<f64> {
+pub fn parse_http_date(v: &str) -> Option<Time> {
     let rest = v.split_once(',').map_or(v, |(_, r)| r);
     let mut f = rest.split([' ', '-']).filter(|s| !s.is_empty());
     let (a, b, c, d, e) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
@@ -171,7 +172,7 @@ pub fn parse_http_date(v: &str) -> Option<f64> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    Some(((days * 86_400) + i64::from(h * 3600 + m * 60 + s)) as f64 * 1000.0)
+    Some(Time::from_ms(((days * 86_400) + i64::from(h * 3600 + m * 60 + s)) as f64 * 1000.0))
 }
 
 /// 1 to 4 ASCII digits.
@@ -201,10 +202,10 @@ mod tests {
     #[test]
     fn http_dates() {
         let t = 784_111_777_000.0; // 1994-11-06T08:49:37Z
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
-        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(t));
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0.0));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Time::from_ms(t)));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(Time::from_ms(t)));
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(Time::from_ms(t)));
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Time::from_ms(0.0)));
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
     }
@@ -222,35 +223,38 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        assert_eq!(parse_retry_after("120", 0.0), Some(120_000.0));
-        assert_eq!(parse_retry_after(" 1.5 ", 0.0), Some(1_500.0));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4_000.0), Some(6_000.0));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 99_000.0), Some(0.0));
-        assert_eq!(parse_retry_after("99999999", 0.0), Some(MAX_RETRY_AFTER_MS));
-        assert_eq!(parse_retry_after("soon", 0.0), None);
-        assert_eq!(parse_retry_after("-1", 0.0), None);
+        assert_eq!(parse_retry_after("120", Time::from_ms(0.0)), Some(120_000.0));
+        assert_eq!(parse_retry_after(" 1.5 ", Time::from_ms(0.0)), Some(1_500.0));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", Time::from_ms(4_000.0)), Some(6_000.0));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", Time::from_ms(99_000.0)), Some(0.0));
+        assert_eq!(parse_retry_after("99999999", Time::from_ms(0.0)), Some(MAX_RETRY_AFTER_MS));
+        assert_eq!(parse_retry_after("soon", Time::from_ms(0.0)), None);
+        assert_eq!(parse_retry_after("-1", Time::from_ms(0.0)), None);
     }
 
     #[test]
     fn classification() {
         let a = |status, ra, et| Answer { status, retry_after: ra, error_type: et };
-        assert_eq!(classify_api(&a(200, None, None), false, 0.0), ApiClass::Done);
-        assert_eq!(classify_api(&a(401, None, None), false, 0.0), ApiClass::Unauthorized);
-        assert_eq!(classify_api(&a(429, Some("2"), None), false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: Some(2000.0) });
+        assert_eq!(classify_api(&a(200, None, None), false, Time::from_ms(0.0)), ApiClass::Done);
+        assert_eq!(classify_api(&a(401, None, None), false, Time::from_ms(0.0)), ApiClass::Unauthorized);
+        assert_eq!(
+            classify_api(&a(429, Some("2"), None), false, Time::from_ms(0.0)),
+            ApiClass::Retry { throttled: true, retry_after_ms: Some(2000.0) }
+        );
         let cognito = a(400, None, Some("TooManyRequestsException:http://internal.amazon.com/coral/com.amazon.coral.service/"));
-        assert_eq!(classify_api(&cognito, false, 0.0), ApiClass::Retry { throttled: true, retry_after_ms: None });
+        assert_eq!(classify_api(&cognito, false, Time::from_ms(0.0)), ApiClass::Retry { throttled: true, retry_after_ms: None });
         let typed = a(400, None, Some("com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"));
-        assert!(matches!(classify_api(&typed, false, 0.0), ApiClass::Retry { .. }));
-        assert_eq!(classify_api(&a(400, None, Some("NotAuthorizedException")), true, 0.0), ApiClass::Done);
-        assert_eq!(classify_api(&a(400, None, None), true, 0.0), ApiClass::Done);
+        assert!(matches!(classify_api(&typed, false, Time::from_ms(0.0)), ApiClass::Retry { .. }));
+        assert_eq!(classify_api(&a(400, None, Some("NotAuthorizedException")), true, Time::from_ms(0.0)), ApiClass::Done);
+        assert_eq!(classify_api(&a(400, None, None), true, Time::from_ms(0.0)), ApiClass::Done);
         // 503 with Retry-After: any method; without: idempotent only
-        assert!(matches!(classify_api(&a(503, Some("1"), None), false, 0.0), ApiClass::Retry { .. }));
-        assert_eq!(classify_api(&a(503, None, None), false, 0.0), ApiClass::Done);
+        assert!(matches!(classify_api(&a(503, Some("1"), None), false, Time::from_ms(0.0)), ApiClass::Retry { .. }));
+        assert_eq!(classify_api(&a(503, None, None), false, Time::from_ms(0.0)), ApiClass::Done);
         for s in [0, 502, 503, 504] {
-            assert!(matches!(classify_api(&a(s, None, None), true, 0.0), ApiClass::Retry { throttled: false, .. }));
-            assert_eq!(classify_api(&a(s, None, None), false, 0.0), ApiClass::Done, "{s}");
+            assert!(matches!(classify_api(&a(s, None, None), true, Time::from_ms(0.0)), ApiClass::Retry { throttled: false, .. }));
+            assert_eq!(classify_api(&a(s, None, None), false, Time::from_ms(0.0)), ApiClass::Done, "{s}");
         }
-        assert_eq!(classify_api(&a(500, None, None), true, 0.0), ApiClass::Done);
+        assert_eq!(classify_api(&a(500, None, None), true, Time::from_ms(0.0)), ApiClass::Done);
     }
 
     #[test]
@@ -282,14 +286,14 @@ mod tests {
 
         #[test]
         fn parsers_never_panic(s in ".{0,80}", now in 0.0f64..1e13) {
-            let _ = parse_retry_after(&s, now);
+            let _ = parse_retry_after(&s, Time::from_ms(now));
             let _ = parse_http_date(&s);
             let _ = aws_error_name(&s);
         }
 
         #[test]
         fn retry_after_is_never_negative(secs in 0u64..10_000_000, now in 0.0f64..1e13) {
-            let ms = parse_retry_after(&secs.to_string(), now).unwrap();
+            let ms = parse_retry_after(&secs.to_string(), Time::from_ms(now)).unwrap();
             prop_assert!((0.0..=MAX_RETRY_AFTER_MS).contains(&ms));
         }
     }

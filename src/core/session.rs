@@ -31,6 +31,7 @@
 //! through the refresh above; a 401 on that replay ends the session
 //! (`unauthorized-after-refresh`). One replay per call, so nothing loops.
 
+use super::time::Time;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
@@ -126,14 +127,14 @@ pub enum CallError {
 pub enum Event {
     SessionExpired(EndReason),
     TokenRefreshed {
-        expires_at: Option<f64>,
+        expires_at: Option<Time>,
     },
     /// Write this record to storage.
     Store(Record),
     /// Remove the token set (and the shared cool-down) from storage.
     Clear,
     /// Write the shared refresh cool-down (epoch ms) to storage.
-    StoreCooldown(f64),
+    StoreCooldown(Time),
     /// Post this to the other tabs.
     Post(PeerMessage),
     /// Flight `FlightId` is over, whatever ended it: wake its waiters.
@@ -207,7 +208,7 @@ pub enum BeforeAttempt {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Shared {
     pub tokens: Option<TokenSet>,
-    pub cooldown_until: Option<f64>,
+    pub cooldown_until: Option<Time>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +236,7 @@ pub struct Session {
     refused: bool,
     flight: Option<Flight>,
     next_flight: u64,
-    cooldown_until: Option<f64>,
+    cooldown_until: Option<Time>,
     clock_offset: f64,
     events: VecDeque<Event>,
     /// Changes whenever the access token does (so the driver can cache strings).
@@ -332,7 +333,7 @@ impl Session {
 
     /// Starts a new session (`setTokens`). Invalid input changes nothing. `claims`: those of
     /// the access token, when it is a JWT.
-    pub fn set_tokens(&mut self, input: &TokenInput, claims: Option<Claims>, now: f64) -> Result<(), TokenError> {
+    pub fn set_tokens(&mut self, input: &TokenInput, claims: Option<Claims>, now: Time) -> Result<(), TokenError> {
         let (set, _) = TokenSet::from_input(input, claims, now, Source::App, self.clock_offset)?;
         self.begin(set);
         self.store_and_publish(true);
@@ -401,14 +402,14 @@ impl Session {
         FlightId(id)
     }
 
-    fn cooling(&self, now: f64) -> Option<f64> {
+    fn cooling(&self, now: Time) -> Option<Time> {
         self.cooldown_until.filter(|&u| now < u)
     }
 
     /// The refresh rule (module docs): may a call use the current token, or what to do instead.
     /// `Ready` carries no copy of the token (this is the hot path of every call): read it from
     /// [`Session::tokens`], or just its [`Session::token_generation`].
-    pub fn access(&mut self, now: f64) -> Access {
+    pub fn access(&mut self, now: Time) -> Access {
         let Some(t) = &self.tokens else {
             return Access::Fail(self.no_token_error());
         };
@@ -435,7 +436,7 @@ impl Session {
     }
 
     /// The proactive timer fired: start a refresh if one is due and none is running.
-    pub fn proactive(&mut self, now: f64) -> Option<FlightId> {
+    pub fn proactive(&mut self, now: Time) -> Option<FlightId> {
         let t = self.tokens.as_ref()?;
         if self.flight.is_some() || self.cooling(now).is_some() || !self.cfg.can_refresh || t.refresh.is_none() {
             return None;
@@ -447,7 +448,7 @@ impl Session {
     }
 
     /// When the proactive timer should next fire, if ever.
-    pub fn next_wake(&self) -> Option<f64> {
+    pub fn next_wake(&self) -> Option<Time> {
         let t = self.tokens.as_ref()?;
         if !self.cfg.can_refresh || t.refresh.is_none() || self.flight.is_some() {
             return None;
@@ -465,7 +466,7 @@ impl Session {
     /// after it took the cross-tab lock (default when not shared): another tab's newer tokens
     /// are adopted instead of refreshing (with a rotating refresh token, ours may already be
     /// spent), and another tab's cool-down is honoured instead of sending.
-    pub fn before_attempt(&mut self, id: FlightId, shared: Shared, now: f64, rand: f64) -> BeforeAttempt {
+    pub fn before_attempt(&mut self, id: FlightId, shared: Shared, now: Time, rand: f64) -> BeforeAttempt {
         if !self.is_current(id) {
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
@@ -492,7 +493,7 @@ impl Session {
 
     /// Delivers the outcome of one attempt of flight `id` (see the module docs). `claims`: those
     /// of the new access token, when the answer carries one that is a JWT.
-    pub fn refresh_result(&mut self, id: FlightId, verdict: RefreshVerdict, claims: Option<Claims>, now: f64, rand: f64) -> RefreshNext {
+    pub fn refresh_result(&mut self, id: FlightId, verdict: RefreshVerdict, claims: Option<Claims>, now: Time, rand: f64) -> RefreshNext {
         if !self.is_current(id) {
             return RefreshNext::Settled;
         }
@@ -545,7 +546,7 @@ impl Session {
 
     /// A transient failure of the current flight: retry inside it, or end it with a cool-down
     /// (published to the other tabs when `publish`).
-    fn transient(&mut self, now: f64, retry_after_ms: Option<f64>, rand: f64, publish: bool) -> RefreshNext {
+    fn transient(&mut self, now: Time, retry_after_ms: Option<f64>, rand: f64, publish: bool) -> RefreshNext {
         let retry = self.cfg.retry;
         let attempt = self.flight.map_or(0, |f| f.attempt);
         if attempt < retry.max_retries {
@@ -573,7 +574,7 @@ impl Session {
 
     /// The refresher itself failed unexpectedly (a bug or a thrown exception in the driver):
     /// the flight ends as a transient failure, never left hanging.
-    pub fn refresh_aborted(&mut self, id: FlightId, now: f64) {
+    pub fn refresh_aborted(&mut self, id: FlightId, now: Time) {
         if self.is_current(id) {
             if let Some(f) = &mut self.flight {
                 f.attempt = self.cfg.retry.max_retries;
@@ -618,7 +619,7 @@ impl Session {
     }
 
     /// Until when refreshing is on cool-down, if it is.
-    pub fn cooldown_until(&self) -> Option<f64> {
+    pub fn cooldown_until(&self) -> Option<Time> {
         self.cooldown_until
     }
 
@@ -675,7 +676,7 @@ mod tests {
     }
 
     /// `access` says Ready, and the current token is `token`.
-    fn ready_with(s: &mut Session, now: f64, token: &str) -> bool {
+    fn ready_with(s: &mut Session, now: Time, token: &str) -> bool {
         matches!(s.access(now), Access::Ready) && s.tokens().is_some_and(|t| t.access == token)
     }
 
@@ -690,35 +691,35 @@ mod tests {
     #[test]
     fn no_session_fails_without_event() {
         let mut s = session();
-        assert!(matches!(s.access(0.0), Access::Fail(CallError::NoSession)));
+        assert!(matches!(s.access(Time::from_ms(0.0)), Access::Fail(CallError::NoSession)));
         s.logout();
         assert_eq!(drain(&mut s), vec![Event::Clear]);
-        assert!(matches!(s.access(0.0), Access::Fail(CallError::NoSession)));
+        assert!(matches!(s.access(Time::from_ms(0.0)), Access::Fail(CallError::NoSession)));
     }
 
     #[test]
     fn fresh_token_is_used() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, Time::from_ms(0.0)).unwrap();
         assert!(matches!(drain(&mut s)[..], [Event::Store(_)]));
-        assert!(ready_with(&mut s, 1000.0, "A"));
+        assert!(ready_with(&mut s, Time::from_ms(1000.0), "A"));
         assert!(s.is_authenticated());
     }
 
     #[test]
     fn single_flight_and_coalescing() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, Time::from_ms(0.0)).unwrap();
         let now = 59_000.0;
-        let Access::Refresh(id) = s.access(now) else { panic!() };
-        assert_eq!(s.before_attempt(id, Shared::default(), now, 0.5), BeforeAttempt::Send("R".into()));
+        let Access::Refresh(id) = s.access(Time::from_ms(now)) else { panic!() };
+        assert_eq!(s.before_attempt(id, Shared::default(), Time::from_ms(now), 0.5), BeforeAttempt::Send("R".into()));
         for _ in 0..10 {
-            assert!(matches!(s.access(now), Access::Join(j) if j == id));
+            assert!(matches!(s.access(Time::from_ms(now)), Access::Join(j) if j == id));
         }
         assert_eq!(s.stats().refreshes, 1);
         assert_eq!(s.stats().coalesced, 10);
-        assert_eq!(s.refresh_result(id, new_tokens("B"), None, now, 0.5), RefreshNext::Settled);
-        assert!(ready_with(&mut s, now, "B"));
+        assert_eq!(s.refresh_result(id, new_tokens("B"), None, Time::from_ms(now), 0.5), RefreshNext::Settled);
+        assert!(ready_with(&mut s, Time::from_ms(now), "B"));
         // the old refresh token is kept when the answer has none
         assert_eq!(s.tokens().unwrap().refresh.as_deref(), Some("R"));
         drain(&mut s);
@@ -727,19 +728,19 @@ mod tests {
     #[test]
     fn terminal_answer_ends_once() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
-        assert!(matches!(s.access(1.0), Access::Join(_)));
-        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, 2.0, 0.0);
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        assert!(matches!(s.access(Time::from_ms(1.0)), Access::Join(_)));
+        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(2.0), 0.0);
         assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshRejected)]);
-        assert!(matches!(s.access(3.0), Access::Fail(CallError::Expired(EndReason::RefreshRejected))));
+        assert!(matches!(s.access(Time::from_ms(3.0)), Access::Fail(CallError::Expired(EndReason::RefreshRejected))));
         s.logout();
         assert_eq!(drain(&mut s), vec![Event::Clear], "ended sessions do not fire again");
         assert_eq!(s.stats().session_expired, 1);
         // a new session starts after setTokens
-        s.set_tokens(&input("B", None, None), None, 4.0).unwrap();
-        assert!(matches!(s.access(5.0), Access::Ready));
+        s.set_tokens(&input("B", None, None), None, Time::from_ms(4.0)).unwrap();
+        assert!(matches!(s.access(Time::from_ms(5.0)), Access::Ready));
         s.logout();
         let ev = drain(&mut s);
         assert!(matches!(ev[..], [Event::Store(_), Event::Clear, Event::SessionExpired(EndReason::Logout)]), "{ev:?}");
@@ -748,19 +749,22 @@ mod tests {
     #[test]
     fn transient_failures_retry_then_cool_down() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
         let mut now = 1.0;
         for i in 0..3 {
-            match s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, now, 0.5) {
+            match s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, Time::from_ms(now), 0.5) {
                 RefreshNext::RetryIn(d) => assert!(d <= s.config().retry.cap(i)),
                 other => panic!("{other:?}"),
             }
             now += 100.0;
         }
-        assert_eq!(s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, now, 0.5), RefreshNext::Settled);
+        assert_eq!(
+            s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, Time::from_ms(now), 0.5),
+            RefreshNext::Settled
+        );
         // calls fail fast with the server's Retry-After, without a new flight
-        match s.access(now + 1_000.0) {
+        match s.access(Time::from_ms(now + 1_000.0)) {
             Access::Fail(CallError::Unavailable { retry_after_ms }) => {
                 assert_eq!(retry_after_ms, 4_000.0)
             }
@@ -770,19 +774,19 @@ mod tests {
         assert_eq!(s.stats().refresh_failures, 1);
         assert!(s.is_authenticated(), "the session is kept");
         // after the cool-down a refresh is tried again
-        assert!(matches!(s.access(now + 5_000.0), Access::Refresh(..)));
+        assert!(matches!(s.access(Time::from_ms(now + 5_000.0)), Access::Refresh(..)));
     }
 
     #[test]
     fn long_retry_after_skips_retries() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
         assert_eq!(
-            s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(60_000.0) }, None, 1.0, 0.5),
+            s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(60_000.0) }, None, Time::from_ms(1.0), 0.5),
             RefreshNext::Settled
         );
-        assert!(matches!(s.access(2.0), Access::Fail(CallError::Unavailable { .. })));
+        assert!(matches!(s.access(Time::from_ms(2.0)), Access::Fail(CallError::Unavailable { .. })));
     }
 
     #[test]
@@ -792,35 +796,35 @@ mod tests {
             retry: RetryPolicy { max_retries: 0, ..Default::default() },
             ..Default::default()
         });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
-        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, 1.0, 0.5);
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, Time::from_ms(1.0), 0.5);
         assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshFailed)]);
     }
 
     #[test]
     fn still_valid_token_is_used_when_refresh_is_impossible() {
         let mut s = Session::new(Config { can_refresh: false, ..Default::default() });
-        s.set_tokens(&input("A", Some("R"), Some(20.0)), None, 0.0).unwrap();
-        assert!(matches!(s.access(15_000.0), Access::Ready));
-        assert!(matches!(s.access(20_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
+        s.set_tokens(&input("A", Some("R"), Some(20.0)), None, Time::from_ms(0.0)).unwrap();
+        assert!(matches!(s.access(Time::from_ms(15_000.0)), Access::Ready));
+        assert!(matches!(s.access(Time::from_ms(20_000.0)), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
         // without a refresh token, same
         let mut s = session();
-        s.set_tokens(&input("A", None, Some(20.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", None, Some(20.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        assert!(matches!(s.access(21_000.0), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
+        assert!(matches!(s.access(Time::from_ms(21_000.0)), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
         assert_eq!(drain(&mut s), vec![Event::Clear, Event::SessionExpired(EndReason::NoRefreshToken)]);
     }
 
     #[test]
     fn unusable_refresh_answer_is_transient_and_not_stored() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
         let bad = RefreshVerdict::Tokens(input("null", None, None));
-        assert!(matches!(s.refresh_result(id, bad, None, 1.0, 0.5), RefreshNext::RetryIn(_)));
+        assert!(matches!(s.refresh_result(id, bad, None, Time::from_ms(1.0), 0.5), RefreshNext::RetryIn(_)));
         assert_eq!(s.tokens().unwrap().access, "A");
         assert_eq!(drain(&mut s), vec![]);
     }
@@ -828,38 +832,38 @@ mod tests {
     #[test]
     fn late_result_after_logout_or_new_session_is_dropped() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
         s.logout();
-        assert_eq!(s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5), RefreshNext::Settled);
+        assert_eq!(s.refresh_result(id, new_tokens("B"), None, Time::from_ms(2.0), 0.5), RefreshNext::Settled);
         assert!(!s.is_authenticated());
-        assert!(matches!(s.access(3.0), Access::Fail(CallError::Expired(EndReason::Logout))));
+        assert!(matches!(s.access(Time::from_ms(3.0)), Access::Fail(CallError::Expired(EndReason::Logout))));
 
-        s.set_tokens(&input("C", Some("R2"), Some(0.0)), None, 4.0).unwrap();
-        let Access::Refresh(id2) = s.access(5.0) else { panic!() };
-        assert_eq!(s.before_attempt(id2, Shared::default(), 5.0, 0.5), BeforeAttempt::Send("R2".into()));
-        s.set_tokens(&input("D", Some("R3"), Some(3600.0)), None, 6.0).unwrap();
-        let _ = s.refresh_result(id2, RefreshVerdict::Terminal, None, 7.0, 0.5);
-        assert!(ready_with(&mut s, 8.0, "D"), "a stale terminal answer does not end the new session");
-        assert_eq!(s.before_attempt(id2, Shared::default(), 9.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
+        s.set_tokens(&input("C", Some("R2"), Some(0.0)), None, Time::from_ms(4.0)).unwrap();
+        let Access::Refresh(id2) = s.access(Time::from_ms(5.0)) else { panic!() };
+        assert_eq!(s.before_attempt(id2, Shared::default(), Time::from_ms(5.0), 0.5), BeforeAttempt::Send("R2".into()));
+        s.set_tokens(&input("D", Some("R3"), Some(3600.0)), None, Time::from_ms(6.0)).unwrap();
+        let _ = s.refresh_result(id2, RefreshVerdict::Terminal, None, Time::from_ms(7.0), 0.5);
+        assert!(ready_with(&mut s, Time::from_ms(8.0), "D"), "a stale terminal answer does not end the new session");
+        assert_eq!(s.before_attempt(id2, Shared::default(), Time::from_ms(9.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
     }
 
     #[test]
     /// (Listener events come after the storage events they follow from: see the order below.)
     fn the_401_rule() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
         let a = s.token_generation();
         // 401 for the current token: refused, the replay goes through a refresh
         assert_eq!(s.unauthorized(a, false), On401::Replay);
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
-        assert!(matches!(s.access(1.0), Access::Join(_)), "other 401s join");
-        let _ = s.refresh_result(id, new_tokens("B"), None, 2.0, 0.5);
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        assert!(matches!(s.access(Time::from_ms(1.0)), Access::Join(_)), "other 401s join");
+        let _ = s.refresh_result(id, new_tokens("B"), None, Time::from_ms(2.0), 0.5);
         let b = s.token_generation();
         // a 401 that answered the old token: replay with the current one, no refresh
         assert_eq!(s.unauthorized(a, false), On401::Replay);
-        assert!(ready_with(&mut s, 3.0, "B"));
+        assert!(ready_with(&mut s, Time::from_ms(3.0), "B"));
         assert_eq!(s.stats().refreshes, 1);
         // a 401 on the replay with the current token ends the session
         assert_eq!(s.unauthorized(b, true), On401::Fail(CallError::Expired(EndReason::UnauthorizedAfterRefresh)));
@@ -870,10 +874,10 @@ mod tests {
                 [
                     Event::FlightOver(_),
                     Event::Store(_),
-                    Event::TokenRefreshed { expires_at: Some(3_600_002.0) },
+                    Event::TokenRefreshed { expires_at: Some(at) },
                     Event::Clear,
                     Event::SessionExpired(EndReason::UnauthorizedAfterRefresh)
-                ]
+                ] if at == Time::from_ms(3_600_002.0)
             ),
             "{ev:?}"
         );
@@ -884,38 +888,44 @@ mod tests {
     #[test]
     fn stale_replay_refused_again_is_delivered() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
-        s.set_tokens(&input("B", Some("R"), None), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
+        s.set_tokens(&input("B", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
         assert_eq!(s.unauthorized(9_999, true), On401::Deliver);
     }
 
     #[test]
     fn proactive_refresh_is_the_same_flight() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, 0.0).unwrap();
-        assert_eq!(s.next_wake(), Some(3_570_000.0));
-        assert_eq!(s.proactive(1_000.0), None, "not due yet");
-        let id = s.proactive(3_575_000.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, Time::from_ms(0.0)).unwrap();
+        assert_eq!(s.next_wake(), Some(Time::from_ms(3_570_000.0)));
+        assert_eq!(s.proactive(Time::from_ms(1_000.0)), None, "not due yet");
+        let id = s.proactive(Time::from_ms(3_575_000.0)).unwrap();
         assert_eq!(s.next_wake(), None);
-        assert!(matches!(s.access(3_575_000.0), Access::Join(j) if j == id), "a call joins the timer's refresh");
-        let _ = s.refresh_result(id, new_tokens("B"), None, 3_576_000.0, 0.5);
-        assert_eq!(s.next_wake(), Some(3_576_000.0 + 3_570_000.0));
+        assert!(matches!(s.access(Time::from_ms(3_575_000.0)), Access::Join(j) if j == id), "a call joins the timer's refresh");
+        let _ = s.refresh_result(id, new_tokens("B"), None, Time::from_ms(3_576_000.0), 0.5);
+        assert_eq!(s.next_wake(), Some(Time::from_ms(3_576_000.0 + 3_570_000.0)));
     }
 
     #[test]
     fn skewed_clock_does_not_refresh_every_call() {
         // Our clock is 10 minutes ahead of the server; tokens live 5 minutes.
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         let mut now = 1_000_000_000.0;
-        let Access::Refresh(id) = s.access(now) else { panic!() };
+        let Access::Refresh(id) = s.access(Time::from_ms(now)) else { panic!() };
         let server = now - 600_000.0;
         let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
         let claims = claims_of(&t);
-        let _ = s.refresh_result(id, RefreshVerdict::Tokens(TokenInput { access_token: Some(t), ..Default::default() }), claims, now, 0.5);
+        let _ = s.refresh_result(
+            id,
+            RefreshVerdict::Tokens(TokenInput { access_token: Some(t), ..Default::default() }),
+            claims,
+            Time::from_ms(now),
+            0.5,
+        );
         for _ in 0..100 {
             now += 1_000.0;
-            assert!(matches!(s.access(now), Access::Ready));
+            assert!(matches!(s.access(Time::from_ms(now)), Access::Ready));
         }
         assert_eq!(s.stats().refreshes, 1);
     }
@@ -923,32 +933,38 @@ mod tests {
     #[test]
     fn adopted_tokens_settle_the_flight() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
-        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let other = TokenSet {
+            access: "B".into(),
+            refresh: Some("R2".into()),
+            id: None,
+            expires_at: Some(Time::from_ms(1e13)),
+            received_at: Time::from_ms(0.0),
+        };
         let shared = Shared { tokens: Some(other.clone()), cooldown_until: None };
-        assert_eq!(s.before_attempt(id, shared.clone(), 2.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
-        assert!(ready_with(&mut s, 2.0, "B"));
+        assert_eq!(s.before_attempt(id, shared.clone(), Time::from_ms(2.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
+        assert!(ready_with(&mut s, Time::from_ms(2.0), "B"));
         assert_eq!(
             drain(&mut s),
-            vec![Event::FlightOver(id), Event::TokenRefreshed { expires_at: Some(1e13) }],
+            vec![Event::FlightOver(id), Event::TokenRefreshed { expires_at: Some(Time::from_ms(1e13)) }],
             "adopted tokens are not stored again"
         );
         // a stale flight adopts nothing
-        s.set_tokens(&input("C", Some("R"), None), None, 3.0).unwrap();
-        assert_eq!(s.before_attempt(id, shared, 4.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
+        s.set_tokens(&input("C", Some("R"), None), None, Time::from_ms(3.0)).unwrap();
+        assert_eq!(s.before_attempt(id, shared, Time::from_ms(4.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert_eq!(s.tokens().unwrap().access, "C");
     }
 
     #[test]
     fn shared_cooldown_of_another_tab_is_honoured_without_a_request() {
         let mut s = Session::new(Config { shared: true, ..Default::default() });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
-        let shared = Shared { tokens: None, cooldown_until: Some(30_001.0) };
-        assert_eq!(s.before_attempt(id, shared, 1.0, 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
-        match s.access(2.0) {
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let shared = Shared { tokens: None, cooldown_until: Some(Time::from_ms(30_001.0)) };
+        assert_eq!(s.before_attempt(id, shared, Time::from_ms(1.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
+        match s.access(Time::from_ms(2.0)) {
             Access::Fail(CallError::Unavailable { retry_after_ms }) => {
                 assert_eq!(retry_after_ms, 29_999.0)
             }
@@ -957,30 +973,31 @@ mod tests {
         // our own transient failure publishes the cool-down
         let mut s =
             Session::new(Config { shared: true, retry: RetryPolicy { max_retries: 0, ..Default::default() }, ..Default::default() });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
         drain(&mut s);
-        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, 1.0, 0.5);
-        assert!(drain(&mut s).contains(&Event::StoreCooldown(5_001.0)));
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, Time::from_ms(1.0), 0.5);
+        assert!(drain(&mut s).contains(&Event::StoreCooldown(Time::from_ms(5_001.0))));
     }
 
     #[test]
     fn shared_terminal_answer_adopts_newer_tokens_of_another_tab() {
         for locks in [true, false] {
             let mut s = Session::new(Config { shared: true, locks, ..Default::default() });
-            s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-            let Access::Refresh(id) = s.access(1.0) else { panic!() };
+            s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+            let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
             let wait = if locks { 0.0 } else { TERMINAL_GRACE_MS };
-            assert_eq!(s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5), RefreshNext::Recheck(wait));
-            let newer = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: None, received_at: 0.0 };
+            assert_eq!(s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(1.0), 0.5), RefreshNext::Recheck(wait));
+            let newer =
+                TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: None, received_at: Time::from_ms(0.0) };
             assert_eq!(s.recheck_terminal(id, Some(newer)), RefreshNext::Settled);
-            assert!(ready_with(&mut s, 2.0, "B"));
+            assert!(ready_with(&mut s, Time::from_ms(2.0), "B"));
         }
         // nothing newer: the terminal answer ends it
         let mut s = Session::new(Config { shared: true, ..Default::default() });
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
-        let Access::Refresh(id) = s.access(1.0) else { panic!() };
-        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, 1.0, 0.5);
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(1.0), 0.5);
         let same = s.tokens().cloned();
         assert_eq!(s.recheck_terminal(id, same), RefreshNext::Settled);
         assert!(!s.is_authenticated());
@@ -989,7 +1006,7 @@ mod tests {
     #[test]
     fn external_end_fires_once() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), None), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
         s.handle_peer(PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(fingerprint("R")) });
         s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: None });
@@ -999,7 +1016,7 @@ mod tests {
     #[test]
     fn terminal_end_about_a_refresh_token_no_longer_held_is_ignored() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R-new"), None), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R-new"), None), None, Time::from_ms(0.0)).unwrap();
         s.handle_peer(PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(fingerprint("R-old")) });
         assert!(s.is_authenticated());
         s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: Some(fingerprint("R-old")) });
@@ -1009,13 +1026,19 @@ mod tests {
     #[test]
     fn adopt_replaces_tokens() {
         let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, 0.0).unwrap();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        let other = TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: Some(1e13), received_at: 0.0 };
+        let other = TokenSet {
+            access: "B".into(),
+            refresh: Some("R2".into()),
+            id: None,
+            expires_at: Some(Time::from_ms(1e13)),
+            received_at: Time::from_ms(0.0),
+        };
         assert!(s.adopt(other.clone(), false));
         assert!(!s.adopt(other.clone(), false));
         s.handle_peer(PeerMessage::Tokens { rec: TokenSet { access: "B2".into(), ..other.clone() }.to_record(), login: false });
-        assert!(ready_with(&mut s, 1.0, "B2"));
+        assert!(ready_with(&mut s, Time::from_ms(1.0), "B2"));
         // after a logout, refreshed tokens from elsewhere do not revive the session; a login does
         s.logout();
         let newer = TokenSet { access: "C".into(), ..other };

@@ -1,6 +1,7 @@
 //! Whole-engine tests in simulated time: many calls, a server, refresh outcomes and clock
 //! steps, driven exactly as the browser shell drives the core, with no sleeping.
 
+use super::time::Time;
 use alloc::vec::Vec;
 use proptest::prelude::*;
 
@@ -13,7 +14,7 @@ use super::token::{is_usable, TokenInput};
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     Runnable,
-    Sleeping(f64),
+    Sleeping(Time),
     Waiting(FlightId),
     /// Sent, answer not yet in.
     InFlight,
@@ -53,8 +54,8 @@ struct World {
     calls: Vec<Tracked>,
     flight: Option<FlightId>,
     /// Refresh attempt due at (for RetryIn).
-    flight_due: f64,
-    now: f64,
+    flight_due: Time,
+    now: Time,
     flights_started: u32,
     ended_in_this_session: u32,
     token_counter: u32,
@@ -64,7 +65,7 @@ struct World {
 impl World {
     fn new(n: usize, cfg: Config) -> World {
         let mut s = Session::new(cfg);
-        s.set_tokens(&tokens(0, 10.0), None, 0.0).unwrap();
+        s.set_tokens(&tokens(0, 10.0), None, Time::from_ms(0.0)).unwrap();
         let calls = (0..n)
             .map(|_| Tracked { call: Call::new(&mut s, if n % 2 == 0 { "GET" } else { "POST" }, false), state: State::Runnable, sends: 0 })
             .collect();
@@ -72,8 +73,8 @@ impl World {
             s,
             calls,
             flight: None,
-            flight_due: 0.0,
-            now: 0.0,
+            flight_due: Time::from_ms(0.0),
+            now: Time::from_ms(0.0),
             flights_started: 0,
             ended_in_this_session: 0,
             token_counter: 1,
@@ -178,7 +179,7 @@ impl World {
                 self.run(i % n, status);
             }
             Action::Settle(o) => self.settle(o),
-            Action::Tick(dt) => self.now += dt,
+            Action::Tick(dt) => self.now = self.now + dt,
             Action::Logout => {
                 self.s.logout();
                 self.drain_events();
@@ -207,7 +208,7 @@ impl World {
                 self.run(i, 200);
             }
             self.settle(0);
-            self.now += 1_000.0;
+            self.now = self.now + 1_000.0;
             self.wake();
         }
         panic!("calls did not settle: {:?}", self.calls.iter().map(|c| c.state.clone()).collect::<Vec<_>>());
@@ -243,7 +244,7 @@ proptest! {
 #[test]
 fn storm_on_expired_token_is_one_refresh() {
     let mut w = World::new(200, Config::default());
-    w.now = 60_000.0; // token expired
+    w.now = Time::from_ms(60_000.0); // token expired
     for i in 0..200 {
         w.run(i, 200);
     }
@@ -312,7 +313,7 @@ struct QuotaRun {
 fn quota_sim(calls: usize, quota: f64, limiter: Option<(f64, f64)>, max_retries: u32, seed: u64) -> QuotaRun {
     let mut s =
         Session::new(Config { retry: RetryPolicy { max_retries, ..Default::default() }, rate_limit: limiter, ..Default::default() });
-    s.set_tokens(&TokenInput { access_token: Some("t".into()), ..Default::default() }, None, 0.0).unwrap();
+    s.set_tokens(&TokenInput { access_token: Some("t".into()), ..Default::default() }, None, Time::from_ms(0.0)).unwrap();
     let mut rng = seed;
     let mut rand = move || {
         rng ^= rng << 13;
@@ -327,7 +328,7 @@ fn quota_sim(calls: usize, quota: f64, limiter: Option<(f64, f64)>, max_retries:
     let mut run = QuotaRun { finished_ms: 0.0, attempts: 0, throttled: 0, failed: 0 };
     while let Some(pos) = (0..queue.len()).min_by(|&a, &b| queue[a].0.total_cmp(&queue[b].0).then(queue[a].1.cmp(&queue[b].1))) {
         let (now, i) = queue.swap_remove(pos);
-        match cs[i].next(&mut s, now) {
+        match cs[i].next(&mut s, Time::from_ms(now)) {
             Step::Send => {
                 run.attempts += 1;
                 let arrive = now + 10.0;
@@ -341,7 +342,7 @@ fn quota_sim(calls: usize, quota: f64, limiter: Option<(f64, f64)>, max_retries:
                     429
                 };
                 let back = arrive + 10.0;
-                match cs[i].on_answer(&mut s, &Answer { status, ..Default::default() }, back, rand()) {
+                match cs[i].on_answer(&mut s, &Answer { status, ..Default::default() }, Time::from_ms(back), rand()) {
                     Verdict::Again { .. } => queue.push((back, i)),
                     Verdict::Deliver => {
                         if status != 200 {
@@ -352,7 +353,7 @@ fn quota_sim(calls: usize, quota: f64, limiter: Option<(f64, f64)>, max_retries:
                     Verdict::Fail(_) => unreachable!(),
                 }
             }
-            Step::SleepUntil(t) => queue.push((t, i)),
+            Step::SleepUntil(t) => queue.push((t.ms(), i)),
             other => panic!("{other:?}"),
         }
     }

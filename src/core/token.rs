@@ -11,6 +11,7 @@
 //! only the safe direction is applied there (an `iat` in our future moves expiry earlier) plus
 //! the offset learned from the last refresh, if any.
 
+use super::time::Time;
 use alloc::string::String;
 use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
 use base64::Engine as _;
@@ -114,16 +115,16 @@ pub struct Claims {
     pub iat: Option<f64>,
 }
 
-/// A validated token set. `expires_at` is on the local clock (epoch ms); `None` means unknown:
+/// A validated token set. `expires_at` is on the local clock; `None` means unknown:
 /// the token is used until a 401 says otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenSet {
     pub access: String,
     pub refresh: Option<String>,
     pub id: Option<String>,
-    pub expires_at: Option<f64>,
+    pub expires_at: Option<Time>,
     /// When we received it (local clock), to bound the leeway for short-lived tokens.
-    pub received_at: f64,
+    pub received_at: Time,
 }
 
 /// The storage record (`v: 1`) of a token set, also what tabs send each other. Only the token
@@ -136,6 +137,7 @@ pub struct Record {
     pub r: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub i: Option<String>,
+    /// Expiry and receipt, epoch ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e: Option<f64>,
     #[serde(default)]
@@ -203,9 +205,10 @@ pub fn jwt_payload(token: &str) -> Option<String> {
 /// it stays finite. An expiry beyond it is clamped there, not refused.
 const MAX_TIME_MS: f64 = 1.0e13;
 
-fn claim_ms(secs: Option<f64>) -> Option<f64> {
+/// A JWT time claim (seconds since the epoch, on the server's clock), if plausible.
+fn claim_time(secs: Option<f64>) -> Option<Time> {
     let secs = secs?;
-    (secs.is_finite() && secs > 0.0 && secs < MAX_TIME_MS / 1000.0).then_some(secs * 1000.0)
+    (secs.is_finite() && secs > 0.0 && secs < MAX_TIME_MS / 1000.0).then_some(Time::from_ms(secs * 1000.0))
 }
 
 fn usable(s: &Option<String>) -> Option<String> {
@@ -214,8 +217,8 @@ fn usable(s: &Option<String>) -> Option<String> {
 
 /// A time from outside, clamped into `[0, MAX_TIME_MS]` (an overflowing `expires_in` is "very
 /// late", not an error).
-fn clamp_time(t: f64) -> f64 {
-    t.clamp(0.0, MAX_TIME_MS)
+fn clamp_time(epoch_ms: f64) -> Time {
+    Time::from_ms(epoch_ms.clamp(0.0, MAX_TIME_MS))
 }
 
 impl TokenSet {
@@ -227,7 +230,7 @@ impl TokenSet {
     pub fn from_input(
         input: &TokenInput,
         claims: Option<Claims>,
-        now: f64,
+        now: Time,
         source: Source,
         clock_offset: f64,
     ) -> Result<(TokenSet, Option<f64>), TokenError> {
@@ -235,13 +238,13 @@ impl TokenSet {
         if [input.expires_in, input.expires_at].into_iter().flatten().any(f64::is_nan) {
             return Err(TokenError::BadExpiry);
         }
-        let iat = claims.and_then(|c| claim_ms(c.iat));
+        let iat = claims.and_then(|c| claim_time(c.iat));
         let observed_offset = iat.map(|iat| iat - now);
         let mut expires_at = if let Some(at) = input.expires_at {
             Some(clamp_time(at))
         } else if let Some(secs) = input.expires_in {
-            Some(clamp_time(now + secs.clamp(-MAX_TIME_MS, MAX_TIME_MS) * 1000.0))
-        } else if let Some(exp) = claims.and_then(|c| claim_ms(c.exp)) {
+            Some(clamp_time(now.ms() + secs.clamp(-MAX_TIME_MS, MAX_TIME_MS) * 1000.0))
+        } else if let Some(exp) = claims.and_then(|c| claim_time(c.exp)) {
             // exp is on the server's clock: move it onto ours.
             let offset = match (source, observed_offset) {
                 (Source::Refresh, Some(o)) => o,
@@ -273,7 +276,7 @@ impl TokenSet {
         }
     }
 
-    pub fn freshness(&self, now: f64, leeway_ms: f64) -> Freshness {
+    pub fn freshness(&self, now: Time, leeway_ms: f64) -> Freshness {
         match self.expires_at {
             None => Freshness::Fresh,
             Some(at) if now >= at => Freshness::Expired,
@@ -283,13 +286,20 @@ impl TokenSet {
     }
 
     /// When a proactive refresh is due, if the expiry is known.
-    pub fn refresh_due_at(&self, leeway_ms: f64) -> Option<f64> {
+    pub fn refresh_due_at(&self, leeway_ms: f64) -> Option<Time> {
         self.expires_at.map(|at| at - self.effective_leeway(leeway_ms))
     }
 
     /// The storage record of this set.
     pub fn to_record(&self) -> Record {
-        Record { v: 1, a: self.access.clone(), r: self.refresh.clone(), i: self.id.clone(), e: self.expires_at, t: self.received_at }
+        Record {
+            v: 1,
+            a: self.access.clone(),
+            r: self.refresh.clone(),
+            i: self.id.clone(),
+            e: self.expires_at.map(Time::ms),
+            t: self.received_at.ms(),
+        }
     }
 
     /// Reads a storage record; anything foreign or unusable is `None`.
@@ -302,7 +312,7 @@ impl TokenSet {
             refresh: usable(&rec.r),
             id: usable(&rec.i),
             expires_at: rec.e.filter(|e| !e.is_nan()).map(clamp_time),
-            received_at: if rec.t.is_finite() { rec.t } else { 0.0 },
+            received_at: if rec.t.is_finite() { Time::from_ms(rec.t) } else { Time::default() },
         })
     }
 }
@@ -325,7 +335,7 @@ pub(crate) mod tests {
     }
 
     /// `TokenSet::from_input` with the claims read from the access token.
-    pub fn from_input(i: &TokenInput, now: f64, source: Source, offset: f64) -> Result<(TokenSet, Option<f64>), TokenError> {
+    pub fn from_input(i: &TokenInput, now: Time, source: Source, offset: f64) -> Result<(TokenSet, Option<f64>), TokenError> {
         TokenSet::from_input(i, i.access_token.as_deref().and_then(claims_of), now, source, offset)
     }
 
@@ -350,16 +360,16 @@ pub(crate) mod tests {
     #[test]
     fn unusable_tokens_are_refused() {
         for bad in ["", "  ", "null", "undefined", "a\nb", "tok€", "a\0b", "a b", "a\u{7f}"] {
-            assert_eq!(from_input(&input(bad), 0.0, Source::App, 0.0), Err(TokenError::UnusableAccessToken));
+            assert_eq!(from_input(&input(bad), Time::from_ms(0.0), Source::App, 0.0), Err(TokenError::UnusableAccessToken));
         }
-        assert_eq!(from_input(&TokenInput::default(), 0.0, Source::App, 0.0), Err(TokenError::UnusableAccessToken));
+        assert_eq!(from_input(&TokenInput::default(), Time::from_ms(0.0), Source::App, 0.0), Err(TokenError::UnusableAccessToken));
         let mut i = input("ok");
         i.expires_in = Some(f64::NAN);
-        assert_eq!(from_input(&i, 0.0, Source::App, 0.0), Err(TokenError::BadExpiry));
+        assert_eq!(from_input(&i, Time::from_ms(0.0), Source::App, 0.0), Err(TokenError::BadExpiry));
         // a "null" refresh token is dropped, not stored
         let mut i = input("ok");
         i.refresh_token = Some("null".into());
-        assert_eq!(from_input(&i, 0.0, Source::App, 0.0).unwrap().0.refresh, None);
+        assert_eq!(from_input(&i, Time::from_ms(0.0), Source::App, 0.0).unwrap().0.refresh, None);
     }
 
     #[test]
@@ -369,23 +379,26 @@ pub(crate) mod tests {
         i.expires_at = Some(5_000_000.0);
         i.expires_in = Some(60.0);
         let now = 1_000_000.0;
-        assert_eq!(from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(5_000_000.0));
+        assert_eq!(from_input(&i, Time::from_ms(now), Source::App, 0.0).unwrap().0.expires_at, Some(Time::from_ms(5_000_000.0)));
         i.expires_at = None;
-        assert_eq!(from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(now + 60_000.0));
+        assert_eq!(from_input(&i, Time::from_ms(now), Source::App, 0.0).unwrap().0.expires_at, Some(Time::from_ms(now + 60_000.0)));
         i.expires_in = None;
-        assert_eq!(from_input(&i, now, Source::App, 0.0).unwrap().0.expires_at, Some(2_000_000.0));
-        assert_eq!(from_input(&input("opaque"), now, Source::App, 0.0).unwrap().0.expires_at, None);
+        assert_eq!(from_input(&i, Time::from_ms(now), Source::App, 0.0).unwrap().0.expires_at, Some(Time::from_ms(2_000_000.0)));
+        assert_eq!(from_input(&input("opaque"), Time::from_ms(now), Source::App, 0.0).unwrap().0.expires_at, None);
     }
 
     #[test]
     fn exp_as_float_or_string() {
         let now = 0.0;
         for p in ["{\"exp\":1500.5}", "{\"exp\":\"1500.5\"}"] {
-            assert_eq!(from_input(&input(&jwt(p)), now, Source::App, 0.0).unwrap().0.expires_at, Some(1_500_500.0));
+            assert_eq!(
+                from_input(&input(&jwt(p)), Time::from_ms(now), Source::App, 0.0).unwrap().0.expires_at,
+                Some(Time::from_ms(1_500_500.0))
+            );
         }
         // nonsense exp: unknown expiry, not a panic and not "expired"
         for p in ["{\"exp\":\"soon\"}", "{\"exp\":-5}", "{\"exp\":1e300}", "{\"exp\":null}"] {
-            assert_eq!(from_input(&input(&jwt(p)), now, Source::App, 0.0).unwrap().0.expires_at, None, "{p}");
+            assert_eq!(from_input(&input(&jwt(p)), Time::from_ms(now), Source::App, 0.0).unwrap().0.expires_at, None, "{p}");
         }
     }
 
@@ -405,16 +418,16 @@ pub(crate) mod tests {
         let now = 1_000_000_000.0;
         let server = now + 600_000.0;
         let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
-        let (set, learned) = from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
-        assert_eq!(set.expires_at, Some(now + 300_000.0));
+        let (set, learned) = from_input(&input(&t), Time::from_ms(now), Source::Refresh, 0.0).unwrap();
+        assert_eq!(set.expires_at, Some(Time::from_ms(now + 300_000.0)));
         assert_eq!(learned, Some(600_000.0));
-        assert_eq!(set.freshness(now + 1000.0, 30_000.0), Freshness::Fresh);
+        assert_eq!(set.freshness(Time::from_ms(now + 1000.0), 30_000.0), Freshness::Fresh);
 
         // Our clock is 10 minutes ahead: without correction the token would look dead on arrival.
         let server = now - 600_000.0;
         let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", server / 1000.0, server / 1000.0 + 300.0));
-        let (set, _) = from_input(&input(&t), now, Source::Refresh, 0.0).unwrap();
-        assert_eq!(set.expires_at, Some(now + 300_000.0));
+        let (set, _) = from_input(&input(&t), Time::from_ms(now), Source::Refresh, 0.0).unwrap();
+        assert_eq!(set.expires_at, Some(Time::from_ms(now + 300_000.0)));
     }
 
     #[test]
@@ -422,19 +435,19 @@ pub(crate) mod tests {
         let now = 1_000_000_000.0;
         // An old token (issued an hour ago, expired 55 min ago) must not be trusted.
         let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now - 3_600_000.0) / 1000.0, (now - 3_300_000.0) / 1000.0));
-        let (set, _) = from_input(&input(&t), now, Source::App, 0.0).unwrap();
-        assert_eq!(set.freshness(now, 30_000.0), Freshness::Expired);
+        let (set, _) = from_input(&input(&t), Time::from_ms(now), Source::App, 0.0).unwrap();
+        assert_eq!(set.freshness(Time::from_ms(now), 30_000.0), Freshness::Expired);
         // A token issued in our future (our clock is behind): expiry moves earlier.
         let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now + 600_000.0) / 1000.0, (now + 900_000.0) / 1000.0));
-        let (set, _) = from_input(&input(&t), now, Source::App, 0.0).unwrap();
-        assert_eq!(set.expires_at, Some(now + 300_000.0));
+        let (set, _) = from_input(&input(&t), Time::from_ms(now), Source::App, 0.0).unwrap();
+        assert_eq!(set.expires_at, Some(Time::from_ms(now + 300_000.0)));
     }
 
     #[test]
     fn refresh_answer_dead_on_arrival_has_unknown_expiry() {
         let mut i = input("opaque");
         i.expires_in = Some(0.0);
-        let (set, _) = from_input(&i, 10.0, Source::Refresh, 0.0).unwrap();
+        let (set, _) = from_input(&i, Time::from_ms(10.0), Source::Refresh, 0.0).unwrap();
         assert_eq!(set.expires_at, None);
     }
 
@@ -442,21 +455,27 @@ pub(crate) mod tests {
     fn freshness_and_short_lifetimes() {
         let mut i = input("t");
         i.expires_in = Some(3600.0);
-        let (set, _) = from_input(&i, 0.0, Source::App, 0.0).unwrap();
-        assert_eq!(set.freshness(3_500_000.0, 30_000.0), Freshness::Fresh);
-        assert_eq!(set.freshness(3_580_000.0, 30_000.0), Freshness::NeedsRefresh);
-        assert_eq!(set.freshness(3_600_000.0, 30_000.0), Freshness::Expired);
+        let (set, _) = from_input(&i, Time::from_ms(0.0), Source::App, 0.0).unwrap();
+        assert_eq!(set.freshness(Time::from_ms(3_500_000.0), 30_000.0), Freshness::Fresh);
+        assert_eq!(set.freshness(Time::from_ms(3_580_000.0), 30_000.0), Freshness::NeedsRefresh);
+        assert_eq!(set.freshness(Time::from_ms(3_600_000.0), 30_000.0), Freshness::Expired);
         // 20 s token with a 30 s leeway: refresh in its second half, not at once.
         i.expires_in = Some(20.0);
-        let (set, _) = from_input(&i, 0.0, Source::App, 0.0).unwrap();
-        assert_eq!(set.freshness(5_000.0, 30_000.0), Freshness::Fresh);
-        assert_eq!(set.freshness(12_000.0, 30_000.0), Freshness::NeedsRefresh);
-        assert_eq!(set.refresh_due_at(30_000.0), Some(10_000.0));
+        let (set, _) = from_input(&i, Time::from_ms(0.0), Source::App, 0.0).unwrap();
+        assert_eq!(set.freshness(Time::from_ms(5_000.0), 30_000.0), Freshness::Fresh);
+        assert_eq!(set.freshness(Time::from_ms(12_000.0), 30_000.0), Freshness::NeedsRefresh);
+        assert_eq!(set.refresh_due_at(30_000.0), Some(Time::from_ms(10_000.0)));
     }
 
     #[test]
     fn storage_record_round_trip_and_corruption() {
-        let set = TokenSet { access: "a~b".into(), refresh: Some("r".into()), id: None, expires_at: Some(123.0), received_at: 7.0 };
+        let set = TokenSet {
+            access: "a~b".into(),
+            refresh: Some("r".into()),
+            id: None,
+            expires_at: Some(Time::from_ms(123.0)),
+            received_at: Time::from_ms(7.0),
+        };
         let text = serde_json::to_string(&set.to_record()).unwrap();
         let back: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(TokenSet::from_record(&back), Some(set));
@@ -474,13 +493,13 @@ pub(crate) mod tests {
         for secs in [f64::INFINITY, f64::MAX, 1e300] {
             let mut i = input("good");
             i.expires_in = Some(secs);
-            let (set, _) = from_input(&i, 1_000.0, Source::Refresh, 0.0).unwrap();
-            assert_eq!(set.expires_at, Some(MAX_TIME_MS));
-            assert_eq!(set.freshness(2_000.0, 30_000.0), Freshness::Fresh);
+            let (set, _) = from_input(&i, Time::from_ms(1_000.0), Source::Refresh, 0.0).unwrap();
+            assert_eq!(set.expires_at, Some(Time::from_ms(MAX_TIME_MS)));
+            assert_eq!(set.freshness(Time::from_ms(2_000.0), 30_000.0), Freshness::Fresh);
         }
         let mut i = input("good");
         i.expires_at = Some(f64::NEG_INFINITY);
-        assert_eq!(from_input(&i, 1_000.0, Source::App, 0.0).unwrap().0.expires_at, Some(0.0));
+        assert_eq!(from_input(&i, Time::from_ms(1_000.0), Source::App, 0.0).unwrap().0.expires_at, Some(Time::from_ms(0.0)));
     }
 
     #[test]
@@ -502,18 +521,18 @@ pub(crate) mod tests {
         fn parsers_never_panic(s in ".{0,300}") {
             let _ = jwt_payload(&s);
             let _ = serde_json::from_str::<Record>(&s).ok().map(|r| TokenSet::from_record(&r));
-            let _ = from_input(&input(&s), 0.0, Source::Refresh, 0.0);
+            let _ = from_input(&input(&s), Time::from_ms(0.0), Source::Refresh, 0.0);
         }
 
         #[test]
         fn jwt_with_any_payload_never_panics(p in proptest::collection::vec(any::<u8>(), 0..200)) {
             let t = format!("x.{}.y", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&p));
-            let _ = from_input(&input(&t), 1.0e12, Source::App, 0.0);
+            let _ = from_input(&input(&t), Time::from_ms(1.0e12), Source::App, 0.0);
         }
 
         #[test]
         fn accepted_tokens_are_usable(s in ".{0,40}") {
-            if let Ok((set, _)) = from_input(&input(&s), 0.0, Source::App, 0.0) {
+            if let Ok((set, _)) = from_input(&input(&s), Time::from_ms(0.0), Source::App, 0.0) {
                 prop_assert!(is_usable(&set.access));
             }
         }

@@ -7,6 +7,7 @@
 //! `NotAuthorizedException` rather than 401, the answer is cached per access token for
 //! `userInfoTtlSeconds`, and Cognito's attribute list is flattened into the OIDC shape.
 
+use super::time::Time;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::Deserialize;
@@ -55,15 +56,15 @@ impl CognitoUser {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CacheRule {
     /// Token generation and time of the cached answer.
-    pub cached: Option<(u32, f64)>,
+    pub cached: Option<(u32, Time)>,
 }
 
 impl CacheRule {
-    pub fn fresh(&self, token_gen: u32, now: f64, ttl_ms: f64) -> bool {
+    pub fn fresh(&self, token_gen: u32, now: Time, ttl_ms: f64) -> bool {
         self.cached.is_some_and(|(g, at)| g == token_gen && now - at < ttl_ms)
     }
 
-    pub fn stored(&mut self, token_gen: u32, now: f64) {
+    pub fn stored(&mut self, token_gen: u32, now: Time) {
         self.cached = Some((token_gen, now));
     }
 
@@ -95,12 +96,12 @@ mod tests {
     #[test]
     fn cache_serves_only_the_same_token_within_ttl() {
         let mut c = CacheRule::default();
-        assert!(!c.fresh(1, 0.0, 1000.0));
-        c.stored(1, 0.0);
-        assert!(c.fresh(1, 999.0, 1000.0));
-        assert!(!c.fresh(1, 1000.0, 1000.0));
-        assert!(!c.fresh(2, 10.0, 1000.0));
+        assert!(!c.fresh(1, Time::from_ms(0.0), 1000.0));
+        c.stored(1, Time::from_ms(0.0));
+        assert!(c.fresh(1, Time::from_ms(999.0), 1000.0));
+        assert!(!c.fresh(1, Time::from_ms(1000.0), 1000.0));
+        assert!(!c.fresh(2, Time::from_ms(10.0), 1000.0));
         c.clear();
-        assert!(!c.fresh(1, 10.0, 1000.0));
+        assert!(!c.fresh(1, Time::from_ms(10.0), 1000.0));
     }
 }

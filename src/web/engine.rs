@@ -28,6 +28,7 @@ use super::refresher;
 use super::storage::Store;
 use super::wait;
 use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
+use crate::core::time::Time;
 use crate::core::token::{jwt_payload, Claims, TokenSet};
 use crate::core::userinfo::CacheRule;
 
@@ -300,7 +301,7 @@ impl Inner {
                     struct D {
                         expires_at: Option<f64>,
                     }
-                    self.emit("token-refreshed", &D { expires_at });
+                    self.emit("token-refreshed", &D { expires_at: expires_at.map(Time::ms) });
                 }
                 Event::SessionExpired(reason) => {
                     #[derive(Serialize)]

@@ -50,8 +50,9 @@ pub fn global_get(key: &str) -> JsValue {
     get(&global(), key)
 }
 
-pub fn now() -> f64 {
-    js_sys::Date::now()
+/// The wall clock, as the core counts time.
+pub fn now() -> crate::core::time::Time {
+    crate::core::time::Time::from_ms(js_sys::Date::now())
 }
 
 pub fn random() -> f64 {

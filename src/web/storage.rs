@@ -10,6 +10,7 @@
 //! every read and write catches what the browser throws; anything going wrong later (full,
 //! refused) falls back to memory with one warning. A corrupt or foreign record reads as nothing.
 
+use crate::core::time::Time;
 use std::cell::Cell;
 
 use gloo_storage::{LocalStorage, SessionStorage, Storage as _};
@@ -100,8 +101,8 @@ impl Store {
         self.get(&self.key)
     }
 
-    pub fn read_cooldown(&self) -> Option<f64> {
-        self.get::<f64>(&self.cooldown_key).filter(|v| v.is_finite())
+    pub fn read_cooldown(&self) -> Option<Time> {
+        self.get::<f64>(&self.cooldown_key).filter(|v| v.is_finite()).map(Time::from_ms)
     }
 
     fn set<T: serde::Serialize>(&self, key: &str, value: &T) -> bool {
@@ -119,8 +120,8 @@ impl Store {
         self.set(&self.key, rec)
     }
 
-    pub fn write_cooldown(&self, until: f64) {
-        self.set(&self.cooldown_key, &until.round());
+    pub fn write_cooldown(&self, until: Time) {
+        self.set(&self.cooldown_key, &until.ms().round());
     }
 
     pub fn clear(&self) {
