@@ -86,26 +86,32 @@ const results = { date: new Date().toISOString(), machine: "2 cores, headless Ch
   log("real calls", JSON.stringify(results.realCalls));
 }
 
-// 3. refresh storm: 500 calls on a token the API refuses
+// 3. refresh storm: 500 calls on a token the API refuses. Three rounds, which side goes first
+// alternating; server counts are the same every round (checked), times are medians.
 {
   const n = 500;
-  await control("reset", {});
-  const sg = await run("stormSg", n, await login({ accessTtl: 3600 }));
-  const sgServer = (await control("stats")).counts;
-  await control("reset", {});
-  const hand = await run("stormHand", n, await login({ accessTtl: 3600 }));
-  const handServer = (await control("stats")).counts;
-  await control("reset", {});
-  const aar = await run("stormAar", n, await login({ accessTtl: 3600 }));
-  const aarServer = (await control("stats")).counts;
+  const once = async (fn) => {
+    await control("reset", {});
+    const r = await run(fn, n, await login({ accessTtl: 3600 }));
+    return { ...r, server: (await control("stats")).counts };
+  };
+  const sgRuns = [];
+  const handRuns = [];
+  for (let round = 0; round < 3; round++) {
+    if (round % 2) { handRuns.push(await once("stormHand")); sgRuns.push(await once("stormSg")); }
+    else { sgRuns.push(await once("stormSg")); handRuns.push(await once("stormHand")); }
+  }
+  const aar = await once("stormAar");
+  const pick = (runs) => ({ refreshes: Math.max(...runs.map((r) => r.server.refresh)), answered: Math.min(...runs.map((r) => r.ok)), sends: Math.max(...runs.map((r) => r.server.api)), ms: round(median(runs.map((r) => r.ms)), 0) });
+  const sg = pick(sgRuns);
   results.storm = {
     calls: n,
-    sessionguard: { refreshes: sgServer.refresh, answered: sg.ok, sends: sgServer.api, ms: round(sg.ms, 0) },
-    handWritten: { refreshes: handServer.refresh, answered: hand.ok, sends: handServer.api, ms: round(hand.ms, 0) },
-    vsHandWrittenRatio: round(sg.ms / hand.ms),
-    axiosAuthRefresh: { refreshes: aarServer.refresh, answered: aar.ok, sends: aarServer.api, ms: round(aar.ms, 0) },
+    sessionguard: sg,
+    handWritten: pick(handRuns),
+    vsHandWrittenRatio: round(pairedRatio(sgRuns.map((r) => r.ms), handRuns.map((r) => r.ms))),
+    axiosAuthRefresh: { refreshes: aar.server.refresh, answered: aar.ok, sends: aar.server.api, ms: round(aar.ms, 0) },
     wallTimeRatio: round(sg.ms / aar.ms),
-    msPerSendRatio: round(sg.ms / sgServer.api / (aar.ms / aarServer.api)),
+    msPerSendRatio: round(sg.ms / sg.sends / (aar.ms / aar.server.api)),
   };
   log("storm", JSON.stringify(results.storm));
 }
