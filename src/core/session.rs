@@ -684,6 +684,17 @@ mod tests {
         core::iter::from_fn(|| s.poll_event()).collect()
     }
 
+    /// What another tab stored: "B", refreshable with "R2", long-lived.
+    fn another_tabs_tokens() -> TokenSet {
+        TokenSet {
+            access: "B".into(),
+            refresh: Some("R2".into()),
+            id: None,
+            expires_at: Some(Time::from_ms(1e13)),
+            received_at: Time::from_ms(0.0),
+        }
+    }
+
     fn new_tokens(a: &str) -> RefreshVerdict {
         RefreshVerdict::Tokens(input(a, None, Some(3600.0)))
     }
@@ -936,13 +947,7 @@ mod tests {
         s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
         let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
-        let other = TokenSet {
-            access: "B".into(),
-            refresh: Some("R2".into()),
-            id: None,
-            expires_at: Some(Time::from_ms(1e13)),
-            received_at: Time::from_ms(0.0),
-        };
+        let other = another_tabs_tokens();
         let shared = Shared { tokens: Some(other.clone()), cooldown_until: None };
         assert_eq!(s.before_attempt(id, shared.clone(), Time::from_ms(2.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert!(ready_with(&mut s, Time::from_ms(2.0), "B"));
@@ -1028,13 +1033,7 @@ mod tests {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
-        let other = TokenSet {
-            access: "B".into(),
-            refresh: Some("R2".into()),
-            id: None,
-            expires_at: Some(Time::from_ms(1e13)),
-            received_at: Time::from_ms(0.0),
-        };
+        let other = another_tabs_tokens();
         assert!(s.adopt(other.clone(), false));
         assert!(!s.adopt(other.clone(), false));
         s.handle_peer(PeerMessage::Tokens { rec: TokenSet { access: "B2".into(), ..other.clone() }.to_record(), login: false });
