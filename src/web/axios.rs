@@ -140,7 +140,10 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
             (call, c)
         }
     };
-    let step = call.next(&mut inner.st.borrow_mut().s, js::now());
+    let step = {
+        let now = js::now();
+        call.next(&mut inner.st.borrow_mut().s, now)
+    };
     inner.flush();
     if step == Step::Send {
         return authorize(inner, &config, counts);
@@ -161,7 +164,10 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
                 Step::Fail(e) => return Err(call_error(e)),
             }
             inner.live()?;
-            step = call.next(&mut inner.st.borrow_mut().s, js::now());
+            step = {
+                let now = js::now();
+                call.next(&mut inner.st.borrow_mut().s, now)
+            };
             inner.flush();
         }
     })
@@ -196,7 +202,10 @@ async fn on_answer(
     let retry_after = header_get(&headers, "retry-after");
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
     let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-    let verdict = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), js::random());
+    let verdict = {
+        let (now, r) = (js::now(), js::random());
+        call.on_answer(&mut inner.st.borrow_mut().s, &answer, now, r)
+    };
     inner.flush();
     match verdict {
         Verdict::Deliver => return deliver(err, res),

@@ -57,7 +57,10 @@ where
         inner.live()?;
         let step = match core::mem::replace(&mut pending, Pending::Ask) {
             Pending::Ask => {
-                let step = call.next(&mut inner.st.borrow_mut().s, js::now());
+                let step = {
+                    let now = js::now();
+                    call.next(&mut inner.st.borrow_mut().s, now)
+                };
                 inner.flush();
                 step
             }
@@ -95,7 +98,10 @@ fn answered<T>(inner: &Inner, call: &mut Call, url: &str, sent: Sent<T>) -> Resu
         Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
     };
     let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-    let verdict = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), js::random());
+    let verdict = {
+        let (now, r) = (js::now(), js::random());
+        call.on_answer(&mut inner.st.borrow_mut().s, &answer, now, r)
+    };
     inner.flush();
     match verdict {
         Verdict::Deliver => Ok(Some(value)),
@@ -326,7 +332,10 @@ pub fn fast(inner: &Rc<Inner>, target: &Function, input: &JsValue, init: &JsValu
         return None;
     }
     let mut call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
-    let step = call.next(&mut inner.st.borrow_mut().s, js::now());
+    let step = {
+        let now = js::now();
+        call.next(&mut inner.st.borrow_mut().s, now)
+    };
     inner.flush();
     let out = Outgoing { input: input.clone(), init: JsValue::UNDEFINED, request: None, signal: None };
     let bearer = match (&step, inner.bearer()) {
@@ -369,7 +378,10 @@ pub fn on_parked_answer(inner: &Rc<Inner>, tag: u32, v: JsValue) -> JsValue {
     if let Some(status) = ok {
         // the common answer: tell the core (rate limiter), give it back
         let answer = Answer { status, retry_after: None, error_type: None };
-        let _ = call.on_answer(&mut inner.st.borrow_mut().s, &answer, js::now(), 0.5);
+        let _ = {
+            let now = js::now();
+            call.on_answer(&mut inner.st.borrow_mut().s, &answer, now, 0.5)
+        };
         inner.flush();
         return v;
     }

@@ -336,9 +336,11 @@ impl Inner {
     /// Is `url` (as given: maybe relative) on an allowed origin? Cached per URL.
     /// [`Inner::allowed`] for a `fetch` input: `None` when it is not a string.
     pub fn allowed_input(&self, input: &JsValue) -> Option<bool> {
-        if let Some((last, a)) = &self.st.borrow().last_input {
-            if last == input {
-                return Some(*a);
+        // compared with no borrow held (`===` is a call into JavaScript)
+        let last = self.st.borrow().last_input.clone();
+        if let Some((last, a)) = last {
+            if last == *input {
+                return Some(a);
             }
         }
         let a = self.allowed(&input.as_string()?);
@@ -424,7 +426,8 @@ impl Inner {
         }
         // never leave a flight hanging
         if self.st.borrow().s.is_current(id) {
-            self.st.borrow_mut().s.refresh_aborted(id, js::now());
+            let now = js::now();
+            self.st.borrow_mut().s.refresh_aborted(id, now);
             self.flush();
         }
     }
@@ -439,7 +442,8 @@ impl Inner {
         } else {
             Shared::default()
         };
-        let before = self.st.borrow_mut().s.before_attempt(id, view, js::now(), js::random());
+        let (now, r) = (js::now(), js::random());
+        let before = self.st.borrow_mut().s.before_attempt(id, view, now, r);
         self.flush();
         let rt = match before {
             BeforeAttempt::Send(rt) => rt,
@@ -462,7 +466,8 @@ impl Inner {
             crate::core::refresh_answer::RefreshVerdict::Tokens(t) => t.access_token.as_deref().and_then(claims_of),
             _ => None,
         };
-        let mut next = self.st.borrow_mut().s.refresh_result(id, a.verdict, claims, js::now(), js::random());
+        let (now, r) = (js::now(), js::random());
+        let mut next = self.st.borrow_mut().s.refresh_result(id, a.verdict, claims, now, r);
         self.flush();
         if let RefreshNext::Recheck(grace) = next {
             wait::sleep(grace).await;
@@ -477,7 +482,8 @@ impl Inner {
     pub async fn token(&self, signal: Option<&AbortSignal>) -> Result<String, JsValue> {
         for _ in 0..=MAX_WAITS {
             self.live()?;
-            let a = self.st.borrow_mut().s.access(js::now());
+            let now = js::now();
+            let a = self.st.borrow_mut().s.access(now);
             self.flush();
             match a {
                 Access::Ready => {
@@ -524,7 +530,8 @@ impl Inner {
         }
         let fired = self.st.borrow_mut().timer.take();
         drop(fired);
-        let started = self.st.borrow_mut().s.proactive(js::now());
+        let now = js::now();
+        let started = self.st.borrow_mut().s.proactive(now);
         self.flush();
         match started {
             Some(id) => self.spawn_flight(id),

@@ -110,7 +110,8 @@ impl SessionManager {
             return Err(type_error(&[SHAPE, "; got ", &describe(&tokens), hint].concat()));
         }
         let claims = input.access_token.as_deref().and_then(claims_of);
-        let r = self.inner.st.borrow_mut().s.set_tokens(&input, claims, js::now());
+        let now = js::now();
+        let r = self.inner.st.borrow_mut().s.set_tokens(&input, claims, now);
         match r {
             Ok(()) => {}
             Err(TokenError::UnusableAccessToken) => {
