@@ -17,13 +17,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortSignal, CustomEvent, CustomEventInit, EventTarget};
 
-use super::calls::{self, AnswerHandler, Parked};
 use super::channel::Channel;
 use super::errors::{call_error, disposed};
 use super::http;
 use super::js;
 use super::locks;
 use super::options::{Options, Refresher};
+use super::port::Parking;
 use super::refresher;
 use super::storage::Store;
 use super::wait;
@@ -74,16 +74,8 @@ pub struct Inner {
     target: EventTarget,
     pub disposed: Cell<bool>,
     pub me: Weak<Inner>,
-    /// Fast-path calls waiting for their answer, and the handler their answers come to.
-    parked: RefCell<Parking>,
-    answer: AnswerHandler,
-}
-
-/// Slots of parked calls: a call's slot is reused once its answer has come.
-#[derive(Default)]
-struct Parking {
-    slots: Vec<Option<Parked>>,
-    free: Vec<u32>,
+    /// Fast-path calls waiting for their answer.
+    pub parked: Parking,
 }
 
 #[derive(Serialize)]
@@ -173,16 +165,7 @@ impl Inner {
             target,
             disposed: Cell::new(false),
             me: me.clone(),
-            parked: RefCell::new(Parking::default()),
-            answer: {
-                let weak = me.clone();
-                Closure::<dyn Fn(u32, JsValue) -> JsValue>::new(move |slot: u32, v: JsValue| match weak.upgrade() {
-                    Some(inner) => calls::on_parked_answer(&inner, slot, v),
-                    None => v,
-                })
-                .into_js_value()
-                .unchecked_into()
-            },
+            parked: Parking::new(me.clone()),
         });
         if shared {
             let weak = inner.me.clone();
@@ -199,35 +182,6 @@ impl Inner {
         inner.flush();
         inner.rearm(0.0);
         inner
-    }
-
-    pub fn answer_handler(&self) -> &AnswerHandler {
-        &self.answer
-    }
-
-    /// Keeps a fast-path call until its answer comes; returns its slot.
-    pub fn park(&self, call: Parked) -> u32 {
-        let mut p = self.parked.borrow_mut();
-        match p.free.pop() {
-            Some(slot) => {
-                if let Some(s) = p.slots.get_mut(slot as usize) {
-                    *s = Some(call);
-                }
-                slot
-            }
-            None => {
-                p.slots.push(Some(call));
-                (p.slots.len() - 1) as u32
-            }
-        }
-    }
-
-    /// The call parked in `slot`, once.
-    pub fn unpark(&self, slot: u32) -> Option<Parked> {
-        let mut p = self.parked.borrow_mut();
-        let call = p.slots.get_mut(slot as usize)?.take()?;
-        p.free.push(slot);
-        Some(call)
     }
 
     pub fn live(&self) -> Result<(), JsValue> {

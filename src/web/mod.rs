@@ -6,6 +6,7 @@
 //! - [`axios`]: the axios interceptors;
 //! - [`refresher`]: one attempt at the token endpoint, in each `refresh` form;
 //! - [`http`]: the library's own requests (no redirects, no interceptor, 30 s bound);
+//! - [`port`]: the functions JavaScript calls on every request;
 //! - [`userinfo`], [`options`], [`storage`], [`locks`], [`channel`], [`wait`], [`errors`],
 //!   [`js`]: what their names say.
 //!
@@ -22,6 +23,7 @@ mod http;
 mod js;
 mod locks;
 mod options;
+mod port;
 mod refresher;
 mod storage;
 mod types;
@@ -57,35 +59,13 @@ pub struct SessionManager {
     own_wrappers: js_sys::WeakSet,
 }
 
-fn rejected(e: JsValue) -> Promise {
-    Promise::reject(&e)
-}
-
-/// A `fetch`-compatible function over `target`, bound to the session behind `weak`.
-fn fetch_fn(inner: &Rc<Inner>, target: Option<Function>) -> JsValue {
-    let weak = Rc::downgrade(inner);
-    let f = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
-        let Some(inner) = weak.upgrade() else {
-            return rejected(errors::disposed());
-        };
-        let Some(target) = target.clone().or_else(|| inner.own_fetch.clone()) else {
-            return rejected(type_error("there is no fetch here: pass one to wrapFetch(fetchImpl)"));
-        };
-        if let Some(p) = calls::fast(&inner, &target, &input, &init) {
-            return p;
-        }
-        promise(async move { calls::fetch(&inner, &target, input, init).await })
-    });
-    f.into_js_value()
-}
-
 #[wasm_bindgen]
 impl SessionManager {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<SessionManager, JsValue> {
         let opts = options::parse(&options)?;
         let inner = Inner::new(opts);
-        let bound_fetch = fetch_fn(&inner, None);
+        let bound_fetch = port::fetch_fn(&inner, None).into();
         Ok(SessionManager { inner, bound_fetch, own_wrappers: js_sys::WeakSet::new() })
     }
 
@@ -155,7 +135,7 @@ impl SessionManager {
         while let Some(inner_target) = http::wrapped(&target).filter(|_| self.own_wrappers.has(&target)) {
             target = inner_target;
         }
-        let f = fetch_fn(&self.inner, Some(target.clone()));
+        let f: JsValue = port::fetch_fn(&self.inner, Some(target.clone())).into();
         http::register_wrapper(&f, &target);
         if let Some(o) = f.dyn_ref::<Object>() {
             self.own_wrappers.add(o);
