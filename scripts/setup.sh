@@ -130,6 +130,9 @@ else
   say "node_modules up to date"
 fi
 
+# The release build's size flags (unstable, hence RUSTC_BOOTSTRAP with the rebuilt std).
+SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
+
 # --- 5. write the environment ----------------------------------------------------------------
 {
   echo "# written by scripts/setup.sh"
@@ -143,9 +146,10 @@ fi
     echo "WASM_CARGO=\"rustup run $RUST_TC cargo\""
     echo "WASM_RUSTFLAGS=\"\""
     if [ "$RUST_SRC" = 1 ]; then
-      # std rebuilt for size: panics abort without formatting a message
+      # std rebuilt for size: panics abort without formatting a message; `{:?}` formats
+      # nothing and panics carry no file/line (the module shows neither to anyone)
       echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort\""
-      echo "WASM_RELEASE_RUSTFLAGS=\"-Zunstable-options -Cpanic=immediate-abort\""
+      echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
       echo "export RUSTC_BOOTSTRAP=1"
     else
       echo "WASM_CARGO_FLAGS=\"\""
@@ -153,9 +157,9 @@ fi
   else
     echo "WASM_CARGO=/usr/bin/cargo"
     echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort\""
-    # immediate-abort panics: no panic message formatting in the binary
+    # immediate-abort panics, no Debug formatting, no panic locations (as above)
     echo "WASM_RUSTFLAGS=\"-Clinker=/usr/lib/llvm-22/bin/wasm-ld\""
-    echo "WASM_RELEASE_RUSTFLAGS=\"-Zunstable-options -Cpanic=immediate-abort\""
+    echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
     echo "export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1"
   fi
 } > "$ENV_FILE"
