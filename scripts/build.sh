@@ -4,6 +4,7 @@
 #   pkg/sessionguard_glue.js   wasm-bindgen's glue: the SessionManager class of src/web/
 #   pkg/sessionguard_bg.wasm   the module
 #   pkg/errors.js              the Error subclasses (js/errors.js), shared by entry and module
+#   pkg/snippets/              wasm-bindgen's copy of the module's one inline snippet (calls.rs)
 #   pkg/*.d.ts                 types: generated from the crate, plus the two files' own
 # Prints the raw/gzip/brotli size of the shipped files.
 set -euo pipefail
