@@ -148,7 +148,7 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
     if [ "$RUST_SRC" = 1 ]; then
       # std rebuilt for size: panics abort without formatting a message; `{:?}` formats
       # nothing and panics carry no file/line (the module shows neither to anyone)
-      echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort\""
+      echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size\""
       echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
       echo "export RUSTC_BOOTSTRAP=1"
     else
@@ -156,7 +156,7 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
     fi
   else
     echo "WASM_CARGO=/usr/bin/cargo"
-    echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort\""
+    echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size\""
     # immediate-abort panics, no Debug formatting, no panic locations (as above)
     echo "WASM_RUSTFLAGS=\"-Clinker=/usr/lib/llvm-22/bin/wasm-ld\""
     echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
