@@ -3,6 +3,7 @@
 //! `userInfo()`; axios keeps its counts on the request config instead (see `axios`).
 
 use core::future::Future;
+use core::pin::Pin;
 
 use std::rc::Rc;
 
@@ -21,37 +22,37 @@ use crate::core::retry::Answer;
 use crate::core::time::Time;
 
 /// What one send produced.
-pub enum Sent<T> {
+pub enum Sent {
     /// An HTTP answer; `status`, `retry_after` and `error_type` are what the rules read.
-    Answer { value: T, status: u16, retry_after: Option<String>, error_type: Option<String> },
+    Answer { value: JsValue, status: u16, retry_after: Option<String>, error_type: Option<String> },
     /// No answer (status 0): the error to give the caller if it is not retried.
     NetworkError(JsValue),
     /// Give this to the caller as it is (an abort, or a custom fetch's own non-`Response`).
-    Final(Result<T, JsValue>),
+    Final(Result<JsValue, JsValue>),
 }
 
 /// Where a call resumes: ask the core for its next step, take a step it already gave, or
 /// handle the answer to a send made before (the synchronous fast path of `fetch`).
-pub enum Pending<T> {
+pub enum Pending {
     Ask,
     Step(Step),
-    Answer(Sent<T>),
+    Answer(Sent),
 }
 
-/// Drives one call to its end. `send(bearer, idempotency_key)` sends once; `bearer` is the
+/// One send of a call: `(bearer, idempotency_key)` to what it produced. `bearer` is the
 /// cached `Bearer <token>` string.
-pub async fn drive<T, S, F>(
+pub type Send<'a> = dyn FnMut(JsValue, Option<String>) -> Pin<Box<dyn Future<Output = Sent> + 'a>> + 'a;
+
+/// Drives one call to its end. One body for every kind of call (fetch, `userInfo`): the sends
+/// differ, the loop does not.
+pub async fn drive(
     inner: &Inner,
     mut call: Call,
     signal: Option<&AbortSignal>,
     url: &str,
-    pending: Pending<T>,
-    mut send: S,
-) -> Result<T, JsValue>
-where
-    S: FnMut(JsValue, Option<String>) -> F,
-    F: Future<Output = Sent<T>>,
-{
+    pending: Pending,
+    send: &mut Send<'_>,
+) -> Result<JsValue, JsValue> {
     let key = call.needs_idempotency_key().then(js::uuid);
     let mut pending = pending;
     loop {
@@ -92,7 +93,7 @@ where
 
 /// Reports an answer to the core: `Some(result)` when the call is over, `None` to go on.
 #[allow(clippy::type_complexity)]
-fn answered<T>(inner: &Inner, call: &mut Call, url: &str, sent: Sent<T>) -> Result<Option<Result<T, JsValue>>, JsValue> {
+fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Result<Option<Result<JsValue, JsValue>>, JsValue> {
     let (status, retry_after, error_type, value) = match sent {
         Sent::Final(r) => return Ok(Some(r)),
         Sent::NetworkError(e) => (0, None, None, Err(e)),
@@ -279,7 +280,7 @@ fn set_header(h: &Headers, name: &str, bearer: &JsValue, key: Option<&str>) -> R
 }
 
 /// What one send of `fetch` produced.
-async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Sent<JsValue> {
+async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Sent {
     match res {
         Err(e) if is_abort(&e, signal) => Sent::Final(Err(e)),
         Err(e) => Sent::NetworkError(e),
@@ -303,27 +304,20 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Se
     }
 }
 
-async fn run(
-    inner: &Inner,
-    target: &Function,
-    out: Outgoing,
-    url: &str,
-    call: Call,
-    pending: Pending<JsValue>,
-) -> Result<JsValue, JsValue> {
+async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, call: Call, pending: Pending) -> Result<JsValue, JsValue> {
     let event_url = js::resolve_url(url).map_or_else(|| url.to_string(), |u| u.href());
     let signal = out.signal.clone();
-    drive(inner, call, signal.as_ref(), &event_url, pending, |bearer, key| {
+    drive(inner, call, signal.as_ref(), &event_url, pending, &mut |bearer, key| {
         let attempt = out.with_headers(&bearer, key.as_deref());
         let sig = out.signal.clone();
         let target = target.clone();
-        async move {
+        Box::pin(async move {
             let (input, init) = match attempt {
                 Ok(x) => x,
                 Err(e) => return Sent::Final(Err(e)),
             };
             sent(JsFuture::from(call_fetch(&target, &input, &init)).await, sig.as_ref()).await
-        }
+        })
     })
     .await
 }

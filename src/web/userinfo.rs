@@ -2,6 +2,7 @@
 //! off when throttled and goes through the 401 rule), cached per token and single flight. The
 //! rules are in [`crate::core::userinfo`].
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Object, Promise};
@@ -68,15 +69,18 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     };
     let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
     let call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
-    let sent_gen = std::cell::Cell::new(0);
-    let answer = drive(inner, call, None, &url, Pending::Ask, |_bearer, _key| {
+    let sent_gen = Cell::new(0);
+    // the HTTP status of the last answer (the rules may have read it as another)
+    let status = Cell::new(0u16);
+    let status = &status;
+    let json = drive(inner, call, None, &url, Pending::Ask, &mut |_bearer, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
         let (token, gen) = {
             let st = inner.st.borrow();
             (st.s.tokens().map(|t| t.access.clone()).unwrap_or_default(), st.s.token_generation())
         };
         sent_gen.set(gen);
-        async move {
+        Box::pin(async move {
             let a = if cognito {
                 #[derive(serde::Serialize)]
                 struct GetUser<'a> {
@@ -92,30 +96,32 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
             if let Some(why) = a.failure {
                 return Sent::NetworkError(user_info(0, why));
             }
+            status.set(a.status);
             let error_type = a.error_type.clone().or_else(|| js::get_str(&a.json, "__type"));
-            let status = status_for_rules(a.status, error_type.as_deref());
-            Sent::Answer { retry_after: a.retry_after.clone(), error_type, status, value: a }
-        }
+            let rules_status = status_for_rules(a.status, error_type.as_deref());
+            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json }
+        })
     })
     .await?;
-    if !(200..300).contains(&answer.status) {
-        return Err(user_info(answer.status, &["the endpoint answered HTTP ", &answer.status.to_string()].concat()));
+    let status = status.get();
+    if !(200..300).contains(&status) {
+        return Err(user_info(status, &["the endpoint answered HTTP ", &status.to_string()].concat()));
     }
-    if !answer.json.is_object() {
-        return Err(user_info(answer.status, "the answer is not a JSON object"));
+    if !json.is_object() {
+        return Err(user_info(status, "the answer is not a JSON object"));
     }
     let sent_gen = sent_gen.get();
     if !cognito {
-        return Ok((answer.json, sent_gen));
+        return Ok((json, sent_gen));
     }
-    let user: CognitoUser = serde_wasm_bindgen::from_value(answer.json.clone()).unwrap_or_default();
+    let user: CognitoUser = serde_wasm_bindgen::from_value(json.clone()).unwrap_or_default();
     let flat = Object::new();
     for (k, v) in user.flatten() {
         js::set(&flat, k, &JsValue::from_str(v));
     }
     // the raw answer stays reachable, out of the way of JSON and spreads
     let desc = Object::new();
-    js::set(&desc, "value", &answer.json);
+    js::set(&desc, "value", &json);
     let _ = Object::define_property(&flat, &JsValue::from_str("raw"), &desc);
     Ok((flat.into(), sent_gen))
 }
