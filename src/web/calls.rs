@@ -41,7 +41,7 @@ pub enum Pending {
 
 /// One send of a call: `(bearer, idempotency_key)` to what it produced. `bearer` is the
 /// cached `Bearer <token>` string.
-pub type Send<'a> = dyn FnMut(JsValue, Option<String>) -> Pin<Box<dyn Future<Output = Sent> + 'a>> + 'a;
+pub type SendFn<'a> = dyn FnMut(JsValue, Option<String>) -> Pin<Box<dyn Future<Output = Sent> + 'a>> + 'a;
 
 /// Drives one call to its end. One body for every kind of call (fetch, `userInfo`): the sends
 /// differ, the loop does not.
@@ -51,7 +51,7 @@ pub async fn drive(
     signal: Option<&AbortSignal>,
     url: &str,
     pending: Pending,
-    send: &mut Send<'_>,
+    send: &mut SendFn<'_>,
 ) -> Result<JsValue, JsValue> {
     let key = call.needs_idempotency_key().then(js::uuid);
     let mut pending = pending;
