@@ -202,12 +202,7 @@ async fn on_answer(
     let retry_after = header_get(&headers, "retry-after");
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
     let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-    let verdict = {
-        let (now, r) = (js::now(), js::random());
-        call.on_answer(&mut inner.st.borrow_mut().s, &answer, now, r)
-    };
-    inner.flush();
-    match verdict {
+    match inner.report(&mut call, &answer) {
         Verdict::Deliver => return deliver(err, res),
         Verdict::Fail(e) => return Err(call_error(e)),
         Verdict::Again { retry } => {

@@ -100,12 +100,7 @@ fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Result<Opt
         Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
     };
     let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-    let verdict = {
-        let (now, r) = (js::now(), js::random());
-        call.on_answer(&mut inner.st.borrow_mut().s, &answer, now, r)
-    };
-    inner.flush();
-    match verdict {
+    match inner.report(call, &answer) {
         Verdict::Deliver => Ok(Some(value)),
         Verdict::Fail(e) => Err(call_error(e)),
         Verdict::Again { retry } => {

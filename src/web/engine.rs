@@ -27,6 +27,8 @@ use super::port::Parking;
 use super::refresher;
 use super::storage::Store;
 use super::wait;
+use crate::core::call::{Call, Verdict};
+use crate::core::retry::Answer;
 use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
 use crate::core::time::Time;
 use crate::core::token::{jwt_payload, Claims, TokenSet};
@@ -182,6 +184,15 @@ impl Inner {
         inner.flush();
         inner.rearm(0.0);
         inner
+    }
+
+    /// Tells the core what the last send of `call` got (with the clock and a random draw for
+    /// the backoff jitter, read before the state is borrowed), then carries out its effects.
+    pub fn report(&self, call: &mut Call, answer: &Answer) -> Verdict {
+        let (now, r) = (js::now(), js::random());
+        let verdict = call.on_answer(&mut self.st.borrow_mut().s, answer, now, r);
+        self.flush();
+        verdict
     }
 
     pub fn live(&self) -> Result<(), JsValue> {
