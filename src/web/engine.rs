@@ -298,8 +298,8 @@ impl Inner {
         Some(v)
     }
 
-    /// Is `url` (as given: maybe relative) on an allowed origin? Cached per URL.
-    /// [`Inner::allowed`] for a `fetch` input: `None` when it is not a string.
+    /// [`Inner::allowed`] for a `fetch` input: `None` when it is not a string. The last input
+    /// is compared (`===`) first, so calls in a row to one URL skip the copy and the lookup.
     pub fn allowed_input(&self, input: &JsValue) -> Option<bool> {
         // compared with no borrow held (`===` is a call into JavaScript)
         let last = self.st.borrow().last_input.clone();
@@ -313,6 +313,7 @@ impl Inner {
         Some(a)
     }
 
+    /// Is `url` (as given: maybe relative) on an allowed origin? Cached per URL.
     pub fn allowed(&self, url: &str) -> bool {
         if let Some(&a) = self.st.borrow().origins.get(url) {
             return a;
