@@ -7,7 +7,6 @@
 //! events are dispatched once the state has settled. Nothing is borrowed across an `.await`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise};
@@ -43,13 +42,15 @@ const MAX_WAITS: u32 = 4;
 pub struct State {
     pub s: Session,
     /// Waiters of each flight: a promise and its resolver.
-    flights: HashMap<FlightId, (Promise, Function)>,
+    /// (A list: there is one flight at a time, at most a finished one beside it.)
+    flights: Vec<(FlightId, Promise, Function)>,
     timer: Option<gloo_timers::callback::Timeout>,
     channel: Option<Channel>,
     /// `Bearer <token>` for token generation `.0`.
     bearer: Option<(u32, JsValue)>,
     pub ui: UserInfoState,
-    origins: HashMap<String, bool>,
+    /// Sorted by URL (a binary search; no hashing code in the module for it).
+    origins: Vec<(String, bool)>,
     /// The last URL string given to `fetch`, and whether it may carry the token: calls in a
     /// row to one URL skip the string copy and the lookup.
     last_input: Option<(JsValue, bool)>,
@@ -149,12 +150,12 @@ impl Inner {
         let target = EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
         let state = State {
             s,
-            flights: HashMap::new(),
+            flights: Vec::new(),
             timer: None,
             channel: None,
             bearer: None,
             ui: UserInfoState::default(),
-            origins: HashMap::new(),
+            origins: Vec::new(),
             last_input: None,
             warned_401: false,
             warned_misuse: false,
@@ -254,8 +255,11 @@ impl Inner {
                     }
                 }
                 Event::FlightOver(id) => {
-                    let waiters = self.st.borrow_mut().flights.remove(&id);
-                    if let Some((_, resolve)) = waiters {
+                    let waiters = {
+                        let mut st = self.st.borrow_mut();
+                        st.flights.iter().position(|f| f.0 == id).map(|i| st.flights.swap_remove(i))
+                    };
+                    if let Some((_, _, resolve)) = waiters {
                         let _ = resolve.call0(&JsValue::UNDEFINED);
                     }
                     rearm = true;
@@ -315,15 +319,21 @@ impl Inner {
 
     /// Is `url` (as given: maybe relative) on an allowed origin? Cached per URL.
     pub fn allowed(&self, url: &str) -> bool {
-        if let Some(&a) = self.st.borrow().origins.get(url) {
-            return a;
+        {
+            let st = self.st.borrow();
+            if let Ok(i) = st.origins.binary_search_by(|(k, _)| k.as_str().cmp(url)) {
+                return st.origins[i].1;
+            }
         }
         let a = js::resolve_url(url).is_some_and(|u| self.opts.origins.iter().any(|o| *o == u.origin()));
         let mut st = self.st.borrow_mut();
         if st.origins.len() >= 512 {
             st.origins.clear();
         }
-        st.origins.insert(url.to_string(), a);
+        // looked up again: `resolve_url` ran JavaScript (a `URL` getter may be patched)
+        if let Err(i) = st.origins.binary_search_by(|(k, _)| k.as_str().cmp(url)) {
+            st.origins.insert(i, (url.to_string(), a));
+        }
         a
     }
 
@@ -336,14 +346,14 @@ impl Inner {
             if !st.s.is_current(id) {
                 return Promise::resolve(&JsValue::UNDEFINED);
             }
-            if let Some((p, _)) = st.flights.get(&id) {
+            if let Some((_, p, _)) = st.flights.iter().find(|f| f.0 == id) {
                 return p.clone();
             }
         }
         let mut resolve = None;
         let p = Promise::new(&mut |r, _| resolve = Some(r));
         let resolve = resolve.unwrap_or_else(|| Function::new_no_args(""));
-        self.st.borrow_mut().flights.insert(id, (p.clone(), resolve));
+        self.st.borrow_mut().flights.push((id, p.clone(), resolve));
         p
     }
 
@@ -511,7 +521,7 @@ impl Inner {
         }
         let (timer, channel, flights) = {
             let mut st = self.st.borrow_mut();
-            let flights: Vec<Function> = st.flights.drain().map(|(_, (_, r))| r).collect();
+            let flights: Vec<Function> = st.flights.drain(..).map(|(_, _, r)| r).collect();
             (st.timer.take(), st.channel.take(), flights)
         };
         drop(timer);
