@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Release build: cargo (wasm32) → wasm-bindgen --target web → wasm-opt -Oz → pkg/.
+# Release build: cargo (wasm32) → wasm-bindgen --target web → wasm-opt -Oz → short import and
+# export names (scripts/minify-names.mjs) → pkg/.
 #   pkg/sessionguard.js        the package entry (js/sessionguard.js: loads the module, exports)
 #   pkg/sessionguard_glue.js   wasm-bindgen's glue: the SessionManager class of src/web/
 #   pkg/sessionguard_bg.wasm   the module
@@ -45,6 +46,14 @@ if [ -n "$WASM_OPT" ]; then
     --strip-debug --strip-producers --strip-target-features \
     pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
   mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
+  say "short import and export names"
+  # the names map goes to stdout; scripts/minify-names.mjs applies it to the glue (the features
+  # are named: the module no longer says which it uses)
+  "$WASM_OPT" --minify-imports-and-exports-and-modules --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.min > target/wasm-names.json
+  mv pkg/sessionguard_bg.wasm.min pkg/sessionguard_bg.wasm
+  node scripts/minify-names.mjs target/wasm-names.json pkg/sessionguard_bg.wasm pkg/sessionguard_glue.js pkg/sessionguard_bg.wasm.d.ts
 else
   say "wasm-opt not found: skipping (run scripts/setup.sh)"
 fi

@@ -1,0 +1,71 @@
+// Short import and export names, as Emscripten does it: `wasm-opt
+// --minify-imports-and-exports-and-modules` renames the module's imports, exports and import
+// modules to one or two letters and prints the map; this applies the map to wasm-bindgen's glue
+// (and to the module's `.d.ts`). wasm-bindgen names each import after its JavaScript name plus a
+// 16-digit hash, and each closure export after its full Rust type: about 11 KB of names that
+// appeared twice (module and glue) and that gzip cannot shrink much (the hashes are random).
+//
+//   node scripts/minify-names.mjs <map.json> <module.wasm> <glue.js> <module.wasm.d.ts>
+//
+// Every rename must match exactly where it is expected; anything else stops the build, so a
+// wasm-bindgen that writes its glue differently fails here, not in a user's page.
+import { readFileSync, writeFileSync } from "node:fs";
+
+const [mapFile, wasmFile, glueFile, dtsFile] = process.argv.slice(2);
+const fail = (why) => {
+  console.error(`minify-names: ${why}`);
+  process.exit(1);
+};
+
+// wasm-opt prints the map as JSON with trailing commas, possibly after other output
+const text = readFileSync(mapFile, "utf8");
+const json = text.slice(text.indexOf("{"), text.lastIndexOf("}") + 1).replace(/,(\s*[\]}])/g, "$1");
+const map = JSON.parse(json);
+
+const modules = [...new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasmFile))).map((i) => i.module))];
+if (modules.length !== 1) fail(`expected one import module after minifying, found ${modules.length}`);
+const module = modules[0];
+
+const escape = (s) => s.replace(/[$.*+?^(){}[\]|\\/]/g, "\\$&");
+let js = readFileSync(glueFile, "utf8");
+
+// 1. the glue's own imports: `name:function…` keys of the object under its module name
+const MAIN = "./sessionguard_glue_bg.js";
+const keyOf = `"${MAIN}":{`;
+if (js.split(keyOf).length !== 2) fail(`the glue's import object "${MAIN}" was not found once`);
+js = js.replace(keyOf, `${JSON.stringify(module)}:{`);
+const extra = [];
+for (const [from, name, short] of map.imports) {
+  if (from === MAIN) {
+    const re = new RegExp(`(?<![\\w$])${escape(name)}(?=:)`, "g");
+    const n = (js.match(re) || []).length;
+    if (n !== 1) fail(`import ${name} appears ${n} times as a key in the glue`);
+    js = js.replace(re, short);
+  } else {
+    // a snippet module, given whole: `"<module>":<namespace>`; its function moves under the
+    // one minified module
+    const entry = new RegExp(`,"${escape(from)}":([\\w$]+)`);
+    const m = js.match(entry);
+    if (!m) fail(`the glue does not hand over the module ${from}`);
+    extra.push(`${short}:${m[1]}.${name}`);
+  }
+}
+for (const from of new Set(map.imports.filter(([f]) => f !== MAIN).map(([f]) => f))) {
+  js = js.replace(new RegExp(`,"${escape(from)}":[\\w$]+`), "");
+}
+if (extra.length) js = js.replace(`${JSON.stringify(module)}:{`, `${JSON.stringify(module)}:{${extra.join(",")},`);
+
+// 2. the exports, used as `<exports>.name`
+for (const [name, short] of map.exports) {
+  js = js.replace(new RegExp(`\\.${escape(name)}(?![\\w$])`, "g"), `.${short}`);
+}
+// nothing of the old names may be left
+const left = js.match(/__wbg_[\w$]+_[0-9a-f]{16}|wasm_bindgen_[0-9a-f]{16}___convert|"\.\/[^"]+":/);
+if (left) fail(`the glue still names ${left[0]}`);
+writeFileSync(glueFile, js);
+
+// 3. the module's declarations
+const exports = new Map(map.exports);
+const dts = readFileSync(dtsFile, "utf8").replace(/export const ([\w$]+)/g, (all, name) => (exports.has(name) ? `export const ${exports.get(name)}` : all));
+writeFileSync(dtsFile, dts);
+console.log(`minify-names: ${map.imports.length} imports, ${map.exports.length} exports renamed`);
