@@ -22,6 +22,14 @@ const text = readFileSync(mapFile, "utf8");
 const json = text.slice(text.indexOf("{"), text.lastIndexOf("}") + 1).replace(/,(\s*[\]}])/g, "$1");
 const map = JSON.parse(json);
 
+// `memory` keeps its name: `init()` resolves to the module's exports, and the package's types
+// promise `InitOutput.memory`.
+const KEEP = "memory";
+const kept = map.exports.find(([name]) => name === KEEP);
+if (!kept) fail(`the module exports no ${KEEP}`);
+writeFileSync(wasmFile, renameExport(readFileSync(wasmFile), kept[1], KEEP));
+map.exports = map.exports.filter(([name]) => name !== KEEP);
+
 const modules = [...new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasmFile))).map((i) => i.module))];
 if (modules.length !== 1) fail(`expected one import module after minifying, found ${modules.length}`);
 const module = modules[0];
@@ -69,3 +77,58 @@ const exports = new Map(map.exports);
 const dts = readFileSync(dtsFile, "utf8").replace(/export const ([\w$]+)/g, (all, name) => (exports.has(name) ? `export const ${exports.get(name)}` : all));
 writeFileSync(dtsFile, dts);
 console.log(`minify-names: ${map.imports.length} imports, ${map.exports.length} exports renamed`);
+
+/** The module with export `from` renamed `to` (the export section rewritten; nothing else moves). */
+function renameExport(bytes, from, to) {
+  const leb = (n) => {
+    const out = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n) b |= 0x80;
+      out.push(b);
+    } while (n);
+    return out;
+  };
+  const readLeb = (at) => {
+    let n = 0;
+    let shift = 0;
+    let b;
+    do {
+      b = bytes[at++];
+      n |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
+    return [n >>> 0, at];
+  };
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  let at = 8; // magic and version
+  while (at < bytes.length) {
+    const id = bytes[at];
+    const [size, start] = readLeb(at + 1);
+    if (id !== 7) {
+      at = start + size;
+      continue;
+    }
+    let [count, p] = readLeb(start);
+    const body = [...leb(count)];
+    let renamed = 0;
+    for (let i = 0; i < count; i++) {
+      const [len, q] = readLeb(p);
+      let name = dec.decode(bytes.subarray(q, q + len));
+      p = q + len;
+      const [, r] = readLeb(p + 1); // kind byte, then index
+      if (name === from) {
+        name = to;
+        renamed++;
+      }
+      const n = enc.encode(name);
+      body.push(...leb(n.length), ...n, ...bytes.subarray(p, r));
+      p = r;
+    }
+    if (renamed !== 1 || p !== start + size) fail(`could not rename the export ${from} to ${to}`);
+    return Buffer.concat([bytes.subarray(0, at), Buffer.from([7, ...leb(body.length), ...body]), bytes.subarray(start + size)]);
+  }
+  fail("the module has no export section");
+}

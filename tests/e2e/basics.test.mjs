@@ -59,3 +59,11 @@ test("logout fires session-expired once with reason 'logout', and later calls re
   assert.equal(r.auth, false);
   assert.equal((await h.stats()).counts.api, 0);
 });
+
+test("init() resolves to the module's exports, its memory under the name the types promise", async () => {
+  const r = await h.page.evaluate(async () => {
+    const out = await SG.default();
+    return { memory: out.memory instanceof WebAssembly.Memory, again: out === (await SG.default()) };
+  });
+  assert.deepEqual(r, { memory: true, again: true });
+});
