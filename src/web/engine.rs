@@ -290,15 +290,17 @@ impl Inner {
 
     /// `Bearer <current token>`, rebuilt only when the token changes.
     pub fn bearer(&self) -> Option<JsValue> {
-        let mut st = self.st.borrow_mut();
-        let gen = st.s.token_generation();
-        if let Some((g, v)) = &st.bearer {
-            if *g == gen {
-                return Some(v.clone());
+        let (gen, text) = {
+            let st = self.st.borrow();
+            let gen = st.s.token_generation();
+            match &st.bearer {
+                Some((g, v)) if *g == gen => return Some(v.clone()),
+                _ => (gen, ["Bearer ", &st.s.tokens()?.access].concat()),
             }
-        }
-        let v = JsValue::from_str(&["Bearer ", &st.s.tokens()?.access].concat());
-        st.bearer = Some((gen, v.clone()));
+        };
+        // making a JavaScript string runs JavaScript (the glue's decoder): nothing borrowed
+        let v = JsValue::from_str(&text);
+        self.st.borrow_mut().bearer = Some((gen, v.clone()));
         Some(v)
     }
 

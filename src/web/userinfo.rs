@@ -24,14 +24,20 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
     if let Err(e) = inner.live() {
         return Promise::reject(&e);
     }
-    {
+    // the clock and `Promise.resolve` are JavaScript: neither runs with the state borrowed
+    let now = js::now();
+    let cached = {
         let st = inner.st.borrow();
-        if st.s.is_authenticated() && st.ui.rule.fresh(st.s.token_generation(), js::now(), inner.opts.user_info_ttl_ms) {
-            return Promise::resolve(&st.ui.value);
-        }
-        if let Some(p) = &st.ui.pending {
+        if st.s.is_authenticated() && st.ui.rule.fresh(st.s.token_generation(), now, inner.opts.user_info_ttl_ms) {
+            Some(st.ui.value.clone())
+        } else if let Some(p) = &st.ui.pending {
             return p.clone();
+        } else {
+            None
         }
+    };
+    if let Some(v) = cached {
+        return Promise::resolve(&v);
     }
     let me = inner.clone();
     let epoch = {
@@ -41,13 +47,14 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
     };
     let p = wait::promise(async move {
         let r = fetch(&me).await;
+        let now = js::now();
         let mut st = me.st.borrow_mut();
         // a new session (setTokens, logout) started another request meanwhile: leave it be
         if st.ui.epoch == epoch {
             st.ui.pending = None;
             if let Ok((v, sent_gen)) = &r {
                 st.ui.value = v.clone();
-                st.ui.rule.stored(*sent_gen, js::now()); // served only while that token is current
+                st.ui.rule.stored(*sent_gen, now); // served only while that token is current
             }
         }
         r.map(|(v, _)| v)

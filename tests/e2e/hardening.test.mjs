@@ -172,3 +172,40 @@ test("a stack overflow through the public API (re-entrant listeners) leaves the 
   assert.equal(r.status, 200, "a new SessionManager works after the overflow");
   assert.equal(r.fresh, true);
 });
+
+test("a clock that calls back in (fake timers replacing Date.now) never meets a borrowed state", { timeout: 30_000 }, async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const refresh = { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" };
+    const s = make({ refresh }, tokens(t, { expiresIn: 0 }));
+    // every reading of the clock reads the session too, as a test's fake clock may
+    const realNow = Date.now;
+    let reads = 0;
+    Date.now = () => {
+      reads++;
+      s.stats();
+      s.isAuthenticated();
+      s.claims();
+      return realNow.call(Date);
+    };
+    try {
+      const statuses = [];
+      for (const p of [s.fetch("/api/me"), s.fetch("/api/me", { method: "POST", body: "x" })]) statuses.push((await p).status);
+      statuses.push((await s.fetch(location.origin + "/api/me")).status); // the fast path
+      const token = typeof (await s.getAccessToken());
+      const user = (await s.userInfo()).sub;
+      const cached = (await s.userInfo()).sub;
+      return { statuses, token, user, cached, reads, stats: s.stats() };
+    } finally {
+      Date.now = realNow;
+    }
+  }, t);
+  assert.deepEqual(r.statuses, [200, 200, 200]);
+  assert.equal(r.token, "string");
+  assert.equal(r.user, "alice");
+  assert.equal(r.cached, "alice");
+  assert.ok(r.reads > 5, `the clock was read ${r.reads} times`);
+  assert.equal(r.stats.refreshes, 1);
+  assert.equal((await h.stats()).counts.userinfo, 1, "the second userInfo() came from the cache");
+  assert.deepEqual(h.errors, []);
+});
