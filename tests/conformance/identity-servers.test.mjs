@@ -111,14 +111,9 @@ test("oidc-provider: a refresh token revoked at the real revocation endpoint end
   const rev = await fetch(op.issuer + "/token/revocation", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ token: login.refresh_token, token_type_hint: "refresh_token", client_id: "spa" }) });
   assert.equal(rev.status, 200);
   op.reset();
-  const r = await page.evaluate(async ({ login, refresh, issuer }) => {
-    const s = new SG.SessionManager({ refresh, allowedOrigins: [issuer], storage: "session", storageKey: "conf-revoked" });
-    const ended = [];
-    s.addEventListener("session-expired", (e) => ended.push(e.detail.reason));
-    s.setTokens({ ...login, expires_in: 0 });
-    const res = await Promise.all(Array.from({ length: 10 }, () => s.fetch(issuer + "/me").then((x) => x.status, (e) => e.reason)));
-    return { res: [...new Set(res)], ended, stored: sessionStorage.getItem("conf-revoked") };
-  }, { login, refresh: oauth2(), issuer: op.issuer });
+  const r = await page.evaluate(({ login, refresh, issuer }) =>
+    refusedStorm({ refresh, allowedOrigins: [issuer] }, { ...login, expires_in: 0 }, issuer + "/me", "conf-revoked"),
+  { login, refresh: oauth2(), issuer: op.issuer });
   await page.close();
   assert.deepEqual(r.res, ["refresh-rejected"]);
   assert.deepEqual(r.ended, ["refresh-rejected"]);
@@ -175,14 +170,9 @@ test("cognito-local: a deleted user's refresh is refused: one session-expired, w
   const del = await cg.call("AdminDeleteUser", { UserPoolId: cg.poolId, Username: "frank@example.test" });
   assert.equal(del.status, 200);
   cg.reset();
-  const r = await h.page.evaluate(async ({ auth, refresh, origin }) => {
-    const s = new SG.SessionManager({ refresh, allowedOrigins: [origin], storage: "session", storageKey: "conf-deleted" });
-    const ended = [];
-    s.addEventListener("session-expired", (e) => ended.push(e.detail.reason));
-    s.setTokens({ ...auth, ExpiresIn: 0 });
-    const res = await Promise.all(Array.from({ length: 10 }, () => s.fetch(origin + "/api/me").then((x) => x.status, (e) => e.reason)));
-    return { res: [...new Set(res)], ended, stored: sessionStorage.getItem("conf-deleted") };
-  }, { auth, refresh: cognito(), origin: cg.origin });
+  const r = await h.page.evaluate(({ auth, refresh, origin }) =>
+    refusedStorm({ refresh, allowedOrigins: [origin] }, { ...auth, ExpiresIn: 0 }, origin + "/api/me", "conf-deleted"),
+  { auth, refresh: cognito(), origin: cg.origin });
   assert.deepEqual(r.res, ["refresh-rejected"]);
   assert.deepEqual(r.ended, ["refresh-rejected"]);
   assert.equal(r.stored, null);
