@@ -13,12 +13,10 @@ use web_sys::AbortSignal;
 
 use super::engine::Inner;
 use super::errors::{call_error, type_error};
-use super::js;
+use super::js::{self, Name};
 use super::wait;
 use crate::core::call::{Call, Step, Verdict};
 use crate::core::retry::Answer;
-
-const STATE: &str = "__sessionguard";
 
 /// A call's counts, kept on its config.
 struct Counts {
@@ -31,7 +29,7 @@ struct Counts {
 /// The counts packed into one number (one property write per request, none of them an
 /// object): bits 0-4 retries, 5 replayed, 6 replay-safe, 7.. token generation + 1 (0: none).
 fn read_counts(config: &JsValue) -> Option<Counts> {
-    let n = js::get_f64(config, STATE)?;
+    let n = js::prop(config, Name::State).as_f64()?;
     if !(0.0..9.0e15).contains(&n) {
         return None;
     }
@@ -47,40 +45,41 @@ fn read_counts(config: &JsValue) -> Option<Counts> {
 fn write_counts(config: &JsValue, c: &Counts) {
     let gen = c.gen.map_or(0, |g| u64::from(g) + 1);
     let n = u64::from(c.retries.min(31)) | u64::from(c.replayed) << 5 | u64::from(c.safe) << 6 | gen << 7;
-    js::set(config, STATE, &JsValue::from(n as f64)); // enumerable: axios copies it into a replay's config
+    js::set_prop(config, Name::State, &JsValue::from(n as f64)); // enumerable: axios copies it into a replay's config
 }
 
-fn header_get(headers: &JsValue, name: &str) -> Option<String> {
+fn header_get(headers: &JsValue, name: Name) -> Option<String> {
     if !headers.is_object() {
         return None;
     }
-    if let Some(get) = js::get_fn(headers, "get") {
-        return get.call1(headers, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
+    if let Ok(get) = js::prop(headers, Name::Get).dyn_into::<Function>() {
+        return js::with_name(name, |n| get.call1(headers, n)).ok().and_then(|v| v.as_string());
     }
     let keys = Object::keys(headers.unchecked_ref::<Object>());
-    keys.iter().filter_map(|k| k.as_string()).find(|k| k.eq_ignore_ascii_case(name)).and_then(|k| js::get_str(headers, &k))
+    let name = js::with_name(name, JsValue::as_string).unwrap_or_default();
+    keys.iter().filter_map(|k| k.as_string()).find(|k| k.eq_ignore_ascii_case(&name)).and_then(|k| js::get_str(headers, &k))
 }
 
-fn header_set(config: &JsValue, name: &str, value: &JsValue) {
-    let mut h = js::get(config, "headers");
+fn header_set(config: &JsValue, name: Name, value: &JsValue) {
+    let mut h = js::prop(config, Name::Headers);
     if !h.is_object() {
         h = Object::new().into();
-        js::set(config, "headers", &h);
+        js::set_prop(config, Name::Headers, &h);
     }
-    match js::get_fn(&h, "set") {
-        Some(set) => {
-            let _ = set.call2(&h, &JsValue::from_str(name), value);
+    match js::prop(&h, Name::Set).dyn_into::<Function>() {
+        Ok(set) => {
+            let _ = js::with_name(name, |n| set.call2(&h, n, value));
         }
-        None => {
-            js::set(&h, name, value);
+        Err(_) => {
+            js::set_prop(&h, name, value);
         }
     }
 }
 
 /// The URL of a config as axios builds it (`buildFullPath`); maybe relative.
 fn config_url(config: &JsValue) -> String {
-    let url = js::get_str(config, "url").unwrap_or_default();
-    let base = js::get_str(config, "baseURL").unwrap_or_default();
+    let url = js::prop(config, Name::Url).as_string().unwrap_or_default();
+    let base = js::prop(config, Name::BaseUrl).as_string().unwrap_or_default();
     let absolute = url.starts_with("//")
         || url
             .split_once("://")
@@ -95,16 +94,18 @@ fn config_url(config: &JsValue) -> String {
 }
 
 fn signal_of(config: &JsValue) -> Option<AbortSignal> {
-    js::get(config, "signal").dyn_into::<AbortSignal>().ok()
+    js::prop(config, Name::Signal).dyn_into::<AbortSignal>().ok()
 }
 
 fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, JsValue> {
     let bearer = inner.bearer().ok_or_else(|| call_error(crate::core::session::CallError::NoSession))?;
     // A property, as an app's own interceptor sets it: axios (0.x plain objects, 1.x
     // AxiosHeaders) takes own properties as headers; no header of that name is there (checked).
-    match js::get(config, "headers").dyn_into::<Object>() {
-        Ok(h) => js::set_authorization(&h, &bearer),
-        Err(_) => header_set(config, "Authorization", &bearer),
+    match js::prop(config, Name::Headers).dyn_into::<Object>() {
+        Ok(h) => {
+            js::set_prop(&h, Name::Authorization, &bearer);
+        }
+        Err(_) => header_set(config, Name::Authorization, &bearer),
     }
     c.gen = Some(inner.st.borrow().s.token_generation());
     write_counts(config, &c);
@@ -114,7 +115,7 @@ fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, 
 /// The request interceptor.
 fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
     inner.live()?;
-    if js::get(&config, "skipAuth").as_bool() == Some(true) {
+    if js::prop(&config, Name::SkipAuth).as_bool() == Some(true) {
         return Ok(config);
     }
     let url = config_url(&config);
@@ -122,19 +123,19 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
         return Ok(config);
     }
     let resumed = read_counts(&config);
-    if resumed.is_none() && header_get(&js::get(&config, "headers"), "authorization").is_some() {
+    if resumed.is_none() && header_get(&js::prop(&config, Name::Headers), Name::AuthorizationLower).is_some() {
         return Ok(config); // the caller's own credentials: untouched
     }
     let (mut call, counts) = match resumed {
         Some(c) => (Call::resume(c.safe, c.retries, c.replayed, None), c),
         None => {
-            let method = js::get_str(&config, "method").unwrap_or_else(|| "get".into());
+            let method = js::prop(&config, Name::Method).as_string().unwrap_or_else(|| "get".into());
             // only a non-idempotent call cares whether it carries a key
-            let has_key =
-                !crate::core::retry::is_idempotent(&method) && header_get(&js::get(&config, "headers"), "idempotency-key").is_some();
+            let has_key = !crate::core::retry::is_idempotent(&method)
+                && header_get(&js::prop(&config, Name::Headers), Name::IdempotencyKeyLower).is_some();
             let call = Call::new(&mut inner.st.borrow_mut().s, &method, has_key);
             if call.needs_idempotency_key() {
-                header_set(&config, "Idempotency-Key", &JsValue::from_str(&js::uuid()));
+                header_set(&config, Name::IdempotencyKey, &JsValue::from_str(&js::uuid()));
             }
             let c = Counts { safe: call.replay_safe(), retries: 0, replayed: false, gen: None };
             (call, c)
@@ -190,16 +191,16 @@ async fn on_answer(
     let Some(mut counts) = read_counts(&config) else {
         return deliver(err, res);
     };
-    let headers = js::get(&res, "headers");
-    let mut error_type = header_get(&headers, "x-amzn-errortype");
+    let headers = js::prop(&res, Name::Headers);
+    let mut error_type = header_get(&headers, Name::ErrorType);
     if error_type.is_none() && status == 400 {
-        let data = js::get(&res, "data");
+        let data = js::prop(&res, Name::Data);
         error_type = match data.as_string() {
             Some(text) => js_sys::JSON::parse(&text).ok().and_then(|v| js::get_str(&v, "__type")),
             None => js::get_str(&data, "__type"),
         };
     }
-    let retry_after = header_get(&headers, "retry-after");
+    let retry_after = header_get(&headers, Name::RetryAfter);
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
     let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
     match inner.report(&mut call, &answer) {
@@ -244,20 +245,22 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
     });
     let (w, inst) = (weak.clone(), instance.clone());
     let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
-        let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
+        let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
         match w.upgrade() {
-            Some(i) if needs_rules(status) => wait::promise(on_answer(i, inst.clone(), js::get(&res, "config"), res, status, None)).into(),
+            Some(i) if needs_rules(status) => {
+                wait::promise(on_answer(i, inst.clone(), js::prop(&res, Name::Config), res, status, None)).into()
+            }
             _ => res,
         }
     });
     let (w, inst) = (weak, instance.clone());
     let on_err = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |err: JsValue| {
-        let config = js::get(&err, "config");
-        let ours = read_counts(&config).is_some() && js::get_str(&err, "code").as_deref() != Some("ERR_CANCELED");
+        let config = js::prop(&err, Name::Config);
+        let ours = read_counts(&config).is_some() && js::prop(&err, Name::Code).as_string().as_deref() != Some("ERR_CANCELED");
         match w.upgrade() {
             Some(i) if ours => {
-                let res = js::get(&err, "response");
-                let status = js::get_f64(&res, "status").map_or(0, |s| s as u16);
+                let res = js::prop(&err, Name::Response);
+                let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
                 wait::promise(on_answer(i, inst.clone(), config, res, status, Some(err)))
             }
             _ => Promise::reject(&err),

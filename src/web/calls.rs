@@ -15,7 +15,7 @@ use web_sys::{AbortSignal, Headers, Request, RequestInit, Response};
 
 use super::engine::Inner;
 use super::errors::call_error;
-use super::js;
+use super::js::{self, Name};
 use super::wait;
 use crate::core::call::{Call, Step, Verdict};
 use crate::core::retry::Answer;
@@ -134,11 +134,15 @@ fn call_fetch(f: &Function, input: &JsValue, init: &JsValue) -> Promise {
     }
 }
 
-fn has_header(h: &JsValue, name: &str) -> bool {
+fn has_header(h: &JsValue, name: Name) -> bool {
     if h.is_undefined() || h.is_null() {
         return false;
     }
-    Headers::new_with_str_sequence_sequence(h).ok().and_then(|h| h.has(name).ok()).unwrap_or(false)
+    Headers::new_with_str_sequence_sequence(h).is_ok_and(|h| request_has(&h, name))
+}
+
+fn request_has(h: &Headers, name: Name) -> bool {
+    js::with_name(name, |n| h.unchecked_ref::<HeadersJs>().has(n)).unwrap_or(false)
 }
 
 fn is_abort(err: &JsValue, signal: Option<&AbortSignal>) -> bool {
@@ -149,10 +153,10 @@ fn is_abort(err: &JsValue, signal: Option<&AbortSignal>) -> bool {
 pub async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
     inner.live()?;
     let url = input_url(&input);
-    let skip = js::get(&init, "skipAuth").as_bool() == Some(true);
+    let skip = js::prop(&init, Name::SkipAuth).as_bool() == Some(true);
     let request_in = input.dyn_ref::<Request>();
-    let callers_auth = request_in.is_some_and(|r| r.headers().has("authorization").unwrap_or(false))
-        || has_header(&js::get(&init, "headers"), "authorization");
+    let callers_auth = request_in.is_some_and(|r| request_has(&r.headers(), Name::AuthorizationLower))
+        || has_header(&js::prop(&init, Name::Headers), Name::AuthorizationLower);
     let Some(url) = url.filter(|u| !skip && !callers_auth && inner.allowed(u)) else {
         // not ours, or the caller's own credentials: untouched
         let p = call_fetch(target, &input, &init);
@@ -163,7 +167,7 @@ pub async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsVal
     // Calls with a body, or given as a Request, become one Request; each send is a clone of it,
     // so replays carry the body. Others are sent as they came, with the header added.
     let has_body = {
-        let b = js::get(&init, "body");
+        let b = js::prop(&init, Name::Body);
         !(b.is_undefined() || b.is_null())
     };
     let request = match request_in {
@@ -174,15 +178,15 @@ pub async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsVal
     };
     let method = match &request {
         Some(r) => r.method(),
-        None => js::get_str(&init, "method").unwrap_or_else(|| "GET".into()),
+        None => js::prop(&init, Name::Method).as_string().unwrap_or_else(|| "GET".into()),
     };
     let signal: Option<AbortSignal> = match &request {
         Some(r) => Some(r.signal()),
-        None => js::get(&init, "signal").dyn_into::<AbortSignal>().ok(),
+        None => js::prop(&init, Name::Signal).dyn_into::<AbortSignal>().ok(),
     };
     let has_key = match &request {
-        Some(r) => r.headers().has("idempotency-key").unwrap_or(false),
-        None => has_header(&js::get(&init, "headers"), "idempotency-key"),
+        Some(r) => request_has(&r.headers(), Name::IdempotencyKeyLower),
+        None => has_header(&js::prop(&init, Name::Headers), Name::IdempotencyKeyLower),
     };
     let call = Call::new(&mut inner.st.borrow_mut().s, &method, has_key);
     run(inner, target, Outgoing { input, init, request, signal }, &url, call, Pending::Ask).await
@@ -203,18 +207,18 @@ impl Outgoing {
             Some(r) => {
                 let c = r.clone()?;
                 let h = c.headers();
-                set_header(&h, "Authorization", bearer, key)?;
+                set_header(&h, bearer, key)?;
                 return Ok((c.into(), JsValue::UNDEFINED));
             }
             None => {
-                let given = js::get(&self.init, "headers");
+                let given = js::prop(&self.init, Name::Headers);
                 if given.is_undefined() || given.is_null() {
                     return Ok((self.input.clone(), self.init_with(&bare_headers(bearer, key))));
                 }
                 Headers::new_with_str_sequence_sequence(&given)?
             }
         };
-        set_header(&h, "Authorization", bearer, key)?;
+        set_header(&h, bearer, key)?;
         Ok((self.input.clone(), self.init_with(&h)))
     }
 
@@ -236,9 +240,9 @@ impl Outgoing {
 /// Headers when the caller gave none: a plain record is cheaper than a `Headers` object.
 fn bare_headers(bearer: &JsValue, key: Option<&str>) -> Object {
     let h = Object::new();
-    js::set_authorization(&h, bearer);
+    js::set_prop(&h, Name::Authorization, bearer);
     if let Some(k) = key {
-        js::set(&h, "Idempotency-Key", &JsValue::from_str(k));
+        js::set_prop(&h, Name::IdempotencyKey, &JsValue::from_str(k));
     }
     h
 }
@@ -254,11 +258,14 @@ extern "C" {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `Headers`, to set a JavaScript string value (the cached bearer: no copy per call).
+    /// `Headers` with names and values that are JavaScript strings already (the names of
+    /// [`Name`], the cached bearer): no copy per call.
     #[wasm_bindgen(js_name = Headers)]
     type HeadersJs;
     #[wasm_bindgen(method, catch, js_name = set)]
-    fn set(this: &HeadersJs, name: &str, value: &JsValue) -> Result<(), JsValue>;
+    fn set(this: &HeadersJs, name: &JsValue, value: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = has)]
+    fn has(this: &HeadersJs, name: &JsValue) -> Result<bool, JsValue>;
     #[wasm_bindgen(js_name = Promise)]
     type PromiseJs;
     /// `promise.then(f, g)` with functions (js-sys takes only `Closure`s).
@@ -266,10 +273,11 @@ extern "C" {
     fn then_with(this: &PromiseJs, on_answer: &Function, on_error: &Function) -> Promise;
 }
 
-fn set_header(h: &Headers, name: &str, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
-    h.unchecked_ref::<HeadersJs>().set(name, bearer)?;
+fn set_header(h: &Headers, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
+    let h = h.unchecked_ref::<HeadersJs>();
+    js::with_name(Name::Authorization, |n| h.set(n, bearer))?;
     if let Some(k) = key {
-        h.set("Idempotency-Key", k)?;
+        js::with_name(Name::IdempotencyKey, |n| h.set(n, &JsValue::from_str(k)))?;
     }
     Ok(())
 }
@@ -395,7 +403,7 @@ async fn body_error_type(res: &Response) -> Option<String> {
 /// A 401 from an origin outside `allowedOrigins` while a session is held: say once that the
 /// origin may be missing from the option.
 fn warn_foreign_401(inner: &Inner, res: &JsValue, deliberate: bool) {
-    if deliberate || js::get_f64(res, "status") != Some(401.0) {
+    if deliberate || js::prop(res, Name::Status).as_f64() != Some(401.0) {
         return;
     }
     let mut st = inner.st.borrow_mut();
@@ -404,7 +412,7 @@ fn warn_foreign_401(inner: &Inner, res: &JsValue, deliberate: bool) {
     }
     st.warned_401 = true;
     drop(st);
-    let url = js::get_str(res, "url").unwrap_or_default();
+    let url = js::prop(res, Name::Url).as_string().unwrap_or_default();
     js::warn(
         &[
             "a request to ",

@@ -108,29 +108,6 @@ impl UserInfoState {
 
 impl Inner {
     pub fn new(opts: Options) -> Rc<Inner> {
-        // The strings every call hands to JavaScript: made once, not per call.
-        for s in [
-            "Authorization",
-            "authorization",
-            "headers",
-            "Idempotency-Key",
-            "idempotency-key",
-            "__sessionguard",
-            "set",
-            "get",
-            "url",
-            "baseURL",
-            "method",
-            "skipAuth",
-            "signal",
-            "status",
-            "config",
-            "response",
-            "code",
-            "body",
-        ] {
-            wasm_bindgen::intern(s);
-        }
         let store = Store::new(opts.storage, &opts.storage_key);
         let shared = store.is_local() && opts.cross_tab;
         let cfg = Config {

@@ -18,15 +18,82 @@ pub fn set(obj: &JsValue, key: &str, value: &JsValue) -> bool {
     obj.is_object() && Reflect::set(obj, &JsValue::from_str(key), value).unwrap_or(false)
 }
 
-thread_local! {
-    static AUTHORIZATION: JsValue = JsValue::from_str("Authorization");
+/// The names the per-call paths hand to JavaScript: property keys of `init`, axios configs and
+/// answers, and header names. Each is made into a JavaScript string once; a `&str` is decoded
+/// (`TextDecoder`) on every crossing, which showed in the per-call profile. A fixed table, not
+/// wasm-bindgen's `enable-interning` (a hash map and a hasher in the module, and a hash of every
+/// string passed).
+#[derive(Clone, Copy)]
+pub enum Name {
+    Authorization,
+    AuthorizationLower,
+    IdempotencyKey,
+    IdempotencyKeyLower,
+    Headers,
+    Get,
+    Set,
+    Url,
+    BaseUrl,
+    Method,
+    SkipAuth,
+    Signal,
+    Status,
+    Config,
+    Response,
+    Code,
+    Body,
+    Data,
+    State,
+    RetryAfter,
+    ErrorType,
 }
 
-/// `obj.Authorization = bearer` on a record we made: the name is made once, not per call.
-pub fn set_authorization(obj: &Object, bearer: &JsValue) {
-    AUTHORIZATION.with(|k| {
-        let _ = Reflect::set(obj, k, bearer);
-    });
+/// In the order of [`Name`].
+const NAMES: [&str; 21] = [
+    "Authorization",
+    "authorization",
+    "Idempotency-Key",
+    "idempotency-key",
+    "headers",
+    "get",
+    "set",
+    "url",
+    "baseURL",
+    "method",
+    "skipAuth",
+    "signal",
+    "status",
+    "config",
+    "response",
+    "code",
+    "body",
+    "data",
+    "__sessionguard",
+    "retry-after",
+    "x-amzn-errortype",
+];
+
+thread_local! {
+    // never borrowed mutably: a getter that calls back in while a name is in use is fine
+    static MADE: Vec<JsValue> = NAMES.iter().map(|n| JsValue::from_str(n)).collect();
+}
+
+/// `f` with the JavaScript string of `n`.
+pub fn with_name<R>(n: Name, f: impl FnOnce(&JsValue) -> R) -> R {
+    MADE.with(|m| f(&m[n as usize]))
+}
+
+/// `obj[n]`, as [`get`].
+pub fn prop(obj: &JsValue, n: Name) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    with_name(n, |k| Reflect::get(obj, k).unwrap_or(JsValue::UNDEFINED))
+}
+
+/// `obj[n] = value`, as [`set`].
+pub fn set_prop(obj: &JsValue, n: Name, value: &JsValue) -> bool {
+    obj.is_object() && with_name(n, |k| Reflect::set(obj, k, value).unwrap_or(false))
 }
 
 pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
