@@ -418,7 +418,7 @@ fn warn_foreign_401(inner: &Inner, res: &JsValue, deliberate: bool) {
             "a request to ",
             &url,
             " answered 401 and carried no session token, because its origin is not in `allowedOrigins` (",
-            &inner.opts.origins.join(", "),
+            &inner.opts.origins.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
             "). If that API expects the session's token, add its origin to `allowedOrigins`.",
         ]
         .concat(),

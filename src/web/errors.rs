@@ -68,12 +68,16 @@ pub fn describe(v: &JsValue) -> String {
         return "a function".into();
     }
     if v.is_object() {
-        let keys: Vec<String> = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>())
-            .iter()
-            .take(8)
-            .filter_map(|k| k.dyn_ref::<JsString>().map(String::from))
-            .collect();
-        return ["an object with keys {", &keys.join(", "), "}"].concat();
+        let mut out = String::from("an object with keys {");
+        let keys = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
+        for (i, k) in keys.iter().take(8).filter_map(|k| k.dyn_ref::<JsString>().map(String::from)).enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&k);
+        }
+        out.push('}');
+        return out;
     }
     v.js_typeof().as_string().unwrap_or_default()
 }

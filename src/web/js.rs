@@ -154,8 +154,10 @@ pub fn uuid() -> String {
         }
     }
     // no crypto.randomUUID (insecure context): Math.random is enough for a de-duplication key
-    let hex = |n: u32| -> String { (0..n).map(|_| char::from_digit((random() * 16.0) as u32 % 16, 16).unwrap_or('0')).collect() };
-    [hex(8), "-".into(), hex(4), "-4".into(), hex(3), "-a".into(), hex(3), "-".into(), hex(12)].concat()
+    "xxxxxxxx-xxxx-4xxx-axxx-xxxxxxxxxxxx"
+        .chars()
+        .map(|c| if c == 'x' { char::from_digit((random() * 16.0) as u32 % 16, 16).unwrap_or('0') } else { c })
+        .collect()
 }
 
 /// `JSON.stringify` of a serde value (through serde-wasm-bindgen: no JSON writer in the module).
