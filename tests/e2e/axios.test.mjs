@@ -141,3 +141,32 @@ test("axios: an abort while waiting for the refresh rejects promptly and sends n
   await new Promise((res) => setTimeout(res, 1600));
   assert.equal((await h.stats()).counts.api, 0);
 });
+
+test("axios: headers handed over as a plain object (no get/set) are read case-insensitively and written as properties", async () => {
+  const t = await h.login();
+  await h.faults({ apiMode: "503", apiFaultCount: 1 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { baseDelayMs: 5, idempotencyKey: true } }, tokens(t));
+    const api = axios.create();
+    s.attachAxios(api);
+    // registered after attachAxios, so axios runs it first: it hands ours plain-object headers,
+    // as axios 0.x and hand-made configs do
+    api.interceptors.request.use((config) => {
+      const plain = {};
+      for (const [k, v] of Object.entries(config.headers.toJSON ? config.headers.toJSON() : config.headers)) plain[k] = v;
+      Object.assign(plain, config.extra || {});
+      config.headers = plain;
+      return config;
+    });
+    const order = (await api.post("/api/order", { sku: 1 }, { extra: { "IDEMPOTENCY-KEY": "mine-1" } })).data;
+    const own = (await api.get("/foreign/x", { extra: { AUTHORIZATION: "Basic own" } })).data.authorization;
+    const ours = (await api.get("/api/me")).data;
+    return { order, own, ours, stats: s.stats() };
+  }, t);
+  const log = (await h.stats(true)).log.filter((e) => e.path === "/api/order");
+  assert.deepEqual(log.map((e) => e.idem), ["mine-1", "mine-1"], "the caller's key (any case) is kept, on the retry too");
+  assert.equal(r.order.idempotencyKey, "mine-1");
+  assert.equal(r.own, "Basic own", "the caller's own Authorization (any case) wins");
+  assert.equal(r.ours.ok, true, "without one, ours is set on the plain object");
+  assert.equal(r.stats.retries, 1);
+});
