@@ -79,7 +79,8 @@ if [ -z "$ROUTE" ]; then
   [ -x /usr/bin/cargo ] || need+=(cargo-web)
   [ -d /usr/lib/rustlib/src/rust/library ] || need+=(rust-web-src)
   [ -x /usr/lib/llvm-22/bin/wasm-ld ] || need+=(lld-22)
-  if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; else say "Debian Rust (rustc-web, rust-web-src, lld-22) present"; fi
+  [ -x /usr/bin/cargo-clippy ] || need+=(rust-web-clippy)
+  if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; else say "Debian Rust (rustc-web, rust-web-src, lld-22, clippy) present"; fi
   [ -n "$HOST_CARGO" ] || HOST_CARGO=/usr/bin/cargo
 fi
 RUST_SRC=0
@@ -144,6 +145,7 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
   echo "CHROMEDRIVER=$DRIVER"
   if [ "$ROUTE" = rustup ]; then
     echo "WASM_CARGO=\"rustup run $RUST_TC cargo\""
+    echo "WASM_CLIPPY=\"rustup run $RUST_TC cargo clippy\""
     echo "WASM_RUSTFLAGS=\"\""
     if [ "$RUST_SRC" = 1 ]; then
       # std rebuilt for size: panics abort without formatting a message; `{:?}` formats
@@ -155,12 +157,18 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
       echo "WASM_CARGO_FLAGS=\"\""
     fi
   else
-    echo "WASM_CARGO=/usr/bin/cargo"
+    # Debian's cargo, rustc and clippy, and nothing else. Where rustup is installed too (it
+    # could not add the target), `cargo clippy` would find rustup's cargo-clippy in ~/.cargo/bin
+    # (cargo looks there before PATH), and that one lints against rustup's std sources with
+    # Debian's compiler: so clippy is called by its path. The host tiers keep HOST_CARGO's own
+    # toolchain.
+    echo "WASM_CARGO=\"env PATH=/usr/bin:/bin RUSTC=/usr/bin/rustc /usr/bin/cargo\""
+    echo "WASM_CLIPPY=\"env PATH=/usr/bin:/bin RUSTC=/usr/bin/rustc CARGO=/usr/bin/cargo /usr/bin/cargo-clippy clippy\""
     echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size\""
     # immediate-abort panics, no Debug formatting, no panic locations (as above)
     echo "WASM_RUSTFLAGS=\"-Clinker=/usr/lib/llvm-22/bin/wasm-ld\""
     echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
-    echo "export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1"
+    echo "export RUSTC_BOOTSTRAP=1"
   fi
 } > "$ENV_FILE"
 echo "$STAMP_KEY" > target/setup.stamp

@@ -37,7 +37,7 @@ tier() { printf '\n==> %s\n' "$*"; }
 tier "1/4 lint: rustfmt, clippy (host and wasm32)"
 check fmt "$HOST_CARGO" fmt --check
 check clippy-host "$HOST_CARGO" clippy --all-targets -- -D warnings
-check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CARGO clippy --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --lib -- -D warnings
+check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CLIPPY --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --lib -- -D warnings
 
 tier "2/4 core: cargo test (host)"
 "$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error'
