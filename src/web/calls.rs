@@ -413,6 +413,7 @@ fn warn_foreign_401(inner: &Inner, res: &JsValue, deliberate: bool) {
     st.warned_401 = true;
     drop(st);
     let url = js::prop(res, Name::Url).as_string().unwrap_or_default();
+    // joined as `&str`s: the one `join` instance the module carries
     js::warn(
         &[
             "a request to ",

@@ -18,60 +18,49 @@ pub fn set(obj: &JsValue, key: &str, value: &JsValue) -> bool {
     obj.is_object() && Reflect::set(obj, &JsValue::from_str(key), value).unwrap_or(false)
 }
 
-/// The names the per-call paths hand to JavaScript: property keys of `init`, axios configs and
-/// answers, and header names. Each is made into a JavaScript string once; a `&str` is decoded
-/// (`TextDecoder`) on every crossing, which showed in the per-call profile. A fixed table, not
-/// wasm-bindgen's `enable-interning` (a hash map and a hasher in the module, and a hash of every
-/// string passed).
-#[derive(Clone, Copy)]
-pub enum Name {
-    Authorization,
-    AuthorizationLower,
-    IdempotencyKey,
-    IdempotencyKeyLower,
-    Headers,
-    Get,
-    Set,
-    Url,
-    BaseUrl,
-    Method,
-    SkipAuth,
-    Signal,
-    Status,
-    Config,
-    Response,
-    Code,
-    Body,
-    Data,
-    State,
-    RetryAfter,
-    ErrorType,
+/// The enum [`Name`] and its texts, written once, side by side.
+macro_rules! names {
+    ($(#[$meta:meta])* enum Name { $($name:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy)]
+        pub enum Name {
+            $($name,)*
+        }
+        /// The text of each [`Name`], in its order.
+        const NAMES: &[&str] = &[$($text,)*];
+    };
 }
 
-/// In the order of [`Name`].
-const NAMES: [&str; 21] = [
-    "Authorization",
-    "authorization",
-    "Idempotency-Key",
-    "idempotency-key",
-    "headers",
-    "get",
-    "set",
-    "url",
-    "baseURL",
-    "method",
-    "skipAuth",
-    "signal",
-    "status",
-    "config",
-    "response",
-    "code",
-    "body",
-    "data",
-    "__sessionguard",
-    "retry-after",
-    "x-amzn-errortype",
-];
+names! {
+    /// The names the per-call paths hand to JavaScript: property keys of `init`, axios configs
+    /// and answers, and header names. Each is made into a JavaScript string once; a `&str` is
+    /// decoded (`TextDecoder`) on every crossing, which showed in the per-call profile. A fixed
+    /// table, not wasm-bindgen's `enable-interning` (a hash map and a hasher in the module, and
+    /// a hash of every string passed).
+    enum Name {
+        Authorization = "Authorization",
+        AuthorizationLower = "authorization",
+        IdempotencyKey = "Idempotency-Key",
+        IdempotencyKeyLower = "idempotency-key",
+        Headers = "headers",
+        Get = "get",
+        Set = "set",
+        Url = "url",
+        BaseUrl = "baseURL",
+        Method = "method",
+        SkipAuth = "skipAuth",
+        Signal = "signal",
+        Status = "status",
+        Config = "config",
+        Response = "response",
+        Code = "code",
+        Body = "body",
+        Data = "data",
+        State = "__sessionguard",
+        RetryAfter = "retry-after",
+        ErrorType = "x-amzn-errortype",
+    }
+}
 
 thread_local! {
     // never borrowed mutably: a getter that calls back in while a name is in use is fine
