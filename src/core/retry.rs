@@ -72,8 +72,8 @@ pub fn is_throttling_type(error_type: &str) -> bool {
 /// `x-amzn-ErrorType: NotAuthorizedException:http://...` and
 /// `{"__type": "com.amazonaws.cognito#NotAuthorizedException"}` both name `NotAuthorizedException`.
 pub fn aws_error_name(raw: &str) -> &str {
-    let t = raw.split(':').next().unwrap_or(raw);
-    t.rsplit('#').next().unwrap_or(t).trim()
+    let t = raw.split_once(':').map_or(raw, |(name, _)| name);
+    t.rsplit_once('#').map_or(t, |(_, name)| name).trim()
 }
 
 /// The parts of an HTTP answer that the retry rules look at. `status` 0 is a network error.
