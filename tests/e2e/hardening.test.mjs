@@ -209,3 +209,49 @@ test("a clock that calls back in (fake timers replacing Date.now) never meets a 
   assert.equal((await h.stats()).counts.userinfo, 1, "the second userInfo() came from the cache");
   assert.deepEqual(h.errors, []);
 });
+
+test("getters on init, headers and axios configs that call back into the session, or throw, leave every call whole", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    const nested = [];
+    const thrown = [];
+    let reads = 0;
+    // every property read of these objects reads the session and starts another call through
+    // it (what those throw is kept: our own reads of a property swallow a getter's throw);
+    // reading `signal` throws
+    const nosy = (target) => new Proxy(target, {
+      get(o, k, receiver) {
+        reads++;
+        try {
+          s.stats();
+          s.isAuthenticated();
+          if (nested.length < 40) nested.push(s.fetch("/api/me").then((x) => x.status));
+        } catch (e) {
+          thrown.push(String(e));
+        }
+        if (k === "signal") throw new Error("a getter that throws");
+        return Reflect.get(o, k, receiver);
+      },
+    });
+    const viaFetch = await (await s.fetch("/api/me", nosy({ method: "GET", headers: nosy({ "X-Trace": "1" }) }))).json();
+    const http = axios.create();
+    s.attachAxios(http);
+    // registered after attachAxios, so axios runs it first: ours meets the proxy
+    http.interceptors.request.use((config) => {
+      config.headers = nosy({ ...(config.headers.toJSON ? config.headers.toJSON() : config.headers) });
+      return config;
+    });
+    const viaAxios = (await http.get("/api/me")).data;
+    const after = (await s.fetch("/api/me")).status;
+    return { viaFetch: viaFetch.ok, viaAxios: viaAxios.ok, nested: await Promise.all(nested), thrown, after, reads, stats: s.stats() };
+  }, t);
+  assert.equal(r.viaFetch, true, "the fetch went out with the token");
+  assert.equal(r.viaAxios, true, "the axios call went out with the token");
+  assert.deepEqual(r.thrown, [], "the session answered inside every getter");
+  assert.ok(r.nested.length > 5 && r.nested.every((s) => s === 200), `calls started inside getters: ${r.nested}`);
+  assert.equal(r.after, 200);
+  assert.equal(r.stats.requests, 3 + r.nested.length);
+  assert.equal((await h.stats()).counts.badTokens, 0);
+  assert.deepEqual(h.errors, []);
+});
