@@ -36,6 +36,7 @@ export const DEFAULT_FAULTS = {
   tokenRetryAfter: null, // Retry-After (seconds) on 429/503/throttle answers
   tokenLatencyMs: 0,
   // API: null | "429" | "502" | "503" | "504" | "always401" | "hang" | "reset" | "throttle"
+  //   | "throttle-body" (Cognito's 400 TooManyRequestsException in the body only, as emulators send it)
   apiMode: null,
   apiFaultCount: 0,
   apiRetryAfter: null,
@@ -307,6 +308,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
         case "429": return reply(429, { error: "too_many_requests" }, ra);
         case "502": case "503": case "504": return reply(Number(mode), "upstream unavailable", ra);
         case "throttle": entry.status = 400; return throttleAnswer(res, "cognito", null);
+        case "throttle-body": return reply(400, { __type: "com.amazonaws.cognito#TooManyRequestsException", message: "Rate exceeded" }, { "Content-Type": "application/x-amz-json-1.1" });
         case "always401": counts.api401++; return reply(401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
         case "hang": await sleep(120_000); return res.destroy();
         // not a reset (Chrome silently resends a request whose reused socket was reset): an

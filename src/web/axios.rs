@@ -194,11 +194,7 @@ async fn on_answer(
     let headers = js::prop(&res, Name::Headers);
     let mut error_type = header_get(&headers, Name::ErrorType);
     if error_type.is_none() && status == 400 {
-        let data = js::prop(&res, Name::Data);
-        error_type = match data.as_string() {
-            Some(text) => js_sys::JSON::parse(&text).ok().and_then(|v| js::get_str(&v, "__type")),
-            None => js::get_str(&data, "__type"),
-        };
+        error_type = js::aws_error_type(&js::prop(&res, Name::Data));
     }
     let retry_after = header_get(&headers, Name::RetryAfter);
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);

@@ -396,8 +396,8 @@ pub fn on_parked_answer(inner: &Rc<Inner>, tag: u32, v: JsValue) -> JsValue {
 /// The `__type` of an AWS-style JSON error body (read from a clone: the caller still gets the
 /// body).
 async fn body_error_type(res: &Response) -> Option<String> {
-    let text = JsFuture::from(res.clone().ok()?.text().ok()?).await.ok()?.as_string()?;
-    js::get_str(&js_sys::JSON::parse(&text).ok()?, "__type")
+    let text = JsFuture::from(res.clone().ok()?.text().ok()?).await.ok()?;
+    js::aws_error_type(&text)
 }
 
 /// A 401 from an origin outside `allowedOrigins` while a session is held: say once that the

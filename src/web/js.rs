@@ -149,6 +149,15 @@ pub fn uuid() -> String {
         .collect()
 }
 
+/// The `__type` of an AWS-style JSON error body (`{"__type": "TooManyRequestsException"}`),
+/// given as its text or already parsed.
+pub fn aws_error_type(body: &JsValue) -> Option<String> {
+    match body.as_string() {
+        Some(text) => get_str(&js_sys::JSON::parse(&text).ok()?, "__type"),
+        None => get_str(body, "__type"),
+    }
+}
+
 /// `JSON.stringify` of a serde value (through serde-wasm-bindgen: no JSON writer in the module).
 pub fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_wasm_bindgen::to_value(v).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()).and_then(|s| s.as_string()).unwrap_or_default()

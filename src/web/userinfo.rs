@@ -104,7 +104,7 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
                 return Sent::NetworkError(user_info(0, why));
             }
             status.set(a.status);
-            let error_type = a.error_type.clone().or_else(|| js::get_str(&a.json, "__type"));
+            let error_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
             let rules_status = status_for_rules(a.status, error_type.as_deref());
             Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json }
         })

@@ -170,3 +170,30 @@ test("axios: headers handed over as a plain object (no get/set) are read case-in
   assert.equal(r.ours.ok, true, "without one, ours is set on the plain object");
   assert.equal(r.stats.retries, 1);
 });
+
+test("Cognito's throttling named only in the body (400, __type TooManyRequestsException, no x-amzn-ErrorType) is retried, by fetch and by axios", async () => {
+  const t = await h.login();
+  await h.faults({ apiMode: "throttle-body", apiFaultCount: 2 });
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ retry: { baseDelayMs: 5 } }, tokens(t));
+    const viaFetch = await s.fetch("/api/me");
+    const body = await viaFetch.json();
+    const api = axios.create();
+    s.attachAxios(api);
+    const viaAxios = await api.get("/api/me");
+    return { fetch: [viaFetch.status, body.ok], axios: viaAxios.status, retries: events.filter((e) => e.type === "retry").map((e) => e.status), stats: s.stats() };
+  }, t);
+  assert.deepEqual(r.fetch, [200, true], "fetch: the body the caller gets is whole (the rules read a clone)");
+  assert.equal(r.axios, 200);
+  assert.equal(r.stats.throttled, 2);
+  assert.deepEqual(r.retries, [400, 400]);
+
+  // the same answer to a POST is throttling too: the server did not act, so it is retried
+  await h.faults({ apiMode: "throttle-body", apiFaultCount: 1 });
+  const r2 = await h.page.evaluate(async () => {
+    const api = axios.create();
+    s.attachAxios(api);
+    return [(await s.fetch("/api/order", { method: "POST", body: "x" })).status, (await api.post("/api/order", { y: 1 })).status];
+  });
+  assert.deepEqual(r2, [200, 200]);
+});
