@@ -80,6 +80,7 @@ mod tests {
     use crate::core::refresh_answer::RefreshVerdict;
     use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Shared};
     use crate::core::time::Time;
+    use crate::core::token::tests::token_set;
     use crate::core::token::{TokenInput, TokenSet};
     use alloc::collections::VecDeque;
     use alloc::format;
@@ -137,14 +138,7 @@ mod tests {
     impl World {
         fn new(n: usize, locks: bool) -> World {
             let cfg = Config { shared: true, locks, ..Default::default() };
-            let rec = TokenSet {
-                access: "A0".into(),
-                refresh: Some("R0".into()),
-                id: None,
-                expires_at: Some(Time::from_ms(0.0)),
-                received_at: Time::from_ms(0.0),
-            }
-            .to_record();
+            let rec = token_set("A0", Some("R0"), Some(0.0), 0.0).to_record();
             let tabs = (0..n)
                 .map(|_| {
                     let mut s = Session::new(cfg);
@@ -269,7 +263,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_on_the_wire() {
-        let rec = TokenSet { access: "A".into(), refresh: None, id: None, expires_at: None, received_at: Time::from_ms(1.0) }.to_record();
+        let rec = token_set("A", None, None, 1.0).to_record();
         for m in [PeerMessage::Tokens { rec, login: true }, PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(7) }] {
             let text = serde_json::to_string(&Wire::from(&m)).unwrap();
             assert_eq!(serde_json::from_str::<Wire>(&text).unwrap().message(), Some(m));

@@ -665,7 +665,7 @@ impl Session {
 mod tests {
     use super::*;
     use crate::core::token::fingerprint;
-    use crate::core::token::tests::{claims_of, jwt};
+    use crate::core::token::tests::{claims_of, jwt, token_set};
 
     fn input(access: &str, refresh: Option<&str>, expires_in: Option<f64>) -> TokenInput {
         TokenInput { access_token: Some(access.into()), refresh_token: refresh.map(Into::into), expires_in, ..Default::default() }
@@ -686,13 +686,7 @@ mod tests {
 
     /// What another tab stored: "B", refreshable with "R2", long-lived.
     fn another_tabs_tokens() -> TokenSet {
-        TokenSet {
-            access: "B".into(),
-            refresh: Some("R2".into()),
-            id: None,
-            expires_at: Some(Time::from_ms(1e13)),
-            received_at: Time::from_ms(0.0),
-        }
+        token_set("B", Some("R2"), Some(1e13), 0.0)
     }
 
     fn new_tokens(a: &str) -> RefreshVerdict {
@@ -993,8 +987,7 @@ mod tests {
             let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
             let wait = if locks { 0.0 } else { TERMINAL_GRACE_MS };
             assert_eq!(s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(1.0), 0.5), RefreshNext::Recheck(wait));
-            let newer =
-                TokenSet { access: "B".into(), refresh: Some("R2".into()), id: None, expires_at: None, received_at: Time::from_ms(0.0) };
+            let newer = token_set("B", Some("R2"), None, 0.0);
             assert_eq!(s.recheck_terminal(id, Some(newer)), RefreshNext::Settled);
             assert!(ready_with(&mut s, Time::from_ms(2.0), "B"));
         }

@@ -325,6 +325,18 @@ pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A token set as a test writes one: `access`, maybe a refresh token, maybe an expiry
+    /// (epoch ms), received at `received_ms`.
+    pub fn token_set(access: &str, refresh: Option<&str>, expires_at_ms: Option<f64>, received_ms: f64) -> TokenSet {
+        TokenSet {
+            access: access.into(),
+            refresh: refresh.map(Into::into),
+            id: None,
+            expires_at: expires_at_ms.map(Time::from_ms),
+            received_at: Time::from_ms(received_ms),
+        }
+    }
+
     pub fn b64(s: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
     }
@@ -469,13 +481,7 @@ pub(crate) mod tests {
 
     #[test]
     fn storage_record_round_trip_and_corruption() {
-        let set = TokenSet {
-            access: "a~b".into(),
-            refresh: Some("r".into()),
-            id: None,
-            expires_at: Some(Time::from_ms(123.0)),
-            received_at: Time::from_ms(7.0),
-        };
+        let set = token_set("a~b", Some("r"), Some(123.0), 7.0);
         let text = serde_json::to_string(&set.to_record()).unwrap();
         let back: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(TokenSet::from_record(&back), Some(set));
