@@ -139,6 +139,32 @@ test("refresh functions: an OAuth2 answer and a Response are accepted; axios's 4
   assert.match(reported[0], /TypeError/);
 });
 
+test("refresh function rejections: `status` 401 and `terminal: true` end the session; any other rejection is transient and keeps it", async () => {
+  const t = await expired();
+  const r = await h.page.evaluate(async (t) => {
+    const rejecting = (err) => make({ refresh: async () => { throw err; }, retry: { maxRetries: 0 } }, tokens(t, { expiresIn: 0 }));
+    const out = {};
+    for (const [name, err] of [
+      ["status401", Object.assign(new Error("401"), { status: 401 })],
+      ["terminal", Object.assign(new Error("the refresh token is dead"), { terminal: true })],
+      ["plain", new Error("network down")],
+      ["status500", Object.assign(new Error("500"), { status: 500, retryAfterMs: 5000 })],
+    ]) {
+      const s = rejecting(err);
+      const a = await settle(s.fetch("/api/me"));
+      out[name] = { name: a.e.name, reason: a.e.reason ?? null, retryAfterMs: a.e.retryAfterMs ?? null, kept: s.isAuthenticated() };
+    }
+    return out;
+  }, t);
+  assert.deepEqual(r.status401, { name: "SessionExpiredError", reason: "refresh-rejected", retryAfterMs: null, kept: false });
+  assert.deepEqual(r.terminal, { name: "SessionExpiredError", reason: "refresh-rejected", retryAfterMs: null, kept: false });
+  assert.equal(r.plain.name, "RefreshUnavailableError");
+  assert.equal(r.plain.kept, true, "a transient failure keeps the session");
+  assert.equal(r.status500.name, "RefreshUnavailableError");
+  assert.ok(r.status500.retryAfterMs > 4000 && r.status500.retryAfterMs <= 5000, `the rejection's retryAfterMs is used: ${r.status500.retryAfterMs}`);
+  assert.equal((await h.stats()).counts.api, 0, "nothing was sent without a usable token");
+});
+
 test("the retry event also fires while the token endpoint is retried (detail.refresh)", async () => {
   const t = await expired();
   await h.faults({ tokenMode: "503", tokenFaultCount: 2 });
