@@ -53,6 +53,8 @@ pub struct Call {
     /// Place in the rate limiter's queue, while waiting for it.
     ticket: Option<u64>,
     add_key: bool,
+    /// Counted as a request and paced by the rate limiter (not so for `getAccessToken`).
+    request: bool,
 }
 
 /// Is a call replay-safe, and must the driver give it an `Idempotency-Key`? SPEC rule 5: a call
@@ -69,12 +71,18 @@ impl Call {
     pub fn new(session: &mut Session, method: &str, has_key: bool) -> Call {
         session.stats_mut().requests += 1;
         let (replay_safe, add_key) = replay_safety(method, has_key, session.config().retry.idempotency_key);
-        Call { replay_safe, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None, add_key }
+        Call { replay_safe, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None, add_key, request: true }
+    }
+
+    /// `getAccessToken()`: the same steps up to `Send` (wait for a refresh, join one, fail),
+    /// with the same join budget, but nothing is sent: not counted, not rate-limited.
+    pub fn token() -> Call {
+        Call { request: false, ..Call::resume(true, 0, false, None) }
     }
 
     /// A call resumed by an interceptor that keeps its counts on the request (axios config).
     pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> Call {
-        Call { replay_safe, retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None, add_key: false }
+        Call { replay_safe, retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None, add_key: false, request: true }
     }
 
     /// The driver must give this call an `Idempotency-Key` (the same on every send).
@@ -106,7 +114,7 @@ impl Call {
             }
             self.wait_until = None;
         }
-        if let Some(limiter) = session.limiter_mut() {
+        if let Some(limiter) = session.limiter_mut().filter(|_| self.request) {
             let ticket = *self.ticket.get_or_insert_with(|| limiter.take_ticket(now));
             if let Some(at) = limiter.ready_at(ticket).filter(|&at| at > now) {
                 return Step::SleepUntil(at);

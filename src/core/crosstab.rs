@@ -19,11 +19,13 @@
 //! The record travels inside the message because another process's view of local storage can
 //! lag behind the message.
 
+use super::read::Fields;
 use super::session::EndReason;
 #[allow(unused_imports)]
 use super::session::Session;
 use super::token::Record;
-use serde::{Deserialize, Serialize};
+use alloc::string::String;
+use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerMessage {
@@ -34,41 +36,69 @@ pub enum PeerMessage {
 }
 
 /// A [`PeerMessage`] as it travels: one flat object (`{ t: "tokens", rec, login }` or
-/// `{ t: "end", reason, tag }`), which reads without serde's buffering of tagged enums.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Wire {
-    pub t: String,
+/// `{ t: "end", reason, tag }`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Wire<'a> {
+    pub t: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rec: Option<Record>,
+    pub rec: Option<&'a Record>,
     #[serde(skip_serializing_if = "core::ops::Not::not")]
     pub login: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<u32>,
 }
 
-impl From<&PeerMessage> for Wire {
-    fn from(m: &PeerMessage) -> Wire {
+impl<'a> From<&'a PeerMessage> for Wire<'a> {
+    fn from(m: &'a PeerMessage) -> Wire<'a> {
         match m {
-            PeerMessage::Tokens { rec, login } => Wire { t: "tokens".into(), rec: Some(rec.clone()), login: *login, ..Wire::default() },
-            PeerMessage::End { reason, tag } => {
-                Wire { t: "end".into(), reason: Some(reason.as_str().into()), tag: *tag, ..Wire::default() }
-            }
+            PeerMessage::Tokens { rec, login } => Wire { t: "tokens", rec: Some(rec), login: *login, reason: None, tag: None },
+            PeerMessage::End { reason, tag } => Wire { t: "end", rec: None, login: false, reason: Some(reason.as_str()), tag: *tag },
         }
     }
 }
 
-impl Wire {
-    /// The message, if this is one (anything else on the channel is ignored).
-    pub fn message(self) -> Option<PeerMessage> {
-        match self.t.as_str() {
-            "tokens" => Some(PeerMessage::Tokens { rec: self.rec?, login: self.login }),
-            "end" => Some(PeerMessage::End { reason: EndReason::parse(self.reason.as_deref()?)?, tag: self.tag }),
+impl PeerMessage {
+    /// A message as another tab posted it ([`Wire`]); `None` for anything else on the channel.
+    pub fn read<O: Fields>(o: &O) -> Option<PeerMessage> {
+        match o.field("t").text()?.as_str() {
+            "tokens" => {
+                Some(PeerMessage::Tokens { rec: Record::read(&o.field("rec").object()?)?, login: o.field("login").flag().unwrap_or(false) })
+            }
+            "end" => {
+                let tag = o.field("tag");
+                let tag = if tag.is_absent() {
+                    None
+                } else {
+                    Some(tag.number().filter(|n| n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n))? as u32)
+                };
+                Some(PeerMessage::End { reason: EndReason::parse(&o.field("reason").text()?)?, tag })
+            }
             _ => None,
         }
     }
+}
+
+/// Where tabs without `BroadcastChannel` post their messages: a local-storage key next to the
+/// record. The message is written there and removed at once; the other tabs' `storage` event
+/// carries it (a write that changes nothing fires no event, hence the removal).
+pub fn message_key(storage_key: &str) -> String {
+    [storage_key, ":msg"].concat()
+}
+
+/// What a `storage` event means, on a tab without `BroadcastChannel`. Only a write of the
+/// [`message_key`] carries a message, the same [`Wire`] as the channel's, so the same rules
+/// apply (the tag of a terminal end, no revival by a refresh). Writes and removals of the record
+/// itself mean nothing here: a removal does not say why (a logout, a refused refresh token, or
+/// a session replaced), and a write does not say whether it was a login or a refresh.
+/// `new_value`: the event's `newValue`, parsed (`None`: removed, or not JSON).
+pub fn storage_event<O: Fields>(storage_key: &str, key: Option<&str>, new_value: Option<&O>) -> Option<PeerMessage> {
+    let key = key?;
+    if key.len() != storage_key.len() + 4 || !key.starts_with(storage_key) || !key.ends_with(":msg") {
+        return None;
+    }
+    PeerMessage::read(new_value?)
 }
 
 #[cfg(test)]
@@ -77,6 +107,7 @@ mod tests {
     //! refresh tokens and treats reuse of a rotated one as theft (revoking the grant), as
     //! oidc-provider and Cognito with rotation do.
     use super::*;
+    use crate::core::read::tests::json;
     use crate::core::refresh_answer::RefreshVerdict;
     use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Shared};
     use crate::core::time::Time;
@@ -125,7 +156,17 @@ mod tests {
         expired: u32,
     }
 
+    /// How tabs hear each other: a `BroadcastChannel`, or `storage` events where there is none.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Transport {
+        Channel,
+        StorageEvents,
+    }
+
+    const KEY: &str = "sessionguard";
+
     struct World {
+        transport: Transport,
         tabs: Vec<Tab>,
         storage: Option<Record>,
         cooldown: Option<Time>,
@@ -137,6 +178,10 @@ mod tests {
 
     impl World {
         fn new(n: usize, locks: bool) -> World {
+            World::over(n, locks, Transport::Channel)
+        }
+
+        fn over(n: usize, locks: bool, transport: Transport) -> World {
             let cfg = Config { shared: true, locks, ..Default::default() };
             let rec = token_set("A0", Some("R0"), Some(0.0), 0.0).to_record();
             let tabs = (0..n)
@@ -147,6 +192,7 @@ mod tests {
                 })
                 .collect();
             World {
+                transport,
                 tabs,
                 storage: Some(rec),
                 cooldown: None,
@@ -156,25 +202,50 @@ mod tests {
             }
         }
 
+        /// A `storage` event of tab `i`'s write (`value` `None`: a removal) reaches the others,
+        /// read as the browser layer reads it.
+        fn storage_write(&mut self, i: usize, key: &str, value: Option<String>) {
+            if self.transport != Transport::StorageEvents {
+                return;
+            }
+            let parsed = value.as_deref().and_then(json);
+            if let Some(m) = storage_event(KEY, Some(key), parsed.as_ref()) {
+                self.deliver(i, m);
+            }
+        }
+
+        fn deliver(&mut self, from: usize, m: PeerMessage) {
+            for (j, t) in self.tabs.iter_mut().enumerate() {
+                if j != from {
+                    t.inbox.push_back(m.clone());
+                }
+            }
+        }
+
         /// Carries out tab `i`'s side effects: storage, channel.
         fn drain(&mut self, i: usize) {
             while let Some(ev) = self.tabs[i].s.poll_event() {
                 match ev {
-                    Event::Store(rec) => self.storage = Some(rec),
+                    Event::Store(rec) => {
+                        self.storage_write(i, KEY, Some(serde_json::to_string(&rec).unwrap()));
+                        self.storage = Some(rec);
+                    }
                     Event::Clear => {
+                        self.storage_write(i, KEY, None);
                         self.storage = None;
                         self.cooldown = None;
                     }
                     Event::StoreCooldown(u) => self.cooldown = Some(u),
-                    Event::Post(m) => {
-                        for (j, t) in self.tabs.iter_mut().enumerate() {
-                            if j != i {
-                                t.inbox.push_back(m.clone());
-                            }
+                    Event::Post(m) => match self.transport {
+                        Transport::Channel => self.deliver(i, m),
+                        Transport::StorageEvents => {
+                            let text = serde_json::to_string(&Wire::from(&m)).unwrap();
+                            self.storage_write(i, &message_key(KEY), Some(text));
+                            self.storage_write(i, &message_key(KEY), None);
                         }
-                    }
+                    },
                     Event::SessionExpired(_) => self.tabs[i].expired += 1,
-                    Event::FlightOver(_) | Event::TokenRefreshed { .. } => {}
+                    Event::FlightOver(_) | Event::TokenRefreshed { .. } | Event::Warn(_) => {}
                 }
             }
         }
@@ -266,11 +337,71 @@ mod tests {
         let rec = token_set("A", None, None, 1.0).to_record();
         for m in [PeerMessage::Tokens { rec, login: true }, PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(7) }] {
             let text = serde_json::to_string(&Wire::from(&m)).unwrap();
-            assert_eq!(serde_json::from_str::<Wire>(&text).unwrap().message(), Some(m));
+            assert_eq!(PeerMessage::read(&json(&text).unwrap()), Some(m));
         }
-        for junk in ["{}", r#"{"t":"end","reason":"bogus"}"#, r#"{"t":"tokens"}"#, r#"{"t":"x"}"#] {
-            assert_eq!(serde_json::from_str::<Wire>(junk).unwrap().message(), None, "{junk}");
+        for junk in [
+            "{}",
+            r#"{"t":"end","reason":"bogus"}"#,
+            r#"{"t":"end","reason":"logout","tag":1.5}"#,
+            r#"{"t":"tokens"}"#,
+            r#"{"t":"tokens","rec":{"v":1}}"#,
+            r#"{"t":"x"}"#,
+        ] {
+            assert_eq!(PeerMessage::read(&json(junk).unwrap()), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn storage_events_carry_only_messages() {
+        let end = r#"{"t":"end","reason":"refresh-rejected","tag":7}"#;
+        let rec = r#"{"v":1,"a":"A","t":1}"#;
+        let at = |key: Option<&str>, v: Option<&str>| storage_event(KEY, key, v.and_then(json).as_ref());
+        assert_eq!(at(Some("sessionguard:msg"), Some(end)), Some(PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(7) }));
+        assert_eq!(at(Some("sessionguard:msg"), None), None, "the message's own removal");
+        assert_eq!(at(Some("sessionguard"), Some(rec)), None, "a record write says neither login nor refresh");
+        assert_eq!(at(Some("sessionguard"), None), None, "a removal says not why");
+        assert_eq!(at(Some("other:msg"), Some(end)), None);
+        assert_eq!(at(Some("sessionguard:cooldown"), Some("5")), None);
+        assert_eq!(at(None, None), None, "storage.clear()");
+    }
+
+    #[test]
+    fn storage_events_obey_the_tag_and_never_revive_a_logged_out_tab() {
+        let mut w = World::over(2, false, Transport::StorageEvents);
+        // tab 0 logs out; tab 1 hears it
+        w.tabs[0].s.logout();
+        w.drain(0);
+        w.quiesce();
+        assert!(!w.tabs[1].s.is_authenticated());
+        // a tab that still refreshes an old session (its record write) revives nobody
+        let mut w = World::over(2, false, Transport::StorageEvents);
+        w.tabs[1].s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: None });
+        let _ = w.tabs[1].s.poll_event();
+        w.step(0, 1);
+        w.quiesce();
+        assert!(w.tabs[0].s.is_authenticated());
+        assert!(!w.tabs[1].s.is_authenticated(), "a refresh elsewhere does not revive a logged-out tab");
+        // a terminal end about a refresh token no longer held is ignored
+        let mut w = World::over(2, true, Transport::StorageEvents);
+        w.tabs[1]
+            .s
+            .set_tokens(
+                &crate::core::token::TokenInput {
+                    access_token: Some("B".into()),
+                    refresh_token: Some("R-new".into()),
+                    ..Default::default()
+                },
+                None,
+                w.now,
+            )
+            .unwrap();
+        w.drain(1);
+        w.quiesce();
+        let stale = PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(crate::core::token::fingerprint("R-old")) };
+        let text = serde_json::to_string(&Wire::from(&stale)).unwrap();
+        w.storage_write(0, &message_key(KEY), Some(text));
+        w.quiesce();
+        assert!(w.tabs[1].s.is_authenticated());
     }
 
     #[test]
@@ -292,8 +423,8 @@ mod tests {
         /// presented twice and no tab ends its session; every tab ends with the same tokens;
         /// nobody fires `session-expired` more than once.
         #[test]
-        fn with_locks_no_reuse_and_no_logout(n in 2usize..6, script in proptest::collection::vec((0usize..6, 0u8..3), 0..200)) {
-            let mut w = World::new(n, true);
+        fn with_locks_no_reuse_and_no_logout(n in 2usize..6, script in proptest::collection::vec((0usize..6, 0u8..3), 0..200), storage_events in any::<bool>()) {
+            let mut w = World::over(n, true, if storage_events { Transport::StorageEvents } else { Transport::Channel });
             for (i, what) in script {
                 w.step(i % n, what);
             }
@@ -312,8 +443,8 @@ mod tests {
         /// ends at most once per tab, and no tab is left holding tokens that differ from storage
         /// while claiming to be logged in after the grant was revoked.
         #[test]
-        fn without_locks_each_tab_ends_at_most_once(n in 2usize..5, script in proptest::collection::vec((0usize..5, 0u8..3), 0..200)) {
-            let mut w = World::new(n, false);
+        fn without_locks_each_tab_ends_at_most_once(n in 2usize..5, script in proptest::collection::vec((0usize..5, 0u8..3), 0..200), storage_events in any::<bool>()) {
+            let mut w = World::over(n, false, if storage_events { Transport::StorageEvents } else { Transport::Channel });
             for (i, what) in script {
                 w.step(i % n, what);
             }

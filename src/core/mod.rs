@@ -12,14 +12,17 @@
 //! - [`crosstab`]: what tabs tell each other, and what they do with it;
 //! - [`userinfo`]: the user-info request's own rules and cache.
 //!
-//! JSON is never parsed here: the browser layer parses with `JSON.parse` and converts into the
-//! `serde` types these modules declare; host tests use `serde_json`.
+//! - [`read`]: how what comes in from outside (token sets, answers, records, messages) is read.
+//!
+//! JSON is never parsed here: the browser layer parses with `JSON.parse` and hands objects over
+//! through [`read::Fields`]; host tests read `serde_json` values the same way.
 
 #![deny(unsafe_code)]
 
 pub mod call;
 pub mod crosstab;
 pub mod ratelimit;
+pub mod read;
 pub mod refresh_answer;
 pub mod retry;
 pub mod session;

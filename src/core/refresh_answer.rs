@@ -10,7 +10,8 @@ use super::retry::{aws_error_name, is_throttling_type, parse_retry_after};
 use super::time::Time;
 use super::token::TokenInput;
 use alloc::string::String;
-use serde::Deserialize;
+
+use super::read::{Fields, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefreshVerdict {
@@ -21,16 +22,23 @@ pub enum RefreshVerdict {
     Transient {
         retry_after_ms: Option<f64>,
     },
+    /// The refresh function resolved with something that is not a token set (described): a
+    /// programming error, reported once and taken as a transient failure (never as an outage
+    /// that ends the session, never silently).
+    Misuse(String),
 }
 
 /// The JSON body of a Cognito answer: `AuthenticationResult` on success, `__type` on error.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CognitoBody {
-    #[serde(rename = "AuthenticationResult")]
     pub result: Option<TokenInput>,
-    #[serde(rename = "__type")]
     pub error_type: Option<String>,
+}
+
+impl CognitoBody {
+    pub fn read<O: Fields>(o: &O) -> CognitoBody {
+        CognitoBody { result: o.field("AuthenticationResult").object().map(|r| TokenInput::read(&r)), error_type: o.field("__type").text() }
+    }
 }
 
 /// An answer of the token endpoint, as the browser layer hands it over: the status (0 for a
@@ -82,6 +90,19 @@ pub fn classify_cognito(a: EndpointAnswer<'_, CognitoBody>, now: Time) -> Refres
     }
 }
 
+/// What a refresh function resolved with (a `Response` is read by the driver and judged by
+/// [`classify_oauth2`]): a token set in either spelling, else [`RefreshVerdict::Misuse`] with
+/// `got()`'s description of it.
+pub fn classify_resolved<O: Fields>(v: Value<O>, got: impl FnOnce() -> String) -> RefreshVerdict {
+    if let Value::Obj(o) = v {
+        let t = TokenInput::read(&o);
+        if t.access_token.is_some() {
+            return RefreshVerdict::Tokens(t);
+        }
+    }
+    RefreshVerdict::Misuse(got())
+}
+
 /// The function form: a rejection whose `status` is 400 or 401, or whose `terminal` is true, is
 /// terminal; any other rejection is transient.
 pub fn classify_rejection(status: Option<f64>, terminal: bool, retry_after_ms: Option<f64>) -> RefreshVerdict {
@@ -95,15 +116,16 @@ pub fn classify_rejection(status: Option<f64>, terminal: bool, retry_after_ms: O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::read::tests::json;
     use proptest::prelude::*;
 
     fn oauth2(status: u16, ra: Option<&str>, body: &str) -> RefreshVerdict {
-        let parsed: Option<TokenInput> = serde_json::from_str(body).ok();
+        let parsed = json(body).map(|o| TokenInput::read(&o));
         classify_oauth2(EndpointAnswer { status, retry_after: ra, error_type: None, body: parsed.as_ref() }, Time::from_ms(0.0))
     }
 
     fn cognito(status: u16, et: Option<&str>, body: &str) -> RefreshVerdict {
-        let parsed: Option<CognitoBody> = serde_json::from_str(body).ok();
+        let parsed = json(body).map(|o| CognitoBody::read(&o));
         classify_cognito(EndpointAnswer { status, retry_after: None, error_type: et, body: parsed.as_ref() }, Time::from_ms(0.0))
     }
 

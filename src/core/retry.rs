@@ -109,6 +109,29 @@ pub fn classify_api(a: &Answer, replay_safe: bool, now: Time) -> ApiClass {
     }
 }
 
+/// How much of an answer the driver must read before [`classify_api`] can judge it. Reading
+/// headers and bodies costs crossings into JavaScript on every call, so only the statuses the
+/// rules act on are looked at; for all others the answer is [`ApiClass::Done`] whatever its
+/// headers say (a property test holds the two functions together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Deliver it: no header or body changes the verdict.
+    Nothing,
+    /// `Retry-After` and `x-amzn-ErrorType`.
+    Headers,
+    /// The headers, and when they name no error type, the JSON body's `__type` (AWS services
+    /// answer throttling with 400 and say so in the body; emulators only there).
+    HeadersAndBody,
+}
+
+pub fn look(status: u16) -> Look {
+    match status {
+        400 => Look::HeadersAndBody,
+        0 | 401 | 429 | 502..=504 => Look::Headers,
+        _ => Look::Nothing,
+    }
+}
+
 /// Longest `Retry-After` we read (a day); anything above is clamped to it.
 const MAX_RETRY_AFTER_MS: f64 = 86_400_000.0;
 
@@ -282,6 +305,23 @@ mod tests {
             let d = p.jittered(attempt, r);
             prop_assert!(d >= 0.0 && d <= p.cap(attempt) && d <= max);
             prop_assert!(p.cap(attempt) <= p.cap(attempt + 1) || p.cap(attempt) == max);
+        }
+
+        #[test]
+        fn answers_not_looked_at_are_done_whatever_their_headers(
+            status in 0u16..1000, ra in proptest::option::of("[0-9]{1,3}"),
+            et in proptest::option::of(prop_oneof![Just("TooManyRequestsException"), Just("ThrottlingException"), Just("x")]),
+            safe in any::<bool>(),
+        ) {
+            let a = Answer { status, retry_after: ra.as_deref(), error_type: et };
+            let class = classify_api(&a, safe, Time::from_ms(0.0));
+            if look(status) == Look::Nothing {
+                prop_assert_eq!(class, ApiClass::Done);
+            }
+            if look(status) == Look::Headers && et.is_some() {
+                // the body is read only where a header may be missing and the status cares
+                prop_assert!(status != 400);
+            }
         }
 
         #[test]

@@ -40,6 +40,7 @@ use super::ratelimit::RateLimiter;
 use super::refresh_answer::RefreshVerdict;
 use super::retry::RetryPolicy;
 use super::token::{fingerprint, Claims, Freshness, Record, Source, TokenError, TokenInput, TokenSet};
+use super::userinfo::{UserInfoFlight, UserInfoStep};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Config {
@@ -139,6 +140,33 @@ pub enum Event {
     Post(PeerMessage),
     /// Flight `FlightId` is over, whatever ended it: wake its waiters.
     FlightOver(FlightId),
+    /// Tell the developer, on the console (each kind once per manager).
+    Warn(Warning),
+}
+
+/// What the developer is told once: a mistake that sessionguard works around, but that they
+/// should mend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Warning {
+    /// A refresh answer's expiry field (named) held no number: its token is used with the
+    /// expiry unknown (valid until a 401).
+    JunkExpiry(&'static str),
+    /// The refresh function resolved with something that is not a token set (described): a
+    /// programming error, taken as a transient failure.
+    RefreshMisuse(String),
+    /// A 401 from an origin outside `allowedOrigins` (its URL) while a session is held: that
+    /// origin may be missing from the option.
+    Foreign401(String),
+}
+
+impl Warning {
+    fn bit(&self) -> u8 {
+        match self {
+            Warning::JunkExpiry(_) => 1,
+            Warning::RefreshMisuse(_) => 2,
+            Warning::Foreign401(_) => 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -243,6 +271,9 @@ pub struct Session {
     token_gen: u32,
     limiter: Option<RateLimiter>,
     stats: Stats,
+    /// The [`Warning`]s given (one bit each).
+    warned: u8,
+    user_info: UserInfoFlight,
 }
 
 impl Session {
@@ -260,7 +291,38 @@ impl Session {
             token_gen: 0,
             limiter: cfg.rate_limit.map(|(rps, burst)| RateLimiter::new(rps, burst)),
             stats: Stats::default(),
+            warned: 0,
+            user_info: UserInfoFlight::default(),
         }
+    }
+
+    /// Queues `w` unless a warning of its kind was given already.
+    fn warn(&mut self, w: Warning) {
+        if self.warned & w.bit() == 0 {
+            self.warned |= w.bit();
+            self.events.push_back(Event::Warn(w));
+        }
+    }
+
+    /// A 401 from an origin that gets no token: worth a warning only while a session is held.
+    pub fn foreign_unauthorized(&mut self, url: String) {
+        if self.is_authenticated() {
+            self.warn(Warning::Foreign401(url));
+        }
+    }
+
+    /// `userInfo()` asks: serve the cached answer, join the request in flight, or start one.
+    /// `ttl_ms`: `userInfoTtlSeconds`. The cache serves only the token it was fetched with.
+    pub fn user_info(&mut self, now: Time, ttl_ms: f64) -> UserInfoStep {
+        let gen = self.token_gen;
+        self.user_info.step(self.is_authenticated(), gen, now, ttl_ms)
+    }
+
+    /// The user-info request `epoch` is over; `answered_with`: the token generation it was
+    /// answered for, when it succeeded. True: keep the answer (it is now the cached one). A
+    /// late answer of a request the session forgot (a new login, a logout) is dropped.
+    pub fn user_info_done(&mut self, epoch: u32, answered_with: Option<u32>, now: Time) -> bool {
+        self.user_info.done(epoch, answered_with, now)
     }
 
     pub fn config(&self) -> &Config {
@@ -352,6 +414,7 @@ impl Session {
     }
 
     fn begin(&mut self, set: TokenSet) {
+        self.user_info.forget();
         self.replace_tokens(Some(set));
         self.status = Status::Active;
         self.refused = false;
@@ -373,6 +436,7 @@ impl Session {
             return false;
         }
         let tag = self.tokens.as_ref().and_then(|t| t.refresh.as_deref()).map(fingerprint);
+        self.user_info.forget();
         self.status = Status::Ended(reason);
         self.replace_tokens(None);
         self.refused = false;
@@ -499,6 +563,9 @@ impl Session {
         }
         let retry_after_ms = match verdict {
             RefreshVerdict::Tokens(input) => {
+                if let Some(field) = input.junk_expiry {
+                    self.warn(Warning::JunkExpiry(field));
+                }
                 match TokenSet::from_input(&input, claims, now, Source::Refresh, self.clock_offset) {
                     Ok((mut set, learned)) => {
                         if set.refresh.is_none() {
@@ -519,6 +586,10 @@ impl Session {
             }
             RefreshVerdict::Terminal => return self.terminal(),
             RefreshVerdict::Transient { retry_after_ms } => retry_after_ms,
+            RefreshVerdict::Misuse(got) => {
+                self.warn(Warning::RefreshMisuse(got));
+                None
+            }
         };
         self.transient(now, retry_after_ms, rand, true)
     }
@@ -664,6 +735,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::call::{Call, Step};
     use crate::core::token::fingerprint;
     use crate::core::token::tests::{claims_of, jwt, token_set};
 
@@ -691,6 +763,66 @@ mod tests {
 
     fn new_tokens(a: &str) -> RefreshVerdict {
         RefreshVerdict::Tokens(input(a, None, Some(3600.0)))
+    }
+
+    #[test]
+    fn junk_expiry_in_a_refresh_answer_keeps_the_token_and_warns_once() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        for (i, next) in ["B", "C"].into_iter().enumerate() {
+            let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+            let junk = TokenInput { junk_expiry: Some("expiresIn"), expires_in: None, ..input(next, Some("R"), None) };
+            assert_eq!(s.refresh_result(id, RefreshVerdict::Tokens(junk), None, Time::from_ms(1.0), 0.5), RefreshNext::Settled);
+            assert_eq!(s.tokens().map(|t| (t.access.as_str(), t.expires_at)), Some((next, None)));
+            let warned = drain(&mut s).into_iter().filter(|e| matches!(e, Event::Warn(Warning::JunkExpiry("expiresIn")))).count();
+            assert_eq!(warned, usize::from(i == 0), "once");
+            s.refused = true; // so that the next round refreshes again
+        }
+    }
+
+    #[test]
+    fn a_refresh_function_misuse_is_transient_and_told_once() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        for _ in 0..2 {
+            assert!(matches!(
+                s.refresh_result(id, RefreshVerdict::Misuse("undefined".into()), None, Time::from_ms(1.0), 0.5),
+                RefreshNext::RetryIn(_)
+            ));
+        }
+        assert_eq!(drain(&mut s), vec![Event::Warn(Warning::RefreshMisuse("undefined".into()))]);
+        assert!(s.is_authenticated());
+    }
+
+    #[test]
+    fn token_calls_join_like_calls_but_are_neither_counted_nor_paced() {
+        let mut s = Session::new(Config { rate_limit: Some((1.0, 1.0)), ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
+        for _ in 0..5 {
+            assert_eq!(Call::token().next(&mut s, Time::from_ms(0.0)), Step::Send);
+        }
+        assert_eq!(s.stats().requests, 0);
+        // the join budget: a refresh that keeps settling without a token gives up
+        s.refused = true;
+        let mut c = Call::token();
+        let Step::Refresh(_) = c.next(&mut s, Time::from_ms(0.0)) else { panic!() };
+        let steps: Vec<Step> = (0..6).map(|_| c.next(&mut s, Time::from_ms(0.0))).collect();
+        assert!(matches!(steps.last(), Some(Step::Fail(CallError::Unavailable { .. }))), "{steps:?}");
+    }
+
+    #[test]
+    fn foreign_401_is_told_once_and_only_with_a_session() {
+        let mut s = session();
+        s.foreign_unauthorized("u".into());
+        assert_eq!(drain(&mut s), vec![]);
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        s.foreign_unauthorized("u".into());
+        s.foreign_unauthorized("v".into());
+        assert_eq!(drain(&mut s), vec![Event::Warn(Warning::Foreign401("u".into()))]);
     }
 
     #[test]

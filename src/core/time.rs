@@ -6,8 +6,7 @@
 use core::ops::{Add, Sub};
 
 /// A point in time: milliseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Time(f64);
 
 impl Time {

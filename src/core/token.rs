@@ -15,104 +15,67 @@ use super::time::Time;
 use alloc::string::String;
 use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
+
+use super::read::{first, Fields};
 
 /// What the app (or a refresher) handed in, before validation. Times: `expires_in` in seconds,
-/// `expires_at` in epoch ms. It reads the camelCase `TokenSet`, the OAuth2 token answer
-/// (`access_token`, ...) and Cognito's `AuthenticationResult` (`AccessToken`, ...) alike; other
-/// keys (`token_type`, `scope`) are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
+/// `expires_at` in epoch ms. [`TokenInput::read`] takes the camelCase `TokenSet`, the OAuth2
+/// token answer (`access_token`, ...) and Cognito's `AuthenticationResult` (`AccessToken`, ...)
+/// alike; other keys (`token_type`, `scope`) are ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TokenInput {
-    #[serde(alias = "accessToken", alias = "AccessToken", deserialize_with = "lenient_string")]
     pub access_token: Option<String>,
-    #[serde(alias = "refreshToken", alias = "RefreshToken", deserialize_with = "lenient_string")]
     pub refresh_token: Option<String>,
-    #[serde(alias = "idToken", alias = "IdToken", deserialize_with = "lenient_string")]
     pub id_token: Option<String>,
-    #[serde(alias = "expiresIn", alias = "ExpiresIn", deserialize_with = "lenient_number")]
     pub expires_in: Option<f64>,
-    #[serde(alias = "expiresAt", deserialize_with = "lenient_number")]
     pub expires_at: Option<f64>,
+    /// An expiry field that was given but holds no number (`NaN`, `"soon"`, `true`, an object):
+    /// its name. The app's own `setTokens` is refused for it; in a refresh answer the expiry
+    /// is unknown instead (the token is good; see [`TokenSet::from_input`]).
+    pub junk_expiry: Option<&'static str>,
 }
 
-/// A string, or nothing for `null` and any other type (checked by [`is_usable`] later).
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match d.deserialize_any(Loose)? {
-        Lax::Str(s) => Some(s),
-        _ => None,
-    })
-}
-
-/// A number or a numeric string (some servers send `"expires_in": "3600"`); nothing otherwise.
-fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match d.deserialize_any(Loose)? {
-        Lax::Num(n) => Some(n),
-        Lax::Str(s) => super::retry::parse_decimal(&s),
-        Lax::Other => None,
-    })
-}
-
-enum Lax {
-    Num(f64),
-    Str(String),
-    Other,
-}
-
-/// Takes any value and sorts it into what the lenient readers care about, never failing (a
-/// hand-written visitor: serde's untagged enums buffer the value first, which costs code).
-struct Loose;
-
-impl<'de> serde::de::Visitor<'de> for Loose {
-    type Value = Lax;
-    fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Lax, E> {
-        Ok(Lax::Num(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Lax, E> {
-        Ok(Lax::Num(v as f64))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Lax, E> {
-        Ok(Lax::Num(v as f64))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Lax, E> {
-        Ok(Lax::Str(v.into()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Lax, E> {
-        Ok(Lax::Str(v))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Lax, E> {
-        Ok(Lax::Other)
-    }
-    fn visit_unit<E>(self) -> Result<Lax, E> {
-        Ok(Lax::Other)
-    }
-    fn visit_none<E>(self) -> Result<Lax, E> {
-        Ok(Lax::Other)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lax, D::Error> {
-        d.deserialize_any(Loose)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Lax, A::Error> {
-        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Lax::Other)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Lax, A::Error> {
-        while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Lax::Other)
+impl TokenInput {
+    /// Reads a token set in any of its spellings. Tokens must be strings (anything else is
+    /// absent, and [`is_usable`] judges the rest); expiries are numbers or numeric strings.
+    pub fn read<O: Fields>(o: &O) -> TokenInput {
+        let text = |keys: &[&str]| first(o, keys).text();
+        let mut junk = None;
+        let mut number = |keys: &[&'static str]| {
+            let v = first(o, keys);
+            let present = !v.is_absent();
+            let n = v.number().filter(|n| !n.is_nan());
+            if present && n.is_none() && junk.is_none() {
+                junk = keys.iter().copied().find(|k| !o.field(k).is_absent());
+            }
+            n
+        };
+        let expires_in = number(&["expires_in", "expiresIn", "ExpiresIn"]);
+        let expires_at = number(&["expiresAt", "expires_at"]);
+        TokenInput {
+            access_token: text(&["access_token", "accessToken", "AccessToken"]),
+            refresh_token: text(&["refresh_token", "refreshToken", "RefreshToken"]),
+            id_token: text(&["id_token", "idToken", "IdToken"]),
+            expires_in,
+            expires_at,
+            junk_expiry: junk,
+        }
     }
 }
 
 /// The claims sessionguard reads from a JWT payload (unverified); times in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Claims {
-    #[serde(deserialize_with = "lenient_number")]
     pub exp: Option<f64>,
-    #[serde(deserialize_with = "lenient_number")]
     pub iat: Option<f64>,
+}
+
+impl Claims {
+    /// `exp` and `iat`, numbers or numeric strings; anything else is unknown.
+    pub fn read<O: Fields>(o: &O) -> Claims {
+        Claims { exp: o.field("exp").number(), iat: o.field("iat").number() }
+    }
 }
 
 /// A validated token set. `expires_at` is on the local clock; `None` means unknown:
@@ -129,19 +92,35 @@ pub struct TokenSet {
 
 /// The storage record (`v: 1`) of a token set, also what tabs send each other. Only the token
 /// set: nothing else about the session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     pub v: u8,
     pub a: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub r: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub i: Option<String>,
     /// Expiry and receipt, epoch ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub e: Option<f64>,
-    #[serde(default)]
     pub t: f64,
+}
+
+impl Record {
+    /// A stored (or received) record: `v` and `a` must be there; `None` for anything else
+    /// (another library's value under our key, a corrupt write). Whether it is usable is
+    /// [`TokenSet::from_record`]'s rule.
+    pub fn read<O: Fields>(o: &O) -> Option<Record> {
+        let v = o.field("v").number().filter(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v))?;
+        Some(Record {
+            v: v as u8,
+            a: o.field("a").text()?,
+            r: o.field("r").text(),
+            i: o.field("i").text(),
+            e: o.field("e").number(),
+            t: o.field("t").number().unwrap_or(0.0),
+        })
+    }
 }
 
 /// Where a token set came from; decides which skew correction is safe (see module docs).
@@ -166,7 +145,8 @@ pub enum Freshness {
 pub enum TokenError {
     /// `accessToken` missing, empty, `"null"`, `"undefined"`, or not a valid header value.
     UnusableAccessToken,
-    /// `expiresIn`/`expiresAt` is NaN.
+    /// `expiresIn`/`expiresAt` holds no number (`NaN`, `"soon"`, ...); only the app's own
+    /// `setTokens` is refused for it.
     BadExpiry,
 }
 
@@ -235,14 +215,19 @@ impl TokenSet {
         clock_offset: f64,
     ) -> Result<(TokenSet, Option<f64>), TokenError> {
         let access = usable(&input.access_token).ok_or(TokenError::UnusableAccessToken)?;
-        if [input.expires_in, input.expires_at].into_iter().flatten().any(f64::is_nan) {
+        // A junk expiry: the app is told (it can mend its call); a server's or refresh
+        // function's answer keeps its good token with the expiry unknown (refusing it would
+        // turn one bad field into an outage).
+        let junk = input.junk_expiry.is_some() || [input.expires_in, input.expires_at].into_iter().flatten().any(f64::is_nan);
+        if junk && source == Source::App {
             return Err(TokenError::BadExpiry);
         }
+        let (expires_in, expires_at) = (input.expires_in.filter(|v| !v.is_nan()), input.expires_at.filter(|v| !v.is_nan()));
         let iat = claims.and_then(|c| claim_time(c.iat));
         let observed_offset = iat.map(|iat| iat - now);
-        let mut expires_at = if let Some(at) = input.expires_at {
+        let mut expires_at = if let Some(at) = expires_at {
             Some(clamp_time(at))
-        } else if let Some(secs) = input.expires_in {
+        } else if let Some(secs) = expires_in {
             Some(clamp_time(now.ms() + secs.clamp(-MAX_TIME_MS, MAX_TIME_MS) * 1000.0))
         } else if let Some(exp) = claims.and_then(|c| claim_time(c.exp)) {
             // exp is on the server's clock: move it onto ours.
@@ -323,6 +308,7 @@ const SKEW_NOISE_MS: f64 = 5_000.0;
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::core::read::tests::json;
     use proptest::prelude::*;
 
     /// A token set as a test writes one: `access`, maybe a refresh token, maybe an expiry
@@ -343,7 +329,12 @@ pub(crate) mod tests {
 
     /// The claims of a JWT, read on the host as the browser layer reads them with `JSON.parse`.
     pub fn claims_of(token: &str) -> Option<Claims> {
-        serde_json::from_str(&jwt_payload(token)?).ok()
+        json(&jwt_payload(token)?).map(|o| Claims::read(&o))
+    }
+
+    /// A record as storage would hand it back.
+    fn record(text: &str) -> Option<Record> {
+        json(text).and_then(|o| Record::read(&o))
     }
 
     /// `TokenSet::from_input` with the claims read from the access token.
@@ -483,14 +474,14 @@ pub(crate) mod tests {
     fn storage_record_round_trip_and_corruption() {
         let set = token_set("a~b", Some("r"), Some(123.0), 7.0);
         let text = serde_json::to_string(&set.to_record()).unwrap();
-        let back: Record = serde_json::from_str(&text).unwrap();
+        let back = record(&text).unwrap();
         assert_eq!(TokenSet::from_record(&back), Some(set));
         for bad in ["{\"v\":2,\"a\":\"x\"}", "{\"v\":1,\"a\":\"null\"}", "{\"v\":1,\"a\":\"a b\"}"] {
-            let rec: Record = serde_json::from_str(bad).unwrap();
+            let rec = record(bad).unwrap();
             assert_eq!(TokenSet::from_record(&rec), None, "{bad}");
         }
-        for bad in ["", "{}", "null", "{\"v\":1}", "<html>"] {
-            assert!(serde_json::from_str::<Record>(bad).is_err(), "{bad}");
+        for bad in ["", "{}", "null", "{\"v\":1}", "<html>", "{\"v\":1.5,\"a\":\"x\"}", "{\"v\":1,\"a\":7}"] {
+            assert!(record(bad).is_none(), "{bad}");
         }
     }
 
@@ -515,18 +506,35 @@ pub(crate) mod tests {
             r#"{"access_token":"A","refresh_token":"R","expires_in":"60","token_type":"Bearer"}"#,
             r#"{"AccessToken":"A","RefreshToken":"R","ExpiresIn":60,"TokenType":"Bearer"}"#,
         ] {
-            let i: TokenInput = serde_json::from_str(text).unwrap();
+            let i = TokenInput::read(&json(text).unwrap());
             assert_eq!((i.access_token.as_deref(), i.refresh_token.as_deref(), i.expires_in), (Some("A"), Some("R"), Some(60.0)), "{text}");
         }
-        let i: TokenInput = serde_json::from_str(r#"{"access_token":null,"expires_in":{}}"#).unwrap();
+        let i = TokenInput::read(&json(r#"{"access_token":null,"refresh_token":5}"#).unwrap());
         assert_eq!(i, TokenInput::default());
+        let i = TokenInput::read(&json(r#"{"access_token":"A","expires_in":{}}"#).unwrap());
+        assert_eq!(i.junk_expiry, Some("expires_in"));
+        assert_eq!(i.expires_in, None);
+    }
+
+    #[test]
+    fn junk_expiry_refuses_set_tokens_but_keeps_a_refreshed_token_with_unknown_expiry() {
+        for text in [r#"{"accessToken":"A","expiresIn":"soon"}"#, r#"{"accessToken":"A","expiresAt":true}"#] {
+            let i = TokenInput::read(&json(text).unwrap());
+            assert!(i.junk_expiry.is_some(), "{text}");
+            assert_eq!(from_input(&i, Time::from_ms(0.0), Source::App, 0.0), Err(TokenError::BadExpiry), "{text}");
+            let (set, _) = from_input(&i, Time::from_ms(0.0), Source::Refresh, 0.0).unwrap();
+            assert_eq!((set.access.as_str(), set.expires_at), ("A", None), "{text}");
+        }
+        // NaN, as `Number(undefined)` gives it
+        let i = TokenInput { access_token: Some("A".into()), expires_in: Some(f64::NAN), ..Default::default() };
+        assert_eq!(from_input(&i, Time::from_ms(0.0), Source::Refresh, 0.0).unwrap().0.expires_at, None);
     }
 
     proptest! {
         #[test]
         fn parsers_never_panic(s in ".{0,300}") {
             let _ = jwt_payload(&s);
-            let _ = serde_json::from_str::<Record>(&s).ok().map(|r| TokenSet::from_record(&r));
+            let _ = record(&s).map(|r| TokenSet::from_record(&r));
             let _ = from_input(&input(&s), Time::from_ms(0.0), Source::Refresh, 0.0);
         }
 

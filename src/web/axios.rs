@@ -1,7 +1,9 @@
 //! axios interceptors. axios replays a request by running the whole chain again
 //! (`instance.request(config)`), so a call's counts travel on its config (`__sessionguard`)
-//! and each step resumes a core [`Call`] from them. The request interceptor is synchronous when
-//! the token is at hand (the common case) and a promise when the call must wait.
+//! and each step resumes a core [`Call`] from them. The request interceptor takes the driver's
+//! first step synchronously (the common case: the token is at hand) and hands any other to
+//! [`driver::until_send`]; the response interceptor reports through [`driver::report`]. Which
+//! answers are looked at is the core's [`look`].
 
 use std::rc::{Rc, Weak};
 
@@ -11,12 +13,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-use super::engine::Inner;
+use super::driver;
 use super::errors::{call_error, type_error};
 use super::js::{self, Name};
+use super::state::Inner;
 use super::wait;
 use crate::core::call::{Call, Step, Verdict};
-use crate::core::retry::Answer;
+use crate::core::retry::{look, Answer, Look};
 
 /// A call's counts, kept on its config.
 struct Counts {
@@ -107,7 +110,7 @@ fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, 
         }
         Err(_) => header_set(config, Name::Authorization, &bearer),
     }
-    c.gen = Some(inner.st.borrow().s.token_generation());
+    c.gen = Some(inner.peek(|s| s.token_generation()));
     write_counts(config, &c);
     Ok(config.clone())
 }
@@ -133,7 +136,7 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
             // only a non-idempotent call cares whether it carries a key
             let has_key = !crate::core::retry::is_idempotent(&method)
                 && header_get(&js::prop(&config, Name::Headers), Name::IdempotencyKeyLower).is_some();
-            let call = Call::new(&mut inner.st.borrow_mut().s, &method, has_key);
+            let call = inner.with(|s| Call::new(s, &method, has_key));
             if call.needs_idempotency_key() {
                 header_set(&config, Name::IdempotencyKey, &JsValue::from_str(&js::uuid()));
             }
@@ -141,36 +144,15 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
             (call, c)
         }
     };
-    let step = {
-        let now = js::now();
-        call.next(&mut inner.st.borrow_mut().s, now)
-    };
-    inner.flush();
+    let step = driver::first_step(inner, &mut call);
     if step == Step::Send {
         return authorize(inner, &config, counts);
     }
     let inner = inner.clone();
     Ok(wait::promise(async move {
         let signal = signal_of(&config);
-        let mut step = step;
-        loop {
-            match step {
-                Step::Send => return authorize(&inner, &config, counts),
-                Step::SleepUntil(t) => wait::abortable(wait::sleep(t - js::now()), signal.as_ref()).await?,
-                Step::Refresh(id) => {
-                    inner.spawn_flight(id);
-                    inner.wait_flight(id, signal.as_ref()).await?;
-                }
-                Step::Join(id) => inner.wait_flight(id, signal.as_ref()).await?,
-                Step::Fail(e) => return Err(call_error(e)),
-            }
-            inner.live()?;
-            step = {
-                let now = js::now();
-                call.next(&mut inner.st.borrow_mut().s, now)
-            };
-            inner.flush();
-        }
+        driver::until_send(&inner, &mut call, signal.as_ref(), Some(step)).await?;
+        authorize(&inner, &config, counts)
     })
     .into())
 }
@@ -191,15 +173,18 @@ async fn on_answer(
     let Some(mut counts) = read_counts(&config) else {
         return deliver(err, res);
     };
-    let headers = js::prop(&res, Name::Headers);
-    let mut error_type = header_get(&headers, Name::ErrorType);
-    if error_type.is_none() && status == 400 {
-        error_type = js::aws_error_type(&js::prop(&res, Name::Data));
+    let (mut retry_after, mut error_type) = (None, None);
+    if look(status) != Look::Nothing {
+        let headers = js::prop(&res, Name::Headers);
+        error_type = header_get(&headers, Name::ErrorType);
+        if error_type.is_none() && look(status) == Look::HeadersAndBody {
+            error_type = js::aws_error_type(&js::prop(&res, Name::Data));
+        }
+        retry_after = header_get(&headers, Name::RetryAfter);
     }
-    let retry_after = header_get(&headers, Name::RetryAfter);
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
     let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
-    match inner.report(&mut call, &answer) {
+    match driver::report(&inner, &mut call, &answer) {
         Verdict::Deliver => return deliver(err, res),
         Verdict::Fail(e) => return Err(call_error(e)),
         Verdict::Again { retry } => {
@@ -215,10 +200,6 @@ async fn on_answer(
     }
     let request = js::get_fn(&instance, "request").ok_or_else(|| type_error("the axios instance has no request()"))?;
     JsFuture::from(Promise::resolve(&request.call1(&instance, &config)?)).await
-}
-
-fn needs_rules(status: u16) -> bool {
-    matches!(status, 400 | 401 | 429 | 502..=504)
 }
 
 /// `attachAxios(instance)`: installs the interceptors; returns the function that removes them.
@@ -243,7 +224,7 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
     let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
         let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
         match w.upgrade() {
-            Some(i) if needs_rules(status) => {
+            Some(i) if look(status) != Look::Nothing => {
                 wait::promise(on_answer(i, inst.clone(), js::prop(&res, Name::Config), res, status, None)).into()
             }
             _ => res,

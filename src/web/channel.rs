@@ -1,75 +1,100 @@
-//! The cross-tab channel: a `BroadcastChannel` named after the storage key, or the `storage`
-//! event where there is none. It only carries [`PeerMessage`]s; what they mean is decided by
-//! the core ([`crate::core::crosstab`]).
+//! The cross-tab channel: a `BroadcastChannel` named after the storage key, or, where there is
+//! none, local storage itself: a message is written under the core's
+//! [`message_key`](crate::core::crosstab::message_key) and removed at once, and the other tabs'
+//! `storage` events carry it. Either way only [`PeerMessage`]s travel, and what an event means
+//! is the core's rule ([`crosstab::storage_event`]); this module moves them.
+//!
+//! Closed on `Drop`: the `onmessage` handler is cleared and the `storage` listener removed
+//! before their closures are freed, so a manager that is freed without `dispose()` leaves no
+//! handler behind that would throw on the next message.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{BroadcastChannel, MessageEvent, StorageEvent};
+use web_sys::{BroadcastChannel, MessageEvent, StorageEvent, Window};
 
 use super::js;
-use crate::core::crosstab::{PeerMessage, Wire};
-use crate::core::session::EndReason;
-use crate::core::token::Record;
+use super::read;
+use crate::core::crosstab::{self, PeerMessage, Wire};
+
+enum Transport {
+    Broadcast { bc: BroadcastChannel, _on_message: Closure<dyn FnMut(MessageEvent)> },
+    Storage { window: Window, key: String, listener: Closure<dyn FnMut(StorageEvent)> },
+}
 
 pub struct Channel {
-    bc: Option<BroadcastChannel>,
-    storage_listener: Option<Closure<dyn FnMut(StorageEvent)>>,
-    _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    transport: Transport,
+}
+
+/// What posts a message: cloned out of the channel, so that posting runs with nothing borrowed.
+pub enum Poster {
+    Broadcast(BroadcastChannel),
+    Storage(String),
 }
 
 impl Channel {
     /// Listens for messages of other tabs; `deliver` is called with each one that parses.
     pub fn open(storage_key: &str, deliver: impl Fn(PeerMessage) + 'static) -> Option<Channel> {
-        let has_bc = js::global_get("BroadcastChannel").is_function();
-        if has_bc {
+        if js::global_get("BroadcastChannel").is_function() {
             let bc = BroadcastChannel::new(&["sessionguard:", storage_key].concat()).ok()?;
             let on = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                if let Some(m) = serde_wasm_bindgen::from_value::<Wire>(ev.data()).ok().and_then(Wire::message) {
+                if let Some(m) = read::object(&ev.data()).and_then(|o| PeerMessage::read(&o)) {
                     deliver(m);
                 }
             });
             bc.set_onmessage(Some(on.as_ref().unchecked_ref()));
-            return Some(Channel { bc: Some(bc), storage_listener: None, _on_message: Some(on) });
+            return Some(Channel { transport: Transport::Broadcast { bc, _on_message: on } });
         }
-        // No BroadcastChannel: the storage event carries new records and removals.
-        let key = storage_key.to_string();
         let window = web_sys::window()?;
-        let on = Closure::<dyn FnMut(StorageEvent)>::new(move |ev: StorageEvent| {
-            if ev.key().as_deref() != Some(key.as_str()) {
-                return;
-            }
-            match ev.new_value() {
-                None => deliver(PeerMessage::End { reason: EndReason::Logout, tag: None }),
-                Some(text) => {
-                    let rec = js_sys::JSON::parse(&text).ok().and_then(|v| serde_wasm_bindgen::from_value::<Record>(v).ok());
-                    if let Some(rec) = rec {
-                        deliver(PeerMessage::Tokens { rec, login: true });
-                    }
-                }
+        let key = storage_key.to_string();
+        let ours = key.clone();
+        let listener = Closure::<dyn FnMut(StorageEvent)>::new(move |ev: StorageEvent| {
+            let value = ev.new_value().and_then(|v| read::json(&v));
+            if let Some(m) = crosstab::storage_event(&ours, ev.key().as_deref(), value.as_ref()) {
+                deliver(m);
             }
         });
-        window.add_event_listener_with_callback("storage", on.as_ref().unchecked_ref()).ok()?;
-        Some(Channel { bc: None, storage_listener: Some(on), _on_message: None })
+        window.add_event_listener_with_callback("storage", listener.as_ref().unchecked_ref()).ok()?;
+        Some(Channel { transport: Transport::Storage { window, key, listener } })
     }
 
-    /// The channel's handle, to post on with no borrow of the driver held.
-    pub fn handle(&self) -> Option<BroadcastChannel> {
-        self.bc.clone()
-    }
-
-    pub fn post_on(bc: &BroadcastChannel, msg: &PeerMessage) {
-        if let Ok(v) = serde_wasm_bindgen::to_value(&Wire::from(msg)) {
-            let _ = bc.post_message(&v);
+    pub fn poster(&self) -> Poster {
+        match &self.transport {
+            Transport::Broadcast { bc, .. } => Poster::Broadcast(bc.clone()),
+            Transport::Storage { key, .. } => Poster::Storage(crosstab::message_key(key)),
         }
     }
+}
 
-    pub fn close(&mut self) {
-        if let Some(bc) = self.bc.take() {
-            bc.set_onmessage(None);
-            bc.close();
+impl Poster {
+    pub fn post(&self, msg: &PeerMessage) {
+        let Ok(v) = serde_wasm_bindgen::to_value(&Wire::from(msg)) else { return };
+        match self {
+            Poster::Broadcast(bc) => {
+                let _ = bc.post_message(&v);
+            }
+            Poster::Storage(key) => {
+                let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+                let text = js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string());
+                if let (Some(s), Some(text)) = (storage, text) {
+                    // written and removed: every message is a change, so every one fires
+                    let _ = s.set_item(key, &text);
+                    let _ = s.remove_item(key);
+                }
+            }
         }
-        if let (Some(on), Some(w)) = (self.storage_listener.take(), web_sys::window()) {
-            let _ = w.remove_event_listener_with_callback("storage", on.as_ref().unchecked_ref());
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        match &self.transport {
+            Transport::Broadcast { bc, .. } => {
+                bc.set_onmessage(None);
+                bc.close();
+            }
+            Transport::Storage { window, listener, .. } => {
+                let _ = window.remove_event_listener_with_callback("storage", listener.as_ref().unchecked_ref());
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use core::future::Future;
 
-use js_sys::{Function, Object, Promise};
+use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
@@ -34,17 +34,10 @@ pub fn available() -> bool {
     manager().is_some()
 }
 
-/// A promise and the function that resolves it.
-fn deferred() -> (Promise, Function) {
-    let mut resolve = None;
-    let p = Promise::new(&mut |r, _| resolve = Some(r));
-    (p, resolve.unwrap_or_else(|| Function::new_no_args("")))
-}
-
 /// Asks for the lock; resolves once it is granted (`Ok`) or the request failed (`Err`). The
 /// lock is held until `release` is called.
 async fn acquire(m: &LockManager, name: &str, options: &Object, release: &Promise) -> Result<(), JsValue> {
-    let (granted, grant) = deferred();
+    let (granted, grant) = wait::deferred();
     let release = release.clone();
     let cb = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
         let _ = grant.call0(&JsValue::UNDEFINED);
@@ -62,7 +55,7 @@ pub async fn with_lock<F: Future>(name: &str, work: F) -> F::Output {
     let Some(m) = manager() else {
         return work.await;
     };
-    let (release, unlock) = deferred();
+    let (release, unlock) = wait::deferred();
     let ctl = AbortController::new().ok();
     let opts = Object::new();
     js::set(&opts, "mode", &JsValue::from_str("exclusive"));

@@ -1,30 +1,33 @@
 //! The browser layer: what JavaScript sees (`SessionManager`), driving the core with `web-sys`,
-//! `js-sys` and `wasm-bindgen-futures`. One concern per module:
+//! `js-sys` and `wasm-bindgen-futures`. One concern per module, each importing only those
+//! below it:
 //!
-//! - [`engine`]: owns the core session; storage, channel, events, refresh flights, the timer;
-//! - [`calls`]: one intercepted call driven through the core (fetch, `userInfo`);
-//! - [`axios`]: the axios interceptors;
+//! - [`fetch`], [`axios`], [`userinfo`]: the three kinds of intercepted call;
+//! - [`driver`]: the one loop that takes a core `Call` to a send, for all of them;
+//! - [`state`]: the one owner of the core session, its events and its refresh flights;
 //! - [`refresher`]: one attempt at the token endpoint, in each `refresh` form;
 //! - [`http`]: the library's own requests (no redirects, no interceptor, 30 s bound);
-//! - [`port`]: the functions JavaScript calls on every request;
-//! - [`userinfo`], [`options`], [`storage`], [`locks`], [`channel`], [`wait`], [`errors`],
-//!   [`js`]: what their names say.
+//! - [`channel`], [`storage`], [`locks`]: the cross-tab transport, storage, Web Locks;
+//! - [`options`], [`read`]: what JavaScript hands in, read and checked;
+//! - [`wait`], [`errors`], [`js`], [`types`]: timers and aborts, the error classes, safe
+//!   property access, the TypeScript declarations.
 //!
 //! Every method takes `&self` (wasm-bindgen then never refuses a call from a listener that runs
 //! inside another method), returns `Result` for bad input (a `TypeError`, never a panic), and
 //! async methods return promises driven by futures that hold `Rc`s, not borrows.
 
 mod axios;
-mod calls;
 mod channel;
-mod engine;
+mod driver;
 mod errors;
+mod fetch;
 mod http;
 mod js;
 mod locks;
 mod options;
-mod port;
+mod read;
 mod refresher;
+mod state;
 mod storage;
 mod types;
 mod userinfo;
@@ -36,9 +39,11 @@ use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::core::call::Call;
 use crate::core::token::{jwt_payload, TokenError, TokenInput};
-use engine::{claims_of, Inner};
 use errors::{describe, type_error};
+use fetch::Parking;
+use state::{claims_of, Inner};
 use wait::promise;
 
 /// A small free-list allocator instead of std's dlmalloc: the module allocates little and is
@@ -53,6 +58,8 @@ static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
 #[wasm_bindgen(skip_typescript)]
 pub struct SessionManager {
     inner: Rc<Inner>,
+    /// Where this session's fast-path fetch calls wait for their answers.
+    parking: Rc<Parking>,
     /// `fetch`, bound to this session.
     bound_fetch: JsValue,
     /// The functions `wrapFetch` handed out.
@@ -65,8 +72,9 @@ impl SessionManager {
     pub fn new(options: JsValue) -> Result<SessionManager, JsValue> {
         let opts = options::parse(&options)?;
         let inner = Inner::new(opts);
-        let bound_fetch = port::fetch_fn(&inner, None).into();
-        Ok(SessionManager { inner, bound_fetch, own_wrappers: js_sys::WeakSet::new() })
+        let parking = Parking::new(&inner);
+        let bound_fetch = fetch::fetch_fn(&inner, &parking, None).into();
+        Ok(SessionManager { inner, parking, bound_fetch, own_wrappers: js_sys::WeakSet::new() })
     }
 
     /// Starts or replaces the session (after login).
@@ -77,38 +85,33 @@ impl SessionManager {
         if !tokens.is_object() || js_sys::Array::is_array(&tokens) {
             return Err(type_error(&[SHAPE, "; got ", &describe(&tokens)].concat()));
         }
-        for key in ["expiresIn", "expiresAt", "expires_in"] {
-            let v = js::get(&tokens, key);
-            let numeric = v.as_f64().is_some() || v.as_string().is_some_and(|s| crate::core::retry::parse_decimal(&s).is_some());
-            if !(v.is_undefined() || v.is_null() || numeric) {
-                return Err(type_error(&["setTokens(): `", key, "` must be a number, got ", &describe(&v)].concat()));
-            }
+        let input = TokenInput::read(&read::Obj(tokens.clone()));
+        if let Some(key) = input.junk_expiry {
+            return Err(type_error(&["setTokens(): `", key, "` must be a number, got ", &describe(&js::get(&tokens, key))].concat()));
         }
-        let input: TokenInput = serde_wasm_bindgen::from_value(tokens.clone()).unwrap_or_default();
         if input.access_token.is_none() {
             let hint = if js::get(&tokens, "data").is_object() { " (an axios response? pass response.data)" } else { "" };
             return Err(type_error(&[SHAPE, "; got ", &describe(&tokens), hint].concat()));
         }
         let claims = input.access_token.as_deref().and_then(claims_of);
         let now = js::now();
-        let r = self.inner.st.borrow_mut().s.set_tokens(&input, claims, now);
-        match r {
-            Ok(()) => {}
-            Err(TokenError::UnusableAccessToken) => {
-                return Err(type_error("setTokens(): `accessToken` must be a non-empty string of visible ASCII characters (a valid HTTP header value), not \"null\" or \"undefined\""));
-            }
-            Err(TokenError::BadExpiry) => return Err(type_error("setTokens(): `expiresIn`/`expiresAt` must be numbers")),
+        match self.inner.with(|s| s.set_tokens(&input, claims, now)) {
+            Ok(()) => Ok(()),
+            Err(TokenError::UnusableAccessToken) => Err(type_error("setTokens(): `accessToken` must be a non-empty string of visible ASCII characters (a valid HTTP header value), not \"null\" or \"undefined\"")),
+            Err(TokenError::BadExpiry) => Err(type_error("setTokens(): `expiresIn`/`expiresAt` must be numbers")),
         }
-        self.inner.st.borrow_mut().ui.forget();
-        self.inner.flush();
-        Ok(())
     }
 
     /// A valid access token, refreshing first if needed (single flight).
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { inner.token(None).await.map(JsValue::from) })
+        promise(async move {
+            let mut call = Call::token();
+            driver::until_send(&inner, &mut call, None, None).await?;
+            let token = inner.access_token().map(|(t, _)| t);
+            token.map(JsValue::from).ok_or_else(|| errors::call_error(crate::core::session::CallError::NoSession))
+        })
     }
 
     /// The interceptor, bound: `const { fetch } = session` works.
@@ -135,7 +138,7 @@ impl SessionManager {
         while let Some(inner_target) = http::wrapped(&target).filter(|_| self.own_wrappers.has(&target)) {
             target = inner_target;
         }
-        let f: JsValue = port::fetch_fn(&self.inner, Some(target.clone())).into();
+        let f: JsValue = fetch::fetch_fn(&self.inner, &self.parking, Some(target.clone())).into();
         http::register_wrapper(&f, &target);
         if let Some(o) = f.dyn_ref::<Object>() {
             self.own_wrappers.add(o);
@@ -157,13 +160,10 @@ impl SessionManager {
             Some("id") => true,
             _ => return Err(type_error(&["claims() takes \"access\" or \"id\", got ", &describe(&which)].concat())),
         };
-        if self.inner.disposed.get() {
+        if self.inner.is_disposed() {
             return Ok(JsValue::NULL);
         }
-        let token = {
-            let st = self.inner.st.borrow();
-            st.s.tokens().and_then(|t| if id { t.id.clone() } else { Some(t.access.clone()) })
-        };
+        let token = self.inner.peek(|s| s.tokens().and_then(|t| if id { t.id.clone() } else { Some(t.access.clone()) }));
         let parsed = token.as_deref().and_then(jwt_payload).and_then(|p| js_sys::JSON::parse(&p).ok());
         Ok(parsed.filter(|v| v.is_object() && !js_sys::Array::is_array(v)).unwrap_or(JsValue::NULL))
     }
@@ -176,20 +176,19 @@ impl SessionManager {
 
     #[wasm_bindgen(js_name = isAuthenticated)]
     pub fn is_authenticated(&self) -> bool {
-        !self.inner.disposed.get() && self.inner.st.borrow().s.is_authenticated()
+        !self.inner.is_disposed() && self.inner.peek(|s| s.is_authenticated())
     }
 
     /// Ends the session here and, with `crossTab`, in every tab.
     pub fn logout(&self) {
-        if self.inner.disposed.get() {
+        if self.inner.is_disposed() {
             return;
         }
-        self.inner.st.borrow_mut().s.logout();
-        self.inner.flush();
+        self.inner.with(|s| s.logout());
     }
 
     pub fn stats(&self) -> JsValue {
-        let s = self.inner.st.borrow().s.stats();
+        let s = self.inner.peek(|s| s.stats());
         serde_wasm_bindgen::to_value(&s).unwrap_or(JsValue::NULL)
     }
 
@@ -217,6 +216,14 @@ impl SessionManager {
 
     /// Stops timers and channels; later calls reject with `SessionDisposedError`.
     pub fn dispose(&self) {
+        self.inner.dispose();
+    }
+}
+
+/// `free()` (or the garbage collector, where wasm-bindgen registers the object) implies
+/// `dispose()`: tasks still holding the session see it disposed, the timer and the channel stop.
+impl Drop for SessionManager {
+    fn drop(&mut self) {
         self.inner.dispose();
     }
 }

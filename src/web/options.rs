@@ -1,9 +1,8 @@
-//! `new SessionManager(options)`: the options object, checked once. Every value is read with
-//! serde-wasm-bindgen into its Rust type; a wrong type, a bad value or an unknown key (with the
-//! nearest known one) is a `TypeError` that says which option and what was received.
+//! `new SessionManager(options)`: the options object, checked once. Each value is read with a
+//! small reader for its type; a wrong type, a bad value or an unknown key (with the nearest
+//! known one) is a `TypeError` that says which option and what was received.
 
-use js_sys::{Function, Object};
-use serde::de::DeserializeOwned;
+use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -58,25 +57,11 @@ const RATE: &[&str] = &["requestsPerSecond", "burst"];
 const OAUTH2: &[&str] = &["type", "tokenUrl", "clientId", "scope", "userInfoUrl"];
 const COGNITO: &[&str] = &["type", "region", "clientId", "endpoint"];
 
-/// Edit distance, case-insensitive (for "did you mean").
-fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<u8>, Vec<u8>) = (a.to_ascii_lowercase().into_bytes(), b.to_ascii_lowercase().into_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Refuses keys that are not in `known`, naming the nearest known one.
 fn check_keys(obj: &JsValue, known: &[&str], path: &str) -> Result<(), JsValue> {
     for key in Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
         if !known.contains(&key.as_str()) {
-            let nearest = known.iter().min_by_key(|k| distance(k, &key)).copied().unwrap_or("");
+            let nearest = crate::core::read::nearest(known, &key);
             return Err(type_error(
                 &["unknown option `", path, &key, "`: did you mean `", path, nearest, "`? (known: ", &known.join(", "), ")"].concat(),
             ));
@@ -85,29 +70,29 @@ fn check_keys(obj: &JsValue, known: &[&str], path: &str) -> Result<(), JsValue> 
     Ok(())
 }
 
-/// `obj[key]` as a `T`, or `None` when it is `undefined`/`null`.
-fn field<T: DeserializeOwned>(obj: &JsValue, key: &str, path: &str, what: &str) -> Result<Option<T>, JsValue> {
+/// `obj[key]` read by `read`, or `None` when it is `undefined`/`null`; a value `read` refuses is
+/// a `TypeError` that names the option, what it must be (`what`) and what it got.
+fn field<T>(obj: &JsValue, key: &str, path: &str, what: &str, read: impl FnOnce(&JsValue) -> Option<T>) -> Result<Option<T>, JsValue> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    serde_wasm_bindgen::from_value(v.clone())
-        .map(Some)
-        .map_err(|_| type_error(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)].concat()))
+    match read(&v) {
+        Some(t) => Ok(Some(t)),
+        None => Err(type_error(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)].concat())),
+    }
 }
 
 fn non_negative(obj: &JsValue, key: &str, path: &str) -> Result<Option<f64>, JsValue> {
-    match field::<f64>(obj, key, path, "a finite number >= 0")? {
-        Some(n) if !n.is_finite() || n < 0.0 => Err(type_error(&["option `", path, key, "` must be a finite number >= 0"].concat())),
-        n => Ok(n),
-    }
+    field(obj, key, path, "a finite number >= 0", |v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
+}
+
+fn flag(obj: &JsValue, key: &str, path: &str) -> Result<Option<bool>, JsValue> {
+    field(obj, key, path, "a boolean", JsValue::as_bool)
 }
 
 fn text(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
-    match field::<String>(obj, key, path, "a non-empty string")? {
-        Some(s) if s.is_empty() => Err(type_error(&["option `", path, key, "` must be a non-empty string"].concat())),
-        s => Ok(s),
-    }
+    field(obj, key, path, "a non-empty string", |v| v.as_string().filter(|s| !s.is_empty()))
 }
 
 fn http_url(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
@@ -169,7 +154,11 @@ fn refresher(r: &JsValue) -> Result<Refresher, JsValue> {
 }
 
 fn origins(o: &JsValue) -> Result<Vec<String>, JsValue> {
-    let Some(list) = field::<Vec<String>>(o, "allowedOrigins", "", "an array of origin strings")? else {
+    let strings = |v: &JsValue| {
+        let a = v.dyn_ref::<Array>().filter(|_| Array::is_array(v))?;
+        a.iter().map(|s| s.as_string()).collect::<Option<Vec<String>>>()
+    };
+    let Some(list) = field(o, "allowedOrigins", "", "an array of origin strings", strings)? else {
         return Ok(js::page_origin().into_iter().collect());
     };
     list.iter()
@@ -209,7 +198,7 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         }
         retry.base_delay_ms = non_negative(&r, "baseDelayMs", "retry.")?.unwrap_or(retry.base_delay_ms);
         retry.max_delay_ms = non_negative(&r, "maxDelayMs", "retry.")?.unwrap_or(retry.max_delay_ms);
-        retry.idempotency_key = field::<bool>(&r, "idempotencyKey", "retry.", "a boolean")?.unwrap_or(false);
+        retry.idempotency_key = flag(&r, "idempotencyKey", "retry.")?.unwrap_or(false);
     }
     let rl = js::get(o, "rateLimit");
     let rate_limit = if rl.is_undefined() || rl.is_null() || rl.as_bool() == Some(false) {
@@ -236,17 +225,8 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         leeway_ms: non_negative(o, "refreshLeewaySeconds", "")?.unwrap_or(30.0) * 1000.0,
         retry,
         rate_limit,
-        cross_tab: field::<bool>(o, "crossTab", "", "a boolean")?.unwrap_or(true),
+        cross_tab: flag(o, "crossTab", "")?.unwrap_or(true),
         user_info_ttl_ms: non_negative(o, "userInfoTtlSeconds", "")?.unwrap_or(300.0) * 1000.0,
-        expire_on_transient: field::<bool>(o, "expireOnTransientFailure", "", "a boolean")?.unwrap_or(false),
+        expire_on_transient: flag(o, "expireOnTransientFailure", "")?.unwrap_or(false),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn nearest_key() {
-        assert_eq!(super::distance("allowedOrigin", "allowedOrigins"), 1);
-        assert_eq!(super::distance("tokenURL", "tokenUrl"), 0);
-    }
 }

@@ -1,9 +1,8 @@
-//! One attempt at the token endpoint, in the form the `refresh` option gives, turned into the
-//! core's [`RefreshVerdict`]. Every form is bounded (30 s); the function form gets an
-//! `AbortSignal` that aborts at that limit.
+//! One attempt at the token endpoint, in the form the `refresh` option gives; what the answer
+//! means is the core's rule ([`crate::core::refresh_answer`]). Every form is bounded (30 s);
+//! the function form gets an `AbortSignal` that aborts at that limit.
 
 use js_sys::{Function, Object, Promise};
-use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -13,46 +12,28 @@ use super::errors::describe;
 use super::http::{self, Answer, ATTEMPT_TIMEOUT_MS};
 use super::js;
 use super::options::Refresher;
+use super::read;
 use super::wait;
-use crate::core::refresh_answer::{classify_cognito, classify_oauth2, classify_rejection, CognitoBody, EndpointAnswer, RefreshVerdict};
+use crate::core::refresh_answer::{
+    classify_cognito, classify_oauth2, classify_rejection, classify_resolved, CognitoBody, EndpointAnswer, RefreshVerdict,
+};
 use crate::core::token::TokenInput;
 
-/// The verdict, the HTTP status seen (0: none), and a description of a programming error in a
-/// custom refresher, to report once.
-pub struct Attempt {
-    pub verdict: RefreshVerdict,
-    pub status: u16,
-    pub misuse: Option<String>,
-}
-
-fn parse<T: DeserializeOwned>(v: &JsValue) -> Option<T> {
-    if v.is_object() {
-        serde_wasm_bindgen::from_value(v.clone()).ok()
-    } else {
-        None
-    }
-}
-
 fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
-    let body: Option<TokenInput> = parse(&a.json);
-    classify_oauth2(
-        EndpointAnswer {
-            status: a.status,
-            retry_after: a.retry_after.as_deref(),
-            error_type: a.error_type.as_deref(),
-            body: body.as_ref(),
-        },
-        js::now(),
-    )
+    let body = read::object(&a.json).map(|o| TokenInput::read(&o));
+    let answer = EndpointAnswer {
+        status: a.status,
+        retry_after: a.retry_after.as_deref(),
+        error_type: a.error_type.as_deref(),
+        body: body.as_ref(),
+    };
+    classify_oauth2(answer, js::now())
 }
 
-fn attempt_of(verdict: RefreshVerdict, status: u16) -> Attempt {
-    Attempt { verdict, status, misuse: None }
-}
-
-pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &str) -> Attempt {
+/// One attempt: the verdict, and the HTTP status seen (0: none).
+pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &str) -> (RefreshVerdict, u16) {
     match refresher {
-        Refresher::None => attempt_of(RefreshVerdict::Terminal, 0),
+        Refresher::None => (RefreshVerdict::Terminal, 0),
         Refresher::OAuth2 { token_url, client_id, scope, .. } => {
             let form = web_sys::UrlSearchParams::new().ok();
             let body = form.map(|f| {
@@ -66,7 +47,7 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
             });
             let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
             let a = http::send(fetch, token_url, "POST", &headers, body.as_deref()).await;
-            attempt_of(oauth2_verdict(&a), a.status)
+            (oauth2_verdict(&a), a.status)
         }
         Refresher::Cognito { client_id, endpoint } => {
             let body = js::to_json(&InitiateAuth {
@@ -75,17 +56,14 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
                 auth_parameters: AuthParameters { refresh_token },
             });
             let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), Some(&body)).await;
-            let parsed: Option<CognitoBody> = parse(&a.json);
-            let v = classify_cognito(
-                EndpointAnswer {
-                    status: a.status,
-                    retry_after: a.retry_after.as_deref(),
-                    error_type: a.error_type.as_deref(),
-                    body: parsed.as_ref(),
-                },
-                js::now(),
-            );
-            attempt_of(v, a.status)
+            let parsed = read::object(&a.json).map(|o| CognitoBody::read(&o));
+            let answer = EndpointAnswer {
+                status: a.status,
+                retry_after: a.retry_after.as_deref(),
+                error_type: a.error_type.as_deref(),
+                body: parsed.as_ref(),
+            };
+            (classify_cognito(answer, js::now()), a.status)
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,
     }
@@ -114,7 +92,7 @@ pub fn cognito_headers(action: &'static str) -> [(&'static str, &'static str); 2
 }
 
 /// The function form: `refresh(refreshToken, { signal })`.
-async fn call_function(f: &Function, refresh_token: &str) -> Attempt {
+async fn call_function(f: &Function, refresh_token: &str) -> (RefreshVerdict, u16) {
     let ctl = AbortController::new().ok();
     let ctx = Object::new();
     if let Some(c) = &ctl {
@@ -134,39 +112,26 @@ async fn call_function(f: &Function, refresh_token: &str) -> Attempt {
         if let Some(c) = ctl {
             c.abort();
         }
-        return attempt_of(RefreshVerdict::Transient { retry_after_ms: None }, 0);
+        return (RefreshVerdict::Transient { retry_after_ms: None }, 0);
     };
     match result {
-        Ok(v) => resolved(v).await,
+        Ok(v) => match v.dyn_ref::<Response>() {
+            Some(res) => {
+                let a = http::read(res).await;
+                (oauth2_verdict(&a), a.status)
+            }
+            None => {
+                let verdict = classify_resolved(read::value(&v), || describe(&v));
+                let status = if matches!(verdict, RefreshVerdict::Tokens(_)) { 200 } else { 0 };
+                (verdict, status)
+            }
+        },
         Err(err) => {
             // fetch errors carry `status`, axios errors `response.status`
             let status = js::get_f64(&err, "status").or_else(|| js::get_f64(&js::get(&err, "response"), "status"));
             let terminal = js::get(&err, "terminal").as_bool() == Some(true);
             let v = classify_rejection(status, terminal, js::get_f64(&err, "retryAfterMs"));
-            attempt_of(v, status.filter(|s| (0.0..1000.0).contains(s)).map_or(0, |s| s as u16))
+            (v, status.filter(|s| (0.0..1000.0).contains(s)).map_or(0, |s| s as u16))
         }
-    }
-}
-
-/// What a refresh function resolved with: a token set (either spelling), or a `Response`.
-async fn resolved(v: JsValue) -> Attempt {
-    if let Some(res) = v.dyn_ref::<Response>() {
-        let a = http::read(res).await;
-        return attempt_of(oauth2_verdict(&a), a.status);
-    }
-    match parse::<TokenInput>(&v) {
-        Some(t) if t.access_token.is_some() => attempt_of(RefreshVerdict::Tokens(t), 200),
-        _ => Attempt {
-            verdict: RefreshVerdict::Transient { retry_after_ms: None },
-            status: 0,
-            misuse: Some(
-                [
-                    "the `refresh` function resolved with ",
-                    &describe(&v),
-                    "; it must resolve with a TokenSet ({ accessToken, refreshToken?, expiresIn? }), an OAuth2 token answer ({ access_token, ... }) or a fetch Response, and reject (with `status` 400/401 or `terminal: true` when the refresh token is dead) on failure",
-                ]
-                .concat(),
-            ),
-        },
     }
 }

@@ -1,9 +1,10 @@
 //! Where the token set lives: memory, or local/session storage through gloo-storage, behind a
 //! probe and a fallback.
 //!
-//! gloo-storage hands out the `Storage` handles; values go through `JSON.parse`/`JSON.stringify`
-//! and serde-wasm-bindgen (gloo's own `get`/`set` would link serde_json, 17 KB of wasm for one
-//! small record). Two of gloo's edges would abort the module (SPEC rules 8 and 9): `raw()`
+//! gloo-storage hands out the `Storage` handles; a record is written with serde-wasm-bindgen and
+//! `JSON.stringify`, and read with `JSON.parse` and the core's `Record::read` (gloo's own
+//! `get`/`set` would link serde_json, 17 KB of wasm for one small record). Two of gloo's edges
+//! would abort the module (README guarantees 8 and 10): `raw()`
 //! panics when storage is unavailable (sandboxed iframes, blocked cookies, workers, Node), and
 //! its error conversion panics on a thrown value that is not an `Error`. So storage is only
 //! handed to gloo after a probe proved that it is a real `Storage` that reads and writes, and
@@ -18,6 +19,7 @@ use wasm_bindgen::JsCast;
 
 use super::js;
 use super::options::StorageKind;
+use super::read;
 use crate::core::token::Record;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,18 +93,16 @@ impl Store {
         }
     }
 
-    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let text = self.raw()?.get_item(key).ok().flatten()?;
-        let v = js_sys::JSON::parse(&text).ok()?;
-        serde_wasm_bindgen::from_value(v).ok()
+    fn get(&self, key: &str) -> Option<String> {
+        self.raw()?.get_item(key).ok().flatten()
     }
 
     pub fn read(&self) -> Option<Record> {
-        self.get(&self.key)
+        read::json(&self.get(&self.key)?).and_then(|o| Record::read(&o))
     }
 
     pub fn read_cooldown(&self) -> Option<Time> {
-        self.get::<f64>(&self.cooldown_key).filter(|v| v.is_finite()).map(Time::from_ms)
+        crate::core::retry::parse_decimal(&self.get(&self.cooldown_key)?).filter(|v| v.is_finite()).map(Time::from_ms)
     }
 
     fn set<T: serde::Serialize>(&self, key: &str, value: &T) -> bool {

@@ -1,6 +1,7 @@
-//! `userInfo()`: Cognito `GetUser` or the OIDC `userInfoUrl`, as an engine call (so it backs
-//! off when throttled and goes through the 401 rule), cached per token and single flight. The
-//! rules are in [`crate::core::userinfo`].
+//! `userInfo()`: Cognito `GetUser` or the OIDC `userInfoUrl`, as an ordinary call of the driver
+//! (so it backs off when throttled and goes through the 401 rule). Its cache and single flight
+//! are the core's ([`crate::core::userinfo`]); here are the promise, the cached value and the
+//! request.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -8,58 +9,47 @@ use std::rc::Rc;
 use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
-use super::calls::{drive, Pending, Sent};
-use super::engine::Inner;
+use super::driver::{self, Resume, Sent};
 use super::errors::{type_error, user_info};
 use super::http;
 use super::js;
 use super::options::Refresher;
+use super::read;
 use super::refresher::cognito_headers;
+use super::state::Inner;
 use super::wait;
 use crate::core::call::Call;
-use crate::core::userinfo::{status_for_rules, CognitoUser};
+use crate::core::userinfo::{status_for_rules, CognitoUser, UserInfoStep};
 
 /// `userInfo()`: the cached answer, the request in flight, or a new request.
 pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
     if let Err(e) = inner.live() {
         return Promise::reject(&e);
     }
-    // the clock and `Promise.resolve` are JavaScript: neither runs with the state borrowed
     let now = js::now();
-    let cached = {
-        let st = inner.st.borrow();
-        if st.s.is_authenticated() && st.ui.rule.fresh(st.s.token_generation(), now, inner.opts.user_info_ttl_ms) {
-            Some(st.ui.value.clone())
-        } else if let Some(p) = &st.ui.pending {
-            return p.clone();
-        } else {
-            None
-        }
+    let ttl = inner.opts.user_info_ttl_ms;
+    let (cached, pending) = inner.user_info_handles();
+    let epoch = match inner.with(|s| s.user_info(now, ttl)) {
+        UserInfoStep::Cached => return Promise::resolve(&cached),
+        UserInfoStep::Join => match pending {
+            Some(p) => return p,
+            None => return Promise::reject(&type_error("userInfo(): the request in flight was lost")),
+        },
+        UserInfoStep::Start(epoch) => epoch,
     };
-    if let Some(v) = cached {
-        return Promise::resolve(&v);
-    }
     let me = inner.clone();
-    let epoch = {
-        let mut st = inner.st.borrow_mut();
-        st.ui.epoch = st.ui.epoch.wrapping_add(1);
-        st.ui.epoch
-    };
     let p = wait::promise(async move {
         let r = fetch(&me).await;
         let now = js::now();
-        let mut st = me.st.borrow_mut();
-        // a new session (setTokens, logout) started another request meanwhile: leave it be
-        if st.ui.epoch == epoch {
-            st.ui.pending = None;
-            if let Ok((v, sent_gen)) = &r {
-                st.ui.value = v.clone();
-                st.ui.rule.stored(*sent_gen, now); // served only while that token is current
+        let answered_with = r.as_ref().ok().map(|(_, gen)| *gen);
+        if me.with(|s| s.user_info_done(epoch, answered_with, now)) {
+            if let Ok((v, _)) = &r {
+                me.set_user_info(v.clone());
             }
         }
         r.map(|(v, _)| v)
     });
-    inner.st.borrow_mut().ui.pending = Some(p.clone());
+    inner.set_user_info_pending(Some(p.clone()));
     p
 }
 
@@ -75,17 +65,14 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
         }
     };
     let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
-    let call = Call::new(&mut inner.st.borrow_mut().s, "GET", false);
+    let mut call = inner.with(|s| Call::new(s, "GET", false));
     let sent_gen = Cell::new(0);
     // the HTTP status of the last answer (the rules may have read it as another)
     let status = Cell::new(0u16);
     let status = &status;
-    let json = drive(inner, call, None, &url, Pending::Ask, &mut |_bearer, _key| {
+    let json = driver::drive(inner, &mut call, None, &url, Resume::Ask, &mut |_bearer, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
-        let (token, gen) = {
-            let st = inner.st.borrow();
-            (st.s.tokens().map(|t| t.access.clone()).unwrap_or_default(), st.s.token_generation())
-        };
+        let (token, gen) = inner.access_token().unwrap_or_default();
         sent_gen.set(gen);
         Box::pin(async move {
             let a = if cognito {
@@ -114,16 +101,15 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     if !(200..300).contains(&status) {
         return Err(user_info(status, &["the endpoint answered HTTP ", &status.to_string()].concat()));
     }
-    if !json.is_object() {
+    let Some(obj) = read::object(&json) else {
         return Err(user_info(status, "the answer is not a JSON object"));
-    }
+    };
     let sent_gen = sent_gen.get();
     if !cognito {
         return Ok((json, sent_gen));
     }
-    let user: CognitoUser = serde_wasm_bindgen::from_value(json.clone()).unwrap_or_default();
     let flat = Object::new();
-    for (k, v) in user.flatten() {
+    for (k, v) in CognitoUser::read(&obj).flatten() {
         js::set(&flat, k, &JsValue::from_str(v));
     }
     // the raw answer stays reachable, out of the way of JSON and spreads

@@ -1,6 +1,6 @@
 //! Waiting: timers (gloo-timers, clamped), and making any wait give way to an `AbortSignal`.
 //!
-//! SPEC rule 10: a call whose signal aborts while it waits (for a refresh, a backoff or the
+//! Guarantee 11 (README): a call whose signal aborts while it waits (for a refresh, a backoff or the
 //! rate limiter) rejects at once with the signal's reason and is not sent.
 
 use core::future::Future;
@@ -105,6 +105,13 @@ impl<A: Future, B: Future + Unpin> Future for Race<A, B> {
         }
         Poll::Pending
     }
+}
+
+/// A promise and the function that resolves it.
+pub fn deferred() -> (Promise, js_sys::Function) {
+    let mut resolve = None;
+    let p = Promise::new(&mut |r, _| resolve = Some(r));
+    (p, resolve.unwrap_or_else(|| js_sys::Function::new_no_args("")))
 }
 
 /// A promise driven by `f`. Every async entry point goes through this one boxed instance of

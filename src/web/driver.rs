@@ -1,0 +1,130 @@
+//! The driver: how a core [`Call`] becomes sends. Every kind of call (the fetch interceptor,
+//! axios, `getAccessToken()`, `userInfo()`) goes through [`until_send`]: ask the core for the
+//! next step, carry it out (sleep, run or join a refresh, fail), until the core says "send".
+//! What a send produced goes back to the core through [`report`]. The steps are matched
+//! exhaustively; nothing here decides anything.
+
+use core::future::Future;
+use core::pin::Pin;
+
+use wasm_bindgen::prelude::*;
+use web_sys::AbortSignal;
+
+use super::errors::call_error;
+use super::js;
+use super::state::Inner;
+use super::wait;
+use crate::core::call::{Call, Step, Verdict};
+use crate::core::retry::Answer;
+
+/// The call's first step, synchronously: the fetch interceptor sends at once when it is
+/// [`Step::Send`] (the common case, without an `async` frame), and hands any other step to
+/// [`until_send`].
+pub fn first_step(inner: &Inner, call: &mut Call) -> Step {
+    let now = js::now();
+    inner.with(|s| call.next(s, now))
+}
+
+/// Carries out the core's steps for `call` until it may be sent (`Ok`), or fails (`Err`: the
+/// error the caller gets, or the signal's reason when it aborts while waiting). `first`: a step
+/// already asked for.
+pub async fn until_send(inner: &Inner, call: &mut Call, signal: Option<&AbortSignal>, first: Option<Step>) -> Result<(), JsValue> {
+    let mut step = first;
+    loop {
+        inner.live()?;
+        let now_step = match step.take() {
+            Some(s) => s,
+            None => first_step(inner, call),
+        };
+        match now_step {
+            Step::Send => {
+                return match signal.filter(|s| s.aborted()) {
+                    Some(s) => Err(wait::abort_reason(s)),
+                    None => Ok(()),
+                }
+            }
+            Step::SleepUntil(t) => wait::abortable(wait::sleep(t - js::now()), signal).await?,
+            Step::Refresh(id) => {
+                inner.spawn_flight(id);
+                inner.wait_flight(id, signal).await?;
+            }
+            Step::Join(id) => inner.wait_flight(id, signal).await?,
+            Step::Fail(e) => return Err(call_error(e)),
+        }
+    }
+}
+
+/// Tells the core what the last send of `call` got (with the clock and a random draw for the
+/// backoff jitter, read before the session is lent).
+pub fn report(inner: &Inner, call: &mut Call, answer: &Answer) -> Verdict {
+    let (now, r) = (js::now(), js::random());
+    inner.with(|s| call.on_answer(s, answer, now, r))
+}
+
+/// What one send produced.
+pub enum Sent {
+    /// An HTTP answer; `status`, `retry_after` and `error_type` are what the rules read.
+    Answer { value: JsValue, status: u16, retry_after: Option<String>, error_type: Option<String> },
+    /// No answer (status 0): the error to give the caller if it is not retried.
+    NetworkError(JsValue),
+    /// Give this to the caller as it is (an abort, or a custom fetch's own non-`Response`).
+    Final(Result<JsValue, JsValue>),
+}
+
+/// One send of a call, with the cached `Bearer <token>` and the call's `Idempotency-Key`.
+pub type SendFn<'a> = dyn FnMut(JsValue, Option<&str>) -> Pin<Box<dyn Future<Output = Sent> + 'a>> + 'a;
+
+/// A whole call whose sends are made here (fetch, `userInfo()`): until it may be sent, send,
+/// report, until the core says deliver or fail. `first`: a step already asked for, or the
+/// answer of a send already made (the fetch interceptor's synchronous first send).
+pub async fn drive(
+    inner: &Inner,
+    call: &mut Call,
+    signal: Option<&AbortSignal>,
+    url: &str,
+    mut resume: Resume,
+    send: &mut SendFn<'_>,
+) -> Result<JsValue, JsValue> {
+    let key = call.needs_idempotency_key().then(js::uuid);
+    loop {
+        let first = match core::mem::replace(&mut resume, Resume::Ask) {
+            Resume::Answer(sent) => match answered(inner, call, url, sent) {
+                Some(done) => return done,
+                None => continue,
+            },
+            Resume::Ask => None,
+            Resume::Step(s) => Some(s),
+        };
+        until_send(inner, call, signal, first).await?;
+        // `Send` came with a token; none now means the session ended in between: ask again
+        let Some(bearer) = inner.bearer() else { continue };
+        resume = Resume::Answer(send(bearer, key.as_deref()).await);
+    }
+}
+
+/// Where [`drive`] starts.
+pub enum Resume {
+    Ask,
+    Step(Step),
+    Answer(Sent),
+}
+
+/// Reports what a send produced: `Some(result)` when the call is over, `None` to go on.
+fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Result<JsValue, JsValue>> {
+    let (status, retry_after, error_type, value) = match sent {
+        Sent::Final(r) => return Some(r),
+        Sent::NetworkError(e) => (0, None, None, Err(e)),
+        Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
+    };
+    let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
+    match report(inner, call, &answer) {
+        Verdict::Deliver => Some(value),
+        Verdict::Fail(e) => Some(Err(call_error(e))),
+        Verdict::Again { retry } => {
+            if let Some((attempt, delay)) = retry {
+                inner.emit_retry(url, status, attempt, delay, false);
+            }
+            None
+        }
+    }
+}
