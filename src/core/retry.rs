@@ -72,8 +72,9 @@ pub fn is_throttling_type(error_type: &str) -> bool {
 /// `x-amzn-ErrorType: NotAuthorizedException:http://...` and
 /// `{"__type": "com.amazonaws.cognito#NotAuthorizedException"}` both name `NotAuthorizedException`.
 pub fn aws_error_name(raw: &str) -> &str {
-    let t = raw.split_once(':').map_or(raw, |(name, _)| name);
-    t.rsplit_once('#').map_or(t, |(_, name)| name).trim()
+    // by bytes (both separators are ASCII): no string searcher in the module for it
+    let t = raw.bytes().position(|b| b == b':').map_or(raw, |i| &raw[..i]);
+    t.bytes().rposition(|b| b == b'#').map_or(t, |i| &t[i + 1..]).trim()
 }
 
 /// The parts of an HTTP answer that the retry rules look at. `status` 0 is a network error.
@@ -158,7 +159,7 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
         Some(rest) => (true, rest),
         None => (false, s),
     };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let (int, frac) = digits.bytes().position(|b| b == b'.').map_or((digits, ""), |i| (&digits[..i], &digits[i + 1..]));
     if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -174,8 +175,9 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
 /// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the
 /// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
 pub fn parse_http_date(v: &str) -> Option<Time> {
-    let rest = v.split_once(',').map_or(v, |(_, r)| r);
-    let mut f = rest.split([' ', '-']).filter(|s| !s.is_empty());
+    // separators matched by predicates, not char patterns: no string searcher in the module
+    let rest = v.bytes().position(|b| b == b',').map_or(v, |i| &v[i + 1..]);
+    let mut f = rest.split(|c: char| c == ' ' || c == '-').filter(|s| !s.is_empty());
     let (a, b, c, d, e) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
     if f.next().is_some() {
         return None;
@@ -189,7 +191,7 @@ pub fn parse_http_date(v: &str) -> Option<Time> {
     if year < 100 {
         year += if year < 70 { 2000 } else { 1900 };
     }
-    let mut hms = time.split(':');
+    let mut hms = time.split(|c: char| c == ':');
     let (h, m, s) = (digits(hms.next()?)?, digits(hms.next()?)?, digits(hms.next()?)?);
     if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
         return None;

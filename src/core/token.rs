@@ -175,7 +175,7 @@ pub fn jwt_payload(token: &str) -> Option<String> {
     if token.len() > MAX_JWT_LEN {
         return None;
     }
-    let mut parts = token.split('.');
+    let mut parts = token.split(|c: char| c == '.');
     let (_header, payload) = (parts.next()?, parts.next()?);
     parts.next()?; // a signature part must be there, even if empty
     String::from_utf8(JWT_B64.decode(payload).ok()?).ok()

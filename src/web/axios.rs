@@ -85,8 +85,10 @@ fn config_url(config: &JsValue) -> String {
     let base = js::prop(config, Name::BaseUrl).as_string().unwrap_or_default();
     let absolute = url.starts_with("//")
         || url
-            .split_once("://")
-            .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
+            .bytes()
+            .position(|b| b == b':')
+            .filter(|&i| url.as_bytes()[i..].starts_with(b"://"))
+            .is_some_and(|i| i > 0 && url.as_bytes()[..i].iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)));
     if base.is_empty() || absolute {
         return url;
     }

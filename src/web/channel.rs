@@ -14,7 +14,8 @@ use web_sys::{BroadcastChannel, MessageEvent, StorageEvent, Window};
 
 use super::js;
 use super::read;
-use crate::core::crosstab::{self, PeerMessage, Wire};
+use super::write;
+use crate::core::crosstab::{self, PeerMessage};
 
 enum Transport {
     Broadcast { bc: BroadcastChannel, _on_message: Closure<dyn FnMut(MessageEvent)> },
@@ -67,7 +68,7 @@ impl Channel {
 
 impl Poster {
     pub fn post(&self, msg: &PeerMessage) {
-        let Ok(v) = serde_wasm_bindgen::to_value(&Wire::from(msg)) else { return };
+        let v = write::message(msg);
         match self {
             Poster::Broadcast(bc) => {
                 let _ = bc.post_message(&v);

@@ -119,6 +119,11 @@ pub fn warn(msg: &str) {
     web_sys::console::warn_1(&JsValue::from_str(&["sessionguard: ", msg].concat()));
 }
 
+/// A number as JavaScript writes it (`String(n)`): no formatting code in the module.
+pub fn number_text(n: f64) -> String {
+    js_sys::Number::from(n).to_string_with_radix(10).ok().map(String::from).unwrap_or_default()
+}
+
 /// The href of `url` resolved against the page's location (as `fetch` resolves it), if it
 /// parses.
 pub fn resolve_url(url: &str) -> Option<web_sys::Url> {
@@ -156,9 +161,4 @@ pub fn aws_error_type(body: &JsValue) -> Option<String> {
         Some(text) => get_str(&js_sys::JSON::parse(&text).ok()?, "__type"),
         None => get_str(body, "__type"),
     }
-}
-
-/// `JSON.stringify` of a serde value (through serde-wasm-bindgen: no JSON writer in the module).
-pub fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_wasm_bindgen::to_value(v).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()).and_then(|s| s.as_string()).unwrap_or_default()
 }

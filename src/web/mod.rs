@@ -32,6 +32,7 @@ mod storage;
 mod types;
 mod userinfo;
 mod wait;
+mod write;
 
 use std::rc::Rc;
 
@@ -189,7 +190,7 @@ impl SessionManager {
 
     pub fn stats(&self) -> JsValue {
         let s = self.inner.peek(|s| s.stats());
-        serde_wasm_bindgen::to_value(&s).unwrap_or(JsValue::NULL)
+        write::stats(&s)
     }
 
     /// As `EventTarget`'s: `options` may be `{ once, signal }`.

@@ -14,6 +14,7 @@ use super::js;
 use super::options::Refresher;
 use super::read;
 use super::wait;
+use super::write::{self, Out};
 use crate::core::refresh_answer::{
     classify_cognito, classify_oauth2, classify_rejection, classify_resolved, CognitoBody, EndpointAnswer, RefreshVerdict,
 };
@@ -50,11 +51,12 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
             (oauth2_verdict(&a), a.status)
         }
         Refresher::Cognito { client_id, endpoint } => {
-            let body = js::to_json(&InitiateAuth {
-                auth_flow: "REFRESH_TOKEN_AUTH",
-                client_id,
-                auth_parameters: AuthParameters { refresh_token },
-            });
+            let params = [("REFRESH_TOKEN", Out::Str(refresh_token))];
+            let body = write::json(&[
+                ("AuthFlow", Out::Str("REFRESH_TOKEN_AUTH")),
+                ("ClientId", Out::Str(client_id)),
+                ("AuthParameters", Out::Obj(&params)),
+            ]);
             let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), Some(&body)).await;
             let parsed = read::object(&a.json).map(|o| CognitoBody::read(&o));
             let answer = EndpointAnswer {
@@ -67,20 +69,6 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,
     }
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct InitiateAuth<'a> {
-    auth_flow: &'a str,
-    client_id: &'a str,
-    auth_parameters: AuthParameters<'a>,
-}
-
-#[derive(serde::Serialize)]
-struct AuthParameters<'a> {
-    #[serde(rename = "REFRESH_TOKEN")]
-    refresh_token: &'a str,
 }
 
 pub fn cognito_headers(action: &'static str) -> [(&'static str, &'static str); 2] {

@@ -16,7 +16,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -32,9 +31,9 @@ use super::read;
 use super::refresher;
 use super::storage::Store;
 use super::wait;
+use super::write::{self, Out};
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
-use crate::core::time::Time;
 use crate::core::token::{jwt_payload, Claims, TokenSet};
 
 /// After taking the cross-tab lock, let the previous holder's storage write and message (which
@@ -73,28 +72,6 @@ pub struct Inner {
     target: EventTarget,
     disposed: Cell<bool>,
     me: Weak<Inner>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RetryDetail<'a> {
-    url: &'a str,
-    status: u16,
-    attempt: u32,
-    delay_ms: f64,
-    #[serde(skip_serializing_if = "core::ops::Not::not")]
-    refresh: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RefreshedDetail {
-    expires_at: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct ExpiredDetail {
-    reason: &'static str,
 }
 
 /// The claims of a JWT access token, read with `JSON.parse`.
@@ -172,8 +149,8 @@ impl Inner {
 
     // ---- events ----------------------------------------------------------------------------
 
-    fn emit<T: Serialize>(&self, kind: &str, detail: &T) {
-        let detail = detail.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL);
+    fn emit(&self, kind: &str, detail: &[(&str, Out)]) {
+        let detail = write::object(detail);
         let init = CustomEventInit::new();
         init.set_detail(&detail);
         if let Ok(ev) = CustomEvent::new_with_event_init_dict(kind, &init) {
@@ -182,7 +159,15 @@ impl Inner {
     }
 
     pub fn emit_retry(&self, url: &str, status: u16, attempt: u32, delay_ms: f64, refresh: bool) {
-        self.emit("retry", &RetryDetail { url, status, attempt, delay_ms: delay_ms.round(), refresh });
+        let fields = [
+            ("url", Out::Str(url)),
+            ("status", Out::Num(f64::from(status))),
+            ("attempt", Out::Num(f64::from(attempt))),
+            ("delayMs", Out::Num(delay_ms.round())),
+            ("refresh", Out::Bool(true)),
+        ];
+        // `refresh` only on the token endpoint's retries
+        self.emit("retry", &fields[..if refresh { 5 } else { 4 }]);
     }
 
     /// Carries out the core's queued events, one at a time, holding no borrow while JavaScript
@@ -223,9 +208,9 @@ impl Inner {
                     rearm = true;
                 }
                 Event::TokenRefreshed { expires_at } => {
-                    self.emit("token-refreshed", &RefreshedDetail { expires_at: expires_at.map(Time::ms) })
+                    self.emit("token-refreshed", &[("expiresAt", expires_at.map_or(Out::Null, |t| Out::Num(t.ms())))])
                 }
-                Event::SessionExpired(reason) => self.emit("session-expired", &ExpiredDetail { reason: reason.as_str() }),
+                Event::SessionExpired(reason) => self.emit("session-expired", &[("reason", Out::Str(reason.as_str()))]),
                 Event::Warn(w) => warn(&w, &self.opts.origins),
             }
         }
@@ -484,7 +469,7 @@ fn warn(w: &Warning, origins: &[String]) {
                 "a request to ",
                 url,
                 " answered 401 and carried no session token, because its origin is not in `allowedOrigins` (",
-                &origins.join(", "),
+                &origins.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
                 "). If that API expects the session's token, add its origin to `allowedOrigins`.",
             ]
             .concat(),

@@ -20,6 +20,7 @@ use wasm_bindgen::JsCast;
 use super::js;
 use super::options::StorageKind;
 use super::read;
+use super::write;
 use crate::core::token::Record;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,9 +106,9 @@ impl Store {
         crate::core::retry::parse_decimal(&self.get(&self.cooldown_key)?).filter(|v| v.is_finite()).map(Time::from_ms)
     }
 
-    fn set<T: serde::Serialize>(&self, key: &str, value: &T) -> bool {
+    fn set(&self, key: &str, text: &str) -> bool {
         let Some(raw) = self.raw() else { return true };
-        let ok = raw.set_item(key, &js::to_json(value)).is_ok();
+        let ok = raw.set_item(key, text).is_ok();
         if !ok {
             let _ = raw.remove_item(&self.key);
             self.fall_back("storage is full or refused the write; the session is kept in memory only");
@@ -117,11 +118,11 @@ impl Store {
 
     /// Writes the record; false if storage failed (and is now memory).
     pub fn write(&self, rec: &Record) -> bool {
-        self.set(&self.key, rec)
+        self.set(&self.key, &write::record_json(rec))
     }
 
     pub fn write_cooldown(&self, until: Time) {
-        self.set(&self.cooldown_key, &until.ms().round());
+        self.set(&self.cooldown_key, &js::number_text(until.ms().round()));
     }
 
     pub fn clear(&self) {

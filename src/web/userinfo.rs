@@ -18,6 +18,7 @@ use super::read;
 use super::refresher::cognito_headers;
 use super::state::Inner;
 use super::wait;
+use super::write::{self, Out};
 use crate::core::call::Call;
 use crate::core::userinfo::{status_for_rules, CognitoUser, UserInfoStep};
 
@@ -76,12 +77,7 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
         sent_gen.set(gen);
         Box::pin(async move {
             let a = if cognito {
-                #[derive(serde::Serialize)]
-                struct GetUser<'a> {
-                    #[serde(rename = "AccessToken")]
-                    access_token: &'a str,
-                }
-                let body = js::to_json(&GetUser { access_token: &token });
+                let body = write::json(&[("AccessToken", Out::Str(&token))]);
                 http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), Some(&body)).await
             } else {
                 let bearer = ["Bearer ", &token].concat();
@@ -99,7 +95,7 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     .await?;
     let status = status.get();
     if !(200..300).contains(&status) {
-        return Err(user_info(status, &["the endpoint answered HTTP ", &status.to_string()].concat()));
+        return Err(user_info(status, &["the endpoint answered HTTP ", &js::number_text(f64::from(status))].concat()));
     }
     let Some(obj) = read::object(&json) else {
         return Err(user_info(status, "the answer is not a JSON object"));
