@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent, StorageEvent, Window};
 
-use super::js;
+use super::js::{self, Target};
 use super::read;
 use super::write;
 use crate::core::crosstab::{self, PeerMessage};
@@ -54,7 +54,7 @@ impl Channel {
                 deliver(m);
             }
         });
-        window.add_event_listener_with_callback("storage", listener.as_ref().unchecked_ref()).ok()?;
+        window.unchecked_ref::<Target>().listen("storage", listener.as_ref(), &JsValue::UNDEFINED).ok()?;
         Some(Channel { transport: Transport::Storage { window, key, listener } })
     }
 
@@ -94,7 +94,7 @@ impl Drop for Channel {
                 bc.close();
             }
             Transport::Storage { window, listener, .. } => {
-                let _ = window.remove_event_listener_with_callback("storage", listener.as_ref().unchecked_ref());
+                let _ = window.unchecked_ref::<Target>().unlisten("storage", listener.as_ref(), &JsValue::UNDEFINED);
             }
         }
     }

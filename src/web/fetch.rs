@@ -19,7 +19,7 @@ use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, RequestInit, Response};
+use web_sys::{AbortSignal, Headers, Request, Response};
 
 use super::driver::{self, Resume, Sent};
 use super::errors::{call_error, disposed, type_error};
@@ -289,10 +289,10 @@ impl Outgoing {
     /// A copy of the caller's `init` with these headers.
     fn init_with(&self, headers: &JsValue) -> JsValue {
         let init = match self.init.dyn_ref::<Object>() {
-            Some(given) => Object::assign(&Object::new(), given).unchecked_into(),
-            None => RequestInit::new(),
+            Some(given) => Object::assign(&Object::new(), given),
+            None => Object::new(),
         };
-        init.set_headers(headers);
+        js::set_prop(&init, Name::Headers, headers);
         init.into()
     }
 }
@@ -305,15 +305,6 @@ fn bare_headers(bearer: &JsValue, key: Option<&str>) -> Object {
         js::set_prop(&h, Name::IdempotencyKey, &JsValue::from_str(k));
     }
     h
-}
-
-// The `init` of a fast-path send, `{ headers: { Authorization } }`, as one object literal. From
-// Rust it takes four calls into JavaScript (two objects, a property, a setter) and leaves
-// objects of a slower shape; this literal made the whole fast path 30 % cheaper. The only
-// JavaScript here: it decides nothing.
-#[wasm_bindgen(inline_js = "export function bearer_init(bearer) { return { headers: { Authorization: bearer } }; }")]
-extern "C" {
-    fn bearer_init(bearer: &JsValue) -> JsValue;
 }
 
 #[wasm_bindgen]
@@ -409,7 +400,7 @@ fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue
         }
     };
     // no `init` was given: the one sent has only the header
-    let init = bearer_init(&bearer);
+    let init = js::bearer_init(&bearer);
     let (on_answer, on_error) = parking.park(Parked { call, out, target: target.clone(), sent_at: now });
     // `call_fetch` made it a native promise: its own `then`, one crossing
     Some(call_fetch(target, input, &init).unchecked_ref::<PromiseJs>().then_with(&on_answer, &on_error))

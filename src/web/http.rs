@@ -8,7 +8,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, RequestCache, RequestCredentials, RequestInit, RequestRedirect, Response, ResponseType};
+use web_sys::{AbortController, Response, ResponseType};
 
 use super::js;
 use super::wait;
@@ -100,27 +100,14 @@ pub async fn read(res: &Response) -> Answer {
 
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.
 pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
-    let Ok(h) = Headers::new() else {
-        return Answer::failed("no Headers");
-    };
+    let h = js_sys::Object::new();
     for (k, v) in headers {
-        if h.set(k, v).is_err() {
-            return Answer::failed("a header value was refused");
-        }
-    }
-    let init = RequestInit::new();
-    init.set_method(method);
-    init.set_headers(&h);
-    init.set_redirect(RequestRedirect::Manual);
-    init.set_credentials(RequestCredentials::Omit);
-    init.set_cache(RequestCache::NoStore);
-    if let Some(b) = body {
-        init.set_body(&JsValue::from_str(b));
+        js::set(&h, k, &JsValue::from_str(v));
     }
     let ctl = AbortController::new().ok();
-    if let Some(c) = &ctl {
-        init.set_signal(Some(&c.signal()));
-    }
+    let signal = ctl.as_ref().map_or(JsValue::UNDEFINED, |c| c.signal().into());
+    let body = body.map_or(JsValue::UNDEFINED, JsValue::from_str);
+    let init = js::own_init(method, &h, &body, &signal);
     let work = async {
         let p = match fetch.call2(&js::global(), &JsValue::from_str(url), &init) {
             Ok(p) => Promise::resolve(&p),

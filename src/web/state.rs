@@ -19,7 +19,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortSignal, CustomEvent, CustomEventInit, EventTarget};
+use web_sys::{AbortSignal, CustomEvent, EventTarget};
 
 use super::channel::Channel;
 use super::errors::disposed;
@@ -151,9 +151,9 @@ impl Inner {
 
     fn emit(&self, kind: &str, detail: &[(&str, Out)]) {
         let detail = write::object(detail);
-        let init = CustomEventInit::new();
-        init.set_detail(&detail);
-        if let Ok(ev) = CustomEvent::new_with_event_init_dict(kind, &init) {
+        let init = js_sys::Object::new();
+        js::set(&init, "detail", &detail);
+        if let Ok(ev) = CustomEvent::new_with_event_init_dict(kind, init.unchecked_ref()) {
             let _ = self.target.dispatch_event(&ev);
         }
     }

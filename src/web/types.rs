@@ -2,24 +2,17 @@
 //! listener plumbing of `EventTarget` (whose options may be a boolean or an object).
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::EventTarget;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = EventTarget)]
-    type Target;
-    #[wasm_bindgen(method, catch, js_name = addEventListener)]
-    fn add(this: &Target, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = removeEventListener)]
-    fn remove(this: &Target, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue>;
-}
+use super::js::Target;
 
 pub fn add_listener(t: &EventTarget, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue> {
-    t.unchecked_ref::<Target>().add(kind, listener, options)
+    t.unchecked_ref::<Target>().listen(kind, listener, options)
 }
 
 pub fn remove_listener(t: &EventTarget, kind: &str, listener: &JsValue, options: &JsValue) -> Result<(), JsValue> {
-    t.unchecked_ref::<Target>().remove(kind, listener, options)
+    t.unchecked_ref::<Target>().unlisten(kind, listener, options)
 }
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -13,6 +13,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
+use super::js::Target;
+
 /// `setTimeout`'s largest delay: larger ones (gloo takes a `u32`, the browser an `i32`) fire at
 /// once, so every delay is clamped to it; a long wait simply wakes up and asks again.
 pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
@@ -49,7 +51,7 @@ struct AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        let _ = self.signal.remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
+        let _ = self.signal.unchecked_ref::<Target>().unlisten("abort", self.listener.as_ref(), &JsValue::UNDEFINED);
     }
 }
 
@@ -64,7 +66,7 @@ fn on_abort(signal: &AbortSignal) -> (Promise, AbortGuard) {
             let _ = rj.call1(&JsValue::UNDEFINED, &abort_reason(&s2));
         }
     });
-    let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+    let _ = signal.unchecked_ref::<Target>().listen("abort", listener.as_ref(), &JsValue::UNDEFINED);
     (p, AbortGuard { signal: signal.clone(), listener })
 }
 
