@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Release build: cargo (wasm32) → wasm-bindgen --target web → wasm-opt -Oz → short import and
-# export names (scripts/minify-names.mjs) → pkg/.
+# export names (wasm-opt, then scripts/minify-names.mjs on wasm-bindgen's glue as written) →
+# esbuild minifies the glue → pkg/.
 #   pkg/sessionguard.js        the package entry (js/sessionguard.js: loads the module, exports)
 #   pkg/sessionguard_glue.js   wasm-bindgen's glue: the SessionManager class of src/web/
 #   pkg/sessionguard_bg.wasm   the module
 #   pkg/errors.js              the Error subclasses (js/errors.js), shared by entry and module
-#   pkg/snippets/              wasm-bindgen's copy of the module's one inline snippet (calls.rs)
+#   pkg/snippets/              wasm-bindgen's copy of the module's one inline snippet (web/js.rs)
 #   pkg/*.d.ts                 types: generated from the crate, plus the two files' own
-# Prints the raw/gzip/brotli size of the shipped files.
+# Prints the raw/gzip/brotli size of the shipped files. Portable: bash, node and the tools
+# installed by scripts/setup.sh (no GNU-only flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f target/toolchain.env ] || bash scripts/setup.sh
@@ -24,37 +26,38 @@ RUSTFLAGS="${WASM_RUSTFLAGS:-} ${WASM_RELEASE_RUSTFLAGS:-}" $WASM_CARGO build --
 say "wasm-bindgen --target web"
 rm -rf pkg
 "$WASM_BINDGEN" --target web --out-dir pkg --out-name sessionguard_glue "$WASM"
-# The entry always hands the glue the module's URL; name the file as the package documents it.
+# The entry always hands the glue the module's URL; name the file as the package documents it
+# (the glue is pointed at the new name by scripts/minify-names.mjs).
 mv pkg/sessionguard_glue_bg.wasm pkg/sessionguard_bg.wasm
 mv pkg/sessionguard_glue_bg.wasm.d.ts pkg/sessionguard_bg.wasm.d.ts
-sed -i 's/sessionguard_glue_bg\.wasm/sessionguard_bg.wasm/g' pkg/sessionguard_glue.js
 cp js/sessionguard.js pkg/sessionguard.js
 cp js/sessionguard.d.ts pkg/sessionguard.d.ts
 cp js/errors.js pkg/errors.js
 cp js/errors.d.ts pkg/errors.d.ts
 
-# Minify the generated glue. The two hand-written files ship as written: they are small, and
-# the entry's bundler hints (/* webpackIgnore */, /* @vite-ignore */) must survive.
-node_modules/.bin/esbuild pkg/sessionguard_glue.js --minify --format=esm --target=es2020 \
-  --outfile=pkg/sessionguard_glue.js --allow-overwrite --log-level=warning
-
 WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)
-if [ -n "$WASM_OPT" ]; then
-  say "wasm-opt -Oz"
-  "$WASM_OPT" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    --strip-debug --strip-producers --strip-target-features \
-    pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
-  mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
-  say "short import and export names"
-  # the names map goes to stdout; scripts/minify-names.mjs applies it to the glue (the features
-  # are named: the module no longer says which it uses)
-  "$WASM_OPT" --minify-imports-and-exports-and-modules --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.min > target/wasm-names.json
-  mv pkg/sessionguard_bg.wasm.min pkg/sessionguard_bg.wasm
-  node scripts/minify-names.mjs target/wasm-names.json pkg/sessionguard_bg.wasm pkg/sessionguard_glue.js pkg/sessionguard_bg.wasm.d.ts
-else
-  say "wasm-opt not found: skipping (run scripts/setup.sh)"
-fi
+[ -n "$WASM_OPT" ] || { echo "build: wasm-opt not found: run scripts/setup.sh" >&2; exit 1; }
+FEATURES="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals"
+say "wasm-opt -Oz"
+# shellcheck disable=SC2086
+"$WASM_OPT" -Oz --converge $FEATURES --strip-debug --strip-producers --strip-target-features \
+  pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
+mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
+say "short import and export names"
+# the names map goes to stdout; scripts/minify-names.mjs applies it to the glue (the features
+# are named: the module no longer says which it uses)
+# shellcheck disable=SC2086
+"$WASM_OPT" --minify-imports-and-exports-and-modules $FEATURES --enable-reference-types --enable-multivalue \
+  pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.min > target/wasm-names.json
+mv pkg/sessionguard_bg.wasm.min pkg/sessionguard_bg.wasm
+node scripts/minify-names.mjs target/wasm-names.json pkg/sessionguard_bg.wasm pkg/sessionguard_glue.js pkg/sessionguard_bg.wasm.d.ts
+
+# Minify the glue. The two hand-written files ship as written: they are small, and the entry's
+# bundler hints (/* webpackIgnore */, /* @vite-ignore */) must survive.
+node_modules/.bin/esbuild pkg/sessionguard_glue.js --minify --format=esm --target=es2020 \
+  --outfile=pkg/sessionguard_glue.js --allow-overwrite --log-level=warning
+node -e 'const t = require("fs").readFileSync("pkg/sessionguard_glue.js", "utf8");
+  const m = t.match(/wasm_bindgen_[0-9a-f]{16}|__wbg_\w+_[0-9a-f]{16}/);
+  if (m) { console.error("build: a long name survived minifying: " + m[0]); process.exit(1); }'
 node scripts/size.mjs

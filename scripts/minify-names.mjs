@@ -1,11 +1,14 @@
 // Short import and export names, as Emscripten does it: `wasm-opt
 // --minify-imports-and-exports-and-modules` renames the module's imports, exports and import
 // modules to one or two letters and prints the map; this applies the map to wasm-bindgen's glue
-// (and to the module's `.d.ts`). wasm-bindgen names each import after its JavaScript name plus a
+// as wasm-bindgen wrote it (before any minifier: its layout is fixed by the pinned wasm-bindgen
+// version alone), and to the module's `.d.ts`. wasm-bindgen names each import after its JavaScript name plus a
 // 16-digit hash, and each closure export after its full Rust type: about 11 KB of names that
 // appeared twice (module and glue) and that gzip cannot shrink much (the hashes are random).
 //
 //   node scripts/minify-names.mjs <map.json> <module.wasm> <glue.js> <module.wasm.d.ts>
+//
+// It also points the glue at the module's shipped file name (`sessionguard_bg.wasm`).
 //
 // Every rename must match exactly where it is expected; anything else stops the build, so a
 // wasm-bindgen that writes its glue differently fails here, not in a user's page.
@@ -37,11 +40,14 @@ const module = modules[0];
 const escape = (s) => s.replace(/[$.*+?^(){}[\]|\\/]/g, "\\$&");
 let js = readFileSync(glueFile, "utf8");
 
-// 1. the glue's own imports: `name:function…` keys of the object under its module name
+// 1. the glue's own imports: `name: function…` keys of `import0`, handed over under the module's
+// name (`"<module>": import0`); snippet modules are handed over whole (`"<module>": importN`)
 const MAIN = "./sessionguard_glue_bg.js";
-const keyOf = `"${MAIN}":{`;
+const keyOf = `"${MAIN}": import0,`;
 if (js.split(keyOf).length !== 2) fail(`the glue's import object "${MAIN}" was not found once`);
-js = js.replace(keyOf, `${JSON.stringify(module)}:{`);
+js = js.replace(keyOf, `${JSON.stringify(module)}: import0,`);
+const objectStart = "const import0 = {\n        __proto__: null,";
+if (js.split(objectStart).length !== 2) fail("the glue's import object does not start as expected");
 const extra = [];
 for (const [from, name, short] of map.imports) {
   if (from === MAIN) {
@@ -50,27 +56,31 @@ for (const [from, name, short] of map.imports) {
     if (n !== 1) fail(`import ${name} appears ${n} times as a key in the glue`);
     js = js.replace(re, short);
   } else {
-    // a snippet module, given whole: `"<module>":<namespace>`; its function moves under the
-    // one minified module
-    const entry = new RegExp(`,"${escape(from)}":([\\w$]+)`);
+    // a snippet module, given whole: `"<module>": importN`; its function moves under the one
+    // minified module
+    const entry = new RegExp(`\\n\\s*"${escape(from)}": (import\\d+),`);
     const m = js.match(entry);
     if (!m) fail(`the glue does not hand over the module ${from}`);
-    extra.push(`${short}:${m[1]}.${name}`);
+    extra.push(`${short}: ${m[1]}.${name}`);
   }
 }
 for (const from of new Set(map.imports.filter(([f]) => f !== MAIN).map(([f]) => f))) {
-  js = js.replace(new RegExp(`,"${escape(from)}":[\\w$]+`), "");
+  js = js.replace(new RegExp(`\\n\\s*"${escape(from)}": import\\d+,`), "");
 }
-if (extra.length) js = js.replace(`${JSON.stringify(module)}:{`, `${JSON.stringify(module)}:{${extra.join(",")},`);
+if (extra.length) js = js.replace(objectStart, `${objectStart}\n        ${extra.join(",\n        ")},`);
 
 // 2. the exports, used as `<exports>.name`
 for (const [name, short] of map.exports) {
   js = js.replace(new RegExp(`\\.${escape(name)}(?![\\w$])`, "g"), `.${short}`);
 }
 // nothing of the old names may be left
-const left = js.match(/__wbg_[\w$]+_[0-9a-f]{16}|wasm_bindgen_[0-9a-f]{16}___convert|"\.\/[^"]+":/);
+// (wasm-bindgen also names local JavaScript functions after closure exports; the minifier
+// renames those, and build.sh checks that none is left after it)
+const left = js.match(/__wbg_[\w$]+_[0-9a-f]{16}(?=:)|\.wasm_bindgen_[0-9a-f]{16}___convert|"\.\/[^"]+": import/);
 if (left) fail(`the glue still names ${left[0]}`);
-writeFileSync(glueFile, js);
+const wasmName = "sessionguard_glue_bg.wasm";
+if (js.split(wasmName).length !== 2) fail(`the glue names ${wasmName} not once`);
+writeFileSync(glueFile, js.replace(wasmName, "sessionguard_bg.wasm"));
 
 // 3. the module's declarations
 const exports = new Map(map.exports);

@@ -156,6 +156,8 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
     else
       echo "WASM_CARGO_FLAGS=\"\""
     fi
+    # the browser tests use the installed wasm32 std (debug, no size flags)
+    echo "WASM_TEST_FLAGS=\"\""
   else
     # Debian's cargo, rustc and clippy, and nothing else. Where rustup is installed too (it
     # could not add the target), `cargo clippy` would find rustup's cargo-clippy in ~/.cargo/bin
@@ -168,6 +170,8 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
     # immediate-abort panics, no Debug formatting, no panic locations (as above)
     echo "WASM_RUSTFLAGS=\"-Clinker=/usr/lib/llvm-22/bin/wasm-ld\""
     echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
+    # no wasm32 std is installed on this route: the browser tests build it too, with libtest
+    echo "WASM_TEST_FLAGS=\"-Zbuild-std=std,panic_abort,test\""
     echo "export RUSTC_BOOTSTRAP=1"
   fi
 } > "$ENV_FILE"

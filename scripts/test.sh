@@ -2,10 +2,11 @@
 # `npm test`: set up if needed, build, then every tier:
 #   1. lint      cargo fmt --check, cargo clippy -D warnings (host and wasm32)
 #   2. core      cargo test on the host (unit, property and simulation tests)
-#   3. e2e       the built package in headless Chromium (Playwright) against the dev server:
-#                every SPEC rule through fetch and axios, tabs, hardening, packaging, bundlers,
+#   3. web       the browser layer's own tests (wasm-bindgen-test) in headless Chromium
+#   4. e2e       the built package in headless Chromium (Playwright) against the dev server:
+#                every guarantee through fetch and axios, tabs, hardening, packaging, bundlers,
 #                Node, TypeScript (tsc) and the size budget
-#   4. conformance  the same package against real identity servers on loopback: oidc-provider
+#   5. conformance  the same package against real identity servers on loopback: oidc-provider
 #                (a real authorization-code + PKCE login) and cognito-local
 # Ends with one summary line and a non-zero exit on any failure.
 set -uo pipefail
@@ -34,16 +35,26 @@ check() {
 
 tier() { printf '\n==> %s\n' "$*"; }
 
-tier "1/4 lint: rustfmt, clippy (host and wasm32)"
+tier "1/5 lint: rustfmt, clippy (host and wasm32)"
 check fmt "$HOST_CARGO" fmt --check
 check clippy-host "$HOST_CARGO" clippy --all-targets -- -D warnings
-check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CLIPPY --target wasm32-unknown-unknown ${WASM_CARGO_FLAGS:-} --lib -- -D warnings
+check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CLIPPY --target wasm32-unknown-unknown ${WASM_TEST_FLAGS:-} --lib --tests -- -D warnings
 
-tier "2/4 core: cargo test (host)"
+tier "2/5 core: cargo test (host)"
 "$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error'
 rc=${PIPESTATUS[0]}
 read -r p f < <(count_cargo "$LOG/core.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
 [ "$rc" = 0 ] || BROKEN+=(core)
+
+tier "3/5 web: wasm-bindgen-test in headless Chromium"
+# the runner drives Chromium through ChromeDriver; webdriver.json (repository root) makes it
+# headless and sandbox-free (CI runs as root)
+CHROMEDRIVER="$CHROMEDRIVER" WASM_BINDGEN_TEST_TIMEOUT=120 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$WB_RUNNER" \
+  env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CARGO test --target wasm32-unknown-unknown ${WASM_TEST_FLAGS:-} --lib 2>&1 \
+  | tee "$LOG/web.log" | grep -E '^test |^test result|panicked|^error'
+rc=${PIPESTATUS[0]}
+read -r p f < <(count_cargo "$LOG/web.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
+[ "$rc" = 0 ] && [ "$p" -gt 0 ] || BROKEN+=(web)
 
 # A tier of node:test files in headless Chromium; adds its counts to the summary.
 node_tier() {
@@ -56,10 +67,10 @@ node_tier() {
   [ "$rc" = 0 ] || BROKEN+=("$name")
 }
 
-tier "3/4 end to end: Playwright + Chromium against the dev server"
+tier "4/5 end to end: Playwright + Chromium against the dev server"
 node_tier e2e tests/e2e/
 
-tier "4/4 conformance: real identity servers (oidc-provider, cognito-local)"
+tier "5/5 conformance: real identity servers (oidc-provider, cognito-local)"
 node_tier conformance tests/conformance/
 
 echo

@@ -101,7 +101,7 @@ pub fn storage_event<O: Fields>(storage_key: &str, key: Option<&str>, new_value:
     PeerMessage::read(new_value?)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! N tabs over a shared fake storage, channel and lock, against a token endpoint that rotates
     //! refresh tokens and treats reuse of a rotated one as theft (revoking the grant), as

@@ -14,6 +14,8 @@
 //!
 //! - [`read`]: how what comes in from outside (token sets, answers, records, messages) is read.
 //!
+//! Its tests run on the host (`cargo test --lib`); under wasm32 only the browser layer's run.
+//!
 //! JSON is never parsed here: the browser layer parses with `JSON.parse` and hands objects over
 //! through [`read::Fields`]; host tests read `serde_json` values the same way.
 
@@ -30,5 +32,5 @@ pub mod time;
 pub mod token;
 pub mod userinfo;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;

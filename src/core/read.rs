@@ -102,7 +102,7 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod tests {
     //! [`Fields`] over `serde_json::Value`, so host tests read JSON text as the browser reads
     //! what `JSON.parse` made.

@@ -113,7 +113,7 @@ pub fn classify_rejection(status: Option<f64>, terminal: bool, retry_after_ms: O
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::core::read::tests::json;

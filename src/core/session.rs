@@ -732,7 +732,7 @@ impl Session {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::core::call::{Call, Step};

@@ -52,7 +52,7 @@ impl Sub<Time> for Time {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::Time;
 

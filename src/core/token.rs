@@ -175,7 +175,7 @@ pub fn jwt_payload(token: &str) -> Option<String> {
     if token.len() > MAX_JWT_LEN {
         return None;
     }
-    let mut parts = token.split(|c: char| c == '.');
+    let mut parts = token.as_bytes().split(|b| *b == b'.');
     let (_header, payload) = (parts.next()?, parts.next()?);
     parts.next()?; // a signature part must be there, even if empty
     String::from_utf8(JWT_B64.decode(payload).ok()?).ok()
@@ -305,7 +305,7 @@ impl TokenSet {
 /// Offsets smaller than this are network latency, not a wrong clock.
 const SKEW_NOISE_MS: f64 = 5_000.0;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod tests {
     use super::*;
     use crate::core::read::tests::json;

@@ -7,7 +7,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::session::CallError;
 
-#[wasm_bindgen(raw_module = "./errors.js")]
+// The package ships `errors.js` beside the glue; the browser tests (no package) take the same
+// file as a wasm-bindgen snippet.
+#[cfg_attr(not(test), wasm_bindgen(raw_module = "./errors.js"))]
+#[cfg_attr(test, wasm_bindgen(module = "/js/errors.js"))]
 extern "C" {
     #[wasm_bindgen(js_name = SessionExpiredError)]
     type JsSessionExpiredError;

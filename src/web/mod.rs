@@ -29,6 +29,8 @@ mod read;
 mod refresher;
 mod state;
 mod storage;
+#[cfg(test)]
+mod tests;
 mod types;
 mod userinfo;
 mod wait;
