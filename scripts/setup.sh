@@ -15,6 +15,16 @@ ENV_FILE=target/toolchain.env
 mkdir -p target
 
 say() { printf 'setup: %s\n' "$*"; }
+# `with_timeout SECONDS CMD...`: CMD, stopped after SECONDS (POSIX: no GNU `timeout` needed).
+with_timeout() {
+  local secs=$1 pid watcher rc
+  shift
+  "$@" & pid=$!
+  ( sleep "$secs"; kill "$pid" 2>/dev/null ) & watcher=$!
+  wait "$pid"; rc=$?
+  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true
+  return $rc
+}
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 SUDO=""
@@ -42,7 +52,7 @@ WB_VERSION=$(sed -n 's/^wasm-bindgen = .*"=\([0-9.]*\)".*/\1/p' Cargo.toml)
 [ -n "$WB_VERSION" ] || die "could not read the pinned wasm-bindgen version from Cargo.toml"
 
 # --- 0. the stamp: skip everything when nothing changed since the last full run -------------
-STAMP_KEY="${SG_ROUTE:-auto}-$(cat scripts/setup.sh Cargo.toml package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)"
+STAMP_KEY="${SG_ROUTE:-auto}-$(cat scripts/setup.sh rust-toolchain.toml Cargo.toml package.json package-lock.json 2>/dev/null | cksum | awk '{print $1 "-" $2}')"
 if [ -f "$ENV_FILE" ] && [ -f target/setup.stamp ] && [ "$(cat target/setup.stamp)" = "$STAMP_KEY" ] \
    && [ -d node_modules ]; then
   # shellcheck disable=SC1090
@@ -57,15 +67,26 @@ fi
 ROUTE=""
 HOST_CARGO=$(command -v cargo || true)
 # SG_ROUTE=debian forces the Debian route (to test it where rustup would work).
+PIN=$(awk -F'"' '/^channel/ {print $2}' rust-toolchain.toml)
 if [ "${SG_ROUTE:-}" != debian ] && command -v rustup >/dev/null; then
-  for tc in $(rustup toolchain list 2>/dev/null | awk '{print $1}'); do
+  # the pinned toolchain (rust-toolchain.toml) first; installed once if it can be
+  if ! rustup run "$PIN" rustc --version >/dev/null 2>&1; then
+    say "trying: rustup toolchain install $PIN (120 s at most)"
+    with_timeout 120 rustup toolchain install "$PIN" --profile minimal >/dev/null 2>&1 || true
+  fi
+  if ! rustup run "$PIN" rustc --version >/dev/null 2>&1; then
+    other=$(rustup toolchain list 2>/dev/null | awk 'NR==1 {print $1}')
+    say "WARNING: the pinned toolchain $PIN cannot be had here; using $other (sizes may differ)"
+    [ -n "$other" ] && export RUSTUP_TOOLCHAIN=$other
+  fi
+  for tc in "$PIN" $(rustup toolchain list 2>/dev/null | awk '{print $1}'); do
     if rustup +"$tc" target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
       ROUTE=rustup; RUST_TC=$tc; break
     fi
   done
   if [ -z "$ROUTE" ]; then
     say "trying: rustup target add wasm32-unknown-unknown (60 s at most)"
-    if timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+    if with_timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
       ROUTE=rustup; RUST_TC=$(rustup show active-toolchain | awk '{print $1}')
     else
       say "rustup cannot add the wasm32 target here; using Debian's rustc-web with -Zbuild-std"
@@ -87,7 +108,7 @@ RUST_SRC=0
 if [ "$ROUTE" = rustup ]; then
   # rust-src lets the release build rebuild std with immediate-abort panics (smaller wasm)
   if rustup +"$RUST_TC" component list --installed 2>/dev/null | grep -q '^rust-src' \
-     || timeout 60 rustup +"$RUST_TC" component add rust-src >/dev/null 2>&1; then
+     || with_timeout 60 rustup +"$RUST_TC" component add rust-src >/dev/null 2>&1; then
     RUST_SRC=1
   else
     say "rust-src not available: building without -Zbuild-std (a larger wasm)"
@@ -139,6 +160,7 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
   echo "# written by scripts/setup.sh"
   echo "SG_ROUTE=$ROUTE"
   echo "HOST_CARGO=$HOST_CARGO"
+  [ -z "${RUSTUP_TOOLCHAIN:-}" ] || echo "export RUSTUP_TOOLCHAIN=$RUSTUP_TOOLCHAIN"
   echo "WASM_BINDGEN=$WASM_BINDGEN"
   echo "WB_RUNNER=$WB_RUNNER"
   echo "CHROME=$CHROME"

@@ -57,7 +57,7 @@ pub struct Call {
     request: bool,
 }
 
-/// Is a call replay-safe, and must the driver give it an `Idempotency-Key`? SPEC rule 5: a call
+/// Is a call replay-safe, and must the driver give it an `Idempotency-Key`? Guarantee 5 (README): a call
 /// may be replayed after the server may have acted on it only if its method is idempotent or it
 /// carries a key; with `retry.idempotencyKey`, a non-idempotent call without one gets one.
 pub fn replay_safety(method: &str, has_key: bool, add_keys: bool) -> (bool, bool) {

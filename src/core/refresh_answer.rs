@@ -65,7 +65,7 @@ fn tokens(t: Option<&TokenInput>) -> Option<RefreshVerdict> {
 pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: Time) -> RefreshVerdict {
     match a.status {
         200..=299 => tokens(a.body).unwrap_or_else(|| transient(a.retry_after, now)),
-        // SPEC: `invalid_grant` and every other 400/401 answer is terminal.
+        // `invalid_grant` and every other 400/401 answer is terminal (guarantee 14).
         400 | 401 => RefreshVerdict::Terminal,
         // Throttling and overload say nothing about the refresh token.
         0 | 408 | 425 | 429 | 500..=599 => transient(a.retry_after, now),

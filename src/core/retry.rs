@@ -1,6 +1,6 @@
 //! Which answers are retried, and after how long.
 //!
-//! The rules (SPEC rule 5): 429, 503 with `Retry-After`, and the throttling answer of AWS
+//! The rules (guarantee 5 in the README): 429, 503 with `Retry-After`, and the throttling answer of AWS
 //! services (HTTP 400 with error type `TooManyRequestsException`) are retried for any method,
 //! since the server did not act on the call. 502/503/504 and network errors are retried only for
 //! idempotent methods, or for calls that carry an `Idempotency-Key`. Delays are exponential with

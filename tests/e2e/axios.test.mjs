@@ -136,7 +136,7 @@ test("axios: an abort while waiting for the refresh rejects promptly and sends n
     s.attachAxios(api);
     return abortAfter(100, (signal) => api.get("/api/me", { signal }));
   }, t);
-  assert.equal(r.a.e.name, "AbortError", "the signal's own AbortError, as SPEC says");
+  assert.equal(r.a.e.name, "AbortError", "the signal's own AbortError (guarantee 11)");
   assert.ok(r.ms < 1000, String(r.ms));
   await new Promise((res) => setTimeout(res, 1600));
   assert.equal((await h.stats()).counts.api, 0);

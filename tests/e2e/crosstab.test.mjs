@@ -1,4 +1,4 @@
-// Across tabs (SPEC rule 11): pages of one browser context share localStorage, Web Locks and
+// Across tabs (the README's "Across tabs"): pages of one browser context share localStorage, Web Locks and
 // BroadcastChannel, as the tabs of one browser do.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
@@ -130,4 +130,45 @@ test("memory and session storage stay independent per tab", async () => {
   await pages[0].evaluate(() => s.logout());
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(await pages[1].evaluate(() => s.isAuthenticated()), true);
+});
+
+// Without BroadcastChannel the tabs speak through local storage: the same messages, written
+// under `<storageKey>:msg` and carried by `storage` events, so the same rules apply.
+const NO_CHANNEL = () => { delete window.BroadcastChannel; };
+
+test("without BroadcastChannel: storage events carry the refresh, the login and the logout, once each", async () => {
+  const pages = await openTabs(2, { before: NO_CHANNEL });
+  assert.deepEqual(await pages[0].evaluate(() => typeof BroadcastChannel), "undefined");
+  const [a] = await storm([pages[0]]);
+  assert.deepEqual(a, { ok: 20, errors: [], auth: true });
+  // the other tab took the refreshed tokens from the message: its calls need no refresh
+  const [b] = await storm([pages[1]]);
+  assert.deepEqual(b, { ok: 20, errors: [], auth: true });
+  assert.equal((await h.stats()).counts.refresh, 1);
+  await pages[1].evaluate(() => s.logout());
+  await pages[0].waitForFunction(() => !s.isAuthenticated(), null, { timeout: 5_000 });
+  const ends = await Promise.all(pages.map((p) => p.evaluate(() => events.filter((e) => e.type === "session-expired").map((e) => e.reason))));
+  assert.deepEqual(ends, [["logout"], ["logout"]]);
+  // a login in one tab logs the other in
+  const t = await h.login();
+  await pages[0].evaluate((t) => s.setTokens(tokens(t)), t);
+  await pages[1].waitForFunction(() => s.isAuthenticated(), null, { timeout: 5_000 });
+});
+
+test("without BroadcastChannel: a record written or removed by a tab that does not share is no message", async () => {
+  const pages = await openTabs(2, { before: NO_CHANNEL });
+  await storm(pages, 1);
+  // a third manager on the same key but `crossTab: false` logs in and out: it writes and
+  // removes the record itself, and posts nothing
+  const t = await h.login();
+  await pages[1].evaluate(async (t) => {
+    const other = new SG.SessionManager({ storage: "local", crossTab: false });
+    other.setTokens(tokens(t));
+    other.logout();
+    other.dispose();
+  }, t);
+  await new Promise((r) => setTimeout(r, 300));
+  const auth = await Promise.all(pages.map((p) => p.evaluate(() => ({ auth: s.isAuthenticated(), ends: events.filter((e) => e.type === "session-expired").length }))));
+  // the old fallback read the removal as a logout of every tab (and a write as a login)
+  assert.deepEqual(auth[0], { auth: true, ends: 0 });
 });

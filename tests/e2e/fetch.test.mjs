@@ -1,4 +1,4 @@
-// SPEC's "Behaviour that must hold", rule by rule, through `fetch`, against the dev server's
+// The README's Guarantees, one by one, through `fetch`, against the dev server's
 // faults. Each test resets the server; `make()` and `tokens()` come from www/test.html.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ beforeEach(async () => { await h.reset(); });
 
 const expired = async (extra = {}) => ({ ...(await h.login()), ...extra });
 
-test("rule 2: a storm of 200 calls on an expired token makes one refresh, every call answered", async () => {
+test("guarantee 2: a storm of 200 calls on an expired token makes one refresh, every call answered", async () => {
   const t = await expired();
   const r = await h.page.evaluate(async (t) => {
     const s = make({}, tokens(t, { expiresIn: 0 }));
@@ -67,7 +67,7 @@ test("calls answered out of order, in reused slots, each get their own answer, r
   assert.equal(r.n, 630 + twice, "failures, throws and 503s sent twice (one retry), the others once");
 });
 
-test("rule 3: 200 calls with a token the server refuses: one refresh, each call replayed once", async () => {
+test("guarantee 3: 200 calls with a token the server refuses: one refresh, each call replayed once", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
     const s = make({}, { accessToken: "opaque-unknown-to-the-server", refreshToken: t.refresh_token });
@@ -81,7 +81,7 @@ test("rule 3: 200 calls with a token the server refuses: one refresh, each call 
   assert.equal(r.stats.refreshes, 1);
 });
 
-test("rule 3: a 401 for a token that is no longer current replays with the current one, no refresh", async () => {
+test("guarantee 3: a 401 for a token that is no longer current replays with the current one, no refresh", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
     const s = make({}, tokens(t));
@@ -144,7 +144,7 @@ test("rules 1+4: a revoked refresh token ends the session once, every waiter rej
   assert.equal(st.counts.badTokens, 0);
 });
 
-test("rule 1: refresh answers without a usable token are transient; nothing stored or sent", async () => {
+test("guarantee 1: refresh answers without a usable token are transient; nothing stored or sent", async () => {
   for (const mode of ["null-token", "html", "broken"]) {
     await h.reset();
     const t = await expired();
@@ -210,7 +210,7 @@ test("expireOnTransientFailure ends the session with refresh-failed", async () =
   assert.deepEqual(r.events.filter((e) => e.type === "retry").map((e) => [e.refresh, e.attempt]), [[true, 1]], "the token endpoint's retry is announced");
 });
 
-test("rule 5: 503 + Retry-After and 429 are retried with a retry event; retries spent → last answer", async () => {
+test("guarantee 5: 503 + Retry-After and 429 are retried with a retry event; retries spent → last answer", async () => {
   const t = await h.login();
   await h.faults({ apiMode: "503", apiRetryAfter: 0, apiFaultCount: 2 });
   const r = await h.page.evaluate(async (t) => {
@@ -237,7 +237,7 @@ test("rule 5: 503 + Retry-After and 429 are retried with a retry event; retries 
   assert.equal(r2.stats.throttled, 3);
 });
 
-test("rule 5: overload on a non-idempotent call is not replayed, unless it has an Idempotency-Key", async () => {
+test("guarantee 5: overload on a non-idempotent call is not replayed, unless it has an Idempotency-Key", async () => {
   const t = await h.login();
   await h.faults({ apiMode: "502", apiFaultCount: 1 });
   const r = await h.page.evaluate(async (t) => {
@@ -262,7 +262,7 @@ test("rule 5: overload on a non-idempotent call is not replayed, unless it has a
   assert.equal(r2.body.idempotencyKey, log[0].idem);
 });
 
-test("rule 5: network errors are retried for GET, not for POST", async () => {
+test("guarantee 5: network errors are retried for GET, not for POST", async () => {
   const t = await h.login();
   await h.faults({ apiMode: "reset", apiFaultCount: 1 });
   const r = await h.page.evaluate(async (t) => {
@@ -280,7 +280,7 @@ test("rule 5: network errors are retried for GET, not for POST", async () => {
   assert.equal((await h.stats()).counts.api, 3, "the POST was sent once");
 });
 
-test("rule 3: bodies survive the replay after a 401 (string, URLSearchParams, FormData, Blob, Request)", async () => {
+test("guarantee 3: bodies survive the replay after a 401 (string, URLSearchParams, FormData, Blob, Request)", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
     const out = [];
@@ -309,7 +309,7 @@ test("rule 3: bodies survive the replay after a 401 (string, URLSearchParams, Fo
   assert.equal(r[4][2], "from a Request");
 });
 
-test("rule 10: an abort while waiting for a refresh or a backoff rejects at once and sends nothing", async () => {
+test("guarantee 11: an abort while waiting for a refresh or a backoff rejects at once and sends nothing", async () => {
   const t = await expired();
   await h.faults({ tokenLatencyMs: 1500 });
   const r = await h.page.evaluate(async (t) => {
@@ -333,7 +333,7 @@ test("rule 10: an abort while waiting for a refresh or a backoff rejects at once
   assert.equal((await h.stats()).counts.api, 1, "the backoff was cut short, no second send");
 });
 
-test("rule 12: proactive refresh before expiry, with no calls made", async () => {
+test("guarantee 12: proactive refresh before expiry, with no calls made", async () => {
   const t = await h.login({ accessTtl: 3 });
   const r = await h.page.evaluate(async (t) => {
     make({ refreshLeewaySeconds: 30 }, tokens(t));
@@ -346,7 +346,7 @@ test("rule 12: proactive refresh before expiry, with no calls made", async () =>
   assert.equal((await h.stats()).counts.refresh, 1);
 });
 
-test("rule 12: a far expiry is clamped below setTimeout's 2^31 ms and refreshes nothing early", async () => {
+test("guarantee 12: a far expiry is clamped below setTimeout's 2^31 ms and refreshes nothing early", async () => {
   const page = await h.openPage();
   const t = await h.login();
   const r = await page.evaluate(async (t) => {
@@ -414,7 +414,7 @@ test("OIDC userInfoUrl, cached for userInfoTtlSeconds", async () => {
   assert.equal((await h.stats()).counts.userinfo, 2, "one request, a cache hit, then a request after the TTL");
 });
 
-test("the refresh requests are exactly as SPEC describes (OAuth2 form post, Cognito InitiateAuth)", async () => {
+test("the refresh requests are exactly as the README describes (OAuth2 form post, Cognito InitiateAuth)", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
     const seen = [];
@@ -450,7 +450,7 @@ test("the refresh requests are exactly as SPEC describes (OAuth2 form post, Cogn
   assert.equal(JSON.parse(r.keptRefreshToken).AuthParameters.REFRESH_TOKEN, "r-old");
 });
 
-test("rule 8: unavailable storage falls back to memory and warns once", async () => {
+test("guarantee 8: unavailable storage falls back to memory and warns once", async () => {
   const page = await h.openPage();
   const warnings = [];
   page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
@@ -466,7 +466,7 @@ test("rule 8: unavailable storage falls back to memory and warns once", async ()
   await page.close();
 });
 
-test("rule 9: bad input of every kind is a TypeError and the instance keeps working", async () => {
+test("guarantee 10: bad input of every kind is a TypeError and the instance keeps working", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
     const s = make({}, tokens(t));
@@ -611,7 +611,7 @@ test("no-refresh-token: an expired token without a way to refresh ends the sessi
   assert.equal((await h.stats()).counts.refresh, 0);
 });
 
-test("rule 10: an abort while queued by the rate limiter rejects at once and sends nothing", async () => {
+test("guarantee 11: an abort while queued by the rate limiter rejects at once and sends nothing", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
     const s = make({ rateLimit: { requestsPerSecond: 0.5 } }, tokens(t));
@@ -624,7 +624,7 @@ test("rule 10: an abort while queued by the rate limiter rejects at once and sen
   assert.equal((await h.stats()).counts.api, 1);
 });
 
-test("rule 8: corrupt or foreign data under the key is ignored; a full storage falls back to memory", async () => {
+test("guarantee 8: corrupt or foreign data under the key is ignored; a full storage falls back to memory", async () => {
   const page = await h.openPage();
   const warnings = [];
   page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
@@ -652,7 +652,7 @@ test("rule 8: corrupt or foreign data under the key is ignored; a full storage f
   await page.close();
 });
 
-test("rule 8: the refresh token goes nowhere but the token endpoint", async () => {
+test("guarantee 8: the refresh token goes nowhere but the token endpoint", async () => {
   const t = await h.login();
   await h.page.evaluate(async (t) => {
     const s = make({}, { accessToken: "refused", refreshToken: t.refresh_token });

@@ -255,3 +255,26 @@ test("getters on init, headers and axios configs that call back into the session
   assert.equal((await h.stats()).counts.badTokens, 0);
   assert.deepEqual(h.errors, []);
 });
+
+test("free() without dispose(): the session is disposed, and its channel leaves no handler behind", async () => {
+  await h.page.evaluate(() => localStorage.clear());
+  const t = await h.login();
+  const errorsBefore = h.errors.length;
+  const r = await h.page.evaluate(async (t) => {
+    const m = new SG.SessionManager({ storage: "local", storageKey: "freed", refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo" } });
+    m.setTokens(tokens(t));
+    const { fetch } = m;
+    m.free();
+    // another tab's message on the freed manager's channel
+    const bc = new BroadcastChannel("sessionguard:freed");
+    bc.postMessage({ t: "end", reason: "logout" });
+    await new Promise((r) => setTimeout(r, 200));
+    bc.close();
+    const after = await settle(fetch("/api/me"));
+    const fresh = new SG.SessionManager({});
+    fresh.setTokens(tokens(t));
+    return { after: after.ok ? "sent" : after.e.name, fresh: (await fresh.fetch("/api/me")).status };
+  }, t);
+  assert.deepEqual(r, { after: "SessionDisposedError", fresh: 200 });
+  assert.deepEqual(h.errors.slice(errorsBefore), [], "no error thrown by a dropped handler");
+});
