@@ -194,7 +194,7 @@ async fn on_answer(
             counts.replayed = call.replayed();
             write_counts(&config, &counts);
             if let Some((attempt, delay)) = retry {
-                let url = js::resolve_url(&config_url(&config)).map(|u| u.href()).unwrap_or_default();
+                let url = js::resolve_url(&config_url(&config)).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
                 inner.emit_retry(&url, status, attempt, delay, false);
                 wait::abortable(wait::sleep(delay), signal_of(&config).as_ref()).await?;
             }

@@ -49,8 +49,8 @@ impl Channel {
         let key = storage_key.to_string();
         let ours = key.clone();
         let listener = Closure::<dyn FnMut(StorageEvent)>::new(move |ev: StorageEvent| {
-            let value = ev.new_value().and_then(|v| read::json(&v));
-            if let Some(m) = crosstab::storage_event(&ours, ev.key().as_deref(), value.as_ref()) {
+            let value = js::get_str(&ev, "newValue").and_then(|v| read::json(&v));
+            if let Some(m) = crosstab::storage_event(&ours, js::get_str(&ev, "key").as_deref(), value.as_ref()) {
                 deliver(m);
             }
         });

@@ -23,7 +23,7 @@ use web_sys::{AbortSignal, Headers, Request, Response};
 
 use super::driver::{self, Resume, Sent};
 use super::errors::{call_error, disposed, type_error};
-use super::js::{self, Name};
+use super::js::{self, HeadersJs, Name};
 use super::state::Inner;
 use super::wait;
 use crate::core::call::{Call, Step, Verdict};
@@ -181,10 +181,10 @@ fn input_url(input: &JsValue) -> Option<String> {
         return Some(s);
     }
     if let Some(r) = input.dyn_ref::<Request>() {
-        return Some(r.url());
+        return js::prop(r, Name::Url).as_string();
     }
     if let Some(u) = input.dyn_ref::<web_sys::Url>() {
-        return Some(u.href());
+        return js::get_str(u, "href");
     }
     None
 }
@@ -201,11 +201,11 @@ fn has_header(h: &JsValue, name: Name) -> bool {
     if h.is_undefined() || h.is_null() {
         return false;
     }
-    Headers::new_with_str_sequence_sequence(h).is_ok_and(|h| request_has(&h, name))
+    Headers::new_with_str_sequence_sequence(h).is_ok_and(|h| request_has(h.unchecked_ref(), name))
 }
 
-fn request_has(h: &Headers, name: Name) -> bool {
-    js::with_name(name, |n| h.unchecked_ref::<HeadersJs>().has(n)).unwrap_or(false)
+fn request_has(h: &HeadersJs, name: Name) -> bool {
+    js::with_name(name, |n| h.has(n)).unwrap_or(false)
 }
 
 fn is_abort(err: &JsValue, signal: Option<&AbortSignal>) -> bool {
@@ -218,7 +218,7 @@ async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) 
     let url = input_url(&input);
     let skip = js::prop(&init, Name::SkipAuth).as_bool() == Some(true);
     let request_in = input.dyn_ref::<Request>();
-    let callers_auth = request_in.is_some_and(|r| request_has(&r.headers(), Name::AuthorizationLower))
+    let callers_auth = request_in.is_some_and(|r| request_has(&js::headers_of(r), Name::AuthorizationLower))
         || has_header(&js::prop(&init, Name::Headers), Name::AuthorizationLower);
     let Some(url) = url.filter(|u| !skip && !callers_auth && inner.allowed(u)) else {
         // not ours, or the caller's own credentials: untouched
@@ -242,15 +242,15 @@ async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) 
         None => None,
     };
     let method = match &request {
-        Some(r) => r.method(),
+        Some(r) => js::prop(r, Name::Method).as_string().unwrap_or_else(|| "GET".into()),
         None => js::prop(&init, Name::Method).as_string().unwrap_or_else(|| "GET".into()),
     };
     let signal: Option<AbortSignal> = match &request {
-        Some(r) => Some(r.signal()),
+        Some(r) => js::prop(r, Name::Signal).dyn_into::<AbortSignal>().ok(),
         None => js::prop(&init, Name::Signal).dyn_into::<AbortSignal>().ok(),
     };
     let has_key = match &request {
-        Some(r) => request_has(&r.headers(), Name::IdempotencyKeyLower),
+        Some(r) => request_has(&js::headers_of(r), Name::IdempotencyKeyLower),
         None => has_header(&js::prop(&init, Name::Headers), Name::IdempotencyKeyLower),
     };
     let call = inner.with(|s| Call::new(s, &method, has_key));
@@ -271,7 +271,7 @@ impl Outgoing {
         let h = match &self.request {
             Some(r) => {
                 let c = r.clone()?;
-                set_header(&c.headers(), bearer, key)?;
+                set_header(&js::headers_of(&c), bearer, key)?;
                 return Ok((c.into(), JsValue::UNDEFINED));
             }
             None => {
@@ -282,7 +282,7 @@ impl Outgoing {
                 Headers::new_with_str_sequence_sequence(&given)?
             }
         };
-        set_header(&h, bearer, key)?;
+        set_header(h.unchecked_ref(), bearer, key)?;
         Ok((self.input.clone(), self.init_with(&h)))
     }
 
@@ -309,14 +309,6 @@ fn bare_headers(bearer: &JsValue, key: Option<&str>) -> Object {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `Headers` with names and values that are JavaScript strings already (the names of
-    /// [`Name`], the cached bearer): no copy per call.
-    #[wasm_bindgen(js_name = Headers)]
-    type HeadersJs;
-    #[wasm_bindgen(method, catch, js_name = set)]
-    fn set(this: &HeadersJs, name: &JsValue, value: &JsValue) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = has)]
-    fn has(this: &HeadersJs, name: &JsValue) -> Result<bool, JsValue>;
     #[wasm_bindgen(js_name = Promise)]
     type PromiseJs;
     /// `promise.then(f, g)` with functions (js-sys takes only `Closure`s).
@@ -324,8 +316,7 @@ extern "C" {
     fn then_with(this: &PromiseJs, on_answer: &Function, on_error: &Function) -> Promise;
 }
 
-fn set_header(h: &Headers, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
-    let h = h.unchecked_ref::<HeadersJs>();
+fn set_header(h: &HeadersJs, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
     js::with_name(Name::Authorization, |n| h.set(n, bearer))?;
     if let Some(k) = key {
         js::with_name(Name::IdempotencyKey, |n| h.set(n, &JsValue::from_str(k)))?;
@@ -349,9 +340,9 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Se
     match look(status) {
         Look::Nothing => {}
         Look::Headers | Look::HeadersAndBody => {
-            let h = res.headers();
-            retry_after = h.get("retry-after").ok().flatten();
-            error_type = h.get("x-amzn-errortype").ok().flatten();
+            let h = js::headers_of(&res);
+            retry_after = js::header(&h, Name::RetryAfter);
+            error_type = js::header(&h, Name::ErrorType);
             if look(status) == Look::HeadersAndBody && error_type.is_none() {
                 error_type = body_error_type(&res).await;
             }
@@ -361,7 +352,7 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Se
 }
 
 async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut call: Call, resume: Resume) -> Result<JsValue, JsValue> {
-    let event_url = js::resolve_url(url).map_or_else(|| url.to_string(), |u| u.href());
+    let event_url = js::resolve_url(url).and_then(|u| js::get_str(&u, "href")).unwrap_or_else(|| url.to_string());
     let signal = out.signal.clone();
     driver::drive(inner, &mut call, signal.as_ref(), &event_url, resume, &mut |bearer, key| {
         let attempt = out.with_headers(&bearer, key);

@@ -8,9 +8,9 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Response, ResponseType};
+use web_sys::{AbortController, Response};
 
-use super::js;
+use super::js::{self, Name};
 use super::wait;
 
 /// Longest one request to the identity provider may take.
@@ -75,12 +75,13 @@ thread_local! {
 
 /// Reads a `Response` into an [`Answer`] (the body is read within the same time bound).
 pub async fn read(res: &Response) -> Answer {
-    if res.type_() == ResponseType::Opaqueredirect || (300..400).contains(&res.status()) {
+    // a redirect not followed: `opaqueredirect` (status 0), or a 3xx as it is
+    if res.status() == 0 || (300..400).contains(&res.status()) {
         if !WARNED_REDIRECT.with(|w| w.replace(true)) {
             js::warn(
                 &[
                     "the identity provider answered ",
-                    &res.url(),
+                    &js::prop(res, Name::Url).as_string().unwrap_or_default(),
                     " with a redirect; sessionguard never follows redirects for its own requests (they carry tokens): use the final URL",
                 ]
                 .concat(),
@@ -88,14 +89,13 @@ pub async fn read(res: &Response) -> Answer {
         }
         return Answer::failed("the endpoint answered with a redirect, which is not followed");
     }
-    let h = res.headers();
-    let header = |name: &str| h.get(name).ok().flatten();
+    let h = js::headers_of(res);
     let text = match res.text() {
         Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
         Err(_) => None,
     };
     let json = text.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED);
-    Answer { status: res.status(), retry_after: header("retry-after"), error_type: header("x-amzn-errortype"), json, failure: None }
+    Answer { status: res.status(), retry_after: js::header(&h, Name::RetryAfter), error_type: js::header(&h, Name::ErrorType), json, failure: None }
 }
 
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.

@@ -37,6 +37,33 @@ extern "C" {
     pub fn own_init(method: &str, headers: &JsValue, body: &JsValue, signal: &JsValue) -> JsValue;
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Headers`, called with names and values that are JavaScript strings already (the names
+    /// of [`Name`], the cached bearer): no copy per call.
+    #[wasm_bindgen(js_name = Headers)]
+    pub type HeadersJs;
+    #[wasm_bindgen(method, catch, js_name = set)]
+    pub fn set(this: &HeadersJs, name: &JsValue, value: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = has)]
+    pub fn has(this: &HeadersJs, name: &JsValue) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_js(this: &HeadersJs, name: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// The `headers` of a `Request` or `Response` (or anything with such a property).
+pub fn headers_of(r: &JsValue) -> HeadersJs {
+    prop(r, Name::Headers).unchecked_into()
+}
+
+/// `headers.get(name)`, if there is such a header (never throws).
+pub fn header(h: &HeadersJs, name: Name) -> Option<String> {
+    if !h.is_object() {
+        return None;
+    }
+    with_name(name, |n| h.get_js(n)).ok().and_then(|v| v.as_string())
+}
+
 /// `obj[key] = value`; false when it throws (a frozen object).
 pub fn set(obj: &JsValue, key: &str, value: &JsValue) -> bool {
     obj.is_object() && Reflect::set(obj, &JsValue::from_str(key), value).unwrap_or(false)

@@ -99,8 +99,9 @@ fn http_url(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsVa
     let Some(s) = text(obj, key, path)? else {
         return Ok(None);
     };
-    match js::resolve_url(&s) {
-        Some(u) if u.protocol() == "http:" || u.protocol() == "https:" => Ok(Some(u.href())),
+    let parsed = js::resolve_url(&s).map(|u| (js::get_str(&u, "protocol"), js::get_str(&u, "href")));
+    match parsed {
+        Some((Some(p), Some(href))) if p == "http:" || p == "https:" => Ok(Some(href)),
         _ => Err(type_error(&["option `", path, key, "` must be an http(s) URL, got \"", &s, "\""].concat())),
     }
 }
@@ -162,7 +163,7 @@ fn origins(o: &JsValue) -> Result<Vec<String>, JsValue> {
         return Ok(js::page_origin().into_iter().collect());
     };
     list.iter()
-        .map(|s| match web_sys::Url::new(s).ok().map(|u| u.origin()) {
+        .map(|s| match web_sys::Url::new(s).ok().and_then(|u| js::get_str(&u, "origin")) {
             Some(origin) if origin != "null" => Ok(origin),
             _ => Err(type_error(&["option `allowedOrigins` takes origins like \"https://api.example.com\", got \"", s, "\""].concat())),
         })

@@ -269,7 +269,8 @@ impl Inner {
                 return h.origins[i].1;
             }
         }
-        let a = js::resolve_url(url).is_some_and(|u| self.opts.origins.iter().any(|o| *o == u.origin()));
+        let origin = js::resolve_url(url).and_then(|u| js::get_str(&u, "origin"));
+        let a = origin.is_some_and(|origin| self.opts.origins.contains(&origin));
         let mut h = self.handles.borrow_mut();
         if h.origins.len() >= 512 {
             h.origins.clear();
