@@ -4,8 +4,8 @@
 //! A call on an allowed origin becomes a core [`Call`] driven by [`driver`]. The common case (a
 //! `GET` of a URL string, no `init`, a token at hand) takes the driver's first step
 //! synchronously and sends at once; its answer comes back through one `then` to a parked slot,
-//! and only an answer the rules look at ([`look`]) continues in the driver. Measured in
-//! `npm run bench` (A/B in `docs/ARCHITECTURE.md`).
+//! and only an answer the rules look at ([`look`]) continues in the driver. `npm run bench`
+//! measures it against the same call through the driver's async path (the README's table).
 //!
 //! Why ports and not `Closure`s: wasm-bindgen wraps each closure in a JavaScript function that
 //! collects its arguments, counts references in a `try`/`finally` and dispatches through a

@@ -95,7 +95,13 @@ pub async fn read(res: &Response) -> Answer {
         Err(_) => None,
     };
     let json = text.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED);
-    Answer { status: res.status(), retry_after: js::header(&h, Name::RetryAfter), error_type: js::header(&h, Name::ErrorType), json, failure: None }
+    Answer {
+        status: res.status(),
+        retry_after: js::header(&h, Name::RetryAfter),
+        error_type: js::header(&h, Name::ErrorType),
+        json,
+        failure: None,
+    }
 }
 
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.
