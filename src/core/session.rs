@@ -148,8 +148,8 @@ pub enum Event {
 /// should mend.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Warning {
-    /// A refresh answer's expiry field (named) held no number: its token is used with the
-    /// expiry unknown (valid until a 401).
+    /// A refresh answer's expiry field (named) held no number: its token is used with that
+    /// field ignored (the expiry from the JWT `exp`, else unknown until a 401).
     JunkExpiry(&'static str),
     /// The refresh function resolved with something that is not a token set (described): a
     /// programming error, taken as a transient failure.

@@ -31,8 +31,9 @@ pub struct TokenInput {
     pub expires_in: Option<f64>,
     pub expires_at: Option<f64>,
     /// An expiry field that was given but holds no number (`NaN`, `"soon"`, `true`, an object):
-    /// its name. The app's own `setTokens` is refused for it; in a refresh answer the expiry
-    /// is unknown instead (the token is good; see [`TokenSet::from_input`]).
+    /// its name. The app's own `setTokens` is refused for it; in a refresh answer the field is
+    /// ignored instead (the token is good; the expiry comes from the next source, the JWT `exp`,
+    /// else it is unknown: see [`TokenSet::from_input`]).
     pub junk_expiry: Option<&'static str>,
 }
 

@@ -455,7 +455,7 @@ impl Drop for Inner {
 fn warn(w: &Warning, origins: &[String]) {
     match w {
         Warning::JunkExpiry(field) => js::warn(
-            &["a refresh answer's `", field, "` is not a number; the new token is used with its expiry unknown (until a 401)"].concat(),
+            &["a refresh answer's `", field, "` is not a number; the new token is used with that field ignored (its expiry from the token's `exp` claim, else unknown until a 401)"].concat(),
         ),
         Warning::RefreshMisuse(got) => web_sys::console::error_1(&js_sys::TypeError::new(
             &[

@@ -148,6 +148,7 @@ export class SessionManager {
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
   /** Stops timers and channels; later calls reject with SessionDisposedError. */
   dispose(): void;
+  /** Releases the manager's memory in the module now, instead of when it is garbage-collected; implies dispose(). */
   free(): void;
 }
 "#;

@@ -67,14 +67,12 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     };
     let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
     let mut call = inner.with(|s| Call::new(s, "GET", false));
-    let sent_gen = Cell::new(0);
     // the HTTP status of the last answer (the rules may have read it as another)
     let status = Cell::new(0u16);
     let status = &status;
     let json = driver::drive(inner, &mut call, None, &url, Resume::Ask, &mut |_bearer, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
-        let (token, gen) = inner.access_token().unwrap_or_default();
-        sent_gen.set(gen);
+        let (token, _) = inner.access_token().unwrap_or_default();
         Box::pin(async move {
             let a = if cognito {
                 let body = write::json(&[("AccessToken", Out::Str(&token))]);
@@ -100,7 +98,8 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     let Some(obj) = read::object(&json) else {
         return Err(user_info(status, "the answer is not a JSON object"));
     };
-    let sent_gen = sent_gen.get();
+    // the generation of the token the answer is for: the call's last send
+    let sent_gen = call.sent_generation().unwrap_or(0);
     if !cognito {
         return Ok((json, sent_gen));
     }

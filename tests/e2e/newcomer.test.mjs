@@ -192,3 +192,27 @@ test("Node >= 18: init() without arguments, then the manager works (as in Vitest
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
   assert.deepEqual(JSON.parse(out.trim().split("\n").pop()), { before: "no-session", token: "abc", auth: true, created: false });
 });
+
+test("a refresh function whose expiry is junk (expiresIn: NaN, expiresAt: NaN): its token is used (expiry from the JWT, else unknown), and the console says so once", async () => {
+  const t = await expired();
+  const warnings = [];
+  const onConsole = (m) => { if (m.type() === "warning") warnings.push(m.text()); };
+  h.page.on("console", onConsole);
+  const r = await h.page.evaluate(async (t) => {
+    const post = async (rt) => (await fetch("/oauth/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "demo" }) })).json();
+    const out = {};
+    for (const key of ["expiresIn", "expiresAt"]) {
+      // what `Number(undefined)` gives an app that reads a field its server does not send
+      const s = make({ refresh: async (rt) => { const j = await post(rt); return { accessToken: j.access_token, refreshToken: j.refresh_token, [key]: Number(undefined) }; } }, tokens(t, { expiresIn: 0 }));
+      const answered = await Promise.all(Array.from({ length: 6 }, () => settle(s.fetch("/api/me").then((x) => x.status))));
+      // with the field unusable, the expiry comes from the next source: the JWT's `exp`
+      const exp = s.claims().exp * 1000;
+      out[key] = { answered: answered.filter((x) => x.ok && x.v === 200).length, refreshed: events.filter((e) => e.type === "token-refreshed").map((e) => Math.abs(e.expiresAt - exp) < 10_000), auth: s.isAuthenticated() };
+    }
+    return out;
+  }, t);
+  h.page.off("console", onConsole);
+  for (const key of ["expiresIn", "expiresAt"]) assert.deepEqual(r[key], { answered: 6, refreshed: [true], auth: true }, key);
+  const told = warnings.filter((w) => w.includes("is not a number"));
+  assert.equal(told.length, 2, "once per manager: " + warnings.join("\n"));
+});
