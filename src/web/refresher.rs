@@ -21,13 +21,13 @@ use crate::core::refresh_answer::{
 use crate::core::token::TokenInput;
 
 /// What the core's classifiers read of an answer, with its body read as `B`.
-fn endpoint<'a, B>(a: &'a Answer, body: Option<&'a B>) -> EndpointAnswer<'a, B> {
+fn answer_of<'a, B>(a: &'a Answer, body: Option<&'a B>) -> EndpointAnswer<'a, B> {
     EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: a.error_type.as_deref(), body }
 }
 
 fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
     let body = read::object(&a.json).map(|o| TokenInput::read(&o));
-    classify_oauth2(endpoint(a, body.as_ref()), js::now())
+    classify_oauth2(answer_of(a, body.as_ref()), js::now())
 }
 
 /// One attempt: the verdict, and the HTTP status seen (0: none).
@@ -58,7 +58,7 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
             ]);
             let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), Some(&body)).await;
             let parsed = read::object(&a.json).map(|o| CognitoBody::read(&o));
-            (classify_cognito(endpoint(&a, parsed.as_ref()), js::now()), a.status)
+            (classify_cognito(answer_of(&a, parsed.as_ref()), js::now()), a.status)
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,
     }
