@@ -70,29 +70,35 @@ fn check_keys(obj: &JsValue, known: &[&str], path: &str) -> Result<(), JsValue> 
     Ok(())
 }
 
-/// `obj[key]` read by `read`, or `None` when it is `undefined`/`null`; a value `read` refuses is
-/// a `TypeError` that names the option, what it must be (`what`) and what it got.
-fn field<T>(obj: &JsValue, key: &str, path: &str, what: &str, read: impl FnOnce(&JsValue) -> Option<T>) -> Result<Option<T>, JsValue> {
+/// `obj[key]`, or `None` when it is `undefined`/`null`; a value `ok` refuses is a `TypeError`
+/// that names the option, what it must be (`what`) and what it got. One body for every kind of
+/// option (not one copy per type: the constructor is the module's largest function).
+#[inline(never)]
+fn field(obj: &JsValue, key: &str, path: &str, what: &str, ok: fn(&JsValue) -> bool) -> Result<Option<JsValue>, JsValue> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    match read(&v) {
-        Some(t) => Ok(Some(t)),
-        None => Err(type_error(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)].concat())),
+    if ok(&v) {
+        Ok(Some(v))
+    } else {
+        Err(type_error(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)].concat()))
     }
 }
 
 fn non_negative(obj: &JsValue, key: &str, path: &str) -> Result<Option<f64>, JsValue> {
-    field(obj, key, path, "a finite number >= 0", |v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
+    let ok: fn(&JsValue) -> bool = |v| v.as_f64().is_some_and(|n| n.is_finite() && n >= 0.0);
+    Ok(field(obj, key, path, "a finite number >= 0", ok)?.and_then(|v| v.as_f64()))
 }
 
 fn flag(obj: &JsValue, key: &str, path: &str) -> Result<Option<bool>, JsValue> {
-    field(obj, key, path, "a boolean", JsValue::as_bool)
+    let ok: fn(&JsValue) -> bool = |v| v.as_bool().is_some();
+    Ok(field(obj, key, path, "a boolean", ok)?.and_then(|v| v.as_bool()))
 }
 
 fn text(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
-    field(obj, key, path, "a non-empty string", |v| v.as_string().filter(|s| !s.is_empty()))
+    let ok: fn(&JsValue) -> bool = |v| v.as_string().is_some_and(|s| !s.is_empty());
+    Ok(field(obj, key, path, "a non-empty string", ok)?.and_then(|v| v.as_string()))
 }
 
 fn http_url(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
@@ -155,19 +161,26 @@ fn refresher(r: &JsValue) -> Result<Refresher, JsValue> {
 }
 
 fn origins(o: &JsValue) -> Result<Vec<String>, JsValue> {
-    let strings = |v: &JsValue| {
-        let a = v.dyn_ref::<Array>().filter(|_| Array::is_array(v))?;
-        a.iter().map(|s| s.as_string()).collect::<Option<Vec<String>>>()
-    };
-    let Some(list) = field(o, "allowedOrigins", "", "an array of origin strings", strings)? else {
+    let Some(list) = field(o, "allowedOrigins", "", "an array of origin strings", Array::is_array)? else {
         return Ok(js::page_origin().into_iter().collect());
     };
-    list.iter()
-        .map(|s| match web_sys::Url::new(s).ok().and_then(|u| js::get_str(&u, "origin")) {
-            Some(origin) if origin != "null" => Ok(origin),
-            _ => Err(type_error(&["option `allowedOrigins` takes origins like \"https://api.example.com\", got \"", s, "\""].concat())),
-        })
-        .collect()
+    let mut out = Vec::new();
+    for item in list.unchecked_ref::<Array>().iter() {
+        let Some(s) = item.as_string() else {
+            return Err(type_error(
+                &["option `allowedOrigins` must be an array of origin strings, got ", &describe(&item), " in it"].concat(),
+            ));
+        };
+        match web_sys::Url::new(&s).ok().and_then(|u| js::get_str(&u, "origin")) {
+            Some(origin) if origin != "null" => out.push(origin),
+            _ => {
+                return Err(type_error(
+                    &["option `allowedOrigins` takes origins like \"https://api.example.com\", got \"", &s, "\""].concat(),
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
