@@ -75,8 +75,9 @@ pub enum Sent {
 pub type SendFn<'a> = dyn FnMut(JsValue, Option<&str>) -> Pin<Box<dyn Future<Output = Sent> + 'a>> + 'a;
 
 /// A whole call whose sends are made here (fetch, `userInfo()`): until it may be sent, send,
-/// report, until the core says deliver or fail. `first`: a step already asked for, or the
-/// answer of a send already made (the fetch interceptor's synchronous first send).
+/// report, until the core says deliver or fail. `url`: as given (maybe relative), for the `retry`
+/// event. `resume`: where it starts: a step already asked for, or the answer of a send already
+/// made (the fetch interceptor's synchronous first send).
 pub async fn drive(
     inner: &Inner,
     call: &mut Call,
@@ -122,7 +123,10 @@ fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Res
         Verdict::Fail(e) => Some(Err(call_error(e))),
         Verdict::Again { retry } => {
             if let Some((attempt, delay)) = retry {
-                inner.emit_retry(url, status, attempt, delay, false);
+                // the event names the URL resolved, as `fetch` resolved it (only now: most calls
+                // are never retried, and resolving costs a `URL` each)
+                let href = js::resolve_url(url).and_then(|u| js::get_str(&u, "href"));
+                inner.emit_retry(href.as_deref().unwrap_or(url), status, attempt, delay, false);
             }
             None
         }

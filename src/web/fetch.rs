@@ -352,9 +352,8 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Se
 }
 
 async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut call: Call, resume: Resume) -> Result<JsValue, JsValue> {
-    let event_url = js::resolve_url(url).and_then(|u| js::get_str(&u, "href")).unwrap_or_else(|| url.to_string());
     let signal = out.signal.clone();
-    driver::drive(inner, &mut call, signal.as_ref(), &event_url, resume, &mut |bearer, key| {
+    driver::drive(inner, &mut call, signal.as_ref(), url, resume, &mut |bearer, key| {
         let attempt = out.with_headers(&bearer, key);
         let sig = out.signal.clone();
         let target = target.clone();
