@@ -36,7 +36,9 @@ pub enum PeerMessage {
 }
 
 /// A [`PeerMessage`] as it travels: one flat object (`{ t: "tokens", rec, login }` or
-/// `{ t: "end", reason, tag }`).
+/// `{ t: "end", reason, tag }`), read back by [`PeerMessage::read`]. The host tests write it
+/// with serde; the browser layer writes the same shape with its one output writer
+/// (`web::write::message`), and a browser test pins that the two sides agree.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Wire<'a> {
     pub t: &'static str,
