@@ -751,6 +751,16 @@ mod tests {
         matches!(s.access(now), Access::Ready) && s.tokens().is_some_and(|t| t.access == token)
     }
 
+    /// A session whose token "A" (refresh token "R") has expired, its events drained, and the
+    /// flight a call at t = 1 ms started.
+    fn refreshing() -> (Session, FlightId) {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!("no refresh started") };
+        (s, id)
+    }
+
     fn drain(s: &mut Session) -> Vec<Event> {
         core::iter::from_fn(|| s.poll_event()).collect()
     }
@@ -782,10 +792,7 @@ mod tests {
 
     #[test]
     fn a_refresh_function_misuse_is_transient_and_told_once() {
-        let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
-        drain(&mut s);
-        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let (mut s, id) = refreshing();
         for _ in 0..2 {
             assert!(matches!(
                 s.refresh_result(id, RefreshVerdict::Misuse("undefined".into()), None, Time::from_ms(1.0), 0.5),
@@ -863,10 +870,7 @@ mod tests {
 
     #[test]
     fn terminal_answer_ends_once() {
-        let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
-        drain(&mut s);
-        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let (mut s, id) = refreshing();
         assert!(matches!(s.access(Time::from_ms(1.0)), Access::Join(_)));
         let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(2.0), 0.0);
         assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshRejected)]);
@@ -955,10 +959,7 @@ mod tests {
 
     #[test]
     fn unusable_refresh_answer_is_transient_and_not_stored() {
-        let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
-        drain(&mut s);
-        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let (mut s, id) = refreshing();
         let bad = RefreshVerdict::Tokens(input("null", None, None));
         assert!(matches!(s.refresh_result(id, bad, None, Time::from_ms(1.0), 0.5), RefreshNext::RetryIn(_)));
         assert_eq!(s.tokens().unwrap().access, "A");
@@ -1068,10 +1069,7 @@ mod tests {
 
     #[test]
     fn adopted_tokens_settle_the_flight() {
-        let mut s = session();
-        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
-        drain(&mut s);
-        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let (mut s, id) = refreshing();
         let other = another_tabs_tokens();
         let shared = Shared { tokens: Some(other.clone()), cooldown_until: None };
         assert_eq!(s.before_attempt(id, shared.clone(), Time::from_ms(2.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));

@@ -118,7 +118,7 @@ test("refresh functions: an OAuth2 answer and a Response are accepted; axios's 4
   const onConsole = (m) => { if (m.type() === "error") errors.push(m.text()); };
   h.page.on("console", onConsole);
   const r = await h.page.evaluate(async (t) => {
-    const post = (rt) => fetch("/oauth/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "demo" }) });
+    const post = grant;
     const snake = make({ refresh: async (rt) => (await post(rt)).json() }, tokens(t, { expiresIn: 0 }));
     const a = (await snake.fetch("/api/me")).status;
     const resp = make({ refresh: (rt) => post(rt) }, tokens(t, { expiresIn: 0 }));
@@ -199,7 +199,7 @@ test("a refresh function whose expiry is junk (expiresIn: NaN, expiresAt: NaN): 
   const onConsole = (m) => { if (m.type() === "warning") warnings.push(m.text()); };
   h.page.on("console", onConsole);
   const r = await h.page.evaluate(async (t) => {
-    const post = async (rt) => (await fetch("/oauth/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "demo" }) })).json();
+    const post = async (rt) => (await grant(rt)).json();
     const out = {};
     for (const key of ["expiresIn", "expiresAt"]) {
       // what `Number(undefined)` gives an app that reads a field its server does not send
