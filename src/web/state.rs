@@ -187,6 +187,8 @@ impl Inner {
                 }
                 Event::Clear => {
                     self.store.clear();
+                    // the core no longer serves it (its user-info rule forgot it); nor is the
+                    // ended session's user kept in memory
                     self.handles.borrow_mut().user_info = JsValue::UNDEFINED;
                     rearm = true;
                 }
