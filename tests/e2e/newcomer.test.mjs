@@ -12,6 +12,13 @@ after(async () => { await h?.close(); });
 beforeEach(async () => { await h.reset(); });
 
 const expired = async () => ({ ...(await h.login()), expires_in: 0 });
+/** The page's console lines of one type, from now until `stop()`. */
+function listen(type) {
+  const lines = [];
+  const on = (m) => { if (m.type() === type) lines.push(m.text()); };
+  h.page.on("console", on);
+  return { lines, stop: () => h.page.off("console", on) };
+}
 
 test("before init(): a clear error that says what to do; SessionManager.create() initialises by itself", async () => {
   const t = await h.login();
@@ -61,16 +68,14 @@ test("unknown option keys are refused with the nearest known one", async () => {
 
 test("a 401 from an origin outside allowedOrigins while a session is held: one console warning naming the option", async () => {
   const t = await h.login();
-  const warnings = [];
-  const onConsole = (m) => { if (m.type() === "warning") warnings.push(m.text()); };
-  h.page.on("console", onConsole);
+  const { lines: warnings, stop } = listen("warning");
   const r = await h.page.evaluate(async ({ t, foreign }) => {
     const s = make({}, tokens(t));
     const a = (await s.fetch(foreign + "/api/me")).status;
     const b = (await s.fetch(foreign + "/api/me")).status;
     return [a, b];
   }, { t, foreign: h.foreign });
-  h.page.off("console", onConsole);
+  stop();
   assert.deepEqual(r, [401, 401]);
   const ours = warnings.filter((w) => w.includes("allowedOrigins"));
   assert.equal(ours.length, 1, warnings.join("\n"));
@@ -114,9 +119,7 @@ test("skipAuth: true sends a call untouched, without the session (fetch and axio
 
 test("refresh functions: an OAuth2 answer and a Response are accepted; axios's 400 ends the session; undefined is reported", async () => {
   const t = await expired();
-  const errors = [];
-  const onConsole = (m) => { if (m.type() === "error") errors.push(m.text()); };
-  h.page.on("console", onConsole);
+  const { lines: errors, stop } = listen("error");
   const r = await h.page.evaluate(async (t) => {
     const post = grant;
     const snake = make({ refresh: async (rt) => (await post(rt)).json() }, tokens(t, { expiresIn: 0 }));
@@ -130,7 +133,7 @@ test("refresh functions: an OAuth2 answer and a Response are accepted; axios's 4
     const d2 = await settle(none.fetch("/api/me"));
     return { a, b, c: c.e.reason, d: d.e.name, d2: d2.e.name };
   }, t);
-  h.page.off("console", onConsole);
+  stop();
   assert.deepEqual([r.a, r.b], [200, 200]);
   assert.equal(r.c, "refresh-rejected", "err.response.status 400 is terminal");
   assert.equal(r.d, "RefreshUnavailableError");
@@ -195,9 +198,7 @@ test("Node >= 18: init() without arguments, then the manager works (as in Vitest
 
 test("a refresh function whose expiry is junk (expiresIn: NaN, expiresAt: NaN): its token is used (expiry from the JWT, else unknown), and the console says so once", async () => {
   const t = await expired();
-  const warnings = [];
-  const onConsole = (m) => { if (m.type() === "warning") warnings.push(m.text()); };
-  h.page.on("console", onConsole);
+  const { lines: warnings, stop } = listen("warning");
   const r = await h.page.evaluate(async (t) => {
     const post = async (rt) => (await grant(rt)).json();
     const out = {};
@@ -211,7 +212,7 @@ test("a refresh function whose expiry is junk (expiresIn: NaN, expiresAt: NaN): 
     }
     return out;
   }, t);
-  h.page.off("console", onConsole);
+  stop();
   for (const key of ["expiresIn", "expiresAt"]) assert.deepEqual(r[key], { answered: 6, refreshed: [true], auth: true }, key);
   const told = warnings.filter((w) => w.includes("is not a number"));
   assert.equal(told.length, 2, "once per manager: " + warnings.join("\n"));
