@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Release build: cargo (wasm32) → wasm-bindgen --target web → wasm-opt -Oz → short import and
+# Release build: cargo (wasm32) → wasm-bindgen --target web → closure shims no one calls out
+# of the table (scripts/drop-dead-slots.mjs) → wasm-opt -Oz → short import and
 # export names (wasm-opt, then scripts/minify-names.mjs on wasm-bindgen's glue as written) →
 # esbuild minifies the glue → pkg/.
 #   pkg/sessionguard.js        the package entry (js/sessionguard.js: loads the module, exports)
@@ -39,9 +40,13 @@ WASM_OPT=node_modules/.bin/wasm-opt
 [ -x "$WASM_OPT" ] || WASM_OPT=$(command -v wasm-opt || true)
 [ -n "$WASM_OPT" ] || { echo "build: wasm-opt not found: run scripts/setup.sh" >&2; exit 1; }
 FEATURES="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals"
+say "closure shims no one calls out of the table"
+node scripts/drop-dead-slots.mjs pkg/sessionguard_bg.wasm
 say "wasm-opt -Oz"
+# --low-memory-unused: Rust puts the stack at the bottom of memory, so its first KB is reached
+# only by a stack about to overflow (which is fatal anyway); address arithmetic folds into offsets.
 # shellcheck disable=SC2086
-"$WASM_OPT" -Oz --converge $FEATURES --strip-debug --strip-producers --strip-target-features \
+"$WASM_OPT" -Oz --converge --low-memory-unused $FEATURES --strip-debug --strip-producers --strip-target-features \
   pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
 mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
 say "short import and export names"
@@ -53,10 +58,14 @@ say "short import and export names"
 mv pkg/sessionguard_bg.wasm.min pkg/sessionguard_bg.wasm
 node scripts/minify-names.mjs target/wasm-names.json pkg/sessionguard_bg.wasm pkg/sessionguard_glue.js pkg/sessionguard_bg.wasm.d.ts
 
-# Minify the glue. The two hand-written files ship as written: they are small, and the entry's
-# bundler hints (/* webpackIgnore */, /* @vite-ignore */) must survive.
+# Minify the glue. The two hand-written files lose their comments and spaces but keep their
+# names: the error classes' `constructor.name` and the entry's exports are public.
 node_modules/.bin/esbuild pkg/sessionguard_glue.js --minify --format=esm --target=es2020 \
   --outfile=pkg/sessionguard_glue.js --allow-overwrite --log-level=warning
+for f in sessionguard.js errors.js; do
+  node_modules/.bin/esbuild "pkg/$f" --minify-whitespace --minify-syntax --format=esm --target=es2020 \
+    --outfile="pkg/$f" --allow-overwrite --log-level=warning
+done
 node -e 'const t = require("fs").readFileSync("pkg/sessionguard_glue.js", "utf8");
   const m = t.match(/wasm_bindgen_[0-9a-f]{16}|__wbg_\w+_[0-9a-f]{16}/);
   if (m) { console.error("build: a long name survived minifying: " + m[0]); process.exit(1); }'

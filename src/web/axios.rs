@@ -196,7 +196,7 @@ async fn on_answer(
             if let Some((attempt, delay)) = retry {
                 let url = js::resolve_url(&config_url(&config)).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
                 inner.emit_retry(&url, status, attempt, delay, false);
-                wait::abortable(wait::sleep(delay), signal_of(&config).as_ref()).await?;
+                wait::sleep_or_abort(delay, signal_of(&config).as_ref()).await?;
             }
         }
     }

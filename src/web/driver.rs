@@ -43,7 +43,7 @@ pub async fn until_send(inner: &Inner, call: &mut Call, signal: Option<&AbortSig
                     None => Ok(()),
                 }
             }
-            Step::SleepUntil(t) => wait::abortable(wait::sleep(t - js::now()), signal).await?,
+            Step::SleepUntil(t) => wait::sleep_or_abort(t - js::now(), signal).await?,
             Step::Refresh(id) => {
                 inner.spawn_flight(id);
                 inner.wait_flight(id, signal).await?;

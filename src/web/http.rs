@@ -125,10 +125,7 @@ pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &
             Err(_) => Answer::failed("network error"),
         }
     };
-    let out = match (wait::Race { a: Box::pin(work), b: wait::sleep(ATTEMPT_TIMEOUT_MS) }).await {
-        wait::Either::A(a) => a,
-        wait::Either::B(()) => Answer::failed("no answer within 30 s"),
-    };
+    let out = wait::within(ATTEMPT_TIMEOUT_MS, work).await.unwrap_or_else(|| Answer::failed("no answer within 30 s"));
     if let Some(c) = ctl {
         c.abort(); // nothing left to wait for: frees the connection of a timed-out request
     }

@@ -82,10 +82,7 @@ async fn call_function(f: &Function, refresh_token: &str) -> (RefreshVerdict, u1
     let result = match f.call2(&JsValue::UNDEFINED, &JsValue::from_str(refresh_token), &ctx) {
         Ok(v) => {
             let p = Promise::resolve(&v);
-            match (wait::Race { a: Box::pin(JsFuture::from(p)), b: wait::sleep(ATTEMPT_TIMEOUT_MS) }).await {
-                wait::Either::A(r) => Some(r),
-                wait::Either::B(()) => None,
-            }
+            wait::within(ATTEMPT_TIMEOUT_MS, JsFuture::from(p)).await
         }
         Err(e) => Some(Err(e)),
     };

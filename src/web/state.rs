@@ -18,7 +18,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortSignal, CustomEvent, EventTarget};
 
 use super::channel::Channel;
@@ -316,7 +316,7 @@ impl Inner {
     /// Waits for flight `id` to be over, or for the signal.
     pub async fn wait_flight(&self, id: FlightId, signal: Option<&AbortSignal>) -> Result<(), JsValue> {
         let p = self.flight_promise(id);
-        wait::abortable(JsFuture::from(p), signal).await.map(|_| ())
+        wait::abortable(p, signal).await.map(|_| ())
     }
 
     /// Runs flight `id` (a caller or the timer started it) in the background.

@@ -1,5 +1,9 @@
 //! Waiting: timers (gloo-timers, clamped), and making any wait give way to an `AbortSignal`.
 //!
+//! Every wait is a promise: a timer is a gloo `Timeout` that resolves one (cancelled when
+//! dropped), and a wait that must give way to a signal is a `Promise.race` with the signal's
+//! abort. So one future type (`JsFuture`) serves every wait, instead of one per kind of wait.
+//!
 //! Guarantee 11 (README): a call whose signal aborts while it waits (for a refresh, a backoff or the
 //! rate limiter) rejects at once with the signal's reason and is not sent.
 
@@ -7,8 +11,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use gloo_timers::future::TimeoutFuture;
-use js_sys::Promise;
+use gloo_timers::callback::Timeout;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
@@ -26,9 +30,35 @@ pub fn clamp_ms(ms: f64) -> u32 {
     ms.clamp(0.0, MAX_TIMER_MS).ceil() as u32
 }
 
-/// Resolves after `ms` (clamped). Dropping it cancels the timer.
-pub fn sleep(ms: f64) -> TimeoutFuture {
-    TimeoutFuture::new(clamp_ms(ms))
+/// A promise that resolves after `ms` (clamped), and its timer: dropping the timer cancels it
+/// (the promise then never resolves).
+pub fn timer(ms: f64) -> (Promise, Timeout) {
+    let (p, resolve) = deferred();
+    let t = Timeout::new(clamp_ms(ms), move || {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    });
+    (p, t)
+}
+
+/// Resolves after `ms` (clamped).
+pub async fn sleep(ms: f64) {
+    let (p, _timer) = timer(ms);
+    let _ = JsFuture::from(p).await;
+}
+
+/// Sleeps `ms`, or stops with the signal's reason as soon as it aborts.
+pub async fn sleep_or_abort(ms: f64, signal: Option<&AbortSignal>) -> Result<(), JsValue> {
+    let (p, _timer) = timer(ms);
+    abortable(p, signal).await.map(|_| ())
+}
+
+/// `f`, or `None` if `ms` pass first (`f` is then dropped).
+pub async fn within<F: Future>(ms: f64, f: F) -> Option<F::Output> {
+    let (p, _timer) = timer(ms);
+    match (Race { a: Box::pin(f), b: JsFuture::from(p) }).await {
+        Either::A(v) => Some(v),
+        Either::B(_) => None,
+    }
 }
 
 /// The reason an aborted signal carries (an `AbortError` `DOMException` unless the caller gave
@@ -70,19 +100,16 @@ fn on_abort(signal: &AbortSignal) -> (Promise, AbortGuard) {
     (p, AbortGuard { signal: signal.clone(), listener })
 }
 
-/// Runs `f`, or stops with the signal's reason as soon as it aborts.
-pub async fn abortable<F: Future>(f: F, signal: Option<&AbortSignal>) -> Result<F::Output, JsValue> {
+/// What `p` settles with, or the signal's reason as soon as it aborts.
+pub async fn abortable(p: Promise, signal: Option<&AbortSignal>) -> Result<JsValue, JsValue> {
     let Some(signal) = signal else {
-        return Ok(f.await);
+        return JsFuture::from(p).await;
     };
     if signal.aborted() {
         return Err(abort_reason(signal));
     }
     let (aborted, _guard) = on_abort(signal);
-    match (Race { a: Box::pin(f), b: JsFuture::from(aborted) }).await {
-        Either::A(v) => Ok(v),
-        Either::B(r) => Err(r.err().unwrap_or(JsValue::UNDEFINED)),
-    }
+    JsFuture::from(Promise::race(&Array::of2(&p, &aborted))).await
 }
 
 pub enum Either<A, B> {
@@ -90,7 +117,7 @@ pub enum Either<A, B> {
     B(B),
 }
 
-/// The first of two futures to finish (the other is dropped, which cancels a timer).
+/// The first of two futures to finish (the other is dropped).
 pub struct Race<A: Future, B: Future> {
     pub a: Pin<Box<A>>,
     pub b: B,
