@@ -23,8 +23,8 @@ thread_local! {
 
 pub fn register_wrapper(wrapper: &JsValue, target: &Function) {
     WRAPPERS.with(|w| {
-        if let Some(o) = wrapper.dyn_ref::<js_sys::Object>() {
-            w.set(o, target);
+        if wrapper.is_function() {
+            w.set(wrapper.unchecked_ref(), target);
         }
     });
 }

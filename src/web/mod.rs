@@ -38,7 +38,7 @@ mod write;
 
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -143,9 +143,7 @@ impl SessionManager {
         }
         let f: JsValue = fetch::fetch_fn(&self.inner, &self.parking, Some(target.clone())).into();
         http::register_wrapper(&f, &target);
-        if let Some(o) = f.dyn_ref::<Object>() {
-            self.own_wrappers.add(o);
-        }
+        self.own_wrappers.add(f.unchecked_ref());
         Ok(f)
     }
 

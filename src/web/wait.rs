@@ -140,7 +140,8 @@ impl<A: Future, B: Future + Unpin> Future for Race<A, B> {
 pub fn deferred() -> (Promise, js_sys::Function) {
     let mut resolve = None;
     let p = Promise::new(&mut |r, _| resolve = Some(r));
-    (p, resolve.unwrap_or_else(|| js_sys::Function::new_no_args("")))
+    // the executor runs at once: `resolve` is always there (a stand-in that throws otherwise)
+    (p, resolve.unwrap_or_else(|| JsValue::UNDEFINED.unchecked_into()))
 }
 
 /// A promise driven by `f`. Every async entry point goes through this one boxed instance of
