@@ -83,19 +83,26 @@ fn header_set(config: &JsValue, name: Name, value: &JsValue) {
 fn config_url(config: &JsValue) -> String {
     let url = js::prop(config, Name::Url).as_string().unwrap_or_default();
     let base = js::prop(config, Name::BaseUrl).as_string().unwrap_or_default();
-    let absolute = url.starts_with("//")
-        || url
-            .bytes()
-            .position(|b| b == b':')
-            .filter(|&i| url.as_bytes()[i..].starts_with(b"://"))
-            .is_some_and(|i| i > 0 && url.as_bytes()[..i].iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)));
-    if base.is_empty() || absolute {
+    if base.is_empty() || is_absolute(url.as_bytes()) {
         return url;
     }
     if url.is_empty() {
         return base;
     }
-    [base.trim_end_matches('/'), "/", url.trim_start_matches('/')].concat()
+    // `base` without its trailing slashes, `/`, `url` without its leading ones
+    let end = base.bytes().rposition(|b| b != b'/').map_or(0, |i| i + 1);
+    let start = url.bytes().position(|b| b != b'/').unwrap_or(url.len());
+    [&base[..end], "/", &url[start..]].concat()
+}
+
+/// axios's `isAbsoluteURL`: `/^([a-z][a-z\d+\-.]*:)?\/\//i`.
+fn is_absolute(url: &[u8]) -> bool {
+    let scheme = url.iter().position(|b| !(b.is_ascii_alphanumeric() || b"+-.".contains(b))).unwrap_or(url.len());
+    let rest = match url.get(scheme) {
+        Some(b':') if url[0].is_ascii_alphabetic() => &url[scheme + 1..],
+        _ => url,
+    };
+    rest.starts_with(b"//")
 }
 
 fn signal_of(config: &JsValue) -> Option<AbortSignal> {
