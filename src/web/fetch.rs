@@ -57,8 +57,8 @@ impl Port {
                 return p;
             }
         }
-        let (target, init) = (target.clone(), init.map_or(JsValue::UNDEFINED, Into::into));
-        wait::promise(async move { fetch(&inner, &target, input, init).await })
+        let init = init.map_or(JsValue::UNDEFINED, Into::into);
+        continued(&inner, target, Start::New { input, init })
     }
 }
 
@@ -257,6 +257,34 @@ async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) 
     run(inner, target, Outgoing { input, init, request, signal }, &url, call, Resume::Ask).await
 }
 
+/// Where a call continues in its one `async` frame.
+enum Start {
+    /// A call the fast path did not take: from the start.
+    New { input: JsValue, init: JsValue },
+    /// A fast-path call: its step (not `Send`), or asked again.
+    Step(Outgoing, Call, Resume),
+    /// A fast-path call whose answer the rules look at (read here, then reported).
+    Answered(Outgoing, Call, Result<JsValue, JsValue>),
+}
+
+/// Every call that does not end synchronously continues here: one `async` frame (one future
+/// type, one copy of the driver's machinery) for all of them.
+fn continued(inner: &Rc<Inner>, target: &Function, start: Start) -> Promise {
+    let (inner, target) = (inner.clone(), target.clone());
+    wait::promise(async move {
+        let (out, call, resume) = match start {
+            Start::New { input, init } => return fetch(&inner, &target, input, init).await,
+            Start::Step(out, call, resume) => (out, call, resume),
+            Start::Answered(out, call, res) => {
+                let first = sent(res, None).await;
+                (out, call, Resume::Answer(first))
+            }
+        };
+        let url = out.input.as_string().unwrap_or_default();
+        run(&inner, &target, out, &url, call, resume).await
+    })
+}
+
 /// A call as it goes out: what was given, and the `Request` made of it when it has a body.
 struct Outgoing {
     input: JsValue,
@@ -384,10 +412,7 @@ fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue
     let out = Outgoing { input: input.clone(), init: JsValue::UNDEFINED, request: None, signal: None };
     let bearer = match (&step, inner.bearer()) {
         (Step::Send, Some(b)) => b,
-        _ => {
-            let (inner, target, url) = (inner.clone(), target.clone(), input.as_string().unwrap_or_default());
-            return Some(wait::promise(async move { run(&inner, &target, out, &url, call, Resume::Step(step)).await }));
-        }
+        _ => return Some(continued(inner, target, Start::Step(out, call, Resume::Step(step)))),
     };
     // no `init` was given: the one sent has only the header
     let init = js::bearer_init(&bearer);
@@ -410,19 +435,11 @@ fn on_parked_answer(inner: &Rc<Inner>, parked: Parked, failed: bool, v: JsValue)
             Verdict::Deliver => v,
             Verdict::Fail(e) => Promise::reject(&call_error(e)).into(),
             // never for an answer not looked at (a core property test); asked again if it were
-            Verdict::Again { .. } => {
-                let (inner, url) = (inner.clone(), out.input.as_string().unwrap_or_default());
-                wait::promise(async move { run(&inner, &target, out, &url, call, Resume::Ask).await }).into()
-            }
+            Verdict::Again { .. } => continued(inner, &target, Start::Step(out, call, Resume::Ask)).into(),
         };
     }
     let res = if failed { Err(v) } else { Ok(v) };
-    let (inner, url) = (inner.clone(), out.input.as_string().unwrap_or_default());
-    wait::promise(async move {
-        let first = sent(res, None).await;
-        run(&inner, &target, out, &url, call, Resume::Answer(first)).await
-    })
-    .into()
+    continued(inner, &target, Start::Answered(out, call, res)).into()
 }
 
 /// The `__type` of an AWS-style JSON error body (read from a clone: the caller still gets the
