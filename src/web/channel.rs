@@ -4,26 +4,26 @@
 //! `storage` events carry it. Either way only [`PeerMessage`]s travel, and what an event means
 //! is the core's rule ([`crosstab::storage_event`]); this module moves them.
 //!
-//! Closed on `Drop`: the `onmessage` handler is cleared and the `storage` listener removed
-//! before their closures are freed, so a manager that is freed without `dispose()` leaves no
+//! Closed on `Drop`: the listener is removed (and the channel closed) before its closure is
+//! freed, so a manager that is freed without `dispose()` leaves no
 //! handler behind that would throw on the next message.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{BroadcastChannel, MessageEvent, StorageEvent, Window};
+use web_sys::BroadcastChannel;
 
 use super::js::{self, Target};
 use super::read;
 use super::write;
 use crate::core::crosstab::{self, PeerMessage};
 
-enum Transport {
-    Broadcast { bc: BroadcastChannel, _on_message: Closure<dyn FnMut(MessageEvent)> },
-    Storage { window: Window, key: String, listener: Closure<dyn FnMut(StorageEvent)> },
-}
-
+/// One listener for either transport: `message` on the channel, or `storage` on the window.
 pub struct Channel {
-    transport: Transport,
+    bc: Option<BroadcastChannel>,
+    target: Target,
+    kind: &'static str,
+    key: String,
+    listener: Closure<dyn FnMut(JsValue)>,
 }
 
 /// What posts a message: cloned out of the channel, so that posting runs with nothing borrowed.
@@ -35,33 +35,36 @@ pub enum Poster {
 impl Channel {
     /// Listens for messages of other tabs; `deliver` is called with each one that parses.
     pub fn open(storage_key: &str, deliver: impl Fn(PeerMessage) + 'static) -> Option<Channel> {
-        if js::global_get("BroadcastChannel").is_function() {
-            let bc = BroadcastChannel::new(&["sessionguard:", storage_key].concat()).ok()?;
-            let on = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                if let Some(m) = read::object(&ev.data()).and_then(|o| PeerMessage::read(&o)) {
-                    deliver(m);
-                }
-            });
-            bc.set_onmessage(Some(on.as_ref().unchecked_ref()));
-            return Some(Channel { transport: Transport::Broadcast { bc, _on_message: on } });
-        }
-        let window = web_sys::window()?;
+        let bc = match js::global_get("BroadcastChannel").is_function() {
+            true => Some(BroadcastChannel::new(&["sessionguard:", storage_key].concat()).ok()?),
+            false => None,
+        };
+        let (target, kind): (Target, _) = match &bc {
+            Some(bc) => (bc.clone().unchecked_into(), "message"),
+            // `storage` events fire on the window (`globalThis` where there is local storage)
+            None => (js::global().unchecked_into(), "storage"),
+        };
         let key = storage_key.to_string();
-        let ours = key.clone();
-        let listener = Closure::<dyn FnMut(StorageEvent)>::new(move |ev: StorageEvent| {
-            let value = js::get_str(&ev, "newValue").and_then(|v| read::json(&v));
-            if let Some(m) = crosstab::storage_event(&ours, js::get_str(&ev, "key").as_deref(), value.as_ref()) {
+        let (ours, broadcast) = (key.clone(), bc.is_some());
+        let listener = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let m = if broadcast {
+                read::object(&js::get(&ev, "data")).and_then(|o| PeerMessage::read(&o))
+            } else {
+                let value = js::get_str(&ev, "newValue").and_then(|v| read::json(&v));
+                crosstab::storage_event(&ours, js::get_str(&ev, "key").as_deref(), value.as_ref())
+            };
+            if let Some(m) = m {
                 deliver(m);
             }
         });
-        window.unchecked_ref::<Target>().listen("storage", listener.as_ref(), &JsValue::UNDEFINED).ok()?;
-        Some(Channel { transport: Transport::Storage { window, key, listener } })
+        target.listen(kind, listener.as_ref(), &JsValue::UNDEFINED).ok()?;
+        Some(Channel { bc, target, kind, key, listener })
     }
 
     pub fn poster(&self) -> Poster {
-        match &self.transport {
-            Transport::Broadcast { bc, .. } => Poster::Broadcast(bc.clone()),
-            Transport::Storage { key, .. } => Poster::Storage(crosstab::message_key(key)),
+        match &self.bc {
+            Some(bc) => Poster::Broadcast(bc.clone()),
+            None => Poster::Storage(crosstab::message_key(&self.key)),
         }
     }
 }
@@ -88,14 +91,9 @@ impl Poster {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        match &self.transport {
-            Transport::Broadcast { bc, .. } => {
-                bc.set_onmessage(None);
-                bc.close();
-            }
-            Transport::Storage { window, listener, .. } => {
-                let _ = window.unchecked_ref::<Target>().unlisten("storage", listener.as_ref(), &JsValue::UNDEFINED);
-            }
+        let _ = self.target.unlisten(self.kind, self.listener.as_ref(), &JsValue::UNDEFINED);
+        if let Some(bc) = &self.bc {
+            bc.close();
         }
     }
 }
