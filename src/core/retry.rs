@@ -74,7 +74,7 @@ pub fn is_throttling_type(error_type: &str) -> bool {
 pub fn aws_error_name(raw: &str) -> &str {
     // by bytes (both separators are ASCII): no string searcher in the module for it
     let t = raw.bytes().position(|b| b == b':').map_or(raw, |i| &raw[..i]);
-    t.bytes().rposition(|b| b == b'#').map_or(t, |i| &t[i + 1..]).trim()
+    t.bytes().rposition(|b| b == b'#').map_or(t, |i| &t[i + 1..]).trim_ascii()
 }
 
 /// The parts of an HTTP answer that the retry rules look at. `status` 0 is a network error.
@@ -138,7 +138,7 @@ const MAX_RETRY_AFTER_MS: f64 = 86_400_000.0;
 
 /// `Retry-After` as delay-seconds or an HTTP date, in ms from `now`. Past dates are 0.
 pub fn parse_retry_after(v: &str, now: Time) -> Option<f64> {
-    let v = v.trim();
+    let v = v.trim_ascii();
     if v.is_empty() {
         return None;
     }
@@ -154,7 +154,7 @@ pub fn parse_retry_after(v: &str, now: Time) -> Option<f64> {
 /// token answers hold. No exponents, no `inf`/`nan`: a small parser instead of `f64::from_str`
 /// keeps its tables out of the wasm module.
 pub fn parse_decimal(s: &str) -> Option<f64> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     let (neg, digits) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s),
@@ -174,25 +174,24 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
 
 /// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the
 /// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
-// predicates instead of char patterns: the pattern searchers are code the module does not need
-#[allow(clippy::manual_pattern_char_comparison)]
+// over bytes: `str` patterns and `char` searchers are code the module does not need
 pub fn parse_http_date(v: &str) -> Option<Time> {
-    let rest = v.bytes().position(|b| b == b',').map_or(v, |i| &v[i + 1..]);
-    let mut f = rest.split(|c: char| c == ' ' || c == '-').filter(|s| !s.is_empty());
+    let v = v.as_bytes();
+    let rest = v.iter().position(|b| *b == b',').map_or(v, |i| &v[i + 1..]);
+    let mut f = rest.split(|b| *b == b' ' || *b == b'-').filter(|s| !s.is_empty());
     let (a, b, c, d, e) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
     if f.next().is_some() {
         return None;
     }
     // IMF-fixdate / RFC 850: 06 Nov 1994 08:49:37 GMT; asctime: Sun Nov 6 08:49:37 1994
-    let (day, mon, year, time) = if e == "GMT" { (a, b, c, d) } else { (c, b, e, d) };
+    let (day, mon, year, time) = if e == b"GMT" { (a, b, c, d) } else { (c, b, e, d) };
     let day = digits(day)?;
-    let month =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == mon)? as u32 + 1;
+    let month = b"JanFebMarAprMayJunJulAugSepOctNovDec".chunks(3).position(|m| m == mon)? as u32 + 1;
     let mut year = i64::from(digits(year)?);
     if year < 100 {
         year += if year < 70 { 2000 } else { 1900 };
     }
-    let mut hms = time.split(|c: char| c == ':');
+    let mut hms = time.split(|b| *b == b':');
     let (h, m, s) = (digits(hms.next()?)?, digits(hms.next()?)?, digits(hms.next()?)?);
     if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
         return None;
@@ -202,11 +201,11 @@ pub fn parse_http_date(v: &str) -> Option<Time> {
 }
 
 /// 1 to 4 ASCII digits.
-fn digits(s: &str) -> Option<u32> {
+fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 4 {
         return None;
     }
-    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    s.iter().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

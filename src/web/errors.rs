@@ -2,7 +2,6 @@
 //! can extend `Error`), defined in `js/errors.js`, which the package entry also exports: one
 //! class on both sides, so `instanceof` works. Bad input is a plain `TypeError`.
 
-use js_sys::JsString;
 use wasm_bindgen::prelude::*;
 
 use crate::core::session::CallError;
@@ -65,7 +64,9 @@ pub fn describe(v: &JsValue) -> String {
         return "null".into();
     }
     if let Some(s) = v.as_string() {
-        return ["a string (\"", &s.chars().take(20).collect::<String>(), "\")"].concat();
+        // its first 20 bytes, cut at a character boundary
+        let end = (0..=s.len().min(20)).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        return ["a string (\"", &s[..end], "\")"].concat();
     }
     if v.is_function() {
         return "a function".into();
@@ -73,7 +74,7 @@ pub fn describe(v: &JsValue) -> String {
     if v.is_object() {
         let mut out = String::from("an object with keys {");
         let keys = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
-        for (i, k) in keys.iter().take(8).filter_map(|k| k.dyn_ref::<JsString>().map(String::from)).enumerate() {
+        for (i, k) in keys.iter().take(8).filter_map(|k| k.as_string()).enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }

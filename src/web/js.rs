@@ -199,10 +199,11 @@ pub fn uuid() -> String {
         }
     }
     // no crypto.randomUUID (insecure context): Math.random is enough for a de-duplication key
-    "xxxxxxxx-xxxx-4xxx-axxx-xxxxxxxxxxxx"
-        .chars()
-        .map(|c| if c == 'x' { char::from_digit((random() * 16.0) as u32 % 16, 16).unwrap_or('0') } else { c })
-        .collect()
+    let mut id = *b"xxxxxxxx-xxxx-4xxx-axxx-xxxxxxxxxxxx";
+    for c in id.iter_mut().filter(|c| **c == b'x') {
+        *c = b"0123456789abcdef"[(random() * 16.0) as usize & 15];
+    }
+    core::str::from_utf8(&id).unwrap_or_default().into()
 }
 
 /// The `__type` of an AWS-style JSON error body (`{"__type": "TooManyRequestsException"}`),
