@@ -18,7 +18,6 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortSignal, CustomEvent, EventTarget};
 
 use super::channel::Channel;
@@ -322,7 +321,11 @@ impl Inner {
     /// Runs flight `id` (a caller or the timer started it) in the background.
     pub fn spawn_flight(&self, id: FlightId) {
         if let Some(me) = self.me.upgrade() {
-            spawn_local(async move { me.run_flight(id).await });
+            // through the module's one `future_to_promise` (the promise is not needed)
+            let _ = wait::promise(async move {
+                me.run_flight(id).await;
+                Ok(JsValue::UNDEFINED)
+            });
         }
     }
 
