@@ -1,6 +1,7 @@
 //! `new SessionManager(options)`: the options object, checked once. Each value is read with a
 //! small reader for its type; a wrong type, a bad value or an unknown key (with the nearest
-//! known one) is a `TypeError` that says which option and what was received.
+//! known one) is a `TypeError` that says which option and what was received (the first such
+//! problem, in the order the options are read).
 
 use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
@@ -57,130 +58,162 @@ const RATE: &[&str] = &["requestsPerSecond", "burst"];
 const OAUTH2: &[&str] = &["type", "tokenUrl", "clientId", "scope", "userInfoUrl"];
 const COGNITO: &[&str] = &["type", "region", "clientId", "endpoint"];
 
-/// Refuses keys that are not in `known`, naming the nearest known one.
-fn check_keys(obj: &JsValue, known: &[&str], path: &str) -> Result<(), JsValue> {
-    for key in Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
-        if !known.contains(&key.as_str()) {
-            let nearest = crate::core::read::nearest(known, &key);
-            return Err(type_error(
-                &["unknown option `", path, &key, "`: did you mean `", path, nearest, "`? (known: ", &known.join(", "), ")"].concat(),
-            ));
+/// Reads options and keeps the first problem. Every reader returns a usable value (the default)
+/// even after a problem, so reading is one straight line with one check at the end, in the
+/// order the options are read (not an early return, and its clean-up, after every field).
+struct Check {
+    first: Option<JsValue>,
+}
+
+impl Check {
+    fn fail(&mut self, msg: &[&str]) {
+        if self.first.is_none() {
+            self.first = Some(type_error(&msg.concat()));
         }
     }
-    Ok(())
-}
 
-/// `obj[key]`, or `None` when it is `undefined`/`null`; a value `ok` refuses is a `TypeError`
-/// that names the option, what it must be (`what`) and what it got. One body for every kind of
-/// option (not one copy per type: the constructor is the module's largest function).
-#[inline(never)]
-fn field(obj: &JsValue, key: &str, path: &str, what: &str, ok: fn(&JsValue) -> bool) -> Result<Option<JsValue>, JsValue> {
-    let v = js::get(obj, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    if ok(&v) {
-        Ok(Some(v))
-    } else {
-        Err(type_error(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)].concat()))
-    }
-}
-
-fn non_negative(obj: &JsValue, key: &str, path: &str) -> Result<Option<f64>, JsValue> {
-    let ok: fn(&JsValue) -> bool = |v| v.as_f64().is_some_and(|n| n.is_finite() && n >= 0.0);
-    Ok(field(obj, key, path, "a finite number >= 0", ok)?.and_then(|v| v.as_f64()))
-}
-
-fn flag(obj: &JsValue, key: &str, path: &str) -> Result<Option<bool>, JsValue> {
-    let ok: fn(&JsValue) -> bool = |v| v.as_bool().is_some();
-    Ok(field(obj, key, path, "a boolean", ok)?.and_then(|v| v.as_bool()))
-}
-
-fn text(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
-    let ok: fn(&JsValue) -> bool = |v| v.as_string().is_some_and(|s| !s.is_empty());
-    Ok(field(obj, key, path, "a non-empty string", ok)?.and_then(|v| v.as_string()))
-}
-
-fn http_url(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>, JsValue> {
-    let Some(s) = text(obj, key, path)? else {
-        return Ok(None);
-    };
-    let parsed = js::resolve_url(&s).map(|u| (js::get_str(&u, "protocol"), js::get_str(&u, "href")));
-    match parsed {
-        Some((Some(p), Some(href))) if p == "http:" || p == "https:" => Ok(Some(href)),
-        _ => Err(type_error(&["option `", path, key, "` must be an http(s) URL, got \"", &s, "\""].concat())),
-    }
-}
-
-fn refresher(r: &JsValue) -> Result<Refresher, JsValue> {
-    if r.is_undefined() || r.is_null() {
-        return Ok(Refresher::None);
-    }
-    if let Some(f) = r.dyn_ref::<Function>() {
-        return Ok(Refresher::Function(f.clone()));
-    }
-    if !r.is_object() {
-        return Err(type_error(
-            &["option `refresh` must be a function or { type: \"oauth2\" | \"cognito\", ... }, got ", &describe(r)].concat(),
-        ));
-    }
-    let p = "refresh.";
-    let client_id = || text(r, "clientId", p)?.ok_or_else(|| type_error("option `refresh.clientId` is required"));
-    match js::get_str(r, "type").as_deref() {
-        Some("oauth2") => {
-            check_keys(r, OAUTH2, p)?;
-            let token_url =
-                http_url(r, "tokenUrl", p)?.ok_or_else(|| type_error("option `refresh.tokenUrl` is required for `type: \"oauth2\"`"))?;
-            Ok(Refresher::OAuth2 {
-                token_url,
-                client_id: client_id()?,
-                scope: text(r, "scope", p)?,
-                user_info_url: http_url(r, "userInfoUrl", p)?,
-            })
-        }
-        Some("cognito") => {
-            check_keys(r, COGNITO, p)?;
-            let endpoint = match http_url(r, "endpoint", p)? {
-                Some(e) => e,
-                None => {
-                    let region = text(r, "region", p)?.ok_or_else(|| {
-                        type_error("option `refresh.region` (e.g. \"eu-west-1\") is required unless `refresh.endpoint` is given")
-                    })?;
-                    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                        return Err(type_error(
-                            &["option `refresh.region` must be an AWS region such as \"eu-west-1\", got \"", &region, "\""].concat(),
-                        ));
-                    }
-                    ["https://cognito-idp.", &region, ".amazonaws.com/"].concat()
-                }
-            };
-            Ok(Refresher::Cognito { client_id: client_id()?, endpoint })
-        }
-        _ => Err(type_error(&["option `refresh.type` must be \"oauth2\" or \"cognito\", got ", &describe(&js::get(r, "type"))].concat())),
-    }
-}
-
-fn origins(o: &JsValue) -> Result<Vec<String>, JsValue> {
-    let Some(list) = field(o, "allowedOrigins", "", "an array of origin strings", Array::is_array)? else {
-        return Ok(js::page_origin().into_iter().collect());
-    };
-    let mut out = Vec::new();
-    for item in list.unchecked_ref::<Array>().iter() {
-        let Some(s) = item.as_string() else {
-            return Err(type_error(
-                &["option `allowedOrigins` must be an array of origin strings, got ", &describe(&item), " in it"].concat(),
-            ));
-        };
-        match web_sys::Url::new(&s).ok().and_then(|u| js::get_str(&u, "origin")) {
-            Some(origin) if origin != "null" => out.push(origin),
-            _ => {
-                return Err(type_error(
-                    &["option `allowedOrigins` takes origins like \"https://api.example.com\", got \"", &s, "\""].concat(),
-                ))
+    /// Refuses keys that are not in `known`, naming the nearest known one.
+    fn keys(&mut self, obj: &JsValue, known: &[&str], path: &str) {
+        for key in Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
+            if !known.contains(&key.as_str()) {
+                let nearest = crate::core::read::nearest(known, &key);
+                let known = known.join(", ");
+                self.fail(&["unknown option `", path, &key, "`: did you mean `", path, nearest, "`? (known: ", &known, ")"]);
+                return;
             }
         }
     }
-    Ok(out)
+
+    /// `obj[key]`, or `None` when it is `undefined`/`null`; a value `ok` refuses is a problem
+    /// that names the option, what it must be (`what`) and what it got.
+    #[inline(never)]
+    fn field(&mut self, obj: &JsValue, key: &str, path: &str, what: &str, ok: fn(&JsValue) -> bool) -> Option<JsValue> {
+        let v = js::get(obj, key);
+        if v.is_undefined() || v.is_null() {
+            return None;
+        }
+        if ok(&v) {
+            return Some(v);
+        }
+        self.fail(&["option `", path, key, "` must be ", what, ", got ", &describe(&v)]);
+        None
+    }
+
+    /// An object option (`retry`, `rateLimit`), its keys checked; `None` when absent.
+    fn object(&mut self, obj: &JsValue, key: &str, shape: &str, known: &[&str]) -> Option<JsValue> {
+        let ok: fn(&JsValue) -> bool = |v| v.is_object() && !v.is_function();
+        let v = self.field(obj, key, "", shape, ok)?;
+        self.keys(&v, known, &[key, "."].concat());
+        Some(v)
+    }
+
+    fn number(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<f64> {
+        let ok: fn(&JsValue) -> bool = |v| v.as_f64().is_some_and(|n| n.is_finite() && n >= 0.0);
+        self.field(obj, key, path, "a finite number >= 0", ok)?.as_f64()
+    }
+
+    fn flag(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<bool> {
+        let ok: fn(&JsValue) -> bool = |v| v.as_bool().is_some();
+        self.field(obj, key, path, "a boolean", ok)?.as_bool()
+    }
+
+    fn text(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<String> {
+        let ok: fn(&JsValue) -> bool = |v| v.as_string().is_some_and(|s| !s.is_empty());
+        self.field(obj, key, path, "a non-empty string", ok)?.as_string()
+    }
+
+    /// An http(s) URL, resolved against the page.
+    fn url(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<String> {
+        let s = self.text(obj, key, path)?;
+        let parsed = js::resolve_url(&s).map(|u| (js::get_str(&u, "protocol"), js::get_str(&u, "href")));
+        match parsed {
+            Some((Some(p), Some(href))) if p == "http:" || p == "https:" => Some(href),
+            _ => {
+                self.fail(&["option `", path, key, "` must be an http(s) URL, got \"", &s, "\""]);
+                None
+            }
+        }
+    }
+
+    /// `value`, or a problem when it is missing.
+    fn required(&mut self, value: Option<String>, msg: &str) -> String {
+        if value.is_none() {
+            self.fail(&[msg]);
+        }
+        value.unwrap_or_default()
+    }
+
+    fn refresher(&mut self, r: &JsValue) -> Refresher {
+        if r.is_undefined() || r.is_null() {
+            return Refresher::None;
+        }
+        if let Some(f) = r.dyn_ref::<Function>() {
+            return Refresher::Function(f.clone());
+        }
+        if !r.is_object() {
+            self.fail(&["option `refresh` must be a function or { type: \"oauth2\" | \"cognito\", ... }, got ", &describe(r)]);
+            return Refresher::None;
+        }
+        let p = "refresh.";
+        match js::get_str(r, "type").as_deref() {
+            Some("oauth2") => {
+                self.keys(r, OAUTH2, p);
+                let token_url = self.url(r, "tokenUrl", p);
+                let token_url = self.required(token_url, "option `refresh.tokenUrl` is required for `type: \"oauth2\"`");
+                let client_id = self.text(r, "clientId", p);
+                Refresher::OAuth2 {
+                    token_url,
+                    client_id: self.required(client_id, "option `refresh.clientId` is required"),
+                    scope: self.text(r, "scope", p),
+                    user_info_url: self.url(r, "userInfoUrl", p),
+                }
+            }
+            Some("cognito") => {
+                self.keys(r, COGNITO, p);
+                let endpoint = match self.url(r, "endpoint", p) {
+                    Some(e) => e,
+                    None => {
+                        let region = self.text(r, "region", p);
+                        let region = self.required(
+                            region,
+                            "option `refresh.region` (e.g. \"eu-west-1\") is required unless `refresh.endpoint` is given",
+                        );
+                        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                            self.fail(&["option `refresh.region` must be an AWS region such as \"eu-west-1\", got \"", &region, "\""]);
+                        }
+                        ["https://cognito-idp.", &region, ".amazonaws.com/"].concat()
+                    }
+                };
+                let client_id = self.text(r, "clientId", p);
+                Refresher::Cognito { client_id: self.required(client_id, "option `refresh.clientId` is required"), endpoint }
+            }
+            _ => {
+                self.fail(&["option `refresh.type` must be \"oauth2\" or \"cognito\", got ", &describe(&js::get(r, "type"))]);
+                Refresher::None
+            }
+        }
+    }
+
+    fn origins(&mut self, o: &JsValue) -> Vec<String> {
+        let Some(list) = self.field(o, "allowedOrigins", "", "an array of origin strings", Array::is_array) else {
+            return js::page_origin().into_iter().collect();
+        };
+        let mut out = Vec::new();
+        for item in list.unchecked_ref::<Array>().iter() {
+            let Some(s) = item.as_string() else {
+                self.fail(&["option `allowedOrigins` must be an array of origin strings, got ", &describe(&item), " in it"]);
+                break;
+            };
+            match web_sys::Url::new(&s).ok().and_then(|u| js::get_str(&u, "origin")) {
+                Some(origin) if origin != "null" => out.push(origin),
+                _ => {
+                    self.fail(&["option `allowedOrigins` takes origins like \"https://api.example.com\", got \"", &s, "\""]);
+                    break;
+                }
+            }
+        }
+        out
+    }
 }
 
 pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
@@ -188,59 +221,57 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
     if !o.is_object() || o.is_function() {
         return Err(type_error(&["options must be an object, got ", &describe(o)].concat()));
     }
-    check_keys(o, TOP, "")?;
-    let storage = match text(o, "storage", "")?.as_deref() {
+    let mut c = Check { first: None };
+    c.keys(o, TOP, "");
+    let storage = match c.text(o, "storage", "").as_deref() {
         None | Some("memory") => StorageKind::Memory,
         Some("session") => StorageKind::Session,
         Some("local") => StorageKind::Local,
         Some(other) => {
-            return Err(type_error(&["option `storage` must be \"memory\", \"session\" or \"local\", got \"", other, "\""].concat()))
+            c.fail(&["option `storage` must be \"memory\", \"session\" or \"local\", got \"", other, "\""]);
+            StorageKind::Memory
         }
     };
     let mut retry = RetryPolicy::default();
-    let r = js::get(o, "retry");
-    if !(r.is_undefined() || r.is_null()) {
-        if !r.is_object() {
-            return Err(type_error(&["option `retry` must be an object, got ", &describe(&r)].concat()));
-        }
-        check_keys(&r, RETRY, "retry.")?;
-        if let Some(m) = non_negative(&r, "maxRetries", "retry.")? {
+    if let Some(r) = c.object(o, "retry", "an object", RETRY) {
+        if let Some(m) = c.number(&r, "maxRetries", "retry.") {
             if m.fract() != 0.0 || m > 20.0 {
-                return Err(type_error("option `retry.maxRetries` must be an integer from 0 to 20"));
+                c.fail(&["option `retry.maxRetries` must be an integer from 0 to 20"]);
             }
             retry.max_retries = m as u32;
         }
-        retry.base_delay_ms = non_negative(&r, "baseDelayMs", "retry.")?.unwrap_or(retry.base_delay_ms);
-        retry.max_delay_ms = non_negative(&r, "maxDelayMs", "retry.")?.unwrap_or(retry.max_delay_ms);
-        retry.idempotency_key = flag(&r, "idempotencyKey", "retry.")?.unwrap_or(false);
+        retry.base_delay_ms = c.number(&r, "baseDelayMs", "retry.").unwrap_or(retry.base_delay_ms);
+        retry.max_delay_ms = c.number(&r, "maxDelayMs", "retry.").unwrap_or(retry.max_delay_ms);
+        retry.idempotency_key = c.flag(&r, "idempotencyKey", "retry.").unwrap_or(false);
     }
-    let rl = js::get(o, "rateLimit");
-    let rate_limit = if rl.is_undefined() || rl.is_null() || rl.as_bool() == Some(false) {
-        None
-    } else {
-        if !rl.is_object() {
-            return Err(type_error(&["option `rateLimit` must be { requestsPerSecond, burst? }, got ", &describe(&rl)].concat()));
-        }
-        check_keys(&rl, RATE, "rateLimit.")?;
-        let rps = non_negative(&rl, "requestsPerSecond", "rateLimit.")?
-            .filter(|v| *v > 0.0)
-            .ok_or_else(|| type_error("option `rateLimit.requestsPerSecond` must be a number > 0"))?;
-        let burst = non_negative(&rl, "burst", "rateLimit.")?.unwrap_or(1.0);
-        if burst < 1.0 {
-            return Err(type_error("option `rateLimit.burst` must be a number >= 1"));
-        }
-        Some((rps, burst.floor()))
+    let rate_limit = match js::get(o, "rateLimit").as_bool() {
+        Some(false) => None,
+        _ => c.object(o, "rateLimit", "{ requestsPerSecond, burst? }", RATE).map(|rl| {
+            let rps = c.number(&rl, "requestsPerSecond", "rateLimit.").filter(|v| *v > 0.0);
+            if rps.is_none() {
+                c.fail(&["option `rateLimit.requestsPerSecond` must be a number > 0"]);
+            }
+            let burst = c.number(&rl, "burst", "rateLimit.").unwrap_or(1.0);
+            if burst < 1.0 {
+                c.fail(&["option `rateLimit.burst` must be a number >= 1"]);
+            }
+            (rps.unwrap_or(1.0), burst.floor())
+        }),
     };
-    Ok(Options {
-        refresh: refresher(&js::get(o, "refresh"))?,
+    let opts = Options {
+        refresh: c.refresher(&js::get(o, "refresh")),
         storage,
-        storage_key: text(o, "storageKey", "")?.unwrap_or_else(|| "sessionguard".into()),
-        origins: origins(o)?,
-        leeway_ms: non_negative(o, "refreshLeewaySeconds", "")?.unwrap_or(30.0) * 1000.0,
+        storage_key: c.text(o, "storageKey", "").unwrap_or_else(|| "sessionguard".into()),
+        origins: c.origins(o),
+        leeway_ms: c.number(o, "refreshLeewaySeconds", "").unwrap_or(30.0) * 1000.0,
         retry,
         rate_limit,
-        cross_tab: flag(o, "crossTab", "")?.unwrap_or(true),
-        user_info_ttl_ms: non_negative(o, "userInfoTtlSeconds", "")?.unwrap_or(300.0) * 1000.0,
-        expire_on_transient: flag(o, "expireOnTransientFailure", "")?.unwrap_or(false),
-    })
+        cross_tab: c.flag(o, "crossTab", "").unwrap_or(true),
+        user_info_ttl_ms: c.number(o, "userInfoTtlSeconds", "").unwrap_or(300.0) * 1000.0,
+        expire_on_transient: c.flag(o, "expireOnTransientFailure", "").unwrap_or(false),
+    };
+    match c.first {
+        Some(e) => Err(e),
+        None => Ok(opts),
+    }
 }
