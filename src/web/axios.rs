@@ -222,12 +222,16 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
     if js::get_fn(&instance, "request").is_none() {
         return Err(type_error("attachAxios needs an axios instance (axios.create() or axios itself)"));
     }
+    // one closure type for all four functions (each closure type costs its own shims): the
+    // request interceptor refuses with a rejected promise, as axios takes it
     let weak: Weak<Inner> = Rc::downgrade(inner);
-    let gone = || Err(super::errors::disposed());
     let w = weak.clone();
-    let on_req = Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |config: JsValue| match w.upgrade() {
-        Some(i) => on_request(&i, config),
-        None => gone(),
+    let on_req = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |config: JsValue| {
+        let r = match w.upgrade() {
+            Some(i) => on_request(&i, config),
+            None => Err(super::errors::disposed()),
+        };
+        r.unwrap_or_else(|e| Promise::reject(&e).into())
     });
     let (w, inst) = (weak.clone(), instance.clone());
     let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
@@ -240,26 +244,27 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
         }
     });
     let (w, inst) = (weak, instance.clone());
-    let on_err = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |err: JsValue| {
+    let on_err = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |err: JsValue| {
         let config = js::prop(&err, Name::Config);
         let ours = read_counts(&config).is_some() && js::prop(&err, Name::Code).as_string().as_deref() != Some("ERR_CANCELED");
         match w.upgrade() {
             Some(i) if ours => {
                 let res = js::prop(&err, Name::Response);
                 let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
-                wait::promise(on_answer(i, inst.clone(), config, res, status, Some(err)))
+                wait::promise(on_answer(i, inst.clone(), config, res, status, Some(err))).into()
             }
-            _ => Promise::reject(&err),
+            _ => Promise::reject(&err).into(),
         }
     });
     let req_id = req_use.call1(&req, &on_req.into_js_value())?;
     let res_id = res_use.call2(&res, &on_ok.into_js_value(), &on_err.into_js_value())?;
-    let eject = Closure::once_into_js(move || {
+    let eject = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_| {
         for (side, id) in [(&req, &req_id), (&res, &res_id)] {
             if let Some(f) = js::get_fn(side, "eject") {
                 let _ = f.call1(side, id);
             }
         }
+        JsValue::UNDEFINED
     });
-    Ok(eject.unchecked_into())
+    Ok(eject.into_js_value().unchecked_into())
 }
