@@ -39,10 +39,12 @@ pub fn available() -> bool {
 async fn acquire(m: &LockManager, name: &str, options: &Object, release: &Promise) -> Result<(), JsValue> {
     let (granted, grant) = wait::deferred();
     let release = release.clone();
-    let cb = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+    // the closure type axios's interceptors use too (one set of shims for both); called once
+    let cb = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| -> JsValue {
         let _ = grant.call0(&JsValue::UNDEFINED);
-        release.into()
-    });
+        release.clone().into()
+    })
+    .into_js_value();
     let req = m.request(name, options, &cb)?;
     match (wait::Race { a: Box::pin(JsFuture::from(granted)), b: JsFuture::from(req) }).await {
         wait::Either::A(_) => Ok(()),
