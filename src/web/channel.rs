@@ -23,7 +23,8 @@ pub struct Channel {
     target: Target,
     kind: &'static str,
     key: String,
-    listener: Closure<dyn FnMut(JsValue)>,
+    /// (`-> JsValue`: the closure type of axios's interceptors, one set of shims for both)
+    listener: Closure<dyn FnMut(JsValue) -> JsValue>,
 }
 
 /// What posts a message: cloned out of the channel, so that posting runs with nothing borrowed.
@@ -46,7 +47,7 @@ impl Channel {
         };
         let key = storage_key.to_string();
         let (ours, broadcast) = (key.clone(), bc.is_some());
-        let listener = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+        let listener = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |ev: JsValue| {
             let m = if broadcast {
                 read::object(&js::get(&ev, "data")).and_then(|o| PeerMessage::read(&o))
             } else {
@@ -56,6 +57,7 @@ impl Channel {
             if let Some(m) = m {
                 deliver(m);
             }
+            JsValue::UNDEFINED
         });
         target.listen(kind, listener.as_ref(), &JsValue::UNDEFINED).ok()?;
         Some(Channel { bc, target, kind, key, listener })
