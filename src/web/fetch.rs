@@ -32,13 +32,15 @@ use crate::core::time::Time;
 
 // ---- the ports -------------------------------------------------------------------------------
 
-/// One fetch function's entry point; `target` is the fetch a wrapper sends with (`None`: the
-/// platform's fetch as it was when the session was made). It holds only a `Weak` of the session.
+/// One fetch function's entry point (`fetch`), and where the answers of its parked calls come
+/// back (`answer`, the port of the session's [`Parking`]): one exported class for both. `target`
+/// is the fetch a wrapper sends with (`None`: the platform's fetch as it was when the session
+/// was made). It holds only `Weak`s: the session owns the parking.
 #[wasm_bindgen(skip_typescript)]
 pub struct Port {
     inner: Weak<Inner>,
     target: Option<Function>,
-    parking: Rc<Parking>,
+    parking: Weak<Parking>,
 }
 
 #[wasm_bindgen]
@@ -52,25 +54,16 @@ impl Port {
         let Some(target) = self.target.as_ref().or(inner.own_fetch.as_ref()) else {
             return Promise::reject(&type_error("there is no fetch here: pass one to wrapFetch(fetchImpl)"));
         };
-        if init.is_none() {
-            if let Some(p) = fast(&inner, &self.parking, target, &input) {
+        if let (None, Some(parking)) = (&init, self.parking.upgrade()) {
+            if let Some(p) = fast(&inner, &parking, target, &input) {
                 return p;
             }
         }
         let init = init.map_or(JsValue::UNDEFINED, Into::into);
         continued(&inner, target, Start::New { input, init })
     }
-}
 
-/// The answers of parked calls come here (`tag` = `slot << 1 | failed`).
-#[wasm_bindgen(skip_typescript)]
-pub struct AnswerPort {
-    inner: Weak<Inner>,
-    parking: Weak<Parking>,
-}
-
-#[wasm_bindgen]
-impl AnswerPort {
+    /// The answer of a parked call (`tag` = `slot << 1 | failed`).
     pub fn answer(&self, tag: u32, v: JsValue) -> JsValue {
         let failed = tag & 1 == 1;
         let parked = self.parking.upgrade().and_then(|p| p.unpark(tag >> 1));
@@ -89,7 +82,7 @@ fn method(object: &JsValue, name: &str) -> Function {
 
 /// A `fetch`-compatible function over `target`, bound to `inner`'s session.
 pub fn fetch_fn(inner: &Rc<Inner>, parking: &Rc<Parking>, target: Option<Function>) -> Function {
-    let port = JsValue::from(Port { inner: Rc::downgrade(inner), target, parking: parking.clone() });
+    let port = JsValue::from(Port { inner: Rc::downgrade(inner), target, parking: Rc::downgrade(parking) });
     method(&port, "fetch").bind0(&port)
 }
 
@@ -131,7 +124,7 @@ impl Parking {
     /// The parking of one session's fetch functions (all of them share it).
     pub fn new(inner: &Rc<Inner>) -> Rc<Parking> {
         Rc::new_cyclic(|me| {
-            let port = JsValue::from(AnswerPort { inner: Rc::downgrade(inner), parking: me.clone() });
+            let port = JsValue::from(Port { inner: Rc::downgrade(inner), target: None, parking: me.clone() });
             let answer = method(&port, "answer").unchecked_into();
             Parking { port, answer, slots: RefCell::new(Vec::new()), free: RefCell::new(Vec::new()) }
         })
