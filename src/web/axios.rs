@@ -106,18 +106,18 @@ fn is_absolute(url: &[u8]) -> bool {
 }
 
 fn signal_of(config: &JsValue) -> Option<AbortSignal> {
-    js::prop(config, Name::Signal).dyn_into::<AbortSignal>().ok()
+    wait::signal(js::prop(config, Name::Signal))
 }
 
 fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, JsValue> {
     let bearer = inner.bearer().ok_or_else(|| call_error(crate::core::session::CallError::NoSession))?;
     // A property, as an app's own interceptor sets it: axios (0.x plain objects, 1.x
     // AxiosHeaders) takes own properties as headers; no header of that name is there (checked).
-    match js::prop(config, Name::Headers).dyn_into::<Object>() {
-        Ok(h) => {
-            js::set_prop(&h, Name::Authorization, &bearer);
-        }
-        Err(_) => header_set(config, Name::Authorization, &bearer),
+    let h = js::prop(config, Name::Headers);
+    if h.is_object() {
+        js::set_prop(&h, Name::Authorization, &bearer);
+    } else {
+        header_set(config, Name::Authorization, &bearer);
     }
     c.gen = Some(inner.peek(|s| s.token_generation()));
     write_counts(config, &c);

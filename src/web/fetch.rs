@@ -168,7 +168,8 @@ impl Parking {
 
 // ---- one call ------------------------------------------------------------------------------------
 
-/// The URL a `fetch` input names (maybe relative), if it is a string, a `URL` or a `Request`.
+/// The URL a `fetch` input names (maybe relative), if it is a string, a `Request`, or another
+/// object (a `URL`, a `Location`): as `fetch` reads it, its `toString()`.
 fn input_url(input: &JsValue) -> Option<String> {
     if let Some(s) = input.as_string() {
         return Some(s);
@@ -176,10 +177,7 @@ fn input_url(input: &JsValue) -> Option<String> {
     if let Some(r) = input.dyn_ref::<Request>() {
         return js::prop(r, Name::Url).as_string();
     }
-    if let Some(u) = input.dyn_ref::<web_sys::Url>() {
-        return js::get_str(u, "href");
-    }
-    None
+    input.is_object().then(|| String::from(input.unchecked_ref::<Object>().to_string()))
 }
 
 /// Calls a fetch implementation; a synchronous throw becomes a rejected promise.
@@ -239,8 +237,8 @@ async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) 
         None => js::prop(&init, Name::Method).as_string().unwrap_or_else(|| "GET".into()),
     };
     let signal: Option<AbortSignal> = match &request {
-        Some(r) => js::prop(r, Name::Signal).dyn_into::<AbortSignal>().ok(),
-        None => js::prop(&init, Name::Signal).dyn_into::<AbortSignal>().ok(),
+        Some(r) => wait::signal(js::prop(r, Name::Signal)),
+        None => wait::signal(js::prop(&init, Name::Signal)),
     };
     let has_key = match &request {
         Some(r) => request_has(&js::headers_of(r), Name::IdempotencyKeyLower),
@@ -309,9 +307,9 @@ impl Outgoing {
 
     /// A copy of the caller's `init` with these headers.
     fn init_with(&self, headers: &JsValue) -> JsValue {
-        let init = match self.init.dyn_ref::<Object>() {
-            Some(given) => Object::assign(&Object::new(), given),
-            None => Object::new(),
+        let init = match self.init.is_object() {
+            true => Object::assign(&Object::new(), self.init.unchecked_ref()),
+            false => Object::new(),
         };
         js::set_prop(&init, Name::Headers, headers);
         init.into()

@@ -61,6 +61,12 @@ pub async fn within<F: Future>(ms: f64, f: F) -> Option<F::Output> {
     }
 }
 
+/// An `AbortSignal` given in a call's options: any object, read as one (a polyfilled signal
+/// works as the platform's does; no `instanceof`).
+pub fn signal(v: JsValue) -> Option<AbortSignal> {
+    v.is_object().then(|| v.unchecked_into())
+}
+
 /// The reason an aborted signal carries (an `AbortError` `DOMException` unless the caller gave
 /// one).
 pub fn abort_reason(signal: &AbortSignal) -> JsValue {
