@@ -23,7 +23,7 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 export interface InitOutput {
   readonly memory: WebAssembly.Memory;
 }
-/** Loads the wasm module once; without an argument it finds it next to the package's entry (browsers, bundlers, Node >= 20.16). */
+/** Loads the wasm module once; without an argument it finds it next to the package's entry (browsers, bundlers, Node >= 18). */
 export default function init(moduleOrPath?: InitInput | Promise<InitInput>): Promise<InitOutput>;
 /** `init` from bytes or a compiled `WebAssembly.Module`, synchronously. */
 export function initSync(module: BufferSource | WebAssembly.Module): InitOutput;

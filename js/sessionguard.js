@@ -3,7 +3,8 @@
 // clearly when it is used too early, and export the error classes. Everything else is the
 // module's own `SessionManager` (src/web/), re-exported as it is.
 import initGlue, { initSync as initSyncGlue, SessionManager as Manager } from "./sessionguard_glue.js";
-export { SessionExpiredError, RefreshUnavailableError, SessionDisposedError, UserInfoError } from "./errors.js";
+// the module's own classes (js/errors.js, bundled with the glue by scripts/build.sh)
+export { SessionExpiredError, RefreshUnavailableError, SessionDisposedError, UserInfoError } from "./sessionguard_glue.js";
 
 let loading = null;
 let ready = false;
@@ -13,9 +14,9 @@ const isNode = typeof process === "object" && process !== null && !!(process.ver
 async function defaultSource() {
   const url = new URL("./sessionguard_bg.wasm", import.meta.url);
   if (isNode && url.protocol === "file:") {
-    // Node's fetch cannot read files. `process.getBuiltinModule` (Node >= 20.16) is a plain
-    // call, so bundlers, which never take this branch, have no import to resolve.
-    return process.getBuiltinModule("node:fs/promises").readFile(url);
+    // Node's fetch cannot read files; hidden from bundlers, which never take this branch.
+    const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ "node:fs/promises");
+    return fs.readFile(url);
   }
   const res = await fetch(url);
   const type = res.headers.get("content-type") || "";
@@ -29,7 +30,7 @@ async function defaultSource() {
 }
 
 /** Loads the wasm module (once; later calls return the same promise). Without an argument it
- * finds `sessionguard_bg.wasm` next to this file, in browsers, bundlers and Node >= 20.16. */
+ * finds `sessionguard_bg.wasm` next to this file, in browsers, bundlers and Node >= 18. */
 export default function init(moduleOrPath) {
   if (!loading) {
     loading = (async () => {
