@@ -154,6 +154,12 @@ fi
 
 # The release build's size flags (unstable, hence RUSTC_BOOTSTRAP with the rebuilt std).
 SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
+# Stable ones, on every route (CONTRIBUTING.md, "Size", says what each buys):
+# - no reference types: wasm-bindgen keeps JS values in its JS-side slab instead of an externref
+#   table, which takes about 1 KB of shims out of the module (a fetch call costs ~0.2 us more;
+#   the README's table measures it);
+# - LLVM's inliner at 8 instead of opt-level z's 5 (measured: ~240 B less; 10 and above more).
+LAYOUT_FLAGS="-Ctarget-feature=-reference-types -Cllvm-args=-inline-threshold=8"
 
 # --- 5. write the environment ----------------------------------------------------------------
 {
@@ -173,10 +179,11 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
       # std rebuilt for size: panics abort without formatting a message; `{:?}` formats
       # nothing and panics carry no file/line (the module shows neither to anyone)
       echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size\""
-      echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
+      echo "WASM_RELEASE_RUSTFLAGS=\"$LAYOUT_FLAGS $SIZE_FLAGS\""
       echo "export RUSTC_BOOTSTRAP=1"
     else
       echo "WASM_CARGO_FLAGS=\"\""
+      echo "WASM_RELEASE_RUSTFLAGS=\"$LAYOUT_FLAGS\""
     fi
     # the browser tests use the installed wasm32 std (debug, no size flags)
     echo "WASM_TEST_FLAGS=\"\""
@@ -191,7 +198,7 @@ SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocati
     echo "WASM_CARGO_FLAGS=\"-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size\""
     # immediate-abort panics, no Debug formatting, no panic locations (as above)
     echo "WASM_RUSTFLAGS=\"-Clinker=/usr/lib/llvm-22/bin/wasm-ld\""
-    echo "WASM_RELEASE_RUSTFLAGS=\"$SIZE_FLAGS\""
+    echo "WASM_RELEASE_RUSTFLAGS=\"$LAYOUT_FLAGS $SIZE_FLAGS\""
     # no wasm32 std is installed on this route: the browser tests build it too, with libtest
     echo "WASM_TEST_FLAGS=\"-Zbuild-std=std,panic_abort,test\""
     echo "export RUSTC_BOOTSTRAP=1"
