@@ -168,8 +168,9 @@ impl Parking {
 
 // ---- one call ------------------------------------------------------------------------------------
 
-/// The URL a `fetch` input names (maybe relative), if it is a string, a `Request`, or another
-/// object (a `URL`, a `Location`): as `fetch` reads it, its `toString()`.
+/// The URL a `fetch` input names (maybe relative), if it is a string, a `Request`, or an object
+/// with a string `href` (a `URL`, a `Location`), read without calling into it (a `toString` of
+/// the caller's may throw or return anything).
 fn input_url(input: &JsValue) -> Option<String> {
     if let Some(s) = input.as_string() {
         return Some(s);
@@ -177,7 +178,7 @@ fn input_url(input: &JsValue) -> Option<String> {
     if let Some(r) = input.dyn_ref::<Request>() {
         return js::prop(r, Name::Url).as_string();
     }
-    input.is_object().then(|| String::from(input.unchecked_ref::<Object>().to_string()))
+    js::get_str(input, "href")
 }
 
 /// Calls a fetch implementation; a synchronous throw becomes a rejected promise.
