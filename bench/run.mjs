@@ -81,8 +81,12 @@ const results = { date: new Date().toISOString(), machine: "2 cores, headless Ch
 // 2. real calls
 {
   await control("reset", {});
-  const r = await run("realCalls", 300);
-  results.realCalls = { rawFetchUs: round(median(r.rawUs)), sessionguardUs: round(median(r.sgUs)), ratio: round(pairedRatio(r.sgUs, r.rawUs), 3) };
+  const r = await run("realCalls", 1000, 7);
+  const ratios = r.sgUs.map((x, i) => x / r.rawUs[i]);
+  results.realCalls = {
+    rawFetchUs: round(median(r.rawUs)), sessionguardUs: round(median(r.sgUs)), ratio: round(median(ratios), 3),
+    spread: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)], rounds: ratios.length,
+  };
   log("real calls", JSON.stringify(results.realCalls));
 }
 
