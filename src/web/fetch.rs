@@ -181,12 +181,10 @@ fn input_url(input: &JsValue) -> Option<String> {
     js::get_str(input, "href")
 }
 
-/// Calls a fetch implementation; a synchronous throw becomes a rejected promise.
+/// Calls a fetch implementation (from a microtask: [`js::send`] says why); a synchronous throw
+/// becomes a rejected promise.
 fn call_fetch(f: &Function, input: &JsValue, init: &JsValue) -> Promise {
-    match f.call2(&JsValue::UNDEFINED, input, init) {
-        Ok(v) => Promise::resolve(&v),
-        Err(e) => Promise::reject(&e),
-    }
+    js::send(f, input, init)
 }
 
 fn has_header(h: &JsValue, name: Name) -> bool {
