@@ -295,23 +295,24 @@ impl Outgoing {
             None => {
                 let given = js::prop(&self.init, Name::Headers);
                 if given.is_undefined() || given.is_null() {
-                    return Ok((self.input.clone(), self.init_with(&bare_headers(bearer, key))));
+                    return Ok((self.input.clone(), self.init_with(&bare_headers(bearer, key))?));
                 }
                 Headers::new_with_str_sequence_sequence(&given)?
             }
         };
         set_header(h.unchecked_ref(), bearer, key)?;
-        Ok((self.input.clone(), self.init_with(&h)))
+        Ok((self.input.clone(), self.init_with(&h)?))
     }
 
-    /// A copy of the caller's `init` with these headers.
-    fn init_with(&self, headers: &JsValue) -> JsValue {
+    /// A copy of the caller's `init` with these headers (a getter of the caller's that throws
+    /// fails the call, through [`js::assign`], never the module).
+    fn init_with(&self, headers: &JsValue) -> Result<JsValue, JsValue> {
         let init = match self.init.is_object() {
-            true => Object::assign(&Object::new(), self.init.unchecked_ref()),
+            true => js::assign(&Object::new(), &self.init)?,
             false => Object::new(),
         };
         js::set_prop(&init, Name::Headers, headers);
-        init.into()
+        Ok(init.into())
     }
 }
 

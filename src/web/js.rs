@@ -154,6 +154,13 @@ pub fn get_fn(obj: &JsValue, key: &str) -> Option<Function> {
     get(obj, key).dyn_into::<Function>().ok()
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.assign(target, source)`, catching what a getter of `source` throws.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = assign)]
+    pub fn assign(target: &Object, source: &JsValue) -> Result<Object, JsValue>;
+}
+
 /// `globalThis`: a window, a worker or Node.
 pub fn global() -> Object {
     js_sys::global()

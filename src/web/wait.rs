@@ -61,10 +61,10 @@ pub async fn within<F: Future>(ms: f64, f: F) -> Option<F::Output> {
     }
 }
 
-/// An `AbortSignal` given in a call's options: any object, read as one (a polyfilled signal
-/// works as the platform's does; no `instanceof`).
+/// An `AbortSignal` given in a call's options, if it is one (its getters are the platform's,
+/// which never throw; an object of the caller's could, through the module).
 pub fn signal(v: JsValue) -> Option<AbortSignal> {
-    v.is_object().then(|| v.unchecked_into())
+    v.dyn_into().ok()
 }
 
 /// The reason an aborted signal carries (an `AbortError` `DOMException` unless the caller gave

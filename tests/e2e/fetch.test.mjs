@@ -484,11 +484,15 @@ test("guarantee 10: bad input of every kind is a TypeError and the instance keep
       () => s.claims({}), () => s.removeEventListener(42, () => {}), () => s.addEventListener(null, () => {}), () => s.wrapFetch(42),
     ];
     const names = bad.map((f) => { try { f(); return "no error"; } catch (e) { return e instanceof TypeError ? "TypeError" : String(e); } });
-    const odd = await Promise.all([settle(s.fetch(undefined)), settle(s.fetch({ toString: () => 5 })), settle(s.fetch("http://[bad")), settle(SG.SessionManager.create({ bogus: 1 })), settle(s.userInfo()), settle(s.fetch("/api/me", { headers: 42 })), settle(s.fetch("/api/me", { method: 42, body: {} }))]);
+    const odd = await Promise.all([settle(s.fetch(undefined)), settle(s.fetch({ toString: () => 5 })), settle(s.fetch("http://[bad")), settle(SG.SessionManager.create({ bogus: 1 })), settle(s.userInfo()), settle(s.fetch("/api/me", { headers: 42 })), settle(s.fetch("/api/me", { method: 42, body: {} })),
+      // getters of the caller's that throw: the call fails (or ignores a fake signal), the module goes on
+      settle(s.fetch("/api/me", { headers: {}, get cache() { throw new Error("getter"); } })), settle(s.fetch("/api/me", { signal: { get aborted() { throw new Error("getter"); } } }))]);
     const created = await SG.SessionManager.create({ bogus: 1 }).catch((e) => e instanceof TypeError);
     const status = (await s.fetch("/api/me")).status;
     return { names, odd: odd.map((x) => x.ok || x.e.name), status, auth: s.isAuthenticated(), created };
   }, t);
+  // the fake signal is not read as one here; the platform's fetch refuses it, as it would
+  assert.deepEqual(r.odd.slice(-2), ["Error", "TypeError"], "a throwing getter fails its call; a fake signal fails as fetch fails it");
   assert.deepEqual([...new Set(r.names)], ["TypeError"], JSON.stringify(r.names));
   assert.equal(r.created, true, "create() rejects bad options with a TypeError");
   assert.equal(r.status, 200);
