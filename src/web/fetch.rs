@@ -181,12 +181,6 @@ fn input_url(input: &JsValue) -> Option<String> {
     js::get_str(input, "href")
 }
 
-/// Calls a fetch implementation (from a microtask: [`js::send`] says why); a synchronous throw
-/// becomes a rejected promise.
-fn call_fetch(f: &Function, input: &JsValue, init: &JsValue) -> Promise {
-    js::send(f, input, init)
-}
-
 fn has_header(h: &JsValue, name: Name) -> bool {
     if h.is_undefined() || h.is_null() {
         return false;
@@ -212,7 +206,7 @@ async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) 
         || has_header(&js::prop(&init, Name::Headers), Name::AuthorizationLower);
     let Some(url) = url.filter(|u| !skip && !callers_auth && inner.allowed(u)) else {
         // not ours, or the caller's own credentials: untouched
-        let res = JsFuture::from(call_fetch(target, &input, &init)).await?;
+        let res = JsFuture::from(js::send(target, &input, &init)).await?;
         if !(skip || callers_auth) && js::prop(&res, Name::Status).as_f64() == Some(401.0) {
             let url = js::prop(&res, Name::Url).as_string().unwrap_or_default();
             inner.with(|s| s.foreign_unauthorized(url));
@@ -381,7 +375,7 @@ async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut cal
                 Ok(x) => x,
                 Err(e) => return Sent::Final(Err(e)),
             };
-            sent(JsFuture::from(call_fetch(&target, &input, &init)).await, sig.as_ref()).await
+            sent(JsFuture::from(js::send(&target, &input, &init)).await, sig.as_ref()).await
         })
     })
     .await
@@ -408,8 +402,8 @@ fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue
     // no `init` was given: the one sent has only the header
     let init = js::bearer_init(&bearer);
     let (on_answer, on_error) = parking.park(Parked { call, out, target: target.clone(), sent_at: now });
-    // `call_fetch` made it a native promise: its own `then`, one crossing
-    Some(call_fetch(target, input, &init).unchecked_ref::<PromiseJs>().then_with(&on_answer, &on_error))
+    // `js::send` made it a native promise: its own `then`, one crossing
+    Some(js::send(target, input, &init).unchecked_ref::<PromiseJs>().then_with(&on_answer, &on_error))
 }
 
 /// The answer to a parked call: one the rules do not look at is counted and given back;

@@ -280,6 +280,15 @@ test("guarantee 5: network errors are retried for GET, not for POST", async () =
   assert.equal((await h.stats()).counts.api, 3, "the POST was sent once");
 });
 
+test("fetch takes a URL object as fetch does: the session's token goes with it", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t));
+    return (await s.fetch(new URL("/api/me", location.href))).status;
+  }, t);
+  assert.equal(r, 200, "a URL on an allowed origin carries the token (without it the API answers 401)");
+});
+
 test("guarantee 3: bodies survive the replay after a 401 (string, URLSearchParams, FormData, Blob, Request)", async () => {
   const t = await h.login();
   const r = await h.page.evaluate(async (t) => {
@@ -530,9 +539,11 @@ test("dispose: later calls reject with the exported SessionDisposedError; nothin
   const r = await h.page.evaluate(async (t) => {
     const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" } }, tokens(t));
     const { fetch: bound } = s;
+    const ax = axios.create();
+    s.attachAxios(ax); // attached before: its request interceptor refuses afterwards
     s.dispose();
     const kind = (e) => (e instanceof SG.SessionDisposedError ? "SessionDisposedError" : String(e));
-    const rejected = await Promise.all([s.fetch("/api/me"), bound("/api/me"), s.getAccessToken(), s.userInfo()].map((p) => p.then(() => "ok", kind)));
+    const rejected = await Promise.all([s.fetch("/api/me"), bound("/api/me"), s.getAccessToken(), s.userInfo(), ax.get("/api/me")].map((p) => p.then(() => "ok", kind)));
     const thrown = [() => s.setTokens(tokens(t)), () => s.wrapFetch(), () => s.attachAxios(axios.create())].map((f) => { try { f(); return "ok"; } catch (e) { return kind(e); } });
     return { rejected, thrown, auth: s.isAuthenticated(), claims: s.claims() };
   }, t);
