@@ -20,3 +20,23 @@ export class UserInfoError extends Error {
   readonly name: "UserInfoError";
   readonly status: number;
 }
+
+/** What a sign-in failure's `detail.code` can be: the identity server's own `error` (such as "access_denied" or "login_required"), or one of sessionguard's. */
+export type SignInErrorCode =
+  | "state-mismatch"
+  | "issuer-mismatch"
+  | "no-code"
+  | "code-rejected"
+  | "exchange-failed"
+  | "id-token-invalid"
+  | "discovery-failed"
+  | "unsupported"
+  | "access_denied"
+  | (string & {});
+
+/** signIn()/handleRedirect() failed and stored nothing; `detail.code` (also `code`) says why. */
+export class SignInError extends Error {
+  readonly name: "SignInError";
+  readonly code: SignInErrorCode;
+  readonly detail: { code: SignInErrorCode };
+}

@@ -39,3 +39,14 @@ export class UserInfoError extends Error {
     this.status = status;
   }
 }
+
+/** signIn()/handleRedirect() failed and stored nothing: `detail.code` says why ("access_denied",
+ * "state-mismatch", "code-rejected", "id-token-invalid", ...). */
+export class SignInError extends Error {
+  constructor(code, why) {
+    super(base + why);
+    this.name = "SignInError";
+    this.code = code;
+    this.detail = { code };
+  }
+}

@@ -6,6 +6,11 @@ export type {
   RefreshRejection,
   RefreshFunction,
   RefreshOption,
+  ServerOptions,
+  OAuth2RefreshOptions,
+  CognitoRefreshOptions,
+  SignInOptions,
+  LogoutOptions,
   RetryOptions,
   SessionManagerOptions,
   SessionStats,
@@ -15,7 +20,8 @@ export type {
   AxiosLike,
 } from "./sessionguard_glue.js";
 export { SessionManager } from "./sessionguard_glue.js";
-export { SessionExpiredError, RefreshUnavailableError, SessionDisposedError, UserInfoError } from "./errors.js";
+export { SessionExpiredError, RefreshUnavailableError, SessionDisposedError, UserInfoError, SignInError } from "./errors.js";
+export type { SignInErrorCode } from "./errors.js";
 
 /** What `init` accepts: the module's URL, a `Response`, its bytes, or a compiled module. */
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;

@@ -4,7 +4,7 @@
 // module's own `SessionManager` (src/web/), re-exported as it is.
 import initGlue, { initSync as initSyncGlue, SessionManager as Manager } from "./sessionguard_glue.js";
 // the module's own classes (js/errors.js, bundled with the glue by scripts/build.sh)
-export { SessionExpiredError, RefreshUnavailableError, SessionDisposedError, UserInfoError } from "./sessionguard_glue.js";
+export { SessionExpiredError, RefreshUnavailableError, SessionDisposedError, UserInfoError, SignInError } from "./sessionguard_glue.js";
 
 let loading = null;
 let ready = false;

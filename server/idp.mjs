@@ -17,7 +17,7 @@ const readBody = (req) => new Promise((resolve, reject) => { const c = []; req.o
 
 /** oidc-provider with a public SPA client (authorization code + PKCE), rotating refresh
  * tokens, revocation, userinfo and CORS for the app's origin. */
-export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/conformance/callback.html"], port = 0 }) {
+export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/conformance/app.html"], port = 0 }) {
   const { default: Provider } = await import("oidc-provider");
   const server = http.createServer();
   const issuer = `http://127.0.0.1:${await listen(server, "127.0.0.1", port)}`;
@@ -27,6 +27,7 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
       client_id: "spa",
       token_endpoint_auth_method: "none",
       redirect_uris: redirectPaths.map((p) => appOrigin + p),
+      post_logout_redirect_uris: redirectPaths.map((p) => appOrigin + p),
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
     }],

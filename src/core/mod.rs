@@ -10,7 +10,10 @@
 //! - [`session`]: the refresh rule, single flight, the 401 rule, the end of a session;
 //! - [`call`]: one intercepted call, driven step by step by the browser layer;
 //! - [`crosstab`]: what tabs tell each other, and what they do with it;
-//! - [`userinfo`]: the user-info request's own rules and cache.
+//! - [`userinfo`]: the user-info request's own rules and cache;
+//! - [`signin`], [`id_token`], [`discovery`]: sign-in with code + PKCE, the ID token's checks,
+//!   where the endpoints are;
+//! - [`signout`]: revocation and the end-session redirect.
 //!
 //! - [`read`]: how what comes in from outside (token sets, answers, records, messages) is read.
 //!
@@ -23,11 +26,15 @@
 
 pub mod call;
 pub mod crosstab;
+pub mod discovery;
+pub mod id_token;
 pub mod ratelimit;
 pub mod read;
 pub mod refresh_answer;
 pub mod retry;
 pub mod session;
+pub mod signin;
+pub mod signout;
 pub mod time;
 pub mod token;
 pub mod userinfo;

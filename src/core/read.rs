@@ -22,6 +22,8 @@ pub enum Value<O> {
     Obj(O),
     /// An array: its elements that are objects (others are skipped).
     List(Vec<O>),
+    /// A non-empty array of strings only (an ID token's `aud`).
+    Texts(Vec<String>),
     /// Anything else (a function, a symbol, a bigint).
     Other,
 }
@@ -116,6 +118,9 @@ pub(crate) mod tests {
                 Some(serde_json::Value::Number(n)) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
                 Some(serde_json::Value::String(s)) => Value::Str(s.clone()),
                 Some(o @ serde_json::Value::Object(_)) => Value::Obj(o.clone()),
+                Some(serde_json::Value::Array(a)) if !a.is_empty() && a.iter().all(serde_json::Value::is_string) => {
+                    Value::Texts(a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                }
                 Some(serde_json::Value::Array(a)) => Value::List(a.iter().filter(|v| v.is_object()).cloned().collect()),
             }
         }

@@ -47,6 +47,15 @@ impl RetryPolicy {
             None => Some(self.jittered(attempt, rand)),
         }
     }
+
+    /// The delay before retry number `attempt + 1` (0-based) of one of the library's own
+    /// requests, if it is to be retried at all.
+    pub fn retry_in(&self, attempt: u32, rand: f64, retry_after_ms: Option<f64>) -> Option<f64> {
+        if attempt >= self.max_retries {
+            return None;
+        }
+        self.delay(attempt, rand, retry_after_ms)
+    }
 }
 
 /// Methods that may be sent twice without harm (RFC 9110 §9.2.2).

@@ -127,6 +127,11 @@ pub enum CallError {
 #[must_use]
 pub enum Event {
     SessionExpired(EndReason),
+    /// The session that `logout({ revoke })` ended here is over at the server too (`revoked`)
+    /// or could not be revoked: `session-expired` with reason `"logout"` and that flag.
+    LoggedOut {
+        revoked: bool,
+    },
     TokenRefreshed {
         expires_at: Option<Time>,
     },
@@ -142,6 +147,17 @@ pub enum Event {
     FlightOver(FlightId),
     /// Tell the developer, on the console (each kind once per manager).
     Warn(Warning),
+}
+
+/// A session ended here by `logout({ revoke, redirect })` whose server side is still to do:
+/// the tokens the server needs. Finish it with [`Session::logout_done`], or no `session-expired`
+/// is dispatched.
+#[derive(Debug)]
+#[must_use = "finish it with `Session::logout_done`, or no event is dispatched"]
+pub struct Ending {
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    generation: u32,
 }
 
 /// What the developer is told once: a mistake that sessionguard works around, but that they
@@ -428,9 +444,34 @@ impl Session {
         }
     }
 
+    /// `logout({ revoke, redirect })`: ends the session here at once, as [`Session::logout`]
+    /// does (calls reject, storage cleared, other tabs told), but holds its event back until
+    /// [`Session::logout_done`] says whether the server revoked it. Hands back the tokens the
+    /// server needs; `None` without an active session (nothing to revoke, no event).
+    pub fn logout_ending(&mut self) -> Option<Ending> {
+        let tokens = self.tokens.clone()?;
+        if !self.end_inner(EndReason::Logout, true, false) {
+            return None;
+        }
+        Some(Ending { refresh_token: tokens.refresh, id_token: tokens.id, generation: self.token_gen })
+    }
+
+    /// The server's part of a [`Session::logout_ending`] is over: its event, unless a new
+    /// session began meanwhile (its listeners must not hear of the old one's end).
+    pub fn logout_done(&mut self, ending: Ending, revoked: bool) {
+        if self.token_gen == ending.generation && self.status == Status::Ended(EndReason::Logout) {
+            self.events.push_back(Event::LoggedOut { revoked });
+        }
+    }
+
     /// Ends an active session once: one event, storage cleared, flight dropped; `publish`: tell
     /// the other tabs (not when the news came from one). False if there was no active session.
     fn end(&mut self, reason: EndReason, publish: bool) -> bool {
+        self.end_inner(reason, publish, true)
+    }
+
+    /// [`Session::end`]; `announce`: queue its event now (not when a revocation must finish).
+    fn end_inner(&mut self, reason: EndReason, publish: bool, announce: bool) -> bool {
         if self.status != Status::Active {
             return false;
         }
@@ -446,7 +487,9 @@ impl Session {
         }
         self.events.push_back(Event::Clear);
         // last: listeners see the settled state
-        self.events.push_back(Event::SessionExpired(reason));
+        if announce {
+            self.events.push_back(Event::SessionExpired(reason));
+        }
         true
     }
 
@@ -884,6 +927,32 @@ mod tests {
         s.logout();
         let ev = drain(&mut s);
         assert!(matches!(ev[..], [Event::Store(_), Event::Clear, Event::SessionExpired(EndReason::Logout)]), "{ev:?}");
+    }
+
+    #[test]
+    fn a_revoking_logout_ends_at_once_and_announces_when_the_server_is_done() {
+        let (mut s, id) = refreshing();
+        let ending = s.logout_ending().expect("an active session");
+        assert_eq!(ending.refresh_token.as_deref(), Some("R"));
+        // ended here at once: the flight dropped, storage cleared, calls refused; no event yet
+        assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear]);
+        assert!(matches!(s.access(Time::from_ms(2.0)), Access::Fail(CallError::Expired(EndReason::Logout))));
+        assert!(s.logout_ending().is_none(), "nothing left to end");
+        s.logout_done(ending, true);
+        assert_eq!(drain(&mut s), vec![Event::LoggedOut { revoked: true }]);
+        assert_eq!(s.stats().session_expired, 1);
+    }
+
+    #[test]
+    fn a_late_revocation_result_after_a_new_login_is_dropped() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
+        let ending = s.logout_ending().unwrap();
+        s.set_tokens(&input("B", Some("R2"), None), None, Time::from_ms(1.0)).unwrap();
+        drain(&mut s);
+        s.logout_done(ending, false);
+        assert_eq!(drain(&mut s), vec![], "the new session's listeners hear nothing of the old one");
+        assert!(s.is_authenticated());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The errors JavaScript sees. The four sessionguard classes are JavaScript classes (only those
+//! The errors JavaScript sees. The five sessionguard classes are JavaScript classes (only those
 //! can extend `Error`), defined in `js/errors.js`, which the package entry also exports: one
 //! class on both sides, so `instanceof` works. Bad input is a plain `TypeError`.
 
@@ -30,6 +30,11 @@ extern "C" {
     type JsUserInfoError;
     #[wasm_bindgen(constructor, js_class = "UserInfoError")]
     fn new(status: u16, why: &str) -> JsUserInfoError;
+
+    #[wasm_bindgen(js_name = SignInError)]
+    type JsSignInError;
+    #[wasm_bindgen(constructor, js_class = "SignInError")]
+    fn new(code: &str, why: &str) -> JsSignInError;
 }
 
 /// The error a call gets when it cannot go out.
@@ -47,6 +52,11 @@ pub fn disposed() -> JsValue {
 
 pub fn user_info(status: u16, why: &str) -> JsValue {
     JsUserInfoError::new(status, why).into()
+}
+
+/// A sign-in that failed and stored nothing.
+pub fn sign_in(f: &crate::core::signin::Failure) -> JsValue {
+    JsSignInError::new(f.code(), &f.message()).into()
 }
 
 /// `TypeError("sessionguard: ...")`.

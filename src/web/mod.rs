@@ -6,6 +6,8 @@
 //! - [`driver`]: the one loop that takes a core `Call` to a send, for all of them;
 //! - [`state`]: the one owner of the core session, its events and its refresh flights;
 //! - [`refresher`]: one attempt at the token endpoint, in each `refresh` form;
+//! - [`signin`], [`signout`], [`endpoints`]: sign-in with code + PKCE, revocation and the
+//!   end-session redirect, where the identity server's endpoints are;
 //! - [`http`]: the library's own requests (no redirects, no interceptor, 30 s bound);
 //! - [`channel`], [`storage`], [`locks`]: the cross-tab transport, storage, Web Locks;
 //! - [`options`], [`read`]: what JavaScript hands in, read and checked;
@@ -19,6 +21,7 @@
 mod axios;
 mod channel;
 mod driver;
+mod endpoints;
 mod errors;
 mod fetch;
 mod http;
@@ -27,6 +30,8 @@ mod locks;
 mod options;
 mod read;
 mod refresher;
+mod signin;
+mod signout;
 mod state;
 mod storage;
 #[cfg(test)]
@@ -180,12 +185,34 @@ impl SessionManager {
         !self.inner.is_disposed() && self.inner.peek(|s| s.is_authenticated())
     }
 
-    /// Ends the session here and, with `crossTab`, in every tab.
-    pub fn logout(&self) {
+    /// Ends the session here and, with `crossTab`, in every tab; with `{ revoke: true }` also at
+    /// the server (revoking the refresh token), with `{ redirect: true }` then at the server's
+    /// end-session page. Resolves once that is done (at once without options).
+    pub fn logout(&self, options: JsValue) -> Result<Promise, JsValue> {
         if self.inner.is_disposed() {
-            return;
+            return Ok(Promise::resolve(&JsValue::UNDEFINED));
         }
-        self.inner.with(|s| s.logout());
+        match signout::logout(&self.inner, &options)? {
+            Some(p) => Ok(p),
+            None => {
+                self.inner.with(|s| s.logout());
+                Ok(Promise::resolve(&JsValue::UNDEFINED))
+            }
+        }
+    }
+
+    /// Signs in with the authorization code flow and PKCE: to the identity server's login page,
+    /// or (with `returnUrl: true`) the URL of it.
+    #[wasm_bindgen(js_name = signIn)]
+    pub fn sign_in(&self, options: JsValue) -> Promise {
+        signin::sign_in(&self.inner, options)
+    }
+
+    /// The redirect back from the identity server (default: `location.href`): checked,
+    /// exchanged, and the session started; resolves with the `appState` given to `signIn`.
+    #[wasm_bindgen(js_name = handleRedirect)]
+    pub fn handle_redirect(&self, url: JsValue) -> Promise {
+        signin::handle_redirect(&self.inner, url)
     }
 
     pub fn stats(&self) -> JsValue {

@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::errors::{describe, type_error};
 use super::js;
+use crate::core::discovery::Endpoints;
 use crate::core::retry::RetryPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +24,35 @@ pub enum StorageKind {
 pub enum Refresher {
     None,
     Function(Function),
-    OAuth2 { token_url: String, client_id: String, scope: Option<String>, user_info_url: Option<String> },
-    Cognito { client_id: String, endpoint: String },
+    /// `token_url` empty: the one OpenID discovery finds at `refresh.issuer`.
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        scope: Option<String>,
+        user_info_url: Option<String>,
+    },
+    Cognito {
+        client_id: String,
+        endpoint: String,
+    },
+}
+
+/// Where sign-in and sign-out go: the server options of the `refresh` form.
+#[derive(Debug, Clone, Default)]
+pub struct Server {
+    pub cognito: bool,
+    pub client_id: String,
+    /// As the options name them; discovery at `endpoints.issuer` fills the gaps.
+    pub endpoints: Endpoints,
+    pub redirect_uri: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub refresh: Refresher,
+    pub server: Server,
     pub storage: StorageKind,
     pub storage_key: String,
     pub origins: Vec<String>,
@@ -55,25 +78,49 @@ const TOP: &[&str] = &[
 ];
 const RETRY: &[&str] = &["maxRetries", "baseDelayMs", "maxDelayMs", "idempotencyKey"];
 const RATE: &[&str] = &["requestsPerSecond", "burst"];
-const OAUTH2: &[&str] = &["type", "tokenUrl", "clientId", "scope", "userInfoUrl"];
-const COGNITO: &[&str] = &["type", "region", "clientId", "endpoint"];
+const OAUTH2: &[&str] = &[
+    "type",
+    "tokenUrl",
+    "clientId",
+    "scope",
+    "userInfoUrl",
+    "issuer",
+    "authorizationUrl",
+    "revocationUrl",
+    "endSessionUrl",
+    "redirectUri",
+    "postLogoutRedirectUri",
+];
+const COGNITO: &[&str] = &["type", "region", "clientId", "endpoint", "domain", "issuer", "scope", "redirectUri", "postLogoutRedirectUri"];
 
 /// Reads options and keeps the first problem. Every reader returns a usable value (the default)
 /// even after a problem, so reading is one straight line with one check at the end, in the
 /// order the options are read (not an early return, and its clean-up, after every field).
-struct Check {
+pub struct Check {
     first: Option<JsValue>,
 }
 
 impl Check {
-    fn fail(&mut self, msg: &[&str]) {
+    pub fn new() -> Check {
+        Check { first: None }
+    }
+
+    /// `value`, or the first problem met.
+    pub fn finish<T>(self, value: T) -> Result<T, JsValue> {
+        match self.first {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
+
+    pub fn fail(&mut self, msg: &[&str]) {
         if self.first.is_none() {
             self.first = Some(type_error(&msg.concat()));
         }
     }
 
     /// Refuses keys that are not in `known`, naming the nearest known one.
-    fn keys(&mut self, obj: &JsValue, known: &[&str], path: &str) {
+    pub fn keys(&mut self, obj: &JsValue, known: &[&str], path: &str) {
         for key in Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
             if !known.contains(&key.as_str()) {
                 let nearest = crate::core::read::nearest(known, &key);
@@ -100,7 +147,7 @@ impl Check {
     }
 
     /// An object option (`retry`, `rateLimit`), its keys checked; `None` when absent.
-    fn object(&mut self, obj: &JsValue, key: &str, shape: &str, known: &[&str]) -> Option<JsValue> {
+    pub fn object(&mut self, obj: &JsValue, key: &str, shape: &str, known: &[&str]) -> Option<JsValue> {
         let ok: fn(&JsValue) -> bool = |v| v.is_object() && !v.is_function();
         let v = self.field(obj, key, "", shape, ok)?;
         self.keys(&v, known, &[key, "."].concat());
@@ -112,18 +159,18 @@ impl Check {
         self.field(obj, key, path, "a finite number >= 0", ok)?.as_f64()
     }
 
-    fn flag(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<bool> {
+    pub fn flag(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<bool> {
         let ok: fn(&JsValue) -> bool = |v| v.as_bool().is_some();
         self.field(obj, key, path, "a boolean", ok)?.as_bool()
     }
 
-    fn text(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<String> {
+    pub fn text(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<String> {
         let ok: fn(&JsValue) -> bool = |v| v.as_string().is_some_and(|s| !s.is_empty());
         self.field(obj, key, path, "a non-empty string", ok)?.as_string()
     }
 
     /// An http(s) URL, resolved against the page.
-    fn url(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<String> {
+    pub fn url(&mut self, obj: &JsValue, key: &str, path: &str) -> Option<String> {
         let s = self.text(obj, key, path)?;
         let parsed = js::resolve_url(&s).map(|u| (js::get_str(&u, "protocol"), js::get_str(&u, "href")));
         match parsed {
@@ -143,30 +190,55 @@ impl Check {
         value.unwrap_or_default()
     }
 
-    fn refresher(&mut self, r: &JsValue) -> Refresher {
+    /// The server options both forms share (where to come back to after sign-in and out, the
+    /// scope, the issuer), from `r`.
+    fn server(&mut self, r: &JsValue, cognito: bool, client_id: &str) -> Server {
+        let p = "refresh.";
+        // the issuer as the user spells it (discovery compares it, a trailing `/` aside)
+        let issuer = self.url(r, "issuer", p).and(js::get_str(r, "issuer"));
+        Server {
+            cognito,
+            client_id: client_id.into(),
+            endpoints: Endpoints { issuer, ..Endpoints::default() },
+            redirect_uri: self.url(r, "redirectUri", p),
+            post_logout_redirect_uri: self.url(r, "postLogoutRedirectUri", p),
+            scope: self.text(r, "scope", p),
+        }
+    }
+
+    fn refresher(&mut self, r: &JsValue) -> (Refresher, Server) {
         if r.is_undefined() || r.is_null() {
-            return Refresher::None;
+            return (Refresher::None, Server::default());
         }
         if let Some(f) = r.dyn_ref::<Function>() {
-            return Refresher::Function(f.clone());
+            return (Refresher::Function(f.clone()), Server::default());
         }
         if !r.is_object() {
             self.fail(&["option `refresh` must be a function or { type: \"oauth2\" | \"cognito\", ... }, got ", &describe(r)]);
-            return Refresher::None;
+            return (Refresher::None, Server::default());
         }
         let p = "refresh.";
         match js::get_str(r, "type").as_deref() {
             Some("oauth2") => {
                 self.keys(r, OAUTH2, p);
-                let token_url = self.url(r, "tokenUrl", p);
-                let token_url = self.required(token_url, "option `refresh.tokenUrl` is required for `type: \"oauth2\"`");
                 let client_id = self.text(r, "clientId", p);
-                Refresher::OAuth2 {
-                    token_url,
-                    client_id: self.required(client_id, "option `refresh.clientId` is required"),
-                    scope: self.text(r, "scope", p),
-                    user_info_url: self.url(r, "userInfoUrl", p),
+                let client_id = self.required(client_id, "option `refresh.clientId` is required");
+                let mut server = self.server(r, false, &client_id);
+                let token_url = self.url(r, "tokenUrl", p);
+                if token_url.is_none() && server.endpoints.issuer.is_none() {
+                    self.fail(&[
+                        "option `refresh.tokenUrl` (or `refresh.issuer`, for OpenID discovery) is required for `type: \"oauth2\"`",
+                    ]);
                 }
+                let user_info_url = self.url(r, "userInfoUrl", p);
+                let e = &mut server.endpoints;
+                e.token = token_url.clone();
+                e.userinfo = user_info_url.clone();
+                e.authorization = self.url(r, "authorizationUrl", p);
+                e.revocation = self.url(r, "revocationUrl", p);
+                e.end_session = self.url(r, "endSessionUrl", p);
+                let scope = server.scope.clone();
+                (Refresher::OAuth2 { token_url: token_url.unwrap_or_default(), client_id, scope, user_info_url }, server)
             }
             Some("cognito") => {
                 self.keys(r, COGNITO, p);
@@ -185,11 +257,20 @@ impl Check {
                     }
                 };
                 let client_id = self.text(r, "clientId", p);
-                Refresher::Cognito { client_id: self.required(client_id, "option `refresh.clientId` is required"), endpoint }
+                let client_id = self.required(client_id, "option `refresh.clientId` is required");
+                let mut server = self.server(r, true, &client_id);
+                // the hosted UI (its OAuth2 endpoints) at `domain`
+                if let Some(domain) = self.url(r, "domain", p) {
+                    let at = |path: &str| Some([domain.trim_end_matches('/'), path].concat());
+                    let e = &mut server.endpoints;
+                    (e.authorization, e.token, e.end_session) = (at("/oauth2/authorize"), at("/oauth2/token"), at("/logout"));
+                }
+                // `scope` is the hosted UI's; a Cognito refresh takes none
+                (Refresher::Cognito { client_id, endpoint }, server)
             }
             _ => {
                 self.fail(&["option `refresh.type` must be \"oauth2\" or \"cognito\", got ", &describe(&js::get(r, "type"))]);
-                Refresher::None
+                (Refresher::None, Server::default())
             }
         }
     }
@@ -221,7 +302,7 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
     if !o.is_object() || o.is_function() {
         return Err(type_error(&["options must be an object, got ", &describe(o)].concat()));
     }
-    let mut c = Check { first: None };
+    let mut c = Check::new();
     c.keys(o, TOP, "");
     let storage = match c.text(o, "storage", "").as_deref() {
         None | Some("memory") => StorageKind::Memory,
@@ -258,8 +339,10 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
             (rps.unwrap_or(1.0), burst.floor())
         }),
     };
+    let (refresh, server) = c.refresher(&js::get(o, "refresh"));
     let opts = Options {
-        refresh: c.refresher(&js::get(o, "refresh")),
+        refresh,
+        server,
         storage,
         storage_key: c.text(o, "storageKey", "").unwrap_or_else(|| "sessionguard".into()),
         origins: c.origins(o),
@@ -270,8 +353,5 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         user_info_ttl_ms: c.number(o, "userInfoTtlSeconds", "").unwrap_or(300.0) * 1000.0,
         expire_on_transient: c.flag(o, "expireOnTransientFailure", "").unwrap_or(false),
     };
-    match c.first {
-        Some(e) => Err(e),
-        None => Ok(opts),
-    }
+    c.finish(opts)
 }

@@ -29,6 +29,10 @@ pub fn value(v: &JsValue) -> Value<Obj> {
     } else if let Some(s) = v.as_string() {
         Value::Str(s)
     } else if Array::is_array(v) {
+        let all: Option<Vec<String>> = v.unchecked_ref::<Array>().iter().map(|e| e.as_string()).collect();
+        if let Some(texts) = all.filter(|t| !t.is_empty()) {
+            return Value::Texts(texts);
+        }
         let items = v.unchecked_ref::<Array>().iter().filter(|e| e.is_object() && !Array::is_array(e)).map(Obj).collect();
         Value::List(items)
     } else if v.is_object() && !v.is_function() {

@@ -30,11 +30,12 @@ fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
     classify_oauth2(answer_of(a, body.as_ref()), js::now())
 }
 
-/// One attempt: the verdict, and the HTTP status seen (0: none).
-pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &str) -> (RefreshVerdict, u16) {
+/// One attempt: the verdict, and the HTTP status seen (0: none). `url`: where the `oauth2`
+/// form's request goes.
+pub async fn attempt(refresher: &Refresher, fetch: &Function, url: &str, refresh_token: &str) -> (RefreshVerdict, u16) {
     match refresher {
         Refresher::None => (RefreshVerdict::Terminal, 0),
-        Refresher::OAuth2 { token_url, client_id, scope, .. } => {
+        Refresher::OAuth2 { client_id, scope, .. } => {
             let form = web_sys::UrlSearchParams::new().ok();
             let body = form.map(|f| {
                 f.append("grant_type", "refresh_token");
@@ -46,7 +47,7 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
                 String::from(f.to_string())
             });
             let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
-            let a = http::send(fetch, token_url, "POST", &headers, body.as_deref()).await;
+            let a = http::send(fetch, url, "POST", &headers, body.as_deref()).await;
             (oauth2_verdict(&a), a.status)
         }
         Refresher::Cognito { client_id, endpoint } => {
@@ -67,6 +68,7 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, refresh_token: &st
 pub fn cognito_headers(action: &'static str) -> [(&'static str, &'static str); 2] {
     let target = match action {
         "GetUser" => "AWSCognitoIdentityProviderService.GetUser",
+        "RevokeToken" => "AWSCognitoIdentityProviderService.RevokeToken",
         _ => "AWSCognitoIdentityProviderService.InitiateAuth",
     };
     [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)]

@@ -21,6 +21,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, CustomEvent, EventTarget};
 
 use super::channel::Channel;
+use super::endpoints;
 use super::errors::disposed;
 use super::http;
 use super::js;
@@ -31,8 +32,10 @@ use super::refresher;
 use super::storage::Store;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::discovery::Endpoints;
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
+use crate::core::signin::Failure;
 use crate::core::token::{jwt_payload, Claims, TokenSet};
 
 /// After taking the cross-tab lock, let the previous holder's storage write and message (which
@@ -58,6 +61,8 @@ struct Handles {
     /// user-info rule says which to serve).
     user_info: JsValue,
     user_info_pending: Option<Promise>,
+    /// The identity server's endpoints, once known (discovered at most once per manager).
+    endpoints: Option<Rc<Endpoints>>,
 }
 
 pub struct Inner {
@@ -212,6 +217,9 @@ impl Inner {
                     self.emit("token-refreshed", &[("expiresAt", expires_at.map_or(Out::Null, |t| Out::Num(t.ms())))])
                 }
                 Event::SessionExpired(reason) => self.emit("session-expired", &[("reason", Out::Str(reason.as_str()))]),
+                Event::LoggedOut { revoked } => {
+                    self.emit("session-expired", &[("reason", Out::Str("logout")), ("revoked", Out::Bool(revoked))])
+                }
                 Event::Warn(w) => warn(&w, &self.opts.origins),
             }
         }
@@ -297,6 +305,34 @@ impl Inner {
         self.handles.borrow_mut().user_info = v;
     }
 
+    /// The `fetch` of the library's own requests: the platform's as it was when the manager
+    /// was made, else the global one now.
+    pub fn fetch_fn(&self) -> Option<Function> {
+        self.own_fetch.clone().or_else(http::global_fetch)
+    }
+
+    /// The identity server's endpoints: the options' own, completed by discovery when they
+    /// name an issuer (once: a failure is not kept, the next use tries again).
+    pub async fn endpoints(&self) -> Result<Rc<Endpoints>, Failure> {
+        if let Some(e) = self.handles.borrow().endpoints.clone() {
+            return Ok(e);
+        }
+        let found = Rc::new(endpoints::discover(&self.opts.server, self.fetch_fn()).await?);
+        self.handles.borrow_mut().endpoints = Some(found.clone());
+        Ok(found)
+    }
+
+    /// Where a refresh goes: the `oauth2` form's token endpoint (named, or discovered), else
+    /// the form's own address; `None` when it cannot be known now.
+    async fn token_url(&self) -> Option<String> {
+        match &self.opts.refresh {
+            Refresher::OAuth2 { token_url, .. } if token_url.is_empty() => self.endpoints().await.ok()?.token.clone(),
+            Refresher::OAuth2 { token_url, .. } => Some(token_url.clone()),
+            Refresher::Cognito { endpoint, .. } => Some(endpoint.clone()),
+            _ => Some(String::new()),
+        }
+    }
+
     // ---- refresh flights -------------------------------------------------------------------
 
     /// Resolves when flight `id` is over (at once if it already is).
@@ -330,11 +366,7 @@ impl Inner {
     }
 
     async fn run_flight(self: Rc<Self>, id: FlightId) {
-        let url = match &self.opts.refresh {
-            Refresher::OAuth2 { token_url, .. } => token_url.clone(),
-            Refresher::Cognito { endpoint, .. } => endpoint.clone(),
-            _ => String::new(),
-        };
+        let url = self.token_url().await.unwrap_or_default();
         let shared = self.peek(|s| s.config().shared);
         let mut attempt = 0;
         loop {
@@ -378,10 +410,14 @@ impl Inner {
             BeforeAttempt::Send(rt) => rt,
             BeforeAttempt::Skip(next) => return (next, 0),
         };
-        let Some(fetch) = self.own_fetch.clone().or_else(http::global_fetch) else {
+        let Some(fetch) = self.fetch_fn() else {
             return (RefreshNext::Settled, 0);
         };
-        let (verdict, status) = refresher::attempt(&self.opts.refresh, &fetch, &rt).await;
+        let (verdict, status) = match self.token_url().await {
+            Some(url) => refresher::attempt(&self.opts.refresh, &fetch, &url, &rt).await,
+            // an undiscoverable token endpoint: an outage, not a dead session
+            None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
+        };
         if self.is_disposed() {
             return (RefreshNext::Settled, status);
         }

@@ -53,6 +53,12 @@ fn probe(name: &str) -> bool {
     s.set_item(PROBE, "1").is_ok() && s.get_item(PROBE).ok().flatten().as_deref() == Some("1") && s.remove_item(PROBE).is_ok()
 }
 
+/// This tab's `sessionStorage`, if it works (where a sign-in keeps its secrets while the user
+/// is at the identity server).
+pub fn session_storage() -> Option<web_sys::Storage> {
+    probe("sessionStorage").then(SessionStorage::raw)
+}
+
 impl Store {
     pub fn new(kind: StorageKind, key: &str) -> Store {
         let store = Store {

@@ -47,11 +47,62 @@ export interface RefreshRejection {
 /** A custom refresher: bounded to 30 s per attempt; `signal` aborts at that limit. */
 export type RefreshFunction = (refreshToken: string, context: { signal: AbortSignal }) => Promise<TokenSet | OAuth2TokenAnswer | Response>;
 
-export type RefreshOption =
-  | RefreshFunction
-  | { type: "oauth2"; tokenUrl: string; clientId: string; scope?: string; userInfoUrl?: string }
-  | { type: "cognito"; region: string; clientId: string; endpoint?: string }
-  | { type: "cognito"; region?: string; clientId: string; endpoint: string };
+/** Where sign-in and sign-out go, shared by both server forms. */
+export interface ServerOptions {
+  /** the OpenID issuer: endpoints not named here come from its discovery document, and ID tokens must carry it as `iss` */
+  issuer?: string;
+  /** where the identity server sends the user back after sign-in (default: this page, without query) */
+  redirectUri?: string;
+  /** where it sends the user after `logout({ redirect: true })` */
+  postLogoutRedirectUri?: string;
+  /** the sign-in's scope (default "openid"; add "offline_access" where the server needs it for a refresh token) */
+  scope?: string;
+}
+
+export interface OAuth2RefreshOptions extends ServerOptions {
+  type: "oauth2";
+  clientId: string;
+  /** required unless `issuer` is given (then discovered) */
+  tokenUrl?: string;
+  /** default: the discovered `userinfo_endpoint` */
+  userInfoUrl?: string;
+  /** default: the discovered `authorization_endpoint` */
+  authorizationUrl?: string;
+  /** RFC 7009; default: the discovered `revocation_endpoint` */
+  revocationUrl?: string;
+  /** default: the discovered `end_session_endpoint` */
+  endSessionUrl?: string;
+}
+
+export interface CognitoRefreshOptions extends ServerOptions {
+  type: "cognito";
+  clientId: string;
+  region?: string;
+  /** the Cognito API endpoint (default `https://cognito-idp.<region>.amazonaws.com/`) */
+  endpoint?: string;
+  /** the hosted UI's domain (`https://<prefix>.auth.<region>.amazoncognito.com` or your own), for signIn() and logout({ redirect }) */
+  domain?: string;
+}
+
+export type RefreshOption = RefreshFunction | OAuth2RefreshOptions | CognitoRefreshOptions;
+
+export interface SignInOptions {
+  /** any JSON value, handed back by handleRedirect() */
+  appState?: unknown;
+  redirectUri?: string;
+  scope?: string;
+  /** resolve with the authorization URL instead of navigating to it */
+  returnUrl?: boolean;
+  /** more authorization parameters (`prompt`, `login_hint`, `audience`, `identity_provider`, ...); never replaces the flow's own */
+  extraParams?: Record<string, string>;
+}
+
+export interface LogoutOptions {
+  /** revoke the refresh token at the server first (RFC 7009, or Cognito RevokeToken) */
+  revoke?: boolean;
+  /** then go to the server's end-session page (OpenID RP-initiated logout, or Cognito /logout) */
+  redirect?: boolean;
+}
 
 export interface RetryOptions {
   /** default 3 */
@@ -104,7 +155,8 @@ export type SessionExpiredReason =
   | "logout";
 
 export interface SessionEventMap {
-  "session-expired": CustomEvent<{ reason: SessionExpiredReason }>;
+  /** `revoked` after logout({ revoke: true }) in this tab: whether the server revoked the refresh token */
+  "session-expired": CustomEvent<{ reason: SessionExpiredReason; revoked?: boolean }>;
   "token-refreshed": CustomEvent<{ expiresAt: number | null }>;
   "retry": CustomEvent<{ url: string; status: number; attempt: number; delayMs: number; refresh?: true }>;
 }
@@ -141,8 +193,12 @@ export class SessionManager {
   /** Cognito GetUser or the OIDC userInfoUrl, cached for userInfoTtlSeconds, single flight. */
   userInfo<T = Record<string, unknown>>(): Promise<T>;
   isAuthenticated(): boolean;
-  /** Ends the session here (and, with crossTab, in every tab). */
-  logout(): void;
+  /** Ends the session here (and, with crossTab, in every tab); with `revoke`, also at the server; with `redirect`, then goes to its end-session page. */
+  logout(options?: LogoutOptions): Promise<void>;
+  /** Signs in with the authorization code flow + PKCE: navigates to the identity server (or resolves with its URL, with `returnUrl`). */
+  signIn(options?: SignInOptions): Promise<string | undefined>;
+  /** The redirect back (default `location.href`): checked, exchanged, the session started; resolves with the `appState` given to signIn. Rejects with SignInError, storing nothing. */
+  handleRedirect<T = unknown>(url?: string | URL): Promise<T>;
   stats(): SessionStats;
   addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | EventListenerOptions): void;

@@ -57,15 +57,18 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
 /// The answer, and the generation of the token it was fetched with.
 async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     let (url, cognito) = match &inner.opts.refresh {
-        Refresher::Cognito { endpoint, .. } => (endpoint.clone(), true),
-        Refresher::OAuth2 { user_info_url: Some(u), .. } => (u.clone(), false),
-        _ => {
-            return Err(type_error(
-                "userInfo() needs `refresh: { type: \"cognito\", ... }` or `refresh: { type: \"oauth2\", userInfoUrl, ... }`",
-            ))
-        }
+        Refresher::Cognito { endpoint, .. } => (Some(endpoint.clone()), true),
+        // named, else the issuer's discovered `userinfo_endpoint`
+        Refresher::OAuth2 { user_info_url: Some(u), .. } => (Some(u.clone()), false),
+        Refresher::OAuth2 { .. } => (inner.endpoints().await.ok().and_then(|e| e.userinfo.clone()), false),
+        _ => (None, false),
     };
-    let fetch = inner.own_fetch.clone().or_else(http::global_fetch).ok_or_else(|| type_error("there is no fetch here"))?;
+    let Some(url) = url else {
+        return Err(type_error(
+            "userInfo() needs `refresh: { type: \"cognito\", ... }` or `refresh: { type: \"oauth2\", userInfoUrl (or issuer), ... }`",
+        ));
+    };
+    let fetch = inner.fetch_fn().ok_or_else(|| type_error("there is no fetch here"))?;
     let mut call = inner.with(|s| Call::new(s, "GET", false));
     // the HTTP status of the last answer (the rules may have read it as another)
     let status = Cell::new(0u16);

@@ -1,7 +1,7 @@
 // Conformance: sessionguard against real identity servers on loopback, with tokens obtained the
-// way an app obtains them (a real authorization-code + PKCE login in Chromium against
-// oidc-provider's login and consent pages; USER_PASSWORD_AUTH against cognito-local), and
-// requests counted at the servers.
+// way an app obtains them (sessionguard's own signIn()/handleRedirect(): authorization code +
+// PKCE in Chromium through oidc-provider's login and consent pages; USER_PASSWORD_AUTH against
+// cognito-local), and requests counted at the servers.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { start } from "../e2e/harness.mjs";
@@ -9,10 +9,11 @@ import { startOidcProvider, startCognitoLocal } from "../../server/idp.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 let h, op, cg;
+const APP = "/tests/conformance/app.html";
 
 before(async () => {
-  h = await start({ extraStatic: { "/tests/conformance/": root + "tests/conformance" }, page: "/tests/conformance/start.html" });
-  op = await startOidcProvider({ appOrigin: h.origin });
+  h = await start({ extraStatic: { "/tests/conformance/": root + "tests/conformance" }, page: APP });
+  op = await startOidcProvider({ appOrigin: h.origin, redirectPaths: [APP] });
   cg = await startCognitoLocal();
 });
 after(async () => {
@@ -20,22 +21,53 @@ after(async () => {
 });
 beforeEach(() => { op.reset(); cg.reset(); });
 
-/** A real login at oidc-provider: authorize (PKCE), its login and consent pages, the code
- * exchanged at its token endpoint by the app's callback page. Returns that page and the answer. */
-async function loginOidc(user = "alice") {
-  const page = await h.openPage("/tests/conformance/start.html");
-  const url = await page.evaluate((issuer) => authorizeUrl(issuer), op.issuer);
-  await page.goto(url);
+/** The options of an app signing in at oidc-provider through discovery (`issuer` only). */
+const signInOptions = (storageKey) => ({
+  refresh: { type: "oauth2", issuer: op.issuer, clientId: "spa", scope: "openid email offline_access", postLogoutRedirectUri: h.origin + APP },
+  allowedOrigins: [op.issuer],
+  storage: "session",
+  storageKey,
+});
+
+/** To oidc-provider's login page with sessionguard's signIn() (the page navigates itself). */
+async function toLoginPage(page, options, signIn = {}) {
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(op.issuer), { timeout: 10_000 }),
+    page.evaluate(({ options, signIn }) => {
+      window.s = new SG.SessionManager(options);
+      window.s.signIn(signIn); // navigates away
+    }, { options, signIn }),
+  ]);
+}
+
+/** Fills oidc-provider's login and consent pages; ends on the app's redirect URI. */
+async function passLoginPages(page, user) {
   await page.fill("input[name=login]", user);
   await page.fill("input[name=password]", "any");
   await page.click("button[type=submit]");
   await page.waitForURL((u) => u.href.startsWith(op.issuer + "/interaction/") || u.href.startsWith(h.origin), { timeout: 10_000 });
   if (page.url().startsWith(op.issuer)) await page.click("button[type=submit]"); // consent
-  await page.waitForURL((u) => u.href.startsWith(h.origin + "/tests/conformance/callback.html"), { timeout: 10_000 });
-  await page.waitForFunction(() => window.sgReady && window.login, null, { timeout: 10_000 });
-  const login = await page.evaluate(() => window.login);
-  assert.ok(login.access_token && login.refresh_token, "a real login: " + JSON.stringify(login));
-  return { page, login };
+  await page.waitForURL((u) => u.href.startsWith(h.origin + APP), { timeout: 10_000 });
+  await page.waitForFunction(() => window.sgReady, null, { timeout: 10_000 });
+}
+
+/** A real sign-in at oidc-provider with signIn() and handleRedirect(): its login and consent
+ * pages in Chromium, the code exchanged by sessionguard. Returns the page, the tokens as the
+ * session stored them (a token answer), and what the app saw. */
+async function loginOidc(user = "alice", { storageKey = "conf-login", appState = { to: "/inbox" } } = {}) {
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions(storageKey), { appState, extraParams: { prompt: "login consent" } });
+  await passLoginPages(page, user);
+  const callbackUrl = page.url();
+  const seen = await page.evaluate(async ({ options, key }) => {
+    window.s = new SG.SessionManager(options);
+    const appState = await window.s.handleRedirect();
+    const rec = JSON.parse(sessionStorage.getItem(key));
+    return { appState, search: location.search, rec, auth: window.s.isAuthenticated(), id: window.s.claims("id") };
+  }, { options: signInOptions(storageKey), key: storageKey });
+  assert.ok(seen.rec && seen.rec.a && seen.rec.r, "a real sign-in stored tokens: " + JSON.stringify(seen));
+  const login = { access_token: seen.rec.a, refresh_token: seen.rec.r, id_token: seen.rec.i };
+  return { page, login, seen, callbackUrl };
 }
 
 const oauth2 = () => ({ type: "oauth2", tokenUrl: op.issuer + "/token", clientId: "spa", userInfoUrl: op.issuer + "/me" });
@@ -63,7 +95,7 @@ test("oidc-provider: a storm on an expired token makes one refresh grant; the ro
 /** Two tabs holding one session; a storm in each on an expired token. */
 async function twoTabStorm(crossTab) {
   const a = await loginOidc("bob");
-  const b = await h.openPage("/tests/conformance/start.html");
+  const b = await h.openPage(APP);
   op.reset();
   const setup = async (page, login) => page.evaluate(async ({ login, refresh, issuer, crossTab }) => {
     const s = new SG.SessionManager({ refresh, allowedOrigins: [issuer], storage: crossTab ? "local" : "memory", storageKey: "conf-tabs", crossTab });
@@ -119,6 +151,140 @@ test("oidc-provider: a refresh token revoked at the real revocation endpoint end
   assert.deepEqual(r.ended, ["refresh-rejected"]);
   assert.equal(r.stored, null, "storage cleared");
   assert.equal(op.counts.userinfo, 0, "nothing sent with a dead token");
+});
+
+// ---- sign-in and sign-out at the server (signIn, handleRedirect, logout({ revoke, redirect })) ----
+
+/** A refresh grant for `refreshToken`, asked of oidc-provider directly: its status. */
+const refreshAtServer = async (refreshToken) => (await fetch(op.issuer + "/token", {
+  method: "POST",
+  headers: { "Content-Type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: "spa" }),
+})).status;
+
+test("oidc-provider: signIn() and handleRedirect() sign in through the real login and consent pages; refresh and userInfo through discovery", async () => {
+  const { page, seen, login } = await loginOidc("grace", { storageKey: "conf-signin", appState: { to: "/inbox", n: 7 } });
+  assert.deepEqual(seen.appState, { to: "/inbox", n: 7 }, "the app state comes back");
+  assert.equal(seen.search, "", "code, state and iss are gone from the address bar");
+  assert.equal(seen.auth, true);
+  assert.equal(seen.id.sub, "grace");
+  assert.equal(typeof seen.id.nonce, "string", "the ID token carries this sign-in's nonce");
+  assert.equal(op.counts.codeGrants, 1, "one code exchange");
+  op.reset();
+  const r = await page.evaluate(async ({ issuer, key }) => {
+    const rec = JSON.parse(sessionStorage.getItem(key));
+    s.setTokens({ accessToken: rec.a, refreshToken: rec.r, idToken: rec.i, expiresIn: 0 });
+    const res = await Promise.all(Array.from({ length: 10 }, () => s.fetch(issuer + "/me").then((x) => x.status)));
+    const me = await s.userInfo();
+    return { res: [...new Set(res)], sub: me.sub, kept: Object.keys(sessionStorage).filter((k) => k.endsWith(":signin")) };
+  }, { issuer: op.issuer, key: "conf-signin" });
+  await page.close();
+  assert.deepEqual(r.res, [200]);
+  assert.equal(op.counts.refreshGrants, 1, "the discovered token endpoint: one refresh grant for the storm");
+  assert.equal(r.sub, "grace", "userInfo() at the discovered userinfo_endpoint");
+  assert.deepEqual(r.kept, [], "the sign-in's secrets are gone once used");
+  assert.ok(login.refresh_token);
+});
+
+test("oidc-provider: logout({ revoke: true }) revokes the refresh token at the server; the event says so; the token is refused afterwards", async () => {
+  const { page, login } = await loginOidc("heidi", { storageKey: "conf-revoke" });
+  op.reset();
+  const r = await page.evaluate(async () => {
+    const ended = [];
+    s.addEventListener("session-expired", (e) => ended.push(e.detail));
+    const p = s.logout({ revoke: true });
+    const authAtOnce = s.isAuthenticated(); // ended here before the server answers
+    await p;
+    return { ended, authAtOnce, auth: s.isAuthenticated(), stored: sessionStorage.getItem("conf-revoke") };
+  });
+  await page.close();
+  assert.deepEqual(r.ended, [{ reason: "logout", revoked: true }]);
+  assert.equal(r.authAtOnce, false);
+  assert.equal(r.stored, null, "storage cleared");
+  assert.equal(op.counts.revoked >= 1, true, "the grant was revoked at the server");
+  assert.equal(await refreshAtServer(login.refresh_token), 400, "the revoked refresh token is refused by the server");
+});
+
+test("oidc-provider: logout({ redirect: true }) goes to the end-session endpoint with id_token_hint and comes back", async () => {
+  const { page, login } = await loginOidc("ivan", { storageKey: "conf-end" });
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(op.issuer), { timeout: 10_000 }),
+    page.evaluate(() => { s.logout({ redirect: true }); }),
+  ]);
+  const at = new URL(page.url());
+  assert.equal(at.searchParams.get("id_token_hint"), login.id_token, "the ID token as the hint");
+  assert.equal(at.searchParams.get("post_logout_redirect_uri"), h.origin + APP);
+  await page.click("button[autofocus], button[name=logout]"); // oidc-provider's "Yes, sign me out"
+  await page.waitForURL((u) => u.href.startsWith(h.origin + APP), { timeout: 10_000 });
+  await page.close();
+});
+
+test("oidc-provider: a tampered state is refused (state-mismatch), nothing stored; the real redirect still signs in", async () => {
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions("conf-tamper"), { extraParams: { prompt: "login consent" } });
+  await passLoginPages(page, "judy");
+  const real = new URL(page.url());
+  const forged = new URL(real);
+  forged.searchParams.set("state", "forged-" + real.searchParams.get("state"));
+  const r = await page.evaluate(async ({ options, forged }) => {
+    const s = new SG.SessionManager(options);
+    const err = await s.handleRedirect(forged).then(() => null, (e) => ({ name: e.name, code: e.detail.code, isClass: e instanceof SG.SignInError, message: e.message }));
+    const after = { auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey) };
+    await s.handleRedirect(); // the real one, from the address bar
+    return { err, after, auth: s.isAuthenticated() };
+  }, { options: signInOptions("conf-tamper"), forged: forged.href });
+  await page.close();
+  assert.deepEqual({ ...r.err, message: undefined }, { name: "SignInError", code: "state-mismatch", isClass: true, message: undefined });
+  assert.match(r.err.message, /state/);
+  assert.deepEqual(r.after, { auth: false, stored: null }, "nothing stored");
+  assert.equal(op.counts.codeGrants, 1, "only the real redirect reached the token endpoint");
+  assert.equal(r.auth, true, "the forged redirect did not cancel the real sign-in");
+});
+
+test("oidc-provider: a replayed redirect finds nothing (state-mismatch) and a replayed code is refused (code-rejected); nothing stored", async () => {
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions("conf-replay"), { extraParams: { prompt: "login consent" } });
+  await passLoginPages(page, "ken");
+  const r = await page.evaluate(async (options) => {
+    const key = options.storageKey + ":signin";
+    const kept = sessionStorage.getItem(key);
+    const url = location.href;
+    const first = new SG.SessionManager(options);
+    await first.handleRedirect();
+    const codeOf = (e) => e.detail.code;
+    const mem = { ...options, storage: "memory" };
+    const second = new SG.SessionManager(mem);
+    const replayed = await second.handleRedirect(url).then(() => "accepted", codeOf);
+    sessionStorage.setItem(key, kept); // an attacker who also kept the secrets: the server refuses the code
+    const third = new SG.SessionManager(mem);
+    const reused = await third.handleRedirect(url).then(() => "accepted", codeOf);
+    return { replayed, reused, auth: [second.isAuthenticated(), third.isAuthenticated()], firstAuth: first.isAuthenticated() };
+  }, signInOptions("conf-replay"));
+  await page.close();
+  assert.equal(r.replayed, "state-mismatch");
+  assert.equal(r.reused, "code-rejected");
+  assert.deepEqual(r.auth, [false, false], "nothing stored by either");
+  assert.equal(r.firstAuth, true);
+  assert.equal(op.counts.codeGrants, 1, "the code was exchanged once");
+});
+
+test("oidc-provider: a user who cancels at the login page comes back with access_denied: SignInError, nothing stored", async () => {
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions("conf-denied"), { extraParams: { prompt: "login consent" } });
+  await page.click("a[href$='/abort']"); // oidc-provider's "[ Cancel ]"
+  await page.waitForURL((u) => u.href.startsWith(h.origin + APP), { timeout: 10_000 });
+  await page.waitForFunction(() => window.sgReady, null, { timeout: 10_000 });
+  const r = await page.evaluate(async (options) => {
+    const s = new SG.SessionManager(options);
+    const err = await s.handleRedirect().then(() => null, (e) => ({ name: e.name, code: e.detail.code, message: e.message }));
+    return { err, auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey), kept: sessionStorage.getItem(options.storageKey + ":signin"), search: location.search };
+  }, signInOptions("conf-denied"));
+  await page.close();
+  assert.equal(r.err.name, "SignInError");
+  assert.equal(r.err.code, "access_denied");
+  assert.match(r.err.message, /access_denied/);
+  assert.deepEqual([r.auth, r.stored, r.kept, r.search], [false, null, null, ""], "nothing stored, the secrets used up, the address bar clean");
+  assert.equal(op.counts.codeGrants, 0);
 });
 
 const cognito = () => ({ type: "cognito", clientId: cg.clientId, endpoint: cg.endpoint });
@@ -178,4 +344,20 @@ test("cognito-local: a deleted user's refresh is refused: one session-expired, w
   assert.equal(r.stored, null);
   assert.equal(cg.counts.refresh, 1);
   assert.equal(cg.counts.api, 0, "nothing sent with a dead token");
+});
+
+test("cognito-local: logout({ revoke: true }) calls RevokeToken; the refresh token is refused afterwards", async () => {
+  const auth = await cg.user("liam");
+  cg.reset();
+  const r = await h.page.evaluate(async ({ auth, refresh, origin }) => {
+    const s = new SG.SessionManager({ refresh, allowedOrigins: [origin] });
+    const ended = [];
+    s.addEventListener("session-expired", (e) => ended.push(e.detail));
+    s.setTokens(auth);
+    await s.logout({ revoke: true });
+    return { ended };
+  }, { auth, refresh: cognito(), origin: cg.origin });
+  assert.deepEqual(r.ended, [{ reason: "logout", revoked: true }]);
+  const again = await cg.call("InitiateAuth", { AuthFlow: "REFRESH_TOKEN_AUTH", ClientId: cg.clientId, AuthParameters: { REFRESH_TOKEN: auth.RefreshToken } });
+  assert.equal(again.status, 400, "the emulator refuses the revoked refresh token: " + JSON.stringify(again.body));
 });

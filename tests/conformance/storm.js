@@ -1,4 +1,4 @@
-// What both conformance pages (start.html, callback.html) offer the tests: a refused refresh
+// What the conformance page (app.html) offers the tests: a refused refresh
 // under a storm, the same scenario against each identity server.
 import { SessionManager } from "/pkg/sessionguard.js";
 

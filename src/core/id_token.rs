@@ -1,0 +1,203 @@
+//! The ID token of a sign-in, checked before anything is stored (OpenID Connect Core §3.1.3.7).
+//!
+//! The token comes straight from the token endpoint over the connection the browser checked,
+//! so (as §3.1.3.7 item 6 allows for this flow) its signature is not verified here; what is
+//! checked is that it was issued by the configured server (`iss`), for this client (`aud`, and
+//! `azp` when there are several audiences), for this sign-in (`nonce`: a token replayed from
+//! another sign-in fails), and that it is current (`exp`, `iat`), with a clock skew allowed.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::read::{Fields, Value};
+use super::time::Time;
+
+/// How far the browser's clock may be from the server's (oidc-client-ts allows the same).
+pub const CLOCK_SKEW_MS: f64 = 300_000.0;
+
+/// Why an ID token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenProblem {
+    /// The scope asked for OpenID Connect and the answer has no ID token.
+    Missing,
+    /// Not a JWT with a JSON payload.
+    Unreadable,
+    Issuer,
+    Audience,
+    Nonce,
+    Expired,
+    IssuedInFuture,
+}
+
+impl IdTokenProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenProblem::Missing => "the scope includes `openid` but the answer has no `id_token`",
+            IdTokenProblem::Unreadable => "it is not a JWT with a JSON payload",
+            IdTokenProblem::Issuer => "its `iss` is not the configured issuer",
+            IdTokenProblem::Audience => "its `aud`/`azp` does not name this client",
+            IdTokenProblem::Nonce => "its `nonce` is not this sign-in's",
+            IdTokenProblem::Expired => "it has expired (`exp`), beyond the allowed clock skew",
+            IdTokenProblem::IssuedInFuture => "its `iat` is in the future, beyond the allowed clock skew",
+        }
+    }
+}
+
+/// The claims checked, as read from the payload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdClaims {
+    pub iss: Option<String>,
+    /// `aud`: one string or a list of them.
+    pub aud: Vec<String>,
+    pub azp: Option<String>,
+    pub nonce: Option<String>,
+    /// Seconds since the epoch.
+    pub exp: Option<f64>,
+    pub iat: Option<f64>,
+}
+
+impl IdClaims {
+    pub fn read<O: Fields>(o: &O) -> IdClaims {
+        let aud = match o.field("aud") {
+            Value::Str(s) => alloc::vec![s],
+            Value::Texts(l) => l,
+            _ => Vec::new(),
+        };
+        IdClaims {
+            iss: o.field("iss").text(),
+            aud,
+            azp: o.field("azp").text(),
+            nonce: o.field("nonce").text(),
+            exp: o.field("exp").number(),
+            iat: o.field("iat").number(),
+        }
+    }
+}
+
+/// What the token must say.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The configured issuer; `None` when the options name none (then `iss` is not compared).
+    pub issuer: Option<&'a str>,
+    pub client_id: &'a str,
+    pub nonce: &'a str,
+}
+
+/// The checks of §3.1.3.7, in its order.
+pub fn check(c: &IdClaims, e: Expected<'_>, now: Time) -> Result<(), IdTokenProblem> {
+    if let Some(issuer) = e.issuer {
+        if c.iss.as_deref() != Some(issuer) {
+            return Err(IdTokenProblem::Issuer);
+        }
+    }
+    let for_us = c.aud.iter().any(|a| a == e.client_id);
+    let azp_ok = match &c.azp {
+        Some(azp) => azp == e.client_id,
+        None => c.aud.len() == 1,
+    };
+    if !for_us || !azp_ok {
+        return Err(IdTokenProblem::Audience);
+    }
+    if c.nonce.as_deref() != Some(e.nonce) {
+        return Err(IdTokenProblem::Nonce);
+    }
+    let now = now.ms();
+    match c.exp {
+        Some(exp) if exp.is_finite() && exp * 1000.0 + CLOCK_SKEW_MS > now => {}
+        _ => return Err(IdTokenProblem::Expired),
+    }
+    if c.iat.is_some_and(|iat| iat.is_nan() || iat * 1000.0 > now + CLOCK_SKEW_MS) {
+        return Err(IdTokenProblem::IssuedInFuture);
+    }
+    Ok(())
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::core::read::tests::json;
+    use proptest::prelude::*;
+
+    const NOW_S: f64 = 1_800_000_000.0;
+
+    fn good() -> IdClaims {
+        IdClaims {
+            iss: Some("https://idp".into()),
+            aud: alloc::vec!["spa".into()],
+            azp: None,
+            nonce: Some("n1".into()),
+            exp: Some(NOW_S + 600.0),
+            iat: Some(NOW_S),
+        }
+    }
+
+    fn expected() -> Expected<'static> {
+        Expected { issuer: Some("https://idp"), client_id: "spa", nonce: "n1" }
+    }
+
+    fn at(c: &IdClaims, now_s: f64) -> Result<(), IdTokenProblem> {
+        check(c, expected(), Time::from_ms(now_s * 1000.0))
+    }
+
+    #[test]
+    fn a_token_of_this_sign_in_passes() {
+        assert_eq!(at(&good(), NOW_S), Ok(()));
+    }
+
+    #[test]
+    fn claims_read_from_json_with_aud_as_string_or_list() {
+        let c = IdClaims::read(&json(r#"{"iss":"https://idp","aud":["spa","api"],"azp":"spa","nonce":"n1","exp":1,"iat":"2"}"#).unwrap());
+        assert_eq!((c.aud.len(), c.azp.as_deref(), c.exp, c.iat), (2, Some("spa"), Some(1.0), Some(2.0)));
+        assert_eq!(IdClaims::read(&json(r#"{"aud":"spa"}"#).unwrap()).aud, ["spa"]);
+    }
+
+    #[test]
+    fn a_wrong_issuer_audience_or_nonce_is_refused() {
+        assert_eq!(at(&IdClaims { iss: Some("https://evil".into()), ..good() }, NOW_S), Err(IdTokenProblem::Issuer));
+        assert_eq!(at(&IdClaims { iss: None, ..good() }, NOW_S), Err(IdTokenProblem::Issuer));
+        assert_eq!(at(&IdClaims { aud: alloc::vec!["other".into()], ..good() }, NOW_S), Err(IdTokenProblem::Audience));
+        assert_eq!(at(&IdClaims { nonce: Some("replayed".into()), ..good() }, NOW_S), Err(IdTokenProblem::Nonce));
+        assert_eq!(at(&IdClaims { nonce: None, ..good() }, NOW_S), Err(IdTokenProblem::Nonce));
+    }
+
+    #[test]
+    fn several_audiences_need_azp_naming_this_client() {
+        let two = IdClaims { aud: alloc::vec!["api".into(), "spa".into()], ..good() };
+        assert_eq!(at(&two, NOW_S), Err(IdTokenProblem::Audience));
+        assert_eq!(at(&IdClaims { azp: Some("spa".into()), ..two.clone() }, NOW_S), Ok(()));
+        assert_eq!(at(&IdClaims { azp: Some("api".into()), ..two }, NOW_S), Err(IdTokenProblem::Audience));
+    }
+
+    #[test]
+    fn without_a_configured_issuer_iss_is_not_compared() {
+        let c = IdClaims { iss: Some("https://anything".into()), ..good() };
+        assert_eq!(check(&c, Expected { issuer: None, ..expected() }, Time::from_ms(NOW_S * 1000.0)), Ok(()));
+    }
+
+    proptest! {
+        /// `exp` passes exactly while it is later than now minus the skew.
+        #[test]
+        fn expiry_is_judged_with_the_skew(offset_s in -1_000.0f64..1_000.0) {
+            let c = IdClaims { exp: Some(NOW_S + offset_s), ..good() };
+            let ok = (NOW_S + offset_s) * 1000.0 + CLOCK_SKEW_MS > NOW_S * 1000.0;
+            prop_assert_eq!(at(&c, NOW_S).is_ok(), ok);
+        }
+
+        /// `iat` passes exactly while it is not later than now plus the skew.
+        #[test]
+        fn issued_at_in_the_future_beyond_the_skew_is_refused(offset_s in -1_000.0f64..1_000.0) {
+            let c = IdClaims { iat: Some(NOW_S + offset_s), exp: Some(NOW_S + 2_000.0), ..good() };
+            let ok = (NOW_S + offset_s) * 1000.0 <= NOW_S * 1000.0 + CLOCK_SKEW_MS;
+            prop_assert_eq!(at(&c, NOW_S), if ok { Ok(()) } else { Err(IdTokenProblem::IssuedInFuture) });
+        }
+
+        /// A token passes only if every claim is this sign-in's.
+        #[test]
+        fn any_foreign_claim_fails(iss in "[a-z]{1,3}", aud in "[a-z]{1,3}", nonce in "[a-z0-9]{1,3}") {
+            let c = IdClaims { iss: Some(iss.clone()), aud: alloc::vec![aud.clone()], nonce: Some(nonce.clone()), ..good() };
+            let e = Expected { issuer: Some("abc"), client_id: "spa", nonce: "n1" };
+            let r = check(&c, e, Time::from_ms(NOW_S * 1000.0));
+            prop_assert_eq!(r.is_ok(), iss == "abc" && aud == "spa" && nonce == "n1");
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Sign-in with the authorization code flow and PKCE (RFC 6749 §4.1, RFC 7636 S256, OpenID
+//! Connect Core §3.1): the secrets of one sign-in, the authorization request, what this tab
+//! keeps while the user is away at the identity server, and what the redirect back means.
+//!
+//! Why the rules are strict: the redirect back is a URL anyone can craft. A `state` that does
+//! not match the one this tab kept is refused before anything is sent (login CSRF, RFC 6749
+//! §10.12), the kept secrets are used once (a second use of the same redirect finds nothing),
+//! and an `iss` parameter that names another server is refused (mix-up, RFC 9207). Nothing is
+//! stored until the ID token's claims are checked ([`super::id_token`]).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::id_token::IdTokenProblem;
+use super::read::Fields;
+use super::time::Time;
+
+/// Random bytes one sign-in needs: 16 for `state`, 16 for `nonce`, 48 for the PKCE verifier
+/// (64 characters, within RFC 7636's 43 to 128).
+pub const RANDOM_BYTES: usize = 80;
+
+/// base64url without padding: PKCE's encoding (RFC 7636 appendix A), also used for `state`
+/// and `nonce`.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The secrets of one sign-in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secrets {
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+impl Secrets {
+    /// From [`RANDOM_BYTES`] bytes of a cryptographic generator (the caller's).
+    pub fn new(random: &[u8; RANDOM_BYTES]) -> Secrets {
+        Secrets { state: b64url(&random[..16]), nonce: b64url(&random[16..32]), verifier: b64url(&random[32..]) }
+    }
+}
+
+/// The S256 `code_challenge`: base64url of the SHA-256 digest of the verifier (the digest is
+/// computed by the caller: WebCrypto in the browser).
+pub fn challenge(digest: &[u8]) -> String {
+    b64url(digest)
+}
+
+/// The query of the authorization request, in order; `extra` (the app's own parameters, such
+/// as `prompt` or `audience`) never replaces one of the flow's.
+pub fn authorize_query<'a>(
+    client_id: &'a str,
+    redirect_uri: &'a str,
+    scope: &'a str,
+    secrets: &'a Secrets,
+    challenge: &'a str,
+    extra: &'a [(String, String)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut q = alloc::vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", scope),
+        ("state", secrets.state.as_str()),
+        ("nonce", secrets.nonce.as_str()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        if !q.iter().any(|(known, _)| known == k) {
+            q.push((k.as_str(), v.as_str()));
+        }
+    }
+    q
+}
+
+/// Does `scope` ask for OpenID Connect (and so for an ID token)?
+pub fn wants_id_token(scope: &str) -> bool {
+    scope.split(' ').any(|s| s == "openid")
+}
+
+/// What this tab keeps (in `sessionStorage`) while the user is at the identity server: one
+/// sign-in at a time; a newer `signIn()` replaces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    /// The app's `appState`, as JSON text.
+    pub app_state: Option<String>,
+    pub created: Time,
+}
+
+impl Pending {
+    pub fn new(secrets: Secrets, redirect_uri: String, scope: String, app_state: Option<String>, now: Time) -> Pending {
+        Pending { state: secrets.state, nonce: secrets.nonce, verifier: secrets.verifier, redirect_uri, scope, app_state, created: now }
+    }
+
+    /// Reads a kept record (`{ s, n, v, r, c, a, t }`); `None` if any part is missing.
+    pub fn read<O: Fields>(o: &O) -> Option<Pending> {
+        let text = |k| o.field(k).text().filter(|s| !s.is_empty());
+        Some(Pending {
+            state: text("s")?,
+            nonce: text("n")?,
+            verifier: text("v")?,
+            redirect_uri: text("r")?,
+            scope: text("c")?,
+            app_state: text("a"),
+            created: Time::from_ms(o.field("t").number()?),
+        })
+    }
+}
+
+/// The parameters of the redirect back that matter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// RFC 9207's `iss`, where the server sends it.
+    pub iss: Option<String>,
+}
+
+/// Query parameters the flow added to the app's URL, removed from the address bar after.
+pub const CALLBACK_PARAMS: &[&str] = &["code", "state", "iss", "session_state", "error", "error_description", "error_uri"];
+
+/// Why a sign-in failed: `SignInError`'s `detail.code`, and what the message says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The identity server's own `error` (`access_denied`, `login_required`, ...), and its
+    /// description.
+    Server {
+        error: String,
+        description: Option<String>,
+    },
+    /// No kept sign-in with this `state`: a tampered, foreign or already used redirect.
+    StateMismatch,
+    /// The redirect's `iss` names another server.
+    IssuerMismatch,
+    /// A redirect back without `code` or `error`.
+    NoCode,
+    /// The token endpoint refused the code (used already, expired, wrong verifier).
+    CodeRejected {
+        status: u16,
+    },
+    /// The token endpoint could not be reached or kept failing (after the retries).
+    ExchangeFailed,
+    IdTokenInvalid(IdTokenProblem),
+    /// Discovery (`/.well-known/openid-configuration`) failed or disagreed with the options.
+    Discovery(&'static str),
+    /// The options do not say where to sign in, or the page cannot (no WebCrypto).
+    Unsupported(&'static str),
+}
+
+impl Failure {
+    pub fn code(&self) -> &str {
+        match self {
+            Failure::Server { error, .. } => error,
+            Failure::StateMismatch => "state-mismatch",
+            Failure::IssuerMismatch => "issuer-mismatch",
+            Failure::NoCode => "no-code",
+            Failure::CodeRejected { .. } => "code-rejected",
+            Failure::ExchangeFailed => "exchange-failed",
+            Failure::IdTokenInvalid(_) => "id-token-invalid",
+            Failure::Discovery(_) => "discovery-failed",
+            Failure::Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// What happened and what to do, for the error's message.
+    pub fn message(&self) -> String {
+        let parts: &[&str] = match self {
+            Failure::Server { error, description } => &[
+                "the identity server refused the sign-in: ",
+                error,
+                description.as_deref().map_or("", |_| " ("),
+                description.as_deref().unwrap_or(""),
+                description.as_deref().map_or("", |_| ")"),
+            ],
+            Failure::StateMismatch => &["the redirect's `state` matches no sign-in started in this tab (tampered with, already used, or started in another tab); nothing was stored: call signIn() again"],
+            Failure::IssuerMismatch => &["the redirect's `iss` names another identity server than the one configured; nothing was stored"],
+            Failure::NoCode => &["the redirect carries neither `code` nor `error`: is this the sign-in's redirect URI?"],
+            Failure::CodeRejected { .. } => &["the token endpoint refused the authorization code (used already, expired, or not issued for this sign-in); nothing was stored: call signIn() again"],
+            Failure::ExchangeFailed => &["the token endpoint could not be reached, or kept failing, to exchange the code; nothing was stored: try signIn() again later"],
+            Failure::IdTokenInvalid(p) => &["the ID token was refused: ", p.as_str(), "; nothing was stored"],
+            Failure::Discovery(why) => &["OpenID discovery failed: ", why],
+            Failure::Unsupported(why) => &[why],
+        };
+        parts.concat()
+    }
+
+    /// Did this redirect use up the kept sign-in? Everything after a matching `state` does:
+    /// the secrets are for one exchange. A mismatch leaves it, so a forged redirect cannot
+    /// cancel the user's real sign-in.
+    pub fn consumes_pending(&self) -> bool {
+        !matches!(self, Failure::StateMismatch | Failure::Discovery(_) | Failure::Unsupported(_))
+    }
+}
+
+/// What the redirect back means: the code to exchange, or why not. `issuer`: the configured
+/// identity server, when known (its `iss` parameter must name it).
+pub fn judge_callback(cb: &Callback, pending: Option<&Pending>, issuer: Option<&str>) -> Result<String, Failure> {
+    let pending = pending.ok_or(Failure::StateMismatch)?;
+    if cb.state.as_deref() != Some(pending.state.as_str()) {
+        return Err(Failure::StateMismatch);
+    }
+    if let (Some(iss), Some(expected)) = (cb.iss.as_deref(), issuer) {
+        if iss != expected {
+            return Err(Failure::IssuerMismatch);
+        }
+    }
+    if let Some(error) = &cb.error {
+        return Err(Failure::Server { error: error.clone(), description: cb.error_description.clone() });
+    }
+    cb.code.clone().filter(|c| !c.is_empty()).ok_or(Failure::NoCode)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::core::read::tests::json;
+    use proptest::prelude::*;
+
+    fn pending(state: &str) -> Pending {
+        let s = Secrets { state: state.into(), nonce: "n".into(), verifier: "v".into() };
+        Pending::new(s, "https://app/cb".into(), "openid".into(), None, Time::from_ms(0.0))
+    }
+
+    fn cb(code: Option<&str>, state: Option<&str>) -> Callback {
+        Callback { code: code.map(Into::into), state: state.map(Into::into), ..Callback::default() }
+    }
+
+    #[test]
+    fn the_pkce_challenge_is_rfc_7636s_example() {
+        // RFC 7636 appendix B: the verifier's SHA-256, base64url without padding
+        let digest = [
+            19, 211, 30, 150, 26, 26, 216, 236, 47, 22, 177, 12, 76, 152, 46, 8, 118, 168, 120, 173, 109, 241, 68, 86, 110, 225, 137, 74,
+            203, 112, 249, 195,
+        ];
+        assert_eq!(challenge(&digest), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn secrets_are_distinct_unpadded_base64url_of_the_random_bytes() {
+        let mut r = [0u8; RANDOM_BYTES];
+        for (i, b) in r.iter_mut().enumerate() {
+            *b = i as u8 * 3;
+        }
+        let s = Secrets::new(&r);
+        assert_eq!((s.state.len(), s.nonce.len(), s.verifier.len()), (22, 22, 64));
+        assert!(s.verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(s.state, s.nonce);
+    }
+
+    #[test]
+    fn the_apps_extra_parameters_never_replace_the_flows() {
+        let s = Secrets { state: "st".into(), nonce: "no".into(), verifier: "v".into() };
+        let extra = [("state".into(), "evil".into()), ("prompt".into(), "login".into())];
+        let q = authorize_query("spa", "https://app/cb", "openid", &s, "ch", &extra);
+        assert_eq!(q.iter().filter(|(k, _)| *k == "state").count(), 1);
+        assert!(q.contains(&("state", "st")) && q.contains(&("prompt", "login")) && q.contains(&("code_challenge_method", "S256")));
+    }
+
+    #[test]
+    fn a_kept_record_reads_back_and_a_partial_one_is_nothing() {
+        let o = json(r#"{"s":"st","n":"no","v":"ve","r":"https://app/cb","c":"openid","a":"{\"to\":\"/x\"}","t":5}"#).unwrap();
+        let p = Pending::read(&o).unwrap();
+        assert_eq!((p.state.as_str(), p.app_state.as_deref(), p.created), ("st", Some("{\"to\":\"/x\"}"), Time::from_ms(5.0)));
+        assert_eq!(Pending::read(&json(r#"{"s":"st","n":"no","r":"x","c":"openid","t":5}"#).unwrap()), None);
+    }
+
+    #[test]
+    fn a_redirect_without_a_kept_sign_in_is_a_state_mismatch() {
+        assert_eq!(judge_callback(&cb(Some("c"), Some("st")), None, None), Err(Failure::StateMismatch));
+    }
+
+    #[test]
+    fn the_servers_error_is_reported_as_its_code_once_the_state_matches() {
+        let c = Callback { error: Some("access_denied".into()), state: Some("st".into()), ..Callback::default() };
+        let f = judge_callback(&c, Some(&pending("st")), None).unwrap_err();
+        assert_eq!(f.code(), "access_denied");
+        assert!(f.consumes_pending());
+        // with a wrong state, even an error is only a mismatch, and the kept sign-in stays
+        let c = Callback { state: Some("other".into()), ..c };
+        let f = judge_callback(&c, Some(&pending("st")), None).unwrap_err();
+        assert_eq!(f, Failure::StateMismatch);
+        assert!(!f.consumes_pending());
+    }
+
+    #[test]
+    fn an_iss_parameter_naming_another_server_is_refused() {
+        let c = Callback { iss: Some("https://evil".into()), ..cb(Some("c"), Some("st")) };
+        assert_eq!(judge_callback(&c, Some(&pending("st")), Some("https://idp")), Err(Failure::IssuerMismatch));
+        let c = Callback { iss: Some("https://idp".into()), ..c };
+        assert_eq!(judge_callback(&c, Some(&pending("st")), Some("https://idp")), Ok("c".into()));
+    }
+
+    #[test]
+    fn a_redirect_without_code_or_error_is_no_code() {
+        assert_eq!(judge_callback(&cb(Some(""), Some("st")), Some(&pending("st")), None), Err(Failure::NoCode));
+    }
+
+    proptest! {
+        /// Only the exact kept `state` lets a code through; anything else changes nothing.
+        #[test]
+        fn only_the_kept_state_lets_a_code_through(kept in "[A-Za-z0-9_-]{1,24}", got in proptest::option::of("[A-Za-z0-9_-]{0,24}")) {
+            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(&pending(&kept)), None);
+            if got.as_deref() == Some(kept.as_str()) {
+                prop_assert_eq!(r, Ok("code".into()));
+            } else {
+                prop_assert_eq!(r, Err(Failure::StateMismatch));
+            }
+        }
+
+        /// Every failure after a matching state uses the kept sign-in up; no message is empty.
+        #[test]
+        fn failures_say_something_and_consume_only_after_a_match(error in proptest::option::of("[a-z_]{1,12}"), desc in proptest::option::of("[ -~]{0,20}")) {
+            let c = Callback { error: error.clone(), error_description: desc, state: Some("st".into()), ..Callback::default() };
+            if let Err(f) = judge_callback(&c, Some(&pending("st")), None) {
+                prop_assert!(f.consumes_pending());
+                prop_assert!(!f.message().is_empty() && !f.code().is_empty());
+            }
+        }
+    }
+}

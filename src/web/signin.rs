@@ -1,0 +1,271 @@
+//! `signIn()` and `handleRedirect()`: the authorization code flow with PKCE, as transport. The
+//! rules (the secrets, the request, what the redirect back means, the ID token's checks) are
+//! the core's ([`crate::core::signin`], [`crate::core::id_token`]); here are WebCrypto (random
+//! bytes, SHA-256), `sessionStorage`, the address bar and the code exchange, which is one of
+//! the library's own requests (the captured `fetch`, no redirects, 30 s, retried with backoff
+//! when the server is throttled or overloaded).
+
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::errors::{self, describe, type_error};
+use super::http;
+use super::js;
+use super::options::Check;
+use super::read;
+use super::state::{claims_of, Inner};
+use super::storage;
+use super::wait;
+use super::write::{self, Out};
+use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
+use crate::core::refresh_answer::{classify_oauth2, EndpointAnswer, RefreshVerdict};
+use crate::core::signin::{authorize_query, challenge, judge_callback, wants_id_token, Callback, Failure, Pending, Secrets};
+use crate::core::signin::{CALLBACK_PARAMS, RANDOM_BYTES};
+use crate::core::token::{jwt_payload, TokenInput};
+
+const SIGN_IN: &[&str] = &["appState", "redirectUri", "scope", "returnUrl", "extraParams"];
+const NOT_CONFIGURED: &str = "signIn() needs to know the identity server: `refresh: { type: \"oauth2\", issuer (or authorizationUrl and tokenUrl), clientId }` or `refresh: { type: \"cognito\", domain, clientId, ... }`";
+
+/// What `signIn(options)` was asked.
+struct Asked {
+    app_state: Option<String>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    return_url: bool,
+    extra: Vec<(String, String)>,
+}
+
+fn asked(o: &JsValue) -> Result<Asked, JsValue> {
+    if o.is_undefined() || o.is_null() {
+        return Ok(Asked { app_state: None, redirect_uri: None, scope: None, return_url: false, extra: Vec::new() });
+    }
+    if !o.is_object() || o.is_function() {
+        return Err(type_error(
+            &["signIn() takes { appState?, redirectUri?, scope?, returnUrl?, extraParams? }, got ", &describe(o)].concat(),
+        ));
+    }
+    let mut c = Check::new();
+    c.keys(o, SIGN_IN, "signIn.");
+    let state = js::get(o, "appState");
+    let app_state = match state.is_undefined() {
+        true => None,
+        false => match js_sys::JSON::stringify(&state).ok().and_then(|s| s.as_string()) {
+            Some(s) => Some(s),
+            None => {
+                c.fail(&["signIn(): `appState` must be JSON-serialisable (it is kept in sessionStorage), got ", &describe(&state)]);
+                None
+            }
+        },
+    };
+    let mut extra = Vec::new();
+    let params = js::get(o, "extraParams");
+    if params.is_object() && !params.is_function() {
+        for entry in Object::entries(params.unchecked_ref::<Object>()).iter() {
+            let pair = entry.unchecked_ref::<Array>();
+            match (pair.get(0).as_string(), pair.get(1).as_string()) {
+                (Some(k), Some(v)) => extra.push((k, v)),
+                (k, _) => c.fail(&["signIn(): `extraParams.", &k.unwrap_or_default(), "` must be a string"]),
+            }
+        }
+    } else if !params.is_undefined() && !params.is_null() {
+        c.fail(&["signIn(): `extraParams` must be an object of strings, got ", &describe(&params)]);
+    }
+    let asked = Asked {
+        app_state,
+        redirect_uri: c.url(o, "redirectUri", "signIn."),
+        scope: c.text(o, "scope", "signIn."),
+        return_url: c.flag(o, "returnUrl", "signIn.").unwrap_or(false),
+        extra,
+    };
+    c.finish(asked)
+}
+
+fn failed(f: Failure) -> JsValue {
+    errors::sign_in(&f)
+}
+
+/// The page's address without query and fragment: the default redirect URI.
+fn page_address() -> Option<String> {
+    let loc = js::global_get("location");
+    Some([js::get_str(&loc, "origin")?, js::get_str(&loc, "pathname")?].concat())
+}
+
+/// Where this tab keeps its sign-in.
+fn pending_key(inner: &Inner) -> String {
+    [inner.opts.storage_key.as_str(), ":signin"].concat()
+}
+
+/// `signIn(options)`: to the identity server's login page (or its URL, with `returnUrl`).
+pub fn sign_in(inner: &Rc<Inner>, options: JsValue) -> Promise {
+    let inner = inner.clone();
+    wait::promise(async move {
+        inner.live()?;
+        let asked = asked(&options)?;
+        let server = &inner.opts.server;
+        if server.client_id.is_empty() {
+            return Err(failed(Failure::Unsupported(NOT_CONFIGURED)));
+        }
+        let endpoints = inner.endpoints().await.map_err(failed)?;
+        let authorize = endpoints.authorization.clone().ok_or(Failure::Unsupported(NOT_CONFIGURED)).map_err(failed)?;
+        let crypto = js::global_get("crypto").dyn_into::<web_sys::Crypto>().ok();
+        let subtle = crypto.as_ref().and_then(|c| js::get(c, "subtle").dyn_into::<web_sys::SubtleCrypto>().ok());
+        let (Some(crypto), Some(subtle)) = (crypto, subtle) else {
+            return Err(failed(Failure::Unsupported(
+                "signIn() needs WebCrypto, which browsers give only to secure pages (https, or http on localhost)",
+            )));
+        };
+        let mut random = [0u8; RANDOM_BYTES];
+        crypto.get_random_values_with_u8_array(&mut random)?;
+        let secrets = Secrets::new(&random);
+        let digest = JsFuture::from(subtle.digest_with_str_and_u8_array("SHA-256", secrets.verifier.as_bytes())?).await?;
+        let challenge = challenge(&Uint8Array::new(&digest).to_vec());
+        let redirect_uri = asked.redirect_uri.or_else(|| server.redirect_uri.clone()).or_else(page_address);
+        let redirect_uri = redirect_uri.ok_or_else(|| type_error("signIn() needs `redirectUri` here (there is no page location)"))?;
+        let scope = asked.scope.or_else(|| server.scope.clone()).unwrap_or_else(|| "openid".into());
+        let url = web_sys::Url::new(&authorize)?;
+        let query = url.search_params();
+        for (k, v) in authorize_query(&server.client_id, &redirect_uri, &scope, &secrets, &challenge, &asked.extra) {
+            query.append(k, v);
+        }
+        let pending = Pending::new(secrets, redirect_uri, scope, asked.app_state, js::now());
+        let kept = storage::session_storage().is_some_and(|s| s.set_item(&pending_key(&inner), &pending_json(&pending)).is_ok());
+        if !kept {
+            return Err(failed(Failure::Unsupported(
+                "signIn() needs a working sessionStorage, to keep the sign-in's secrets while the user is at the identity server",
+            )));
+        }
+        let href = url.href();
+        if asked.return_url {
+            return Ok(href.into());
+        }
+        match js::global_get("location").dyn_into::<web_sys::Location>() {
+            Ok(loc) => loc.assign(&href).map(|()| JsValue::UNDEFINED),
+            Err(_) => Err(type_error("signIn() cannot navigate here (there is no page location): pass `returnUrl: true` and open the URL")),
+        }
+    })
+}
+
+/// The kept record, as [`Pending::read`] reads it.
+fn pending_json(p: &Pending) -> String {
+    write::json(&[
+        ("s", Out::Str(&p.state)),
+        ("n", Out::Str(&p.nonce)),
+        ("v", Out::Str(&p.verifier)),
+        ("r", Out::Str(&p.redirect_uri)),
+        ("c", Out::Str(&p.scope)),
+        ("a", p.app_state.as_deref().map_or(Out::Null, Out::Str)),
+        ("t", Out::Num(p.created.ms())),
+    ])
+}
+
+/// `handleRedirect(url = location.href)`: the redirect back, checked and exchanged; resolves
+/// with the `appState` given to `signIn`.
+pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
+    let inner = inner.clone();
+    wait::promise(async move {
+        inner.live()?;
+        let here = js::get_str(&js::global_get("location"), "href");
+        let given = match url.as_string() {
+            _ if url.is_undefined() || url.is_null() => here.clone(),
+            Some(s) => Some(s),
+            None => js::get_str(&url, "href").filter(|_| url.is_object()),
+        };
+        let given = given.ok_or_else(|| type_error(&["handleRedirect() takes the redirect's URL, got ", &describe(&url)].concat()))?;
+        let parsed = web_sys::Url::new(&given).map_err(|_| type_error(&["handleRedirect(): not a URL: \"", &given, "\""].concat()))?;
+        let q = parsed.search_params();
+        let cb = Callback {
+            code: q.get("code"),
+            state: q.get("state"),
+            error: q.get("error"),
+            error_description: q.get("error_description"),
+            iss: q.get("iss"),
+        };
+        let store = storage::session_storage();
+        let key = pending_key(&inner);
+        let pending = store.as_ref().and_then(|s| s.get_item(&key).ok().flatten());
+        let pending = pending.and_then(|t| read::json(&t)).and_then(|o| Pending::read(&o));
+        let endpoints = inner.endpoints().await.map_err(failed)?;
+        let judged = judge_callback(&cb, pending.as_ref(), endpoints.issuer.as_deref());
+        let consumed = judged.as_ref().map_or_else(Failure::consumes_pending, |_| true);
+        if consumed {
+            // used once: a replayed redirect finds nothing
+            if let Some(s) = &store {
+                let _ = s.remove_item(&key);
+            }
+            if here.as_deref() == Some(given.as_str()) {
+                clean_address_bar(&parsed);
+            }
+        }
+        let (code, pending) = match (judged, pending) {
+            (Ok(code), Some(p)) => (code, p),
+            (Err(f), _) => return Err(failed(f)),
+            (Ok(_), None) => return Err(failed(Failure::StateMismatch)),
+        };
+        let token_url = endpoints.token.clone().ok_or(Failure::Unsupported(NOT_CONFIGURED)).map_err(failed)?;
+        let tokens = exchange(&inner, &token_url, &code, &pending).await.map_err(failed)?;
+        let expected = Expected { issuer: endpoints.issuer.as_deref(), client_id: &inner.opts.server.client_id, nonce: &pending.nonce };
+        check_id_token(&tokens, &pending.scope, expected).map_err(|p| failed(Failure::IdTokenInvalid(p)))?;
+        inner.live()?;
+        let claims = tokens.access_token.as_deref().and_then(claims_of);
+        let now = js::now();
+        inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed))?;
+        Ok(pending.app_state.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED))
+    })
+}
+
+/// The ID token of the answer, checked: required when the scope asked for OpenID Connect.
+fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> Result<(), IdTokenProblem> {
+    let Some(token) = tokens.id_token.as_deref() else {
+        return if wants_id_token(scope) { Err(IdTokenProblem::Missing) } else { Ok(()) };
+    };
+    let payload = jwt_payload(token).and_then(|p| read::json(&p)).ok_or(IdTokenProblem::Unreadable)?;
+    id_token::check(&IdClaims::read(&payload), expected, js::now())
+}
+
+/// The code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier).
+async fn exchange(inner: &Inner, url: &str, code: &str, p: &Pending) -> Result<TokenInput, Failure> {
+    let fetch = inner.fetch_fn().ok_or(Failure::ExchangeFailed)?;
+    let form = web_sys::UrlSearchParams::new().map_err(|_| Failure::ExchangeFailed)?;
+    for (k, v) in [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &p.redirect_uri),
+        ("client_id", &inner.opts.server.client_id),
+        ("code_verifier", &p.verifier),
+    ] {
+        form.append(k, v);
+    }
+    let body = String::from(form.to_string());
+    let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
+    let mut attempt = 0;
+    loop {
+        let a = http::send(&fetch, url, "POST", &headers, Some(&body)).await;
+        let parsed = read::object(&a.json).map(|o| TokenInput::read(&o));
+        let answer = EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: None, body: parsed.as_ref() };
+        match classify_oauth2(answer, js::now()) {
+            RefreshVerdict::Tokens(t) => return Ok(t),
+            RefreshVerdict::Transient { retry_after_ms } => {
+                let delay = inner.opts.retry.retry_in(attempt, js::random(), retry_after_ms).ok_or(Failure::ExchangeFailed)?;
+                attempt += 1;
+                wait::sleep(delay).await;
+            }
+            _ => return Err(Failure::CodeRejected { status: a.status }),
+        }
+    }
+}
+
+/// The address bar without the flow's parameters (a reload must not replay the redirect).
+fn clean_address_bar(url: &web_sys::Url) {
+    let q = url.search_params();
+    for p in CALLBACK_PARAMS {
+        q.delete(p);
+    }
+    if let Ok(history) = js::global_get("history").dyn_into::<web_sys::History>() {
+        let state = history.state().unwrap_or(JsValue::NULL);
+        let _ = history.replace_state_with_url(&state, "", Some(&url.href()));
+    }
+}
