@@ -44,7 +44,7 @@ export class UserInfoError extends Error {
  * "state-mismatch", "code-rejected", "id-token-invalid", ...). */
 export class SignInError extends Error {
   constructor(code, why) {
-    super(base + why);
+    super(`${base}sign-in failed (${code}): ${why}; nothing was stored`);
     this.name = "SignInError";
     this.code = code;
     this.detail = { code };

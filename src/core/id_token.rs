@@ -32,13 +32,13 @@ pub enum IdTokenProblem {
 impl IdTokenProblem {
     pub fn as_str(self) -> &'static str {
         match self {
-            IdTokenProblem::Missing => "the scope includes `openid` but the answer has no `id_token`",
-            IdTokenProblem::Unreadable => "it is not a JWT with a JSON payload",
-            IdTokenProblem::Issuer => "its `iss` is not the configured issuer",
-            IdTokenProblem::Audience => "its `aud`/`azp` does not name this client",
-            IdTokenProblem::Nonce => "its `nonce` is not this sign-in's",
-            IdTokenProblem::Expired => "it has expired (`exp`), beyond the allowed clock skew",
-            IdTokenProblem::IssuedInFuture => "its `iat` is in the future, beyond the allowed clock skew",
+            IdTokenProblem::Missing => "presence (`openid` was asked)",
+            IdTokenProblem::Unreadable => "JWT form",
+            IdTokenProblem::Issuer => "`iss`",
+            IdTokenProblem::Audience => "`aud`/`azp`",
+            IdTokenProblem::Nonce => "`nonce`",
+            IdTokenProblem::Expired => "`exp` (expired)",
+            IdTokenProblem::IssuedInFuture => "`iat` (in the future)",
         }
     }
 }

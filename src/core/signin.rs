@@ -177,18 +177,18 @@ impl Failure {
     pub fn message(&self) -> String {
         let parts: &[&str] = match self {
             Failure::Server { error, description } => &[
-                "the identity server refused the sign-in: ",
+                "the server refused: ",
                 error,
                 description.as_deref().map_or("", |_| " ("),
                 description.as_deref().unwrap_or(""),
                 description.as_deref().map_or("", |_| ")"),
             ],
-            Failure::StateMismatch => &["the redirect's `state` matches no sign-in started in this tab (tampered with, already used, or started in another tab); nothing was stored: call signIn() again"],
-            Failure::IssuerMismatch => &["the redirect's `iss` names another identity server than the one configured; nothing was stored"],
-            Failure::NoCode => &["the redirect carries neither `code` nor `error`: is this the sign-in's redirect URI?"],
-            Failure::CodeRejected { .. } => &["the token endpoint refused the authorization code (used already, expired, or not issued for this sign-in); nothing was stored: call signIn() again"],
-            Failure::ExchangeFailed => &["the token endpoint could not be reached, or kept failing, to exchange the code; nothing was stored: try signIn() again later"],
-            Failure::IdTokenInvalid(p) => &["the ID token was refused: ", p.as_str(), "; nothing was stored"],
+            Failure::StateMismatch => &["the redirect's `state` is not this tab's sign-in (forged, used already, or from another tab)"],
+            Failure::IssuerMismatch => &["the redirect's `iss` is another server"],
+            Failure::NoCode => &["the redirect has no `code`: is this the redirect URI?"],
+            Failure::CodeRejected { .. } => &["the token endpoint refused the code (used already, or expired): sign in again"],
+            Failure::ExchangeFailed => &["the token endpoint failed (network, throttled, 5xx): sign in again later"],
+            Failure::IdTokenInvalid(p) => &["the ID token's ", p.as_str(), " is wrong"],
             Failure::Discovery(why) => &["OpenID discovery failed: ", why],
             Failure::Unsupported(why) => &[why],
         };

@@ -188,17 +188,11 @@ impl SessionManager {
     /// Ends the session here and, with `crossTab`, in every tab; with `{ revoke: true }` also at
     /// the server (revoking the refresh token), with `{ redirect: true }` then at the server's
     /// end-session page. Resolves once that is done (at once without options).
-    pub fn logout(&self, options: JsValue) -> Result<Promise, JsValue> {
+    pub fn logout(&self, options: JsValue) -> Promise {
         if self.inner.is_disposed() {
-            return Ok(Promise::resolve(&JsValue::UNDEFINED));
+            return Promise::resolve(&JsValue::UNDEFINED);
         }
-        match signout::logout(&self.inner, &options)? {
-            Some(p) => Ok(p),
-            None => {
-                self.inner.with(|s| s.logout());
-                Ok(Promise::resolve(&JsValue::UNDEFINED))
-            }
-        }
+        signout::logout(&self.inner, &options)
     }
 
     /// Signs in with the authorization code flow and PKCE: to the identity server's login page,

@@ -28,7 +28,7 @@ use crate::core::signin::{CALLBACK_PARAMS, RANDOM_BYTES};
 use crate::core::token::{jwt_payload, TokenInput};
 
 const SIGN_IN: &[&str] = &["appState", "redirectUri", "scope", "returnUrl", "extraParams"];
-const NOT_CONFIGURED: &str = "signIn() needs to know the identity server: `refresh: { type: \"oauth2\", issuer (or authorizationUrl and tokenUrl), clientId }` or `refresh: { type: \"cognito\", domain, clientId, ... }`";
+const NOT_CONFIGURED: &str = "sign-in needs `refresh: { type: \"oauth2\", issuer (or authorizationUrl, tokenUrl), clientId }` or `{ type: \"cognito\", domain, clientId }`";
 
 /// What `signIn(options)` was asked.
 struct Asked {
@@ -99,53 +99,68 @@ fn pending_key(inner: &Inner) -> String {
     [inner.opts.storage_key.as_str(), ":signin"].concat()
 }
 
+/// What `signIn` has before it waits: what it was asked, the secrets, and the digest of the
+/// verifier in progress (WebCrypto's `digest` is asynchronous).
+struct Started {
+    asked: Asked,
+    secrets: Secrets,
+    digest: Promise,
+}
+
+/// The synchronous start of `signIn`: the options, WebCrypto, the secrets.
+fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
+    inner.live()?;
+    let asked = asked(options)?;
+    if inner.opts.server.client_id.is_empty() {
+        return Err(failed(Failure::Unsupported(NOT_CONFIGURED)));
+    }
+    let crypto = js::global_get("crypto").dyn_into::<web_sys::Crypto>().ok();
+    let subtle = crypto.as_ref().and_then(|c| js::get(c, "subtle").dyn_into::<web_sys::SubtleCrypto>().ok());
+    let (Some(crypto), Some(subtle)) = (crypto, subtle) else {
+        return Err(failed(Failure::Unsupported("signIn() needs WebCrypto: a secure page (https, or localhost)")));
+    };
+    let mut random = [0u8; RANDOM_BYTES];
+    crypto.get_random_values_with_u8_array(&mut random)?;
+    let secrets = Secrets::new(&random);
+    let digest = subtle.digest_with_str_and_u8_array("SHA-256", secrets.verifier.as_bytes())?;
+    Ok(Started { asked, secrets, digest })
+}
+
+/// The synchronous end of `signIn`: the authorization URL, the kept record, the navigation.
+fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValue) -> Result<JsValue, JsValue> {
+    let server = &inner.opts.server;
+    let Started { asked, secrets, .. } = s;
+    let authorize = authorize.ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
+    let challenge = challenge(&Uint8Array::new(digest).to_vec());
+    let redirect_uri = asked.redirect_uri.or_else(|| server.redirect_uri.clone()).or_else(page_address).unwrap_or_default();
+    let scope = asked.scope.or_else(|| server.scope.clone()).unwrap_or_else(|| "openid".into());
+    let url = web_sys::Url::new(authorize)?;
+    let query = url.search_params();
+    for (k, v) in authorize_query(&server.client_id, &redirect_uri, &scope, &secrets, &challenge, &asked.extra) {
+        query.append(k, v);
+    }
+    let pending = Pending::new(secrets, redirect_uri, scope, asked.app_state, js::now());
+    let kept = storage::session_storage().is_some_and(|s| s.set_item(&pending_key(inner), &pending_json(&pending)).is_ok());
+    if !kept {
+        return Err(failed(Failure::Unsupported("signIn() needs sessionStorage, to keep the sign-in's secrets")));
+    }
+    let href = url.href();
+    if !asked.return_url {
+        let loc = js::global_get("location").dyn_into::<web_sys::Location>();
+        loc.map_err(|_| type_error("signIn(): no page to navigate; pass `returnUrl: true`"))?.assign(&href)?;
+        return Ok(JsValue::UNDEFINED);
+    }
+    Ok(href.into())
+}
+
 /// `signIn(options)`: to the identity server's login page (or its URL, with `returnUrl`).
 pub fn sign_in(inner: &Rc<Inner>, options: JsValue) -> Promise {
     let inner = inner.clone();
     wait::promise(async move {
-        inner.live()?;
-        let asked = asked(&options)?;
-        let server = &inner.opts.server;
-        if server.client_id.is_empty() {
-            return Err(failed(Failure::Unsupported(NOT_CONFIGURED)));
-        }
+        let started = start(&inner, &options)?;
         let endpoints = inner.endpoints().await.map_err(failed)?;
-        let authorize = endpoints.authorization.clone().ok_or(Failure::Unsupported(NOT_CONFIGURED)).map_err(failed)?;
-        let crypto = js::global_get("crypto").dyn_into::<web_sys::Crypto>().ok();
-        let subtle = crypto.as_ref().and_then(|c| js::get(c, "subtle").dyn_into::<web_sys::SubtleCrypto>().ok());
-        let (Some(crypto), Some(subtle)) = (crypto, subtle) else {
-            return Err(failed(Failure::Unsupported(
-                "signIn() needs WebCrypto, which browsers give only to secure pages (https, or http on localhost)",
-            )));
-        };
-        let mut random = [0u8; RANDOM_BYTES];
-        crypto.get_random_values_with_u8_array(&mut random)?;
-        let secrets = Secrets::new(&random);
-        let digest = JsFuture::from(subtle.digest_with_str_and_u8_array("SHA-256", secrets.verifier.as_bytes())?).await?;
-        let challenge = challenge(&Uint8Array::new(&digest).to_vec());
-        let redirect_uri = asked.redirect_uri.or_else(|| server.redirect_uri.clone()).or_else(page_address);
-        let redirect_uri = redirect_uri.ok_or_else(|| type_error("signIn() needs `redirectUri` here (there is no page location)"))?;
-        let scope = asked.scope.or_else(|| server.scope.clone()).unwrap_or_else(|| "openid".into());
-        let url = web_sys::Url::new(&authorize)?;
-        let query = url.search_params();
-        for (k, v) in authorize_query(&server.client_id, &redirect_uri, &scope, &secrets, &challenge, &asked.extra) {
-            query.append(k, v);
-        }
-        let pending = Pending::new(secrets, redirect_uri, scope, asked.app_state, js::now());
-        let kept = storage::session_storage().is_some_and(|s| s.set_item(&pending_key(&inner), &pending_json(&pending)).is_ok());
-        if !kept {
-            return Err(failed(Failure::Unsupported(
-                "signIn() needs a working sessionStorage, to keep the sign-in's secrets while the user is at the identity server",
-            )));
-        }
-        let href = url.href();
-        if asked.return_url {
-            return Ok(href.into());
-        }
-        match js::global_get("location").dyn_into::<web_sys::Location>() {
-            Ok(loc) => loc.assign(&href).map(|()| JsValue::UNDEFINED),
-            Err(_) => Err(type_error("signIn() cannot navigate here (there is no page location): pass `returnUrl: true` and open the URL")),
-        }
+        let digest = JsFuture::from(started.digest.clone()).await?;
+        finish(&inner, started, endpoints.authorization.as_ref(), &digest)
     })
 }
 
@@ -162,58 +177,82 @@ fn pending_json(p: &Pending) -> String {
     ])
 }
 
+/// The redirect back, as read: its URL, the callback's parameters, the kept sign-in.
+struct Redirect {
+    url: web_sys::Url,
+    /// Is it the page's own address (then the address bar is cleaned)?
+    here: bool,
+    callback: Callback,
+    pending: Option<Pending>,
+}
+
+/// The synchronous start of `handleRedirect`.
+fn read_redirect(inner: &Inner, url: &JsValue) -> Result<Redirect, JsValue> {
+    inner.live()?;
+    let here = js::get_str(&js::global_get("location"), "href");
+    let given = match url.as_string() {
+        _ if url.is_undefined() || url.is_null() => here.clone(),
+        Some(s) => Some(s),
+        None => js::get_str(url, "href").filter(|_| url.is_object()),
+    };
+    let parsed = given.as_deref().and_then(|g| web_sys::Url::new(g).ok());
+    let parsed = parsed.ok_or_else(|| type_error(&["handleRedirect() takes the redirect's URL, got ", &describe(url)].concat()))?;
+    let q = parsed.search_params();
+    let callback = Callback {
+        code: q.get("code"),
+        state: q.get("state"),
+        error: q.get("error"),
+        error_description: q.get("error_description"),
+        iss: q.get("iss"),
+    };
+    let kept = storage::session_storage().and_then(|s| s.get_item(&pending_key(inner)).ok().flatten());
+    let pending = kept.and_then(|t| read::json(&t)).and_then(|o| Pending::read(&o));
+    Ok(Redirect { url: parsed, here: here.is_some() && here == given, callback, pending })
+}
+
+/// The core's judgement of the redirect: the code and the kept sign-in, or why not. A
+/// redirect that used the kept sign-in up removes it, and the flow's parameters from the
+/// address bar.
+fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pending), JsValue> {
+    let judged = judge_callback(&r.callback, r.pending.as_ref(), issuer);
+    if judged.as_ref().map_or_else(Failure::consumes_pending, |_| true) {
+        if let Some(s) = storage::session_storage() {
+            let _ = s.remove_item(&pending_key(inner));
+        }
+        if r.here {
+            clean_address_bar(&r.url);
+        }
+    }
+    match (judged, r.pending) {
+        (Ok(code), Some(p)) => Ok((code, p)),
+        (Err(f), _) => Err(failed(f)),
+        (Ok(_), None) => Err(failed(Failure::StateMismatch)),
+    }
+}
+
+/// The synchronous end of `handleRedirect`: the ID token checked, the session started, the
+/// app's state handed back.
+fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&str>) -> Result<JsValue, JsValue> {
+    let expected = Expected { issuer, client_id: &inner.opts.server.client_id, nonce: &pending.nonce };
+    check_id_token(&tokens, &pending.scope, expected).map_err(|p| failed(Failure::IdTokenInvalid(p)))?;
+    inner.live()?;
+    let claims = tokens.access_token.as_deref().and_then(claims_of);
+    let now = js::now();
+    inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed))?;
+    Ok(pending.app_state.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED))
+}
+
 /// `handleRedirect(url = location.href)`: the redirect back, checked and exchanged; resolves
 /// with the `appState` given to `signIn`.
 pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     let inner = inner.clone();
     wait::promise(async move {
-        inner.live()?;
-        let here = js::get_str(&js::global_get("location"), "href");
-        let given = match url.as_string() {
-            _ if url.is_undefined() || url.is_null() => here.clone(),
-            Some(s) => Some(s),
-            None => js::get_str(&url, "href").filter(|_| url.is_object()),
-        };
-        let given = given.ok_or_else(|| type_error(&["handleRedirect() takes the redirect's URL, got ", &describe(&url)].concat()))?;
-        let parsed = web_sys::Url::new(&given).map_err(|_| type_error(&["handleRedirect(): not a URL: \"", &given, "\""].concat()))?;
-        let q = parsed.search_params();
-        let cb = Callback {
-            code: q.get("code"),
-            state: q.get("state"),
-            error: q.get("error"),
-            error_description: q.get("error_description"),
-            iss: q.get("iss"),
-        };
-        let store = storage::session_storage();
-        let key = pending_key(&inner);
-        let pending = store.as_ref().and_then(|s| s.get_item(&key).ok().flatten());
-        let pending = pending.and_then(|t| read::json(&t)).and_then(|o| Pending::read(&o));
+        let redirect = read_redirect(&inner, &url)?;
         let endpoints = inner.endpoints().await.map_err(failed)?;
-        let judged = judge_callback(&cb, pending.as_ref(), endpoints.issuer.as_deref());
-        let consumed = judged.as_ref().map_or_else(Failure::consumes_pending, |_| true);
-        if consumed {
-            // used once: a replayed redirect finds nothing
-            if let Some(s) = &store {
-                let _ = s.remove_item(&key);
-            }
-            if here.as_deref() == Some(given.as_str()) {
-                clean_address_bar(&parsed);
-            }
-        }
-        let (code, pending) = match (judged, pending) {
-            (Ok(code), Some(p)) => (code, p),
-            (Err(f), _) => return Err(failed(f)),
-            (Ok(_), None) => return Err(failed(Failure::StateMismatch)),
-        };
-        let token_url = endpoints.token.clone().ok_or(Failure::Unsupported(NOT_CONFIGURED)).map_err(failed)?;
-        let tokens = exchange(&inner, &token_url, &code, &pending).await.map_err(failed)?;
-        let expected = Expected { issuer: endpoints.issuer.as_deref(), client_id: &inner.opts.server.client_id, nonce: &pending.nonce };
-        check_id_token(&tokens, &pending.scope, expected).map_err(|p| failed(Failure::IdTokenInvalid(p)))?;
-        inner.live()?;
-        let claims = tokens.access_token.as_deref().and_then(claims_of);
-        let now = js::now();
-        inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed))?;
-        Ok(pending.app_state.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED))
+        let issuer = endpoints.issuer.as_deref();
+        let (code, pending) = judge(&inner, redirect, issuer)?;
+        let tokens = exchange(&inner, endpoints.token.as_deref(), &code, &pending).await.map_err(failed)?;
+        begin(&inner, tokens, pending, issuer)
     })
 }
 
@@ -227,7 +266,8 @@ fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> R
 }
 
 /// The code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier).
-async fn exchange(inner: &Inner, url: &str, code: &str, p: &Pending) -> Result<TokenInput, Failure> {
+async fn exchange(inner: &Inner, url: Option<&str>, code: &str, p: &Pending) -> Result<TokenInput, Failure> {
+    let url = url.ok_or(Failure::Unsupported(NOT_CONFIGURED))?;
     let fetch = inner.fetch_fn().ok_or(Failure::ExchangeFailed)?;
     let form = web_sys::UrlSearchParams::new().map_err(|_| Failure::ExchangeFailed)?;
     for (k, v) in [

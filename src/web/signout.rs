@@ -25,10 +25,10 @@ use crate::core::session::Ending;
 use crate::core::signout::{end_session_query, judge, may_send_token, Revocation};
 use crate::core::token::TokenInput;
 
-/// `logout(options)`: `Ok(None)` for the plain, synchronous logout.
-pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Result<Option<Promise>, JsValue> {
+/// What `logout(options)` was asked: revoke at the server, then redirect to it.
+fn asked(options: &JsValue) -> Result<(bool, bool), JsValue> {
     if options.is_undefined() || options.is_null() {
-        return Ok(None);
+        return Ok((false, false));
     }
     if !options.is_object() || options.is_function() {
         return Err(type_error(&["logout() takes { revoke?, redirect? }, got ", &describe(options)].concat()));
@@ -37,19 +37,28 @@ pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Result<Option<Promise>, J
     c.keys(options, &["revoke", "redirect"], "logout.");
     let revoke = c.flag(options, "revoke", "logout.").unwrap_or(false);
     let redirect = c.flag(options, "redirect", "logout.").unwrap_or(false);
-    c.finish(())?;
-    if !revoke && !redirect {
-        return Ok(None);
-    }
+    c.finish((revoke, redirect))
+}
+
+/// `logout(options)`: ends the session here at once; the promise settles when the server's
+/// part is done (at once for a plain logout). Bad options reject, and end nothing.
+pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Promise {
+    let (revoke, redirect) = match asked(options) {
+        Ok(a) => a,
+        Err(e) => return Promise::reject(&e),
+    };
     let ending = inner.with(|s| {
-        let e = s.logout_ending();
+        let e = if revoke || redirect { s.logout_ending() } else { None };
         if e.is_none() {
-            s.logout(); // no session: storage is cleared all the same
+            s.logout(); // plain, or no session: storage is cleared all the same
         }
         e
     });
+    if ending.is_none() && !redirect {
+        return Promise::resolve(&JsValue::UNDEFINED);
+    }
     let inner = inner.clone();
-    Ok(Some(wait::promise(async move {
+    wait::promise(async move {
         let revoked = match &ending {
             Some(e) if revoke => revoke_token(&inner, e).await,
             _ => false,
@@ -62,7 +71,7 @@ pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Result<Option<Promise>, J
             end_session(&inner, id_token.as_deref()).await?;
         }
         Ok(JsValue::UNDEFINED)
-    })))
+    })
 }
 
 /// The origin of `url`, resolved against the page.
@@ -84,12 +93,12 @@ async fn revoke_token(inner: &Inner, ending: &Ending) -> bool {
         Refresher::OAuth2 { .. } => {
             let Ok(e) = inner.endpoints().await else { return false };
             let (Some(url), Some(token_url)) = (e.revocation.clone(), e.token.clone()) else {
-                js::warn("logout({ revoke: true }): the identity server names no revocation endpoint (set `refresh.revocationUrl`); the session ended here only");
+                js::warn("logout({ revoke }): no revocation endpoint (set `refresh.revocationUrl`); ended here only");
                 return false;
             };
             // a refresh token goes only where it came from
             if !may_send_token(&origin(&token_url), &origin(&url)) {
-                js::warn("logout({ revoke: true }): the revocation endpoint is on another origin than the token endpoint; the refresh token was not sent");
+                js::warn("logout({ revoke }): the revocation endpoint's origin is not the token endpoint's; the token was not sent");
                 return false;
             }
             let Ok(form) = web_sys::UrlSearchParams::new() else { return false };
@@ -147,7 +156,7 @@ async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValu
     let endpoint = inner.endpoints().await.ok().and_then(|e| e.end_session.clone());
     let Some(endpoint) = endpoint else {
         return Err(type_error(
-            "logout({ redirect: true }) needs the end-session endpoint: `refresh.issuer` (discovery), `refresh.endSessionUrl`, or `refresh.domain` for Cognito; the session ended here",
+            "logout({ redirect }) needs `refresh.issuer`, `refresh.endSessionUrl` or Cognito's `refresh.domain`; ended here only",
         ));
     };
     let page = js::global_get("location");
