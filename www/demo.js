@@ -41,7 +41,7 @@ let session = null;
 function makeSession() {
   if (session) session.dispose();
   const refresh =
-    config.idp === "oidc-provider" ? { type: "oauth2", tokenUrl: config.issuer + "/token", clientId: config.clientId, userInfoUrl: config.issuer + "/me" }
+    config.idp === "oidc-provider" ? { type: "oauth2", issuer: config.issuer, clientId: config.clientId, scope: "openid email offline_access" }
     : config.idp === "cognito-local" ? { type: "cognito", clientId: config.clientId, endpoint: config.endpoint }
     : $("idp").value === "cognito" ? { type: "cognito", clientId: "demo", endpoint: "/cognito/" }
     : { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo", userInfoUrl: "/oauth/userinfo" };
@@ -102,25 +102,21 @@ const control = (path, body) => realFetch("/__control/" + path, { method: body =
 let activeFaults = {};
 let lastLogin = null;
 
-// ---- logging in at a real identity server ------------------------------------------------------
-const b64url = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+// ---- signing in at a real identity server ------------------------------------------------------
 async function loginOidcProvider() {
-  // authorization code + PKCE: off to the server's login page; back here with ?code=
-  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
-  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
-  sessionStorage.setItem("demo-pkce", verifier);
-  const u = new URL(config.issuer + "/auth");
-  u.search = new URLSearchParams({ client_id: config.clientId, response_type: "code", scope: "openid email offline_access", prompt: "login consent", redirect_uri: location.origin + location.pathname, code_challenge: challenge, code_challenge_method: "S256" }).toString();
-  location.href = u.href;
-}
-async function finishOidcLogin(code) {
-  history.replaceState(null, "", location.pathname);
-  const r = await realFetch(config.issuer + "/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: location.origin + location.pathname, client_id: config.clientId, code_verifier: sessionStorage.getItem("demo-pkce") || "" }) });
-  const answer = await r.json();
+  // sessionguard signs in: authorization code + PKCE (S256), off to the server's login page and
+  // back here, where handleRedirect() finishes it
   makeSession();
-  session.setTokens(answer); // the OAuth2 token answer as it is
-  lastLogin = answer;
-  logLine(`logged in at oidc-provider (access token for ${answer.expires_in} s)`);
+  await session.signIn({ extraParams: { prompt: "login consent" }, appState: { from: "the demo's login button" } });
+}
+async function finishOidcLogin() {
+  makeSession();
+  try {
+    const appState = await session.handleRedirect();
+    logLine(`signed in at oidc-provider by sessionguard's signIn() (code + PKCE; back from ${appState.from})`);
+  } catch (e) {
+    logLine(`sign-in failed: ${e.message}`, "expired");
+  }
   who();
 }
 async function loginCognitoLocal() {
@@ -147,7 +143,8 @@ async function login() {
 
 $("login").onclick = login;
 $("relogin").onclick = login;
-$("logout").onclick = () => session && session.logout();
+// at a real identity server, the refresh token is revoked there too
+$("logout").onclick = () => session && session.logout(config.idp === "dev" ? undefined : { revoke: true });
 $("revoke").onclick = async () => { await control("revoke", {}); logLine("server: refresh tokens revoked"); };
 $("expire").onclick = async () => {
   if (!session || !session.isAuthenticated()) return;
@@ -319,8 +316,8 @@ if (config.idp !== "dev") {
   $("ttl").disabled = true;
   $("side").disabled = true; // the comparison runs against the built-in identity provider
 }
-const code = new URLSearchParams(location.search).get("code");
-if (code && config.idp === "oidc-provider") await finishOidcLogin(code);
+const back = new URLSearchParams(location.search);
+if ((back.has("code") || back.has("error")) && config.idp === "oidc-provider") await finishOidcLogin();
 if (localStorage.getItem("sessionguard")) {
   makeSession(); // resume a shared session (another tab, or a reload)
   logLine("resumed the stored session");

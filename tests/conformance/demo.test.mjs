@@ -42,7 +42,7 @@ async function expireAndStorm(page, idp) {
   return idp.refreshCount() - before;
 }
 
-test("IDP=oidc-provider: the demo logs in through oidc-provider's pages; a storm after expiry makes one refresh grant", async () => {
+test("IDP=oidc-provider: the demo signs in with signIn() through oidc-provider's pages; a storm after expiry makes one refresh grant", async () => {
   const { page, idp } = await demo("oidc-provider");
   await page.click("#login");
   await page.fill("input[name=login]", "alice");
@@ -50,6 +50,9 @@ test("IDP=oidc-provider: the demo logs in through oidc-provider's pages; a storm
   await page.click("button[type=submit]");
   await page.click("button[type=submit]"); // consent
   await page.waitForFunction(() => window.demoReady && demo.session && demo.session.isAuthenticated(), null, { timeout: 20_000 });
+  const signedIn = await page.evaluate(() => ({ log: document.querySelector("#log").textContent, search: location.search }));
+  assert.match(signedIn.log, /signed in at oidc-provider by sessionguard's signIn\(\)/, "the module's own sign-in, not the page's");
+  assert.equal(signedIn.search, "", "the address bar is clean");
   await page.fill("#n", "30"); // the page came back from the login: a fresh form
   assert.equal(await expireAndStorm(page, idp), 1, "one refresh grant at oidc-provider for the storm");
 });
