@@ -51,7 +51,7 @@ fn name_of(e: &JsValue) -> String {
 
 #[wasm_bindgen_test]
 fn the_reader_sorts_every_javascript_type_and_survives_a_throwing_getter() {
-    let o = parse(r#"{"n":1.5,"s":"x","b":true,"a":[{},1,[]],"o":{},"z":null}"#);
+    let o = parse(r#"{"n":1.5,"s":"x","b":true,"a":[{},1,[]],"t":["spa","api"],"e":[],"o":{},"z":null}"#);
     let _ = Reflect::set(&o, &"nan".into(), &JsValue::from_f64(f64::NAN));
     let _ = Reflect::set(&o, &"f".into(), &Function::new_no_args(""));
     let desc = Object::new();
@@ -63,6 +63,8 @@ fn the_reader_sorts_every_javascript_type_and_survives_a_throwing_getter() {
     assert_eq!(r.field("s").text().as_deref(), Some("x"));
     assert_eq!(r.field("b").flag(), Some(true));
     assert!(matches!(r.field("a"), Value::List(l) if l.len() == 1), "only the object elements of an array");
+    assert!(matches!(r.field("t"), Value::Texts(t) if t == ["spa", "api"]), "an array of strings (an ID token's `aud`)");
+    assert!(matches!(r.field("e"), Value::List(l) if l.is_empty()), "an empty array has no strings");
     assert!(r.field("o").object().is_some());
     assert!(r.field("z").is_absent());
     assert!(r.field("missing").is_absent());

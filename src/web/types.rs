@@ -59,11 +59,9 @@ export interface ServerOptions {
   scope?: string;
 }
 
-export interface OAuth2RefreshOptions extends ServerOptions {
+interface OAuth2Base extends ServerOptions {
   type: "oauth2";
   clientId: string;
-  /** required unless `issuer` is given (then discovered) */
-  tokenUrl?: string;
   /** default: the discovered `userinfo_endpoint` */
   userInfoUrl?: string;
   /** default: the discovered `authorization_endpoint` */
@@ -74,15 +72,18 @@ export interface OAuth2RefreshOptions extends ServerOptions {
   endSessionUrl?: string;
 }
 
-export interface CognitoRefreshOptions extends ServerOptions {
+/** `tokenUrl`, or `issuer` to discover it. */
+export type OAuth2RefreshOptions = OAuth2Base & ({ tokenUrl: string } | { tokenUrl?: string; issuer: string });
+
+interface CognitoBase extends ServerOptions {
   type: "cognito";
   clientId: string;
-  region?: string;
-  /** the Cognito API endpoint (default `https://cognito-idp.<region>.amazonaws.com/`) */
-  endpoint?: string;
   /** the hosted UI's domain (`https://<prefix>.auth.<region>.amazoncognito.com` or your own), for signIn() and logout({ redirect }) */
   domain?: string;
 }
+
+/** `region`, or the Cognito API `endpoint` (default `https://cognito-idp.<region>.amazonaws.com/`). */
+export type CognitoRefreshOptions = CognitoBase & ({ region: string; endpoint?: string } | { region?: string; endpoint: string });
 
 export type RefreshOption = RefreshFunction | OAuth2RefreshOptions | CognitoRefreshOptions;
 

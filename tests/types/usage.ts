@@ -5,6 +5,7 @@ import init, {
   RefreshUnavailableError,
   SessionDisposedError,
   UserInfoError,
+  SignInError,
   type TokenSet,
   type SessionManagerOptions,
   type OAuth2TokenAnswer,
@@ -65,4 +66,20 @@ export async function main(): Promise<void> {
   fn.dispose();
   // @ts-expect-error region is required unless endpoint is given
   new SessionManager({ refresh: { type: "cognito", clientId: "abc" } });
+  // @ts-expect-error tokenUrl is required unless issuer is given
+  new SessionManager({ refresh: { type: "oauth2", clientId: "abc" } });
+
+  const oidc = new SessionManager({ refresh: { type: "oauth2", issuer: "https://auth.example.com", clientId: "spa", scope: "openid offline_access" } });
+  const url: string | undefined = await oidc.signIn({ appState: { to: "/inbox" }, returnUrl: true, extraParams: { prompt: "login" } });
+  console.log(url);
+  try {
+    const state = await oidc.handleRedirect<{ to: string }>();
+    console.log(state.to);
+  } catch (e) {
+    if (e instanceof SignInError) console.log(e.detail.code === "state-mismatch", e.code);
+  }
+  oidc.addEventListener("session-expired", (e) => console.log(e.detail.revoked === true));
+  await oidc.logout({ revoke: true, redirect: false });
+  const hosted = new SessionManager({ refresh: { type: "cognito", region: "eu-west-1", clientId: "abc", domain: "https://x.auth.eu-west-1.amazoncognito.com" } });
+  await hosted.signIn();
 }
