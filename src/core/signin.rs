@@ -79,7 +79,7 @@ pub fn authorize_query<'a>(
 
 /// Does `scope` ask for OpenID Connect (and so for an ID token)?
 pub fn wants_id_token(scope: &str) -> bool {
-    scope.split(' ').any(|s| s == "openid")
+    scope.as_bytes().split(|b| *b == b' ').any(|s| s == b"openid")
 }
 
 /// What this tab keeps (in `sessionStorage`) while the user is at the identity server: one
@@ -183,11 +183,11 @@ impl Failure {
                 description.as_deref().unwrap_or(""),
                 description.as_deref().map_or("", |_| ")"),
             ],
-            Failure::StateMismatch => &["the redirect's `state` is not this tab's sign-in (forged, used already, or from another tab)"],
-            Failure::IssuerMismatch => &["the redirect's `iss` is another server"],
-            Failure::NoCode => &["the redirect has no `code`: is this the redirect URI?"],
-            Failure::CodeRejected { .. } => &["the token endpoint refused the code (used already, or expired): sign in again"],
-            Failure::ExchangeFailed => &["the token endpoint failed (network, throttled, 5xx): sign in again later"],
+            Failure::StateMismatch => &["`state` is not this tab's sign-in (forged, replayed, or another tab's)"],
+            Failure::IssuerMismatch => &["`iss` names another server"],
+            Failure::NoCode => &["no `code` in the redirect"],
+            Failure::CodeRejected { .. } => &["the code was refused (used or expired)"],
+            Failure::ExchangeFailed => &["the token endpoint failed (network, throttled, 5xx)"],
             Failure::IdTokenInvalid(p) => &["the ID token's ", p.as_str(), " is wrong"],
             Failure::Discovery(why) => &["OpenID discovery failed: ", why],
             Failure::Unsupported(why) => &[why],

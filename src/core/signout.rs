@@ -47,12 +47,11 @@ pub fn end_session_query<'a>(
     id_token: Option<&'a str>,
     after: Option<&'a str>,
 ) -> Vec<(&'a str, &'a str)> {
+    let hint = if cognito { None } else { id_token.map(|t| ("id_token_hint", t)) };
+    let after = after.map(|a| (if cognito { "logout_uri" } else { "post_logout_redirect_uri" }, a));
     let mut q = alloc::vec![("client_id", client_id)];
-    if cognito {
-        q.extend(after.map(|a| ("logout_uri", a)));
-    } else {
-        q.extend(id_token.map(|t| ("id_token_hint", t)));
-        q.extend(after.map(|a| ("post_logout_redirect_uri", a)));
+    for p in [hint, after].into_iter().flatten() {
+        q.push(p);
     }
     q
 }

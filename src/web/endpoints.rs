@@ -24,8 +24,8 @@ pub async fn discover(server: &Server, fetch: Option<Function>) -> Result<Endpoi
         return Err(Failure::Discovery(why));
     }
     if !(200..300).contains(&a.status) {
-        return Err(Failure::Discovery("the document could not be fetched (not a 2xx answer)"));
+        return Err(Failure::Discovery("no 2xx answer"));
     }
-    let doc = read::object(&a.json).ok_or(Failure::Discovery("the document is not a JSON object"))?;
+    let doc = read::object(&a.json).ok_or(Failure::Discovery("not a JSON object"))?;
     Ok(given.or(Endpoints::read(&doc, &issuer).map_err(Failure::Discovery)?))
 }

@@ -261,7 +261,7 @@ impl Check {
                 let mut server = self.server(r, true, &client_id);
                 // the hosted UI (its OAuth2 endpoints) at `domain`
                 if let Some(domain) = self.url(r, "domain", p) {
-                    let at = |path: &str| Some([domain.trim_end_matches('/'), path].concat());
+                    let at = |path: &str| Some([crate::core::discovery::unslashed(&domain), path].concat());
                     let e = &mut server.endpoints;
                     (e.authorization, e.token, e.end_session) = (at("/oauth2/authorize"), at("/oauth2/token"), at("/logout"));
                 }

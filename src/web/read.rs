@@ -29,12 +29,23 @@ pub fn value(v: &JsValue) -> Value<Obj> {
     } else if let Some(s) = v.as_string() {
         Value::Str(s)
     } else if Array::is_array(v) {
-        let all: Option<Vec<String>> = v.unchecked_ref::<Array>().iter().map(|e| e.as_string()).collect();
-        if let Some(texts) = all.filter(|t| !t.is_empty()) {
+        // objects (others skipped), unless every element is a string
+        let (mut objects, mut texts, mut only_texts) = (Vec::new(), Vec::new(), true);
+        for e in v.unchecked_ref::<Array>().iter() {
+            match e.as_string() {
+                Some(t) => texts.push(t),
+                None => {
+                    only_texts = false;
+                    if e.is_object() && !Array::is_array(&e) {
+                        objects.push(Obj(e));
+                    }
+                }
+            }
+        }
+        if only_texts && !texts.is_empty() {
             return Value::Texts(texts);
         }
-        let items = v.unchecked_ref::<Array>().iter().filter(|e| e.is_object() && !Array::is_array(e)).map(Obj).collect();
-        Value::List(items)
+        Value::List(objects)
     } else if v.is_object() && !v.is_function() {
         Value::Obj(Obj(v.clone()))
     } else {

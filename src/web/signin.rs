@@ -56,7 +56,7 @@ fn asked(o: &JsValue) -> Result<Asked, JsValue> {
         false => match js_sys::JSON::stringify(&state).ok().and_then(|s| s.as_string()) {
             Some(s) => Some(s),
             None => {
-                c.fail(&["signIn(): `appState` must be JSON-serialisable (it is kept in sessionStorage), got ", &describe(&state)]);
+                c.fail(&["signIn(): `appState` must be JSON, got ", &describe(&state)]);
                 None
             }
         },
@@ -72,7 +72,7 @@ fn asked(o: &JsValue) -> Result<Asked, JsValue> {
             }
         }
     } else if !params.is_undefined() && !params.is_null() {
-        c.fail(&["signIn(): `extraParams` must be an object of strings, got ", &describe(&params)]);
+        c.fail(&["signIn(): `extraParams` must hold strings, got ", &describe(&params)]);
     }
     let asked = Asked {
         app_state,
@@ -91,7 +91,9 @@ fn failed(f: Failure) -> JsValue {
 /// The page's address without query and fragment: the default redirect URI.
 fn page_address() -> Option<String> {
     let loc = js::global_get("location");
-    Some([js::get_str(&loc, "origin")?, js::get_str(&loc, "pathname")?].concat())
+    let mut at = js::get_str(&loc, "origin")?;
+    at.push_str(&js::get_str(&loc, "pathname")?);
+    Some(at)
 }
 
 /// Where this tab keeps its sign-in.
@@ -117,7 +119,7 @@ fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
     let crypto = js::global_get("crypto").dyn_into::<web_sys::Crypto>().ok();
     let subtle = crypto.as_ref().and_then(|c| js::get(c, "subtle").dyn_into::<web_sys::SubtleCrypto>().ok());
     let (Some(crypto), Some(subtle)) = (crypto, subtle) else {
-        return Err(failed(Failure::Unsupported("signIn() needs WebCrypto: a secure page (https, or localhost)")));
+        return Err(failed(Failure::Unsupported("signIn() needs WebCrypto (https or localhost)")));
     };
     let mut random = [0u8; RANDOM_BYTES];
     crypto.get_random_values_with_u8_array(&mut random)?;
@@ -142,12 +144,12 @@ fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValu
     let pending = Pending::new(secrets, redirect_uri, scope, asked.app_state, js::now());
     let kept = storage::session_storage().is_some_and(|s| s.set_item(&pending_key(inner), &pending_json(&pending)).is_ok());
     if !kept {
-        return Err(failed(Failure::Unsupported("signIn() needs sessionStorage, to keep the sign-in's secrets")));
+        return Err(failed(Failure::Unsupported("signIn() needs sessionStorage")));
     }
     let href = url.href();
     if !asked.return_url {
         let loc = js::global_get("location").dyn_into::<web_sys::Location>();
-        loc.map_err(|_| type_error("signIn(): no page to navigate; pass `returnUrl: true`"))?.assign(&href)?;
+        loc.map_err(|_| type_error("signIn(): no page to navigate: use `returnUrl: true`"))?.assign(&href)?;
         return Ok(JsValue::UNDEFINED);
     }
     Ok(href.into())

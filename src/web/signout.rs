@@ -88,24 +88,25 @@ async fn revoke_token(inner: &Inner, ending: &Ending) -> bool {
     let (url, headers, body, cognito) = match &inner.opts.refresh {
         Refresher::Cognito { endpoint, .. } => {
             let body = write::json(&[("Token", Out::Str(token)), ("ClientId", Out::Str(client_id))]);
-            (endpoint.clone(), cognito_headers("RevokeToken").to_vec(), body, true)
+            (endpoint.clone(), cognito_headers("RevokeToken"), body, true)
         }
         Refresher::OAuth2 { .. } => {
             let Ok(e) = inner.endpoints().await else { return false };
             let (Some(url), Some(token_url)) = (e.revocation.clone(), e.token.clone()) else {
-                js::warn("logout({ revoke }): no revocation endpoint (set `refresh.revocationUrl`); ended here only");
+                js::warn("logout({ revoke }): no revocation endpoint (`revocationUrl`)");
                 return false;
             };
             // a refresh token goes only where it came from
             if !may_send_token(&origin(&token_url), &origin(&url)) {
-                js::warn("logout({ revoke }): the revocation endpoint's origin is not the token endpoint's; the token was not sent");
+                js::warn("logout({ revoke }): the revocation endpoint is on another origin than the token endpoint: not sent");
                 return false;
             }
             let Ok(form) = web_sys::UrlSearchParams::new() else { return false };
             form.append("token", token);
             form.append("token_type_hint", "refresh_token");
             form.append("client_id", client_id);
-            (url, form_headers(), String::from(form.to_string()), false)
+            let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
+            (url, headers, String::from(form.to_string()), false)
         }
         _ => return false,
     };
@@ -125,10 +126,6 @@ async fn revoke_token(inner: &Inner, ending: &Ending) -> bool {
             },
         }
     }
-}
-
-fn form_headers() -> Vec<(&'static str, &'static str)> {
-    vec![("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
 }
 
 /// An error answer, judged by the refresh rules of its form.
@@ -156,7 +153,7 @@ async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValu
     let endpoint = inner.endpoints().await.ok().and_then(|e| e.end_session.clone());
     let Some(endpoint) = endpoint else {
         return Err(type_error(
-            "logout({ redirect }) needs `refresh.issuer`, `refresh.endSessionUrl` or Cognito's `refresh.domain`; ended here only",
+            "logout({ redirect }): no end-session endpoint (`issuer`, `endSessionUrl`, Cognito's `domain`)",
         ));
     };
     let page = js::global_get("location");
@@ -171,6 +168,6 @@ async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValu
     }
     let loc = page
         .dyn_into::<web_sys::Location>()
-        .map_err(|_| type_error("logout({ redirect: true }) cannot navigate here (there is no page location)"))?;
+        .map_err(|_| type_error("logout({ redirect }): no page to navigate"))?;
     loc.assign(&url.href())
 }
