@@ -2,7 +2,12 @@
 // provider and an API, with fault injection switchable at run time. Node's built-in http only.
 //
 //   POST /auth/login            {user?, accessTtl?, opaque?}  → OAuth2-style token answer
-//   POST /oauth/token           RFC 6749 §6 refresh grant (form-encoded)
+//   GET  /.well-known/openid-configuration   discovery (issuer: this server's origin)
+//   GET  /oauth/authorize       authorization code + PKCE, approved at once for "alice" (no login page)
+//   POST /oauth/token           RFC 6749 §6 refresh grant, §4.1.3 code grant with PKCE (form-encoded)
+//   POST /oauth/revoke          RFC 7009 revocation of a refresh token
+//   GET  /oauth/logout          the end-session page
+//   /hosted/oauth2/authorize, /hosted/oauth2/token, /hosted/logout: the same, as Cognito's hosted UI
 //   GET  /oauth/userinfo        OIDC userinfo (Bearer)
 //   POST /cognito/              X-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth
 //                               (REFRESH_TOKEN_AUTH) | .GetUser, errors as Cognito sends them
@@ -47,6 +52,10 @@ export const DEFAULT_FAULTS = {
   tokenRedirect: null, // a URL: the token endpoint (OAuth2 and Cognito) answers 307 to it
   userInfoThrottleCount: 0, // the next N user-info requests are throttled (GetUser: 400 TooManyRequestsException; userinfo: 429)
   userInfoRetryAfter: null, // Retry-After (seconds) on those answers
+  authorizeError: null, // e.g. "access_denied": the authorization endpoint sends the user back with it
+  idTokenClaims: null, // claims merged into the ID token of a code grant (a wrong aud, nonce, iss, exp, ...)
+  revokeMode: null, // null | "503" | "400": the revocation endpoint's answer
+  revokeFaultCount: 0, // how many revocations the fault hits; 0 = all
 };
 
 const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json", ".png": "image/png", ".ts": "text/plain" };
@@ -67,21 +76,23 @@ const b64url = (buf) => Buffer.from(buf).toString("base64url");
 export function createDevServer({ extraStatic = {}, idp = null } = {}) {
   const secret = crypto.randomBytes(32);
   let faults = { ...DEFAULT_FAULTS };
-  let counts, log, refreshTokens, opaque, bucket;
+  let counts, log, refreshTokens, opaque, bucket, codes, authorizeLog;
   let notBefore = 0;
   function reset() {
     notBefore = 0;
     faults = { ...DEFAULT_FAULTS };
-    counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0, evil: 0, evilRefreshTokens: 0 };
+    counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0, evil: 0, evilRefreshTokens: 0, codeGrants: 0, codeRejected: 0, revoked: 0, revokeRequests: 0, endSession: 0 };
     log = [];
     refreshTokens = new Map(); // rt → { user, retiredAt: null | ms, revoked }
+    codes = new Map(); // authorization code → { challenge, redirectUri, clientId, nonce, used }
+    authorizeLog = []; // the query of each authorization request
     opaque = new Map(); // opaque access token → { user, exp }
     bucket = { tokens: 0, at: 0, rps: 0 };
     tokenBucket = { tokens: 0, at: 0, rps: 0 };
   }
   let tokenBucket;
   reset();
-  let faultHits = { token: 0, api: 0, userinfo: 0 };
+  let faultHits = { token: 0, api: 0, userinfo: 0, revoke: 0 };
 
   function sign(payload) {
     const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
@@ -221,6 +232,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
     log.push({ at: Date.now(), path: "/oauth/token", method: "POST", grant: form.get("grant_type") });
     if (faults.tokenLatencyMs) await sleep(faults.tokenLatencyMs);
     if (await tokenFault(req, res, "oauth2")) return;
+    if (form.get("grant_type") === "authorization_code") return codeGrant(req, res, form);
     if (form.get("grant_type") !== "refresh_token") return send(res, 400, { error: "unsupported_grant_type" });
     const user = useRefreshToken(form.get("refresh_token"));
     if (!user) {
@@ -232,6 +244,64 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
     const body = { access_token: t.access, token_type: "Bearer", expires_in: t.expiresIn, id_token: t.id };
     if (t.refresh) body.refresh_token = t.refresh;
     send(res, 200, body, { "Cache-Control": "no-store" });
+  }
+
+  const issuerOf = (req) => `http://${req.headers.host}`;
+
+  // RFC 6749 §4.1.1 + RFC 7636: approved at once for "alice"; back to redirect_uri with a code
+  function authorize(req, res, url) {
+    const q = url.searchParams;
+    authorizeLog.push(Object.fromEntries(q));
+    const back = new URL(q.get("redirect_uri") || "");
+    back.searchParams.set("state", q.get("state") || "");
+    back.searchParams.set("iss", issuerOf(req));
+    if (faults.authorizeError) {
+      back.searchParams.set("error", faults.authorizeError);
+    } else if (q.get("response_type") !== "code" || q.get("code_challenge_method") !== "S256" || !q.get("code_challenge")) {
+      back.searchParams.set("error", "invalid_request");
+    } else {
+      const code = "code-" + crypto.randomBytes(12).toString("hex");
+      codes.set(code, { challenge: q.get("code_challenge"), redirectUri: q.get("redirect_uri"), clientId: q.get("client_id"), nonce: q.get("nonce"), used: false });
+      back.searchParams.set("code", code);
+    }
+    res.writeHead(302, { Location: back.href });
+    res.end();
+  }
+
+  // RFC 6749 §4.1.3 with the PKCE verifier; the ID token says who it is for (faults may lie)
+  function codeGrant(req, res, form) {
+    const c = codes.get(form.get("code") || "");
+    const verifier = form.get("code_verifier") || "";
+    const challenge = b64url(crypto.createHash("sha256").update(verifier).digest());
+    if (!c || c.used || c.redirectUri !== form.get("redirect_uri") || c.clientId !== form.get("client_id") || c.challenge !== challenge) {
+      if (c) c.used = true; // a code is for one try
+      counts.codeRejected++;
+      return send(res, 400, { error: "invalid_grant", error_description: "code invalid, used, or not for this verifier" });
+    }
+    c.used = true;
+    counts.codeGrants++;
+    const t = issue("alice");
+    const iat = Math.floor(Date.now() / 1000);
+    const id = sign({ iss: issuerOf(req), sub: "alice", aud: c.clientId, nonce: c.nonce, iat, exp: iat + 3600, ...(faults.idTokenClaims || {}) });
+    send(res, 200, { access_token: t.access, refresh_token: t.refresh, id_token: id, token_type: "Bearer", expires_in: t.expiresIn }, { "Cache-Control": "no-store" });
+  }
+
+  // RFC 7009: 200 whether or not the token was known
+  async function revoke(req, res) {
+    counts.revokeRequests++;
+    const form = new URLSearchParams((await readBody(req)).toString());
+    if (faults.revokeMode && (faults.revokeFaultCount === 0 || faultHits.revoke < faults.revokeFaultCount)) {
+      faultHits.revoke++;
+      return send(res, Number(faults.revokeMode), { error: faults.revokeMode === "400" ? "unsupported_token_type" : "temporarily_unavailable" });
+    }
+    const entry = refreshTokens.get(form.get("token") || "");
+    if (entry && !entry.revoked) { entry.revoked = true; counts.revoked++; }
+    send(res, 200, "");
+  }
+
+  function discovery(req, res) {
+    const iss = issuerOf(req);
+    send(res, 200, { issuer: iss, authorization_endpoint: iss + "/oauth/authorize", token_endpoint: iss + "/oauth/token", userinfo_endpoint: iss + "/oauth/userinfo", revocation_endpoint: iss + "/oauth/revoke", end_session_endpoint: iss + "/oauth/logout", code_challenge_methods_supported: ["S256"] });
   }
 
   async function handleCognito(req, res) {
@@ -393,7 +463,16 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
         const t = issue(String(o.user || "alice"), { ttl: Number(o.accessTtl) || faults.accessTtl, opaqueToken: o.opaque ?? faults.opaqueTokens });
         return send(res, 200, { access_token: t.access, refresh_token: t.refresh, id_token: t.id, expires_in: t.expiresIn, token_type: "Bearer" });
       }
-      if (p === "/oauth/token" && req.method === "POST") return await handleOAuthToken(req, res);
+      if ((p === "/oauth/token" || p === "/hosted/oauth2/token") && req.method === "POST") return await handleOAuthToken(req, res);
+      if (p === "/.well-known/openid-configuration") return discovery(req, res);
+      if (p === "/oauth/authorize" || p === "/hosted/oauth2/authorize") return authorize(req, res, url);
+      if (p === "/oauth/revoke" && req.method === "POST") return await revoke(req, res);
+      if (p === "/oauth/logout" || p === "/hosted/logout") {
+        counts.endSession++;
+        log.push({ at: Date.now(), path: p, method: req.method, query: Object.fromEntries(url.searchParams) });
+        res.writeHead(200, { "Content-Type": "text/html" });
+        return res.end("<html><body>Signed out</body></html>");
+      }
       if (p === "/cognito/" || p === "/cognito") return await handleCognito(req, res);
       if (p === "/oauth/userinfo") {
         counts.userinfo++;
@@ -422,9 +501,9 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
       if (p.startsWith("/__control/")) {
         if (p === "/__control/stats") {
           const c = idp ? { ...counts, refresh: idp.refreshCount() } : counts;
-          return send(res, 200, { counts: c, faults, log: url.searchParams.has("log") ? log : undefined });
+          return send(res, 200, { counts: c, faults, log: url.searchParams.has("log") ? log : undefined, authorize: url.searchParams.has("log") ? authorizeLog : undefined });
         }
-        if (p === "/__control/reset") { reset(); faultHits = { token: 0, api: 0, userinfo: 0 }; return send(res, 200, { ok: true }); }
+        if (p === "/__control/reset") { reset(); faultHits = { token: 0, api: 0, userinfo: 0, revoke: 0 }; return send(res, 200, { ok: true }); }
         if (p === "/__control/expire-access") {
           // access tokens issued so far are refused from now on (JWT iat is in whole seconds)
           notBefore = Math.ceil(Date.now() / 1000) * 1000;
@@ -438,7 +517,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
           try { o = JSON.parse((await readBody(req)).toString() || "{}"); } catch { return send(res, 400, { error: "bad json" }); }
           for (const k of Object.keys(o)) if (!(k in DEFAULT_FAULTS)) return send(res, 400, { error: "unknown fault " + k });
           faults = { ...faults, ...o };
-          faultHits = { token: 0, api: 0, userinfo: 0 };
+          faultHits = { token: 0, api: 0, userinfo: 0, revoke: 0 };
           return send(res, 200, { faults });
         }
       }

@@ -95,8 +95,8 @@ export async function startCognitoLocal() {
   const pool = (await call("CreateUserPool", { PoolName: "conformance" })).body.UserPool;
   const client = (await call("CreateUserPoolClient", { UserPoolId: pool.Id, ClientName: "spa", ExplicitAuthFlows: ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"] })).body.UserPoolClient;
 
-  const counts = { refresh: 0, getUser: 0, throttled: 0, api: 0, apiOk: 0 };
-  const faults = { throttleRefresh: 0, throttleGetUser: 0 };
+  const counts = { refresh: 0, getUser: 0, throttled: 0, api: 0, apiOk: 0, revoke: 0 };
+  const faults = { throttleRefresh: 0, throttleGetUser: 0, throttleRevoke: 0 };
   const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "content-type, x-amz-target, authorization, x-amz-user-agent", "Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Expose-Headers": "x-amzn-errortype, x-amzn-requestid" };
   const send = (res, status, body, headers = {}) => { res.writeHead(status, { "Content-Type": "application/x-amz-json-1.1", ...cors, ...headers }); res.end(typeof body === "string" ? body : JSON.stringify(body)); };
   // what AWS answers when a Cognito quota is exceeded
@@ -120,6 +120,10 @@ export async function startCognitoLocal() {
       if (target.endsWith(".InitiateAuth") && json && json.AuthFlow === "REFRESH_TOKEN_AUTH") {
         counts.refresh++;
         if (faults.throttleRefresh > 0) { faults.throttleRefresh--; return throttled(res); }
+      }
+      if (target.endsWith(".RevokeToken")) {
+        counts.revoke++;
+        if (faults.throttleRevoke > 0) { faults.throttleRevoke--; return throttled(res); }
       }
       if (target.endsWith(".GetUser")) {
         counts.getUser++;
@@ -150,7 +154,7 @@ export async function startCognitoLocal() {
       if (!r.body.AuthenticationResult) throw new Error("login failed: " + JSON.stringify(r.body));
       return r.body.AuthenticationResult;
     },
-    reset() { for (const k of Object.keys(counts)) counts[k] = 0; faults.throttleRefresh = 0; faults.throttleGetUser = 0; },
+    reset() { for (const k of Object.keys(counts)) counts[k] = 0; for (const k of Object.keys(faults)) faults[k] = 0; },
     async close() {
       proxy.closeAllConnections?.();
       await new Promise((r) => proxy.close(() => r()));

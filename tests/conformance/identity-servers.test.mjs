@@ -346,18 +346,23 @@ test("cognito-local: a deleted user's refresh is refused: one session-expired, w
   assert.equal(cg.counts.api, 0, "nothing sent with a dead token");
 });
 
-test("cognito-local: logout({ revoke: true }) calls RevokeToken; the refresh token is refused afterwards", async () => {
+test("cognito-local: logout({ revoke: true }) calls RevokeToken, backing off while throttled (400 TooManyRequestsException); the refresh token is refused afterwards", async () => {
   const auth = await cg.user("liam");
   cg.reset();
+  cg.faults.throttleRevoke = 2;
   const r = await h.page.evaluate(async ({ auth, refresh, origin }) => {
-    const s = new SG.SessionManager({ refresh, allowedOrigins: [origin] });
+    const s = new SG.SessionManager({ refresh, allowedOrigins: [origin], retry: { baseDelayMs: 20 } });
     const ended = [];
+    const retries = [];
     s.addEventListener("session-expired", (e) => ended.push(e.detail));
+    s.addEventListener("retry", (e) => retries.push(e.detail.status));
     s.setTokens(auth);
     await s.logout({ revoke: true });
-    return { ended };
+    return { ended, retries };
   }, { auth, refresh: cognito(), origin: cg.origin });
   assert.deepEqual(r.ended, [{ reason: "logout", revoked: true }]);
+  assert.deepEqual(r.retries, [400, 400], "backed off on the throttled answers");
+  assert.equal(cg.counts.revoke, 3, "two throttled RevokeToken calls, then the revocation");
   const again = await cg.call("InitiateAuth", { AuthFlow: "REFRESH_TOKEN_AUTH", ClientId: cg.clientId, AuthParameters: { REFRESH_TOKEN: auth.RefreshToken } });
   assert.equal(again.status, 400, "the emulator refuses the revoked refresh token: " + JSON.stringify(again.body));
 });

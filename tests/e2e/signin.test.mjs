@@ -1,0 +1,159 @@
+// Sign-in and sign-out against the dev server's authorization server, where faults can be
+// injected: discovery, PKCE as the server checks it, the code exchange under throttling, ID
+// tokens that are not this sign-in's, Cognito's hosted-UI addresses, revocation retried, refused
+// and kept at home. (The same flows against a certified server: tests/conformance/.)
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { start } from "./harness.mjs";
+
+let h;
+before(async () => { h = await start(); });
+after(async () => { await h?.close(); });
+beforeEach(async () => { await h.reset(); });
+
+const PAGE = "/www/test.html";
+const oidc = () => ({ refresh: { type: "oauth2", issuer: h.origin, clientId: "demo" }, storage: "session", storageKey: "t-signin" });
+
+/** signIn() in a fresh page, the server's redirect back, then handleRedirect(): what the app saw. */
+async function signInThrough(options, signIn = {}) {
+  const page = await h.openPage(PAGE);
+  await Promise.all([
+    page.waitForURL((u) => u.searchParams.has("state"), { timeout: 10_000 }),
+    page.evaluate(({ options, signIn }) => { new SG.SessionManager(options).signIn(signIn); }, { options, signIn }),
+  ]);
+  await page.waitForFunction(() => window.sgReady, null, { timeout: 10_000 });
+  const r = await page.evaluate(async (options) => {
+    const s = new SG.SessionManager(options);
+    window.s = s;
+    const out = await s.handleRedirect().then((v) => ({ ok: true, v }), (e) => ({ ok: false, name: e.name, code: e.detail && e.detail.code, message: e.message, isClass: e instanceof SG.SignInError }));
+    return { ...out, auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey), search: location.search, id: s.claims("id") };
+  }, options);
+  return { page, r };
+}
+
+test("a sign-in through discovery: an S256 challenge the server verifies, state and nonce, the ID token checked, the app state back", async () => {
+  const { page, r } = await signInThrough(oidc(), { appState: { to: "/inbox" } });
+  await page.close();
+  assert.deepEqual(r.v, { to: "/inbox" });
+  assert.equal(r.auth, true);
+  assert.equal(r.search, "", "code, state and iss gone from the address bar");
+  assert.equal(r.id.aud, "demo");
+  const st = await h.stats(true);
+  assert.equal(st.counts.codeGrants, 1, "the server matched the verifier to the challenge");
+  const q = st.authorize[0];
+  assert.equal(q.code_challenge_method, "S256");
+  assert.equal(q.code_challenge.length, 43, "base64url of a SHA-256 digest");
+  assert.equal(q.state.length, 22);
+  assert.equal(q.nonce.length, 22);
+  assert.equal(q.scope, "openid");
+  assert.equal(q.redirect_uri, h.origin + PAGE, "the page that signed in, without query");
+});
+
+test("the code exchange is retried when the token endpoint throttles, then signs in", async () => {
+  await h.faults({ tokenMode: "429", tokenFaultCount: 2 });
+  const { page, r } = await signInThrough(oidc());
+  await page.close();
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const st = await h.stats();
+  assert.equal(st.counts.refreshFaults, 2);
+  assert.equal(st.counts.codeGrants, 1, "the third try exchanged the code");
+});
+
+for (const [what, claims] of [
+  ["another audience", { aud: "someone-else" }],
+  ["another sign-in's nonce", { nonce: "replayed-nonce" }],
+  ["another issuer", { iss: "http://evil.example" }],
+  ["an expired token", { exp: 1_000_000 }],
+  ["a token issued in the future", { iat: 4_000_000_000, exp: 4_000_003_600 }],
+  ["several audiences without azp", { aud: ["demo", "api"] }],
+]) {
+  test(`an ID token with ${what} is refused: SignInError id-token-invalid, nothing stored`, async () => {
+    await h.faults({ idTokenClaims: claims });
+    const { page, r } = await signInThrough(oidc());
+    await page.close();
+    assert.deepEqual([r.ok, r.name, r.code, r.isClass], [false, "SignInError", "id-token-invalid", true], JSON.stringify(r));
+    assert.match(r.message, /nothing was stored/);
+    assert.deepEqual([r.auth, r.stored], [false, null]);
+  });
+}
+
+test("the authorization server's error comes back as its code (access_denied), nothing stored", async () => {
+  await h.faults({ authorizeError: "access_denied" });
+  const { page, r } = await signInThrough(oidc());
+  await page.close();
+  assert.deepEqual([r.ok, r.code, r.auth, r.stored], [false, "access_denied", false, null]);
+});
+
+test("Cognito's hosted UI: signIn at <domain>/oauth2/authorize, the code at <domain>/oauth2/token, logout({ redirect }) to <domain>/logout", async () => {
+  const options = {
+    refresh: { type: "cognito", clientId: "demo", endpoint: "/cognito/", domain: h.origin + "/hosted/", postLogoutRedirectUri: h.origin + "/www/bye.html" },
+    storage: "session",
+    storageKey: "t-hosted",
+  };
+  const { page, r } = await signInThrough(options);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const st = await h.stats(true);
+  assert.equal(st.counts.codeGrants, 1);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === "/hosted/logout", { timeout: 10_000 }),
+    page.evaluate(() => { s.logout({ redirect: true }); }),
+  ]);
+  const at = new URL(page.url());
+  await page.close();
+  assert.deepEqual(Object.fromEntries(at.searchParams), { client_id: "demo", logout_uri: h.origin + "/www/bye.html" }, "Cognito's /logout, without an ID token");
+});
+
+/** A session started with the dev server's tokens, revoking at `revocationUrl`. */
+async function revokeWith(revocationUrl) {
+  const t = await h.login();
+  const r = await h.page.evaluate(async ({ t, revocationUrl }) => {
+    const s = make({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", revocationUrl, clientId: "demo" }, retry: { baseDelayMs: 5 } }, tokens(t));
+    await s.logout({ revoke: true });
+    return { events, auth: s.isAuthenticated() };
+  }, { t, revocationUrl });
+  const refreshed = await h.page.evaluate((rt) => grant(rt).then((x) => x.status), t.refresh_token);
+  return { ...r, refreshed };
+}
+
+test("a revocation is retried while the server is unavailable, then revoked: true; the refresh token is dead at the server", async () => {
+  await h.faults({ revokeMode: "503", revokeFaultCount: 2 });
+  const r = await revokeWith("/oauth/revoke");
+  const st = await h.stats();
+  assert.equal(st.counts.revokeRequests, 3);
+  assert.equal(st.counts.revoked, 1);
+  assert.deepEqual(r.events.filter((e) => e.type === "retry").map((e) => [e.status, e.refresh]), [[503, true], [503, true]]);
+  assert.deepEqual(r.events.filter((e) => e.type === "session-expired"), [{ type: "session-expired", reason: "logout", revoked: true }]);
+  assert.equal(r.auth, false);
+  assert.equal(r.refreshed, 400, "the server refuses the revoked refresh token");
+});
+
+test("a refused revocation still ends the session here, and says revoked: false", async () => {
+  await h.faults({ revokeMode: "400" });
+  const r = await revokeWith("/oauth/revoke");
+  assert.deepEqual(r.events.filter((e) => e.type === "session-expired"), [{ type: "session-expired", reason: "logout", revoked: false }]);
+  assert.equal(r.auth, false);
+  assert.equal((await h.stats()).counts.revokeRequests, 1, "a refusal is not retried");
+});
+
+test("a revocation endpoint on another origin than the token endpoint never gets the refresh token", async () => {
+  const r = await revokeWith(h.foreign + "/oauth/revoke");
+  assert.equal((await h.stats()).counts.revokeRequests, 0, "nothing sent to the other origin");
+  assert.deepEqual(r.events.filter((e) => e.type === "session-expired").map((e) => e.revoked), [false]);
+  assert.equal(r.auth, false, "ended here all the same");
+  assert.equal(r.refreshed, 200, "the token was not revoked");
+});
+
+test("without a server to sign in at, signIn() is a SignInError (unsupported); bad options are TypeErrors that change nothing", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({}, tokens(t)); // a tokenUrl only: nowhere to sign in
+    const code = await s.signIn({ returnUrl: true }).then(() => "resolved", (e) => e.name + ":" + e.detail.code);
+    const typo = await s.signIn({ appstate: 1 }).then(() => "resolved", (e) => e.name + ": " + e.message);
+    const badLogout = await s.logout({ revoek: true }).then(() => "resolved", (e) => e.name + ": " + e.message);
+    return { code, typo, badLogout, auth: s.isAuthenticated() };
+  }, t);
+  assert.equal(r.code, "SignInError:unsupported");
+  assert.match(r.typo, /^TypeError: .*unknown option `signIn\.appstate`: did you mean `signIn\.appState`/);
+  assert.match(r.badLogout, /^TypeError: .*`logout\.revoek`: did you mean `logout\.revoke`/);
+  assert.equal(r.auth, true, "a refused logout ends nothing");
+});
