@@ -152,9 +152,7 @@ async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValu
     let server = &inner.opts.server;
     let endpoint = inner.endpoints().await.ok().and_then(|e| e.end_session.clone());
     let Some(endpoint) = endpoint else {
-        return Err(type_error(
-            "logout({ redirect }): no end-session endpoint (`issuer`, `endSessionUrl`, Cognito's `domain`)",
-        ));
+        return Err(type_error("logout({ redirect }): no end-session endpoint (`issuer`, `endSessionUrl`, Cognito's `domain`)"));
     };
     let page = js::global_get("location");
     // Cognito's `/logout` needs where to go back to; OpenID's has the server's own page
@@ -166,8 +164,6 @@ async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValu
     for (k, v) in end_session_query(server.cognito, &server.client_id, id_token, after.as_deref()) {
         q.append(k, v);
     }
-    let loc = page
-        .dyn_into::<web_sys::Location>()
-        .map_err(|_| type_error("logout({ redirect }): no page to navigate"))?;
+    let loc = page.dyn_into::<web_sys::Location>().map_err(|_| type_error("logout({ redirect }): no page to navigate"))?;
     loc.assign(&url.href())
 }
