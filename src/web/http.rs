@@ -131,3 +131,21 @@ pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &
     }
     out
 }
+
+/// The headers of a form POST answered in JSON: the token endpoint's requests (refresh, code
+/// exchange) and RFC 7009 revocation.
+pub const FORM: [(&str, &str); 2] = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
+
+/// `pairs`, form-encoded.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    let Ok(form) = web_sys::UrlSearchParams::new() else { return String::new() };
+    for (k, v) in pairs {
+        form.append(k, v);
+    }
+    form.to_string().into()
+}
+
+/// A form POST of `pairs` to `url`.
+pub async fn post_form(fetch: &Function, url: &str, pairs: &[(&str, &str)]) -> Answer {
+    send(fetch, url, "POST", &FORM, Some(&form_body(pairs))).await
+}

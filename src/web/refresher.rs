@@ -36,18 +36,11 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, url: &str, refresh
     match refresher {
         Refresher::None => (RefreshVerdict::Terminal, 0),
         Refresher::OAuth2 { client_id, scope, .. } => {
-            let form = web_sys::UrlSearchParams::new().ok();
-            let body = form.map(|f| {
-                f.append("grant_type", "refresh_token");
-                f.append("refresh_token", refresh_token);
-                f.append("client_id", client_id);
-                if let Some(s) = scope {
-                    f.append("scope", s);
-                }
-                String::from(f.to_string())
-            });
-            let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
-            let a = http::send(fetch, url, "POST", &headers, body.as_deref()).await;
+            let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)];
+            if let Some(s) = scope {
+                form.push(("scope", s));
+            }
+            let a = http::post_form(fetch, url, &form).await;
             (oauth2_verdict(&a), a.status)
         }
         Refresher::Cognito { client_id, endpoint } => {

@@ -271,21 +271,16 @@ fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> R
 async fn exchange(inner: &Inner, url: Option<&str>, code: &str, p: &Pending) -> Result<TokenInput, Failure> {
     let url = url.ok_or(Failure::Unsupported(NOT_CONFIGURED))?;
     let fetch = inner.fetch_fn().ok_or(Failure::ExchangeFailed)?;
-    let form = web_sys::UrlSearchParams::new().map_err(|_| Failure::ExchangeFailed)?;
-    for (k, v) in [
+    let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", &p.redirect_uri),
         ("client_id", &inner.opts.server.client_id),
         ("code_verifier", &p.verifier),
-    ] {
-        form.append(k, v);
-    }
-    let body = String::from(form.to_string());
-    let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
+    ];
     let mut attempt = 0;
     loop {
-        let a = http::send(&fetch, url, "POST", &headers, Some(&body)).await;
+        let a = http::post_form(&fetch, url, &form).await;
         let parsed = read::object(&a.json).map(|o| TokenInput::read(&o));
         let answer = EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: None, body: parsed.as_ref() };
         match classify_oauth2(answer, js::now()) {

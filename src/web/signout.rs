@@ -101,12 +101,8 @@ async fn revoke_token(inner: &Inner, ending: &Ending) -> bool {
                 js::warn("logout({ revoke }): the revocation endpoint is on another origin than the token endpoint: not sent");
                 return false;
             }
-            let Ok(form) = web_sys::UrlSearchParams::new() else { return false };
-            form.append("token", token);
-            form.append("token_type_hint", "refresh_token");
-            form.append("client_id", client_id);
-            let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")];
-            (url, headers, String::from(form.to_string()), false)
+            let body = http::form_body(&[("token", token), ("token_type_hint", "refresh_token"), ("client_id", client_id)]);
+            (url, http::FORM, body, false)
         }
         _ => return false,
     };
