@@ -58,7 +58,7 @@ fn header_get(headers: &JsValue, name: Name) -> Option<String> {
     if let Ok(get) = js::prop(headers, Name::Get).dyn_into::<Function>() {
         return js::with_name(name, |n| get.call1(headers, n)).ok().and_then(|v| v.as_string());
     }
-    let keys = Object::keys(headers.unchecked_ref::<Object>());
+    let keys = js::keys(headers);
     let name = js::with_name(name, JsValue::as_string).unwrap_or_default();
     keys.iter().filter_map(|k| k.as_string()).find(|k| k.eq_ignore_ascii_case(&name)).and_then(|k| js::get_str(headers, &k))
 }

@@ -83,7 +83,7 @@ pub fn describe(v: &JsValue) -> String {
     }
     if v.is_object() {
         let mut out = String::from("an object with keys {");
-        let keys = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
+        let keys = super::js::keys(v);
         for (i, k) in keys.iter().take(8).filter_map(|k| k.as_string()).enumerate() {
             if i > 0 {
                 out.push_str(", ");

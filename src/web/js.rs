@@ -159,6 +159,26 @@ extern "C" {
     /// `Object.assign(target, source)`, catching what a getter of `source` throws.
     #[wasm_bindgen(catch, js_namespace = Object, js_name = assign)]
     pub fn assign(target: &Object, source: &JsValue) -> Result<Object, JsValue>;
+
+    /// `Object.keys(o)`, catching what a proxy's `ownKeys` trap throws.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    fn keys_or_throw(o: &JsValue) -> Result<js_sys::Array, JsValue>;
+
+    /// `Object.entries(o)`, catching what a getter or a proxy throws.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    fn entries_or_throw(o: &JsValue) -> Result<js_sys::Array, JsValue>;
+}
+
+/// The own enumerable keys of `o`; none if reading them throws. (An exception thrown through
+/// the module's frames would skip its clean-up: what JavaScript hands in is read with catching
+/// bindings only.)
+pub fn keys(o: &JsValue) -> js_sys::Array {
+    keys_or_throw(o).unwrap_or_default()
+}
+
+/// `[key, value]` pairs of `o`; `None` if reading them throws.
+pub fn entries(o: &JsValue) -> Option<js_sys::Array> {
+    entries_or_throw(o).ok()
 }
 
 /// `globalThis`: a window, a worker or Node.

@@ -121,7 +121,7 @@ impl Check {
 
     /// Refuses keys that are not in `known`, naming the nearest known one.
     pub fn keys(&mut self, obj: &JsValue, known: &[&str], path: &str) {
-        for key in Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
+        for key in js::keys(obj).iter().filter_map(|k| k.as_string()) {
             if !known.contains(&key.as_str()) {
                 let nearest = crate::core::read::nearest(known, &key);
                 let known = known.join(", ");

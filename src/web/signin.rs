@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Promise, Uint8Array};
+use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -64,7 +64,10 @@ fn asked(o: &JsValue) -> Result<Asked, JsValue> {
     let mut extra = Vec::new();
     let params = js::get(o, "extraParams");
     if params.is_object() && !params.is_function() {
-        for entry in Object::entries(params.unchecked_ref::<Object>()).iter() {
+        let Some(list) = js::entries(&params) else {
+            return Err(type_error("signIn(): reading `extraParams` threw"));
+        };
+        for entry in list.iter() {
             let pair = entry.unchecked_ref::<Array>();
             match (pair.get(0).as_string(), pair.get(1).as_string()) {
                 (Some(k), Some(v)) => extra.push((k, v)),
@@ -133,6 +136,8 @@ fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValu
     let server = &inner.opts.server;
     let Started { asked, secrets, .. } = s;
     let authorize = authorize.ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
+    // what `digest` resolved with is an ArrayBuffer, unless the page patched WebCrypto
+    let digest = digest.dyn_ref::<js_sys::ArrayBuffer>().ok_or_else(|| type_error("crypto.subtle.digest did not give an ArrayBuffer"))?;
     let challenge = challenge(&Uint8Array::new(digest).to_vec());
     let redirect_uri = asked.redirect_uri.or_else(|| server.redirect_uri.clone()).or_else(page_address).unwrap_or_default();
     let scope = asked.scope.or_else(|| server.scope.clone()).unwrap_or_else(|| "openid".into());
@@ -245,17 +250,27 @@ fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&st
 }
 
 /// `handleRedirect(url = location.href)`: the redirect back, checked and exchanged; resolves
-/// with the `appState` given to `signIn`.
+/// with the `appState` given to `signIn`. The same redirect handled again (React's StrictMode
+/// runs effects twice) gets the first one's promise: one exchange, one answer.
 pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
-    let inner = inner.clone();
-    wait::promise(async move {
-        let redirect = read_redirect(&inner, &url)?;
-        let endpoints = inner.endpoints().await.map_err(failed)?;
+    let redirect = match read_redirect(inner, &url) {
+        Ok(r) => r,
+        Err(e) => return Promise::reject(&e),
+    };
+    let state = redirect.callback.state.clone().unwrap_or_default();
+    if let Some(p) = inner.redirect_handled(&state) {
+        return p;
+    }
+    let me = inner.clone();
+    let p = wait::promise(async move {
+        let endpoints = me.endpoints().await.map_err(failed)?;
         let issuer = endpoints.issuer.as_deref();
-        let (code, pending) = judge(&inner, redirect, issuer)?;
-        let tokens = exchange(&inner, endpoints.token.as_deref(), &code, &pending).await.map_err(failed)?;
-        begin(&inner, tokens, pending, issuer)
-    })
+        let (code, pending) = judge(&me, redirect, issuer)?;
+        let tokens = exchange(&me, endpoints.token.as_deref(), &code, &pending).await.map_err(failed)?;
+        begin(&me, tokens, pending, issuer)
+    });
+    inner.set_redirect_handled(state, p.clone());
+    p
 }
 
 /// The ID token of the answer, checked: required when the scope asked for OpenID Connect.

@@ -63,6 +63,8 @@ struct Handles {
     user_info_pending: Option<Promise>,
     /// The identity server's endpoints, once known (discovered at most once per manager).
     endpoints: Option<Rc<Endpoints>>,
+    /// The `state` of the last redirect `handleRedirect` took, and its promise.
+    redirect: Option<(String, Promise)>,
 }
 
 pub struct Inner {
@@ -303,6 +305,15 @@ impl Inner {
 
     pub fn set_user_info(&self, v: JsValue) {
         self.handles.borrow_mut().user_info = v;
+    }
+
+    /// The promise of the redirect with this `state`, if `handleRedirect` already took it.
+    pub fn redirect_handled(&self, state: &str) -> Option<Promise> {
+        self.handles.borrow().redirect.as_ref().filter(|(s, _)| s == state).map(|(_, p)| p.clone())
+    }
+
+    pub fn set_redirect_handled(&self, state: String, p: Promise) {
+        self.handles.borrow_mut().redirect = Some((state, p));
     }
 
     /// The `fetch` of the library's own requests: the platform's as it was when the manager

@@ -49,6 +49,49 @@ test("a sign-in through discovery: an S256 challenge the server verifies, state 
   assert.equal(q.redirect_uri, h.origin + PAGE, "the page that signed in, without query");
 });
 
+test("the same redirect handled twice at once (React's StrictMode): one code exchange, both calls get the app state", async () => {
+  const options = oidc();
+  const page = await h.openPage(PAGE);
+  await Promise.all([
+    page.waitForURL((u) => u.searchParams.has("state"), { timeout: 10_000 }),
+    page.evaluate((options) => { new SG.SessionManager(options).signIn({ appState: 42 }); }, options),
+  ]);
+  await page.waitForFunction(() => window.sgReady, null, { timeout: 10_000 });
+  const r = await page.evaluate(async (options) => {
+    const s = new SG.SessionManager(options);
+    const both = await Promise.all([s.handleRedirect(), s.handleRedirect(location.href)]);
+    return { both, auth: s.isAuthenticated() };
+  }, options);
+  await page.close();
+  assert.deepEqual(r.both, [42, 42]);
+  assert.equal(r.auth, true);
+  assert.equal((await h.stats()).counts.codeGrants, 1, "one exchange");
+});
+
+test("options that throw while read (a getter, a proxy) are TypeErrors; the module keeps working (guarantee 10)", async () => {
+  const t = await h.login();
+  const r = await h.page.evaluate(async (t) => {
+    const s = make({ refresh: { type: "oauth2", issuer: location.origin, clientId: "demo" } });
+    const thrower = { get prompt() { throw new Error("getter"); } };
+    const proxy = new Proxy({}, { ownKeys() { throw new Error("ownKeys"); } });
+    const a = await s.signIn({ returnUrl: true, extraParams: thrower }).then(() => "resolved", (e) => e.name);
+    const b = await s.signIn({ returnUrl: true, extraParams: proxy }).then(() => "resolved", (e) => e.name);
+    const c = await s.logout(proxy).then(() => "resolved", (e) => e.name);
+    let d;
+    try { new SG.SessionManager(proxy); d = "constructed"; } catch (e) { d = e.name; }
+    const after = new SG.SessionManager({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo" } });
+    after.setTokens(tokens(t));
+    const status = (await after.fetch("/api/me")).status;
+    const url = await s.signIn({ returnUrl: true });
+    return { a, b, c, d, status, url: typeof url };
+  }, t);
+  assert.deepEqual([r.a, r.b], ["TypeError", "TypeError"]);
+  assert.equal(r.c, "resolved", "a proxy with no readable keys is an empty options object");
+  assert.equal(r.d, "constructed");
+  assert.equal(r.status, 200, "a new manager works afterwards");
+  assert.equal(r.url, "string", "and the first one still signs in");
+});
+
 test("the code exchange is retried when the token endpoint throttles, then signs in", async () => {
   await h.faults({ tokenMode: "429", tokenFaultCount: 2 });
   const { page, r } = await signInThrough(oidc());
