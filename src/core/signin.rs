@@ -11,8 +11,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64::Engine as _;
 
 use super::id_token::IdTokenProblem;
 use super::read::Fields;
@@ -25,7 +24,7 @@ pub const RANDOM_BYTES: usize = 80;
 /// base64url without padding: PKCE's encoding (RFC 7636 appendix A), also used for `state`
 /// and `nonce`.
 pub fn b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    super::token::B64URL.encode(bytes)
 }
 
 /// The secrets of one sign-in.
