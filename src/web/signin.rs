@@ -250,8 +250,8 @@ fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&st
 }
 
 /// `handleRedirect(url = location.href)`: the redirect back, checked and exchanged; resolves
-/// with the `appState` given to `signIn`. The same redirect handled again (React's StrictMode
-/// runs effects twice) gets the first one's promise: one exchange, one answer.
+/// with the `appState` given to `signIn`. The same redirect handled again while the first is
+/// in flight (React's StrictMode runs effects twice) gets its promise: one exchange, one answer.
 pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     let redirect = match read_redirect(inner, &url) {
         Ok(r) => r,
@@ -262,12 +262,18 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
         return p;
     }
     let me = inner.clone();
+    let key = state.clone();
     let p = wait::promise(async move {
-        let endpoints = me.endpoints().await.map_err(failed)?;
-        let issuer = endpoints.issuer.as_deref();
-        let (code, pending) = judge(&me, redirect, issuer)?;
-        let tokens = exchange(&me, endpoints.token.as_deref(), &code, &pending).await.map_err(failed)?;
-        begin(&me, tokens, pending, issuer)
+        let done = async {
+            let endpoints = me.endpoints().await.map_err(failed)?;
+            let issuer = endpoints.issuer.as_deref();
+            let (code, pending) = judge(&me, redirect, issuer)?;
+            let tokens = exchange(&me, endpoints.token.as_deref(), &code, &pending).await.map_err(failed)?;
+            begin(&me, tokens, pending, issuer)
+        }
+        .await;
+        me.redirect_over(&key); // a later call (after a discovery outage, say) tries again
+        done
     });
     inner.set_redirect_handled(state, p.clone());
     p
@@ -304,6 +310,9 @@ async fn exchange(inner: &Inner, url: Option<&str>, code: &str, p: &Pending) -> 
                 let delay = inner.opts.retry.retry_in(attempt, js::random(), retry_after_ms).ok_or(Failure::ExchangeFailed)?;
                 attempt += 1;
                 wait::sleep(delay).await;
+                if inner.is_disposed() {
+                    return Err(Failure::ExchangeFailed);
+                }
             }
             _ => return Err(Failure::CodeRejected { status: a.status }),
         }

@@ -63,7 +63,7 @@ struct Handles {
     user_info_pending: Option<Promise>,
     /// The identity server's endpoints, once known (discovered at most once per manager).
     endpoints: Option<Rc<Endpoints>>,
-    /// The `state` of the last redirect `handleRedirect` took, and its promise.
+    /// The `state` of the redirect `handleRedirect` is handling, and its promise.
     redirect: Option<(String, Promise)>,
 }
 
@@ -307,13 +307,21 @@ impl Inner {
         self.handles.borrow_mut().user_info = v;
     }
 
-    /// The promise of the redirect with this `state`, if `handleRedirect` already took it.
+    /// The promise of the redirect with this `state`, if `handleRedirect` is handling it.
     pub fn redirect_handled(&self, state: &str) -> Option<Promise> {
         self.handles.borrow().redirect.as_ref().filter(|(s, _)| s == state).map(|(_, p)| p.clone())
     }
 
     pub fn set_redirect_handled(&self, state: String, p: Promise) {
         self.handles.borrow_mut().redirect = Some((state, p));
+    }
+
+    /// The redirect with this `state` is no longer in flight.
+    pub fn redirect_over(&self, state: &str) {
+        let mut h = self.handles.borrow_mut();
+        if h.redirect.as_ref().is_some_and(|(s, _)| s == state) {
+            h.redirect = None;
+        }
     }
 
     /// The `fetch` of the library's own requests: the platform's as it was when the manager

@@ -59,11 +59,14 @@ test("the same redirect handled twice at once (React's StrictMode): one code exc
   await page.waitForFunction(() => window.sgReady, null, { timeout: 10_000 });
   const r = await page.evaluate(async (options) => {
     const s = new SG.SessionManager(options);
-    const both = await Promise.all([s.handleRedirect(), s.handleRedirect(location.href)]);
-    return { both, auth: s.isAuthenticated() };
+    const url = location.href;
+    const both = await Promise.all([s.handleRedirect(), s.handleRedirect(url)]);
+    const later = await s.handleRedirect(url).then(() => "resolved", (e) => e.detail.code);
+    return { both, later, auth: s.isAuthenticated() };
   }, options);
   await page.close();
   assert.deepEqual(r.both, [42, 42]);
+  assert.equal(r.later, "state-mismatch", "once over, the redirect is used up");
   assert.equal(r.auth, true);
   assert.equal((await h.stats()).counts.codeGrants, 1, "one exchange");
 });
