@@ -247,3 +247,10 @@ pub fn aws_error_type(body: &JsValue) -> Option<String> {
         None => get_str(body, "__type"),
     }
 }
+
+/// `globalThis[name]` as a `T`, if it is an object. Not an `instanceof` check (one import
+/// fewer each): use it only for types whose methods the module calls through catching bindings,
+/// so that a page's impostor object gives an error, never an exception through the module.
+pub fn global_object<T: JsCast>(name: &str) -> Option<T> {
+    Some(global_get(name)).filter(JsValue::is_object).map(JsCast::unchecked_into)
+}

@@ -119,8 +119,10 @@ fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
     if inner.opts.server.client_id.is_empty() {
         return Err(failed(Failure::Unsupported(NOT_CONFIGURED)));
     }
-    let crypto = js::global_get("crypto").dyn_into::<web_sys::Crypto>().ok();
-    let subtle = crypto.as_ref().and_then(|c| js::get(c, "subtle").dyn_into::<web_sys::SubtleCrypto>().ok());
+    // getRandomValues and digest are catching bindings: see `js::global_object`
+    let crypto = js::global_object::<web_sys::Crypto>("crypto");
+    let subtle =
+        crypto.as_ref().map(|c| js::get(c, "subtle")).filter(JsValue::is_object).map(JsCast::unchecked_into::<web_sys::SubtleCrypto>);
     let (Some(crypto), Some(subtle)) = (crypto, subtle) else {
         return Err(failed(Failure::Unsupported("signIn() needs WebCrypto (https or localhost)")));
     };
@@ -153,8 +155,8 @@ fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValu
     }
     let href = url.href();
     if !asked.return_url {
-        let loc = js::global_get("location").dyn_into::<web_sys::Location>();
-        loc.map_err(|_| type_error("signIn(): no page to navigate: use `returnUrl: true`"))?.assign(&href)?;
+        let loc = js::global_object::<web_sys::Location>("location");
+        loc.ok_or_else(|| type_error("signIn(): no page to navigate: use `returnUrl: true`"))?.assign(&href)?;
         return Ok(JsValue::UNDEFINED);
     }
     Ok(href.into())
@@ -325,7 +327,7 @@ fn clean_address_bar(url: &web_sys::Url) {
     for p in CALLBACK_PARAMS {
         q.delete(p);
     }
-    if let Ok(history) = js::global_get("history").dyn_into::<web_sys::History>() {
+    if let Some(history) = js::global_object::<web_sys::History>("history") {
         let state = history.state().unwrap_or(JsValue::NULL);
         let _ = history.replace_state_with_url(&state, "", Some(&url.href()));
     }

@@ -9,7 +9,6 @@ use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::errors::{describe, type_error};
 use super::http::{self, Answer};
@@ -160,6 +159,6 @@ async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValu
     for (k, v) in end_session_query(server.cognito, &server.client_id, id_token, after.as_deref()) {
         q.append(k, v);
     }
-    let loc = page.dyn_into::<web_sys::Location>().map_err(|_| type_error("logout({ redirect }): no page to navigate"))?;
+    let loc = js::global_object::<web_sys::Location>("location").ok_or_else(|| type_error("logout({ redirect }): no page to navigate"))?;
     loc.assign(&url.href())
 }

@@ -95,6 +95,24 @@ test("options that throw while read (a getter, a proxy) are TypeErrors; the modu
   assert.equal(r.url, "string", "and the first one still signs in");
 });
 
+test("a page whose crypto is an impostor gets an error, never a broken module (guarantee 10)", async () => {
+  const page = await h.openPage(PAGE);
+  const r = await page.evaluate(async (issuer) => {
+    const s = new SG.SessionManager({ refresh: { type: "oauth2", issuer, clientId: "demo" } });
+    const out = {};
+    const real = Object.getOwnPropertyDescriptor(window, "crypto") || Object.getOwnPropertyDescriptor(Object.getPrototypeOf(window), "crypto");
+    Object.defineProperty(window, "crypto", { value: { subtle: {} }, configurable: true });
+    out.crypto = await s.signIn({ returnUrl: true }).then(() => "resolved", (e) => e.name);
+    Object.defineProperty(window, "crypto", { value: { getRandomValues: () => { throw new Error("no"); }, subtle: { digest: 5 } }, configurable: true });
+    out.throwing = await s.signIn({ returnUrl: true }).then(() => "resolved", (e) => e.message);
+    Object.defineProperty(window, "crypto", real);
+    out.after = typeof (await s.signIn({ returnUrl: true }));
+    return out;
+  }, h.origin);
+  await page.close();
+  assert.deepEqual(r, { crypto: "TypeError", throwing: "no", after: "string" });
+});
+
 test("the code exchange is retried when the token endpoint throttles, then signs in", async () => {
   await h.faults({ tokenMode: "429", tokenFaultCount: 2 });
   const { page, r } = await signInThrough(oidc());
