@@ -19,6 +19,7 @@ use super::refresher::cognito_headers;
 use super::state::Inner;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::discovery::Endpoints;
 use crate::core::refresh_answer::{classify_cognito, classify_oauth2, CognitoBody, EndpointAnswer};
 use crate::core::session::Ending;
 use crate::core::signout::{end_session_query, judge, may_send_token, Revocation};
@@ -58,16 +59,22 @@ pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Promise {
     }
     let inner = inner.clone();
     wait::promise(async move {
-        let revoked = match &ending {
-            Some(e) if revoke => revoke_token(&inner, e).await,
-            _ => false,
+        // the endpoints once (discovered, when the options name an issuer)
+        let endpoints = inner.endpoints().await.ok();
+        let request = match &ending {
+            Some(e) if revoke => revocation(&inner, e, endpoints.as_deref()),
+            _ => None,
+        };
+        let revoked = match request {
+            Some(r) => revoke_token(&inner, r).await,
+            None => false,
         };
         let id_token = ending.as_ref().and_then(|e| e.id_token.clone());
         if let Some(e) = ending {
             inner.with(|s| s.logout_done(e, revoked));
         }
         if redirect {
-            end_session(&inner, id_token.as_deref()).await?;
+            end_session(&inner, endpoints.as_deref(), id_token.as_deref())?;
         }
         Ok(JsValue::UNDEFINED)
     })
@@ -78,43 +85,55 @@ fn origin(url: &str) -> String {
     js::resolve_url(url).and_then(|u| js::get_str(&u, "origin")).unwrap_or_default()
 }
 
-/// Revokes the ending session's refresh token; true if the server says it did.
-async fn revoke_token(inner: &Inner, ending: &Ending) -> bool {
-    let (Some(token), Some(fetch)) = (ending.refresh_token.as_deref(), inner.fetch_fn()) else {
-        return false;
-    };
+/// A revocation request: where, its headers and body, and whether it is Cognito's.
+struct Request {
+    url: String,
+    headers: [(&'static str, &'static str); 2],
+    body: String,
+    cognito: bool,
+}
+
+/// The request that revokes the ending session's refresh token, if one can be sent.
+fn revocation(inner: &Inner, ending: &Ending, endpoints: Option<&Endpoints>) -> Option<Request> {
+    let token = ending.refresh_token.as_deref()?;
     let client_id = inner.opts.server.client_id.as_str();
-    let (url, headers, body, cognito) = match &inner.opts.refresh {
+    match &inner.opts.refresh {
         Refresher::Cognito { endpoint, .. } => {
             let body = write::json(&[("Token", Out::Str(token)), ("ClientId", Out::Str(client_id))]);
-            (endpoint.clone(), cognito_headers("RevokeToken"), body, true)
+            Some(Request { url: endpoint.clone(), headers: cognito_headers("RevokeToken"), body, cognito: true })
         }
         Refresher::OAuth2 { .. } => {
-            let Ok(e) = inner.endpoints().await else { return false };
-            let (Some(url), Some(token_url)) = (e.revocation.clone(), e.token.clone()) else {
+            let e = endpoints?;
+            let (Some(url), Some(token_url)) = (e.revocation.as_ref(), e.token.as_ref()) else {
                 js::warn("logout({ revoke }): no revocation endpoint (`revocationUrl`)");
-                return false;
+                return None;
             };
             // a refresh token goes only where it came from
-            if !may_send_token(&origin(&token_url), &origin(&url)) {
+            if !may_send_token(&origin(token_url), &origin(url)) {
                 js::warn("logout({ revoke }): the revocation endpoint is on another origin than the token endpoint: not sent");
-                return false;
+                return None;
             }
             let body = http::form_body(&[("token", token), ("token_type_hint", "refresh_token"), ("client_id", client_id)]);
-            (url, http::FORM, body, false)
+            Some(Request { url: url.clone(), headers: http::FORM, body, cognito: false })
         }
-        _ => return false,
-    };
+        _ => None,
+    }
+}
+
+/// Sends a revocation, retried with backoff while the server is throttled or overloaded; true
+/// if the server says it revoked.
+async fn revoke_token(inner: &Inner, r: Request) -> bool {
+    let Some(fetch) = inner.fetch_fn() else { return false };
     let mut attempt = 0;
     loop {
-        let a = http::send(&fetch, &url, "POST", &headers, Some(&body)).await;
-        match judge(a.status, || verdict(&a, cognito)) {
+        let a = http::send(&fetch, &r.url, "POST", &r.headers, Some(&r.body)).await;
+        match judge(a.status, || verdict(&a, r.cognito)) {
             Revocation::Revoked => return true,
             Revocation::Refused => return false,
             Revocation::Transient { retry_after_ms } => match inner.opts.retry.retry_in(attempt, js::random(), retry_after_ms) {
                 Some(delay) => {
                     attempt += 1;
-                    inner.emit_retry(&url, a.status, attempt, delay, true);
+                    inner.emit_retry(&r.url, a.status, attempt, delay, true);
                     wait::sleep(delay).await;
                 }
                 None => return false,
@@ -143,18 +162,17 @@ fn verdict(a: &Answer, cognito: bool) -> crate::core::refresh_answer::RefreshVer
 }
 
 /// To the server's end-session endpoint.
-async fn end_session(inner: &Inner, id_token: Option<&str>) -> Result<(), JsValue> {
+fn end_session(inner: &Inner, endpoints: Option<&Endpoints>, id_token: Option<&str>) -> Result<(), JsValue> {
     let server = &inner.opts.server;
-    let endpoint = inner.endpoints().await.ok().and_then(|e| e.end_session.clone());
-    let Some(endpoint) = endpoint else {
+    let Some(endpoint) = endpoints.and_then(|e| e.end_session.as_ref()) else {
         return Err(type_error("logout({ redirect }): no end-session endpoint (`issuer`, `endSessionUrl`, Cognito's `domain`)"));
     };
-    let page = js::global_get("location");
     // Cognito's `/logout` needs where to go back to; OpenID's has the server's own page
     let after = server.post_logout_redirect_uri.clone().or_else(|| {
-        server.cognito.then(|| server.redirect_uri.clone().or_else(|| js::get_str(&page, "origin").map(|o| o + "/"))).flatten()
+        let page = || js::page_origin().map(|o| o + "/");
+        server.cognito.then(|| server.redirect_uri.clone().or_else(page)).flatten()
     });
-    let url = web_sys::Url::new(&endpoint)?;
+    let url = web_sys::Url::new(endpoint)?;
     let q = url.search_params();
     for (k, v) in end_session_query(server.cognito, &server.client_id, id_token, after.as_deref()) {
         q.append(k, v);
