@@ -25,7 +25,15 @@ fn answer_of<'a, B>(a: &'a Answer, body: Option<&'a B>) -> EndpointAnswer<'a, B>
     EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: a.error_type.as_deref(), body }
 }
 
-fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
+/// What Cognito's answer means, by the `cognito` form's rules (refresh and revocation).
+pub fn cognito_verdict(a: &Answer) -> RefreshVerdict {
+    let parsed = read::object(&a.json).map(|o| CognitoBody::read(&o));
+    classify_cognito(answer_of(a, parsed.as_ref()), js::now())
+}
+
+/// What a token endpoint's answer means, by the `oauth2` form's rules (refresh, code exchange,
+/// revocation).
+pub fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
     let body = read::object(&a.json).map(|o| TokenInput::read(&o));
     classify_oauth2(answer_of(a, body.as_ref()), js::now())
 }
@@ -51,8 +59,7 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, url: &str, refresh
                 ("AuthParameters", Out::Obj(&params)),
             ]);
             let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), Some(&body)).await;
-            let parsed = read::object(&a.json).map(|o| CognitoBody::read(&o));
-            (classify_cognito(answer_of(&a, parsed.as_ref()), js::now()), a.status)
+            (cognito_verdict(&a), a.status)
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,
     }

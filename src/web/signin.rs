@@ -17,12 +17,13 @@ use super::http;
 use super::js;
 use super::options::Check;
 use super::read;
+use super::refresher::oauth2_verdict;
 use super::state::{claims_of, Inner};
 use super::storage;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
-use crate::core::refresh_answer::{classify_oauth2, EndpointAnswer, RefreshVerdict};
+use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::signin::{authorize_query, challenge, judge_callback, wants_id_token, Callback, Failure, Pending, Secrets};
 use crate::core::signin::{CALLBACK_PARAMS, RANDOM_BYTES};
 use crate::core::token::{jwt_payload, TokenInput};
@@ -270,7 +271,30 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
             let endpoints = me.endpoints().await.map_err(failed)?;
             let issuer = endpoints.issuer.as_deref();
             let (code, pending) = judge(&me, redirect, issuer)?;
-            let tokens = exchange(&me, endpoints.token.as_deref(), &code, &pending).await.map_err(failed)?;
+            // the code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier)
+            let url = endpoints.token.as_deref().ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
+            let fetch = me.fetch_fn().ok_or_else(|| failed(Failure::ExchangeFailed))?;
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", &pending.redirect_uri),
+                ("client_id", &me.opts.server.client_id),
+                ("code_verifier", &pending.verifier),
+            ];
+            let mut attempt = 0;
+            let tokens = loop {
+                let a = http::post_form(&fetch, url, &form).await;
+                match oauth2_verdict(&a) {
+                    RefreshVerdict::Tokens(t) => break t,
+                    RefreshVerdict::Transient { retry_after_ms } => {
+                        let delay = me.opts.retry.retry_in(attempt, js::random(), retry_after_ms);
+                        let delay = delay.filter(|_| !me.is_disposed()).ok_or_else(|| failed(Failure::ExchangeFailed))?;
+                        attempt += 1;
+                        wait::sleep(delay).await;
+                    }
+                    _ => return Err(failed(Failure::CodeRejected { status: a.status })),
+                }
+            };
             begin(&me, tokens, pending, issuer)
         }
         .await;
@@ -288,37 +312,6 @@ fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> R
     };
     let payload = jwt_payload(token).and_then(|p| read::json(&p)).ok_or(IdTokenProblem::Unreadable)?;
     id_token::check(&IdClaims::read(&payload), expected, js::now())
-}
-
-/// The code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier).
-async fn exchange(inner: &Inner, url: Option<&str>, code: &str, p: &Pending) -> Result<TokenInput, Failure> {
-    let url = url.ok_or(Failure::Unsupported(NOT_CONFIGURED))?;
-    let fetch = inner.fetch_fn().ok_or(Failure::ExchangeFailed)?;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", &p.redirect_uri),
-        ("client_id", &inner.opts.server.client_id),
-        ("code_verifier", &p.verifier),
-    ];
-    let mut attempt = 0;
-    loop {
-        let a = http::post_form(&fetch, url, &form).await;
-        let parsed = read::object(&a.json).map(|o| TokenInput::read(&o));
-        let answer = EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: None, body: parsed.as_ref() };
-        match classify_oauth2(answer, js::now()) {
-            RefreshVerdict::Tokens(t) => return Ok(t),
-            RefreshVerdict::Transient { retry_after_ms } => {
-                let delay = inner.opts.retry.retry_in(attempt, js::random(), retry_after_ms).ok_or(Failure::ExchangeFailed)?;
-                attempt += 1;
-                wait::sleep(delay).await;
-                if inner.is_disposed() {
-                    return Err(Failure::ExchangeFailed);
-                }
-            }
-            _ => return Err(Failure::CodeRejected { status: a.status }),
-        }
-    }
 }
 
 /// The address bar without the flow's parameters (a reload must not replay the redirect).

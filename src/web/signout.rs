@@ -11,19 +11,16 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::errors::{describe, type_error};
-use super::http::{self, Answer};
+use super::http;
 use super::js;
 use super::options::{Check, Refresher};
-use super::read;
-use super::refresher::cognito_headers;
+use super::refresher::{cognito_headers, cognito_verdict, oauth2_verdict};
 use super::state::Inner;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
-use crate::core::refresh_answer::{classify_cognito, classify_oauth2, CognitoBody, EndpointAnswer};
 use crate::core::session::Ending;
 use crate::core::signout::{end_session_query, judge, may_send_token, Revocation};
-use crate::core::token::TokenInput;
 
 /// What `logout(options)` was asked: revoke at the server, then redirect to it.
 fn asked(options: &JsValue) -> Result<(bool, bool), JsValue> {
@@ -127,7 +124,8 @@ async fn revoke_token(inner: &Inner, r: Request) -> bool {
     let mut attempt = 0;
     loop {
         let a = http::send(&fetch, &r.url, "POST", &r.headers, Some(&r.body)).await;
-        match judge(a.status, || verdict(&a, r.cognito)) {
+        // an error answer is judged by the refresh rules of its form
+        match judge(a.status, || if r.cognito { cognito_verdict(&a) } else { oauth2_verdict(&a) }) {
             Revocation::Revoked => return true,
             Revocation::Refused => return false,
             Revocation::Transient { retry_after_ms } => match inner.opts.retry.retry_in(attempt, js::random(), retry_after_ms) {
@@ -139,25 +137,6 @@ async fn revoke_token(inner: &Inner, r: Request) -> bool {
                 None => return false,
             },
         }
-    }
-}
-
-/// An error answer, judged by the refresh rules of its form.
-fn verdict(a: &Answer, cognito: bool) -> crate::core::refresh_answer::RefreshVerdict {
-    let now = js::now();
-    if cognito {
-        let body = read::object(&a.json).map(|o| CognitoBody::read(&o));
-        let e = EndpointAnswer {
-            status: a.status,
-            retry_after: a.retry_after.as_deref(),
-            error_type: a.error_type.as_deref(),
-            body: body.as_ref(),
-        };
-        classify_cognito(e, now)
-    } else {
-        let e: EndpointAnswer<'_, TokenInput> =
-            EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: None, body: None };
-        classify_oauth2(e, now)
     }
 }
 
