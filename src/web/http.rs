@@ -3,6 +3,7 @@
 //! token must not be re-posted to another origin), and bounded in time (30 s, then aborted).
 
 use std::cell::RefCell;
+use std::future::Future;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -105,14 +106,13 @@ pub async fn read(res: &Response) -> Answer {
 }
 
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.
-pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue) -> Answer {
     let h = js_sys::Object::new();
     for (k, v) in headers {
         js::set(&h, k, &JsValue::from_str(v));
     }
     let ctl = AbortController::new().ok();
     let signal = ctl.as_ref().map_or(JsValue::UNDEFINED, |c| c.signal().into());
-    let body = body.map_or(JsValue::UNDEFINED, JsValue::from_str);
     let init = js::own_init(method, &h, &body, &signal);
     let work = async {
         let p = match fetch.call2(&js::global(), &JsValue::from_str(url), &init) {
@@ -145,7 +145,8 @@ pub fn form_body(pairs: &[(&str, &str)]) -> String {
     form.to_string().into()
 }
 
-/// A form POST of `pairs` to `url`.
-pub async fn post_form(fetch: &Function, url: &str, pairs: &[(&str, &str)]) -> Answer {
-    send(fetch, url, "POST", &FORM, Some(&form_body(pairs))).await
+/// A form POST of `pairs` to `url` (not an `async fn` of its own: the module keeps one state
+/// machine per own request, `send`'s).
+pub fn post_form<'a>(fetch: &'a Function, url: &'a str, pairs: &[(&str, &str)]) -> impl Future<Output = Answer> + 'a {
+    send(fetch, url, "POST", &FORM, JsValue::from_str(&form_body(pairs)))
 }

@@ -58,7 +58,7 @@ pub async fn attempt(refresher: &Refresher, fetch: &Function, url: &str, refresh
                 ("ClientId", Out::Str(client_id)),
                 ("AuthParameters", Out::Obj(&params)),
             ]);
-            let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), Some(&body)).await;
+            let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), JsValue::from_str(&body)).await;
             (cognito_verdict(&a), a.status)
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,

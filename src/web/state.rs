@@ -341,7 +341,7 @@ impl Inner {
             None => server.endpoints.clone(),
             Some(url) => {
                 let fetch = self.fetch_fn().ok_or(Failure::Discovery("there is no fetch here"))?;
-                let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], None).await;
+                let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED).await;
                 endpoints::from_answer(server, &a)?
             }
         };

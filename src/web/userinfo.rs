@@ -79,10 +79,11 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
         Box::pin(async move {
             let a = if cognito {
                 let body = write::json(&[("AccessToken", Out::Str(&token))]);
-                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), Some(&body)).await
+                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), JsValue::from_str(&body)).await
             } else {
                 let bearer = ["Bearer ", &token].concat();
-                http::send(&fetch, &url, "GET", &[("Authorization", bearer.as_str()), ("Accept", "application/json")], None).await
+                http::send(&fetch, &url, "GET", &[("Authorization", bearer.as_str()), ("Accept", "application/json")], JsValue::UNDEFINED)
+                    .await
             };
             if let Some(why) = a.failure {
                 return Sent::NetworkError(user_info(0, why));
