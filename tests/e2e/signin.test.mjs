@@ -49,6 +49,22 @@ test("a sign-in through discovery: an S256 challenge the server verifies, state 
   assert.equal(q.redirect_uri, h.origin + PAGE, "the page that signed in, without query");
 });
 
+test("signIn's redirectUri, scope and extraParams go into the authorization URL (never replacing the flow's own); returnUrl hands it back without navigating", async () => {
+  const r = await h.page.evaluate(async (origin) => {
+    const s = new SG.SessionManager({ refresh: { type: "oauth2", issuer: origin, clientId: "demo" } });
+    const before = location.href;
+    const url = await s.signIn({ returnUrl: true, redirectUri: origin + "/www/callback.html", scope: "openid email", extraParams: { prompt: "login", state: "evil" } });
+    return { q: Object.fromEntries(new URL(url).searchParams), path: new URL(url).pathname, stayed: location.href === before };
+  }, h.origin);
+  assert.equal(r.path, "/oauth/authorize", "the discovered authorization endpoint");
+  assert.equal(r.q.redirect_uri, h.origin + "/www/callback.html");
+  assert.equal(r.q.scope, "openid email");
+  assert.equal(r.q.prompt, "login");
+  assert.notEqual(r.q.state, "evil", "the app's parameters never replace the flow's");
+  assert.equal(r.q.client_id, "demo");
+  assert.equal(r.stayed, true, "returnUrl: no navigation");
+});
+
 test("the same redirect handled twice at once (React's StrictMode): one code exchange, both calls get the app state", async () => {
   const options = oidc();
   const page = await h.openPage(PAGE);
