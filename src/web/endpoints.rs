@@ -1,6 +1,6 @@
 //! Where sign-in, the token endpoint and sign-out go: the URLs the options name, completed by
 //! OpenID discovery when they name an `issuer`. The document is fetched as every own request is
-//! (the captured `fetch`, no redirects, 30 s at most) by [`super::state::Inner::endpoints`],
+//! (the captured `fetch`, no redirects, 30 s at most) by `Inner::endpoints` in `state.rs`,
 //! which keeps the result; what it means is the core's rule ([`crate::core::discovery`]).
 //! (Synchronous on purpose: each nested `async fn` costs the module its own state machine.)
 
