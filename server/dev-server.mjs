@@ -81,7 +81,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
   function reset() {
     notBefore = 0;
     faults = { ...DEFAULT_FAULTS };
-    counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0, evil: 0, evilRefreshTokens: 0, codeGrants: 0, codeRejected: 0, revoked: 0, revokeRequests: 0, endSession: 0 };
+    counts = { api: 0, apiOk: 0, api401: 0, apiThrottled: 0, apiFaults: 0, badTokens: 0, refresh: 0, refreshOk: 0, refreshFaults: 0, refreshRejected: 0, login: 0, userinfo: 0, foreign: 0, foreignWithAuth: 0, refreshTokenLeaks: 0, evil: 0, evilRefreshTokens: 0, codeGrants: 0, codeRejected: 0, revoked: 0, revokeRequests: 0, endSession: 0, discovery: 0 };
     log = [];
     refreshTokens = new Map(); // rt → { user, retiredAt: null | ms, revoked }
     codes = new Map(); // authorization code → { challenge, redirectUri, clientId, nonce, used }
@@ -300,6 +300,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
   }
 
   function discovery(req, res) {
+    counts.discovery++;
     const iss = issuerOf(req);
     send(res, 200, { issuer: iss, authorization_endpoint: iss + "/oauth/authorize", token_endpoint: iss + "/oauth/token", userinfo_endpoint: iss + "/oauth/userinfo", revocation_endpoint: iss + "/oauth/revoke", end_session_endpoint: iss + "/oauth/logout", code_challenge_methods_supported: ["S256"] });
   }

@@ -246,7 +246,7 @@ mod tests {
                             self.storage_write(i, &message_key(KEY), None);
                         }
                     },
-                    Event::SessionExpired(_) | Event::LoggedOut { .. } => self.tabs[i].expired += 1,
+                    Event::SessionExpired { .. } => self.tabs[i].expired += 1,
                     Event::FlightOver(_) | Event::TokenRefreshed { .. } | Event::Warn(_) => {}
                 }
             }

@@ -126,11 +126,11 @@ pub enum CallError {
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub enum Event {
-    SessionExpired(EndReason),
-    /// The session that `logout({ revoke })` ended here is over at the server too (`revoked`)
-    /// or could not be revoked: `session-expired` with reason `"logout"` and that flag.
-    LoggedOut {
-        revoked: bool,
+    /// `session-expired`. `revoked`: after `logout({ revoke })`, whether the server revoked
+    /// the refresh token (the event then waits for its answer); `None` for every other end.
+    SessionExpired {
+        reason: EndReason,
+        revoked: Option<bool>,
     },
     TokenRefreshed {
         expires_at: Option<Time>,
@@ -460,7 +460,7 @@ impl Session {
     /// session began meanwhile (its listeners must not hear of the old one's end).
     pub fn logout_done(&mut self, ending: Ending, revoked: bool) {
         if self.token_gen == ending.generation && self.status == Status::Ended(EndReason::Logout) {
-            self.events.push_back(Event::LoggedOut { revoked });
+            self.events.push_back(Event::SessionExpired { reason: EndReason::Logout, revoked: Some(revoked) });
         }
     }
 
@@ -488,7 +488,7 @@ impl Session {
         self.events.push_back(Event::Clear);
         // last: listeners see the settled state
         if announce {
-            self.events.push_back(Event::SessionExpired(reason));
+            self.events.push_back(Event::SessionExpired { reason, revoked: None });
         }
         true
     }
@@ -916,7 +916,10 @@ mod tests {
         let (mut s, id) = refreshing();
         assert!(matches!(s.access(Time::from_ms(1.0)), Access::Join(_)));
         let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(2.0), 0.0);
-        assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshRejected)]);
+        assert_eq!(
+            drain(&mut s),
+            vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired { reason: EndReason::RefreshRejected, revoked: None }]
+        );
         assert!(matches!(s.access(Time::from_ms(3.0)), Access::Fail(CallError::Expired(EndReason::RefreshRejected))));
         s.logout();
         assert_eq!(drain(&mut s), vec![Event::Clear], "ended sessions do not fire again");
@@ -926,7 +929,10 @@ mod tests {
         assert!(matches!(s.access(Time::from_ms(5.0)), Access::Ready));
         s.logout();
         let ev = drain(&mut s);
-        assert!(matches!(ev[..], [Event::Store(_), Event::Clear, Event::SessionExpired(EndReason::Logout)]), "{ev:?}");
+        assert!(
+            matches!(ev[..], [Event::Store(_), Event::Clear, Event::SessionExpired { reason: EndReason::Logout, revoked: None }]),
+            "{ev:?}"
+        );
     }
 
     #[test]
@@ -939,7 +945,7 @@ mod tests {
         assert!(matches!(s.access(Time::from_ms(2.0)), Access::Fail(CallError::Expired(EndReason::Logout))));
         assert!(s.logout_ending().is_none(), "nothing left to end");
         s.logout_done(ending, true);
-        assert_eq!(drain(&mut s), vec![Event::LoggedOut { revoked: true }]);
+        assert_eq!(drain(&mut s), vec![Event::SessionExpired { reason: EndReason::Logout, revoked: Some(true) }]);
         assert_eq!(s.stats().session_expired, 1);
     }
 
@@ -1009,7 +1015,10 @@ mod tests {
         drain(&mut s);
         let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
         let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, Time::from_ms(1.0), 0.5);
-        assert_eq!(drain(&mut s), vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired(EndReason::RefreshFailed)]);
+        assert_eq!(
+            drain(&mut s),
+            vec![Event::FlightOver(id), Event::Clear, Event::SessionExpired { reason: EndReason::RefreshFailed, revoked: None }]
+        );
     }
 
     #[test]
@@ -1023,7 +1032,7 @@ mod tests {
         s.set_tokens(&input("A", None, Some(20.0)), None, Time::from_ms(0.0)).unwrap();
         drain(&mut s);
         assert!(matches!(s.access(Time::from_ms(21_000.0)), Access::Fail(CallError::Expired(EndReason::NoRefreshToken))));
-        assert_eq!(drain(&mut s), vec![Event::Clear, Event::SessionExpired(EndReason::NoRefreshToken)]);
+        assert_eq!(drain(&mut s), vec![Event::Clear, Event::SessionExpired { reason: EndReason::NoRefreshToken, revoked: None }]);
     }
 
     #[test]
@@ -1082,7 +1091,7 @@ mod tests {
                     Event::Store(_),
                     Event::TokenRefreshed { expires_at: Some(at) },
                     Event::Clear,
-                    Event::SessionExpired(EndReason::UnauthorizedAfterRefresh)
+                    Event::SessionExpired { reason: EndReason::UnauthorizedAfterRefresh, revoked: None }
                 ] if at == Time::from_ms(3_600_002.0)
             ),
             "{ev:?}"
@@ -1206,7 +1215,11 @@ mod tests {
         drain(&mut s);
         s.handle_peer(PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(fingerprint("R")) });
         s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: None });
-        assert_eq!(drain(&mut s), vec![Event::Clear, Event::SessionExpired(EndReason::RefreshRejected)], "no echo to the other tabs");
+        assert_eq!(
+            drain(&mut s),
+            vec![Event::Clear, Event::SessionExpired { reason: EndReason::RefreshRejected, revoked: None }],
+            "no echo to the other tabs"
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use base64::Engine as _;
 
 use super::id_token::IdTokenProblem;
 use super::read::Fields;
-use super::time::Time;
 
 /// Random bytes one sign-in needs: 16 for `state`, 16 for `nonce`, 48 for the PKCE verifier
 /// (64 characters, within RFC 7636's 43 to 128).
@@ -82,36 +81,22 @@ pub fn wants_id_token(scope: &str) -> bool {
 }
 
 /// What this tab keeps (in `sessionStorage`) while the user is at the identity server: one
-/// sign-in at a time; a newer `signIn()` replaces it.
+/// sign-in at a time; a newer `signIn()` replaces it, a used one is removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
-    pub state: String,
-    pub nonce: String,
-    pub verifier: String,
+    pub secrets: Secrets,
     pub redirect_uri: String,
     pub scope: String,
     /// The app's `appState`, as JSON text.
     pub app_state: Option<String>,
-    pub created: Time,
 }
 
 impl Pending {
-    pub fn new(secrets: Secrets, redirect_uri: String, scope: String, app_state: Option<String>, now: Time) -> Pending {
-        Pending { state: secrets.state, nonce: secrets.nonce, verifier: secrets.verifier, redirect_uri, scope, app_state, created: now }
-    }
-
-    /// Reads a kept record (`{ s, n, v, r, c, a, t }`); `None` if any part is missing.
+    /// Reads a kept record (`{ s, n, v, r, c, a }`); `None` if any required part is missing.
     pub fn read<O: Fields>(o: &O) -> Option<Pending> {
         let text = |k| o.field(k).text().filter(|s| !s.is_empty());
-        Some(Pending {
-            state: text("s")?,
-            nonce: text("n")?,
-            verifier: text("v")?,
-            redirect_uri: text("r")?,
-            scope: text("c")?,
-            app_state: text("a"),
-            created: Time::from_ms(o.field("t").number()?),
-        })
+        let secrets = Secrets { state: text("s")?, nonce: text("n")?, verifier: text("v")? };
+        Some(Pending { secrets, redirect_uri: text("r")?, scope: text("c")?, app_state: text("a") })
     }
 }
 
@@ -198,15 +183,16 @@ impl Failure {
     /// the secrets are for one exchange. A mismatch leaves it, so a forged redirect cannot
     /// cancel the user's real sign-in.
     pub fn consumes_pending(&self) -> bool {
-        !matches!(self, Failure::StateMismatch | Failure::Discovery(_) | Failure::Unsupported(_))
+        !matches!(self, Failure::StateMismatch)
     }
 }
 
-/// What the redirect back means: the code to exchange, or why not. `issuer`: the configured
-/// identity server, when known (its `iss` parameter must name it).
-pub fn judge_callback(cb: &Callback, pending: Option<&Pending>, issuer: Option<&str>) -> Result<String, Failure> {
+/// What the redirect back means: the code to exchange and the kept sign-in it belongs to, or
+/// why not. `issuer`: the configured identity server, when known (its `iss` parameter must
+/// name it).
+pub fn judge_callback(cb: &Callback, pending: Option<Pending>, issuer: Option<&str>) -> Result<(String, Pending), Failure> {
     let pending = pending.ok_or(Failure::StateMismatch)?;
-    if cb.state.as_deref() != Some(pending.state.as_str()) {
+    if cb.state.as_deref() != Some(pending.secrets.state.as_str()) {
         return Err(Failure::StateMismatch);
     }
     if let (Some(iss), Some(expected)) = (cb.iss.as_deref(), issuer) {
@@ -217,7 +203,8 @@ pub fn judge_callback(cb: &Callback, pending: Option<&Pending>, issuer: Option<&
     if let Some(error) = &cb.error {
         return Err(Failure::Server { error: error.clone(), description: cb.error_description.clone() });
     }
-    cb.code.clone().filter(|c| !c.is_empty()).ok_or(Failure::NoCode)
+    let code = cb.code.clone().filter(|c| !c.is_empty()).ok_or(Failure::NoCode)?;
+    Ok((code, pending))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -228,7 +215,7 @@ mod tests {
 
     fn pending(state: &str) -> Pending {
         let s = Secrets { state: state.into(), nonce: "n".into(), verifier: "v".into() };
-        Pending::new(s, "https://app/cb".into(), "openid".into(), None, Time::from_ms(0.0))
+        Pending { secrets: s, redirect_uri: "https://app/cb".into(), scope: "openid".into(), app_state: None }
     }
 
     fn cb(code: Option<&str>, state: Option<&str>) -> Callback {
@@ -268,26 +255,26 @@ mod tests {
 
     #[test]
     fn a_kept_record_reads_back_and_a_partial_one_is_nothing() {
-        let o = json(r#"{"s":"st","n":"no","v":"ve","r":"https://app/cb","c":"openid","a":"{\"to\":\"/x\"}","t":5}"#).unwrap();
+        let o = json(r#"{"s":"st","n":"no","v":"ve","r":"https://app/cb","c":"openid","a":"{\"to\":\"/x\"}"}"#).unwrap();
         let p = Pending::read(&o).unwrap();
-        assert_eq!((p.state.as_str(), p.app_state.as_deref(), p.created), ("st", Some("{\"to\":\"/x\"}"), Time::from_ms(5.0)));
-        assert_eq!(Pending::read(&json(r#"{"s":"st","n":"no","r":"x","c":"openid","t":5}"#).unwrap()), None);
+        assert_eq!((p.secrets.state.as_str(), p.secrets.verifier.as_str(), p.app_state.as_deref()), ("st", "ve", Some("{\"to\":\"/x\"}")));
+        assert_eq!(Pending::read(&json(r#"{"s":"st","n":"no","r":"x","c":"openid"}"#).unwrap()), None);
     }
 
     #[test]
     fn a_redirect_without_a_kept_sign_in_is_a_state_mismatch() {
-        assert_eq!(judge_callback(&cb(Some("c"), Some("st")), None, None), Err(Failure::StateMismatch));
+        assert_eq!(judge_callback(&cb(Some("c"), Some("st")), None, None).map(|(code, _)| code), Err(Failure::StateMismatch));
     }
 
     #[test]
     fn the_servers_error_is_reported_as_its_code_once_the_state_matches() {
         let c = Callback { error: Some("access_denied".into()), state: Some("st".into()), ..Callback::default() };
-        let f = judge_callback(&c, Some(&pending("st")), None).unwrap_err();
+        let f = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code).unwrap_err();
         assert_eq!(f.code(), "access_denied");
         assert!(f.consumes_pending());
         // with a wrong state, even an error is only a mismatch, and the kept sign-in stays
         let c = Callback { state: Some("other".into()), ..c };
-        let f = judge_callback(&c, Some(&pending("st")), None).unwrap_err();
+        let f = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code).unwrap_err();
         assert_eq!(f, Failure::StateMismatch);
         assert!(!f.consumes_pending());
     }
@@ -295,21 +282,21 @@ mod tests {
     #[test]
     fn an_iss_parameter_naming_another_server_is_refused() {
         let c = Callback { iss: Some("https://evil".into()), ..cb(Some("c"), Some("st")) };
-        assert_eq!(judge_callback(&c, Some(&pending("st")), Some("https://idp")), Err(Failure::IssuerMismatch));
+        assert_eq!(judge_callback(&c, Some(pending("st")), Some("https://idp")).map(|(code, _)| code), Err(Failure::IssuerMismatch));
         let c = Callback { iss: Some("https://idp".into()), ..c };
-        assert_eq!(judge_callback(&c, Some(&pending("st")), Some("https://idp")), Ok("c".into()));
+        assert_eq!(judge_callback(&c, Some(pending("st")), Some("https://idp")).map(|(code, _)| code), Ok("c".into()));
     }
 
     #[test]
     fn a_redirect_without_code_or_error_is_no_code() {
-        assert_eq!(judge_callback(&cb(Some(""), Some("st")), Some(&pending("st")), None), Err(Failure::NoCode));
+        assert_eq!(judge_callback(&cb(Some(""), Some("st")), Some(pending("st")), None).map(|(code, _)| code), Err(Failure::NoCode));
     }
 
     proptest! {
         /// Only the exact kept `state` lets a code through; anything else changes nothing.
         #[test]
         fn only_the_kept_state_lets_a_code_through(kept in "[A-Za-z0-9_-]{1,24}", got in proptest::option::of("[A-Za-z0-9_-]{0,24}")) {
-            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(&pending(&kept)), None);
+            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(pending(&kept)), None).map(|(code, _)| code);
             if got.as_deref() == Some(kept.as_str()) {
                 prop_assert_eq!(r, Ok("code".into()));
             } else {
@@ -321,7 +308,7 @@ mod tests {
         #[test]
         fn failures_say_something_and_consume_only_after_a_match(error in proptest::option::of("[a-z_]{1,12}"), desc in proptest::option::of("[ -~]{0,20}")) {
             let c = Callback { error: error.clone(), error_description: desc, state: Some("st".into()), ..Callback::default() };
-            if let Err(f) = judge_callback(&c, Some(&pending("st")), None) {
+            if let Err(f) = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code) {
                 prop_assert!(f.consumes_pending());
                 prop_assert!(!f.message().is_empty() && !f.code().is_empty());
             }

@@ -84,7 +84,7 @@ impl World {
 
     fn drain_events(&mut self) {
         while let Some(e) = self.s.poll_event() {
-            if let Event::SessionExpired(_) = e {
+            if let Event::SessionExpired { .. } = e {
                 self.ended_in_this_session += 1;
                 assert!(self.ended_in_this_session <= 1, "a session ended twice");
             }

@@ -24,23 +24,18 @@ pub enum StorageKind {
 pub enum Refresher {
     None,
     Function(Function),
-    /// `token_url` empty: the one OpenID discovery finds at `refresh.issuer`.
-    OAuth2 {
-        token_url: String,
-        client_id: String,
-        scope: Option<String>,
-        user_info_url: Option<String>,
-    },
+    /// RFC 6749 §6 at the token endpoint of [`Options::server`] (named, or discovered).
+    OAuth2,
+    /// Cognito's API at `endpoint`.
     Cognito {
-        client_id: String,
         endpoint: String,
     },
 }
 
-/// Where sign-in and sign-out go: the server options of the `refresh` form.
+/// The server options of the `refresh` form: the client, its endpoints (the token endpoint
+/// included), where sign-in and sign-out come back to, the scope.
 #[derive(Debug, Clone, Default)]
 pub struct Server {
-    pub cognito: bool,
     pub client_id: String,
     /// As the options name them; discovery at `endpoints.issuer` fills the gaps.
     pub endpoints: Endpoints,
@@ -192,12 +187,11 @@ impl Check {
 
     /// The server options both forms share (where to come back to after sign-in and out, the
     /// scope, the issuer), from `r`.
-    fn server(&mut self, r: &JsValue, cognito: bool, client_id: &str) -> Server {
+    fn server(&mut self, r: &JsValue, client_id: &str) -> Server {
         let p = "refresh.";
         // the issuer as the user spells it (discovery compares it, a trailing `/` aside)
         let issuer = self.url(r, "issuer", p).and(js::get_str(r, "issuer"));
         Server {
-            cognito,
             client_id: client_id.into(),
             endpoints: Endpoints { issuer, ..Endpoints::default() },
             redirect_uri: self.url(r, "redirectUri", p),
@@ -223,22 +217,20 @@ impl Check {
                 self.keys(r, OAUTH2, p);
                 let client_id = self.text(r, "clientId", p);
                 let client_id = self.required(client_id, "option `refresh.clientId` is required");
-                let mut server = self.server(r, false, &client_id);
+                let mut server = self.server(r, &client_id);
                 let token_url = self.url(r, "tokenUrl", p);
                 if token_url.is_none() && server.endpoints.issuer.is_none() {
                     self.fail(&[
                         "option `refresh.tokenUrl` (or `refresh.issuer`, for OpenID discovery) is required for `type: \"oauth2\"`",
                     ]);
                 }
-                let user_info_url = self.url(r, "userInfoUrl", p);
                 let e = &mut server.endpoints;
-                e.token = token_url.clone();
-                e.userinfo = user_info_url.clone();
+                e.token = token_url;
+                e.userinfo = self.url(r, "userInfoUrl", p);
                 e.authorization = self.url(r, "authorizationUrl", p);
                 e.revocation = self.url(r, "revocationUrl", p);
                 e.end_session = self.url(r, "endSessionUrl", p);
-                let scope = server.scope.clone();
-                (Refresher::OAuth2 { token_url: token_url.unwrap_or_default(), client_id, scope, user_info_url }, server)
+                (Refresher::OAuth2, server)
             }
             Some("cognito") => {
                 self.keys(r, COGNITO, p);
@@ -258,7 +250,7 @@ impl Check {
                 };
                 let client_id = self.text(r, "clientId", p);
                 let client_id = self.required(client_id, "option `refresh.clientId` is required");
-                let mut server = self.server(r, true, &client_id);
+                let mut server = self.server(r, &client_id);
                 // the hosted UI (its OAuth2 endpoints) at `domain`
                 if let Some(domain) = self.url(r, "domain", p) {
                     let at = |path: &str| Some([crate::core::discovery::unslashed(&domain), path].concat());
@@ -266,7 +258,7 @@ impl Check {
                     (e.authorization, e.token, e.end_session) = (at("/oauth2/authorize"), at("/oauth2/token"), at("/logout"));
                 }
                 // `scope` is the hosted UI's; a Cognito refresh takes none
-                (Refresher::Cognito { client_id, endpoint }, server)
+                (Refresher::Cognito { endpoint }, server)
             }
             _ => {
                 self.fail(&["option `refresh.type` must be \"oauth2\" or \"cognito\", got ", &describe(&js::get(r, "type"))]);

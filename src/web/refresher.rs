@@ -11,7 +11,7 @@ use web_sys::{AbortController, Response};
 use super::errors::describe;
 use super::http::{self, Answer, ATTEMPT_TIMEOUT_MS};
 use super::js;
-use super::options::Refresher;
+use super::options::{Refresher, Server};
 use super::read;
 use super::wait;
 use super::write::{self, Out};
@@ -38,27 +38,28 @@ pub fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
     classify_oauth2(answer_of(a, body.as_ref()), js::now())
 }
 
-/// One attempt: the verdict, and the HTTP status seen (0: none). `url`: where the `oauth2`
-/// form's request goes.
-pub async fn attempt(refresher: &Refresher, fetch: &Function, url: &str, refresh_token: &str) -> (RefreshVerdict, u16) {
+/// One attempt: the verdict, and the HTTP status seen (0: none). `url`: where the server forms
+/// send it (the token endpoint, or Cognito's API).
+pub async fn attempt(refresher: &Refresher, server: &Server, fetch: &Function, url: &str, refresh_token: &str) -> (RefreshVerdict, u16) {
+    let client_id = server.client_id.as_str();
     match refresher {
         Refresher::None => (RefreshVerdict::Terminal, 0),
-        Refresher::OAuth2 { client_id, scope, .. } => {
+        Refresher::OAuth2 => {
             let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)];
-            if let Some(s) = scope {
+            if let Some(s) = &server.scope {
                 form.push(("scope", s));
             }
             let a = http::post_form(fetch, url, &form).await;
             (oauth2_verdict(&a), a.status)
         }
-        Refresher::Cognito { client_id, endpoint } => {
+        Refresher::Cognito { .. } => {
             let params = [("REFRESH_TOKEN", Out::Str(refresh_token))];
             let body = write::json(&[
                 ("AuthFlow", Out::Str("REFRESH_TOKEN_AUTH")),
                 ("ClientId", Out::Str(client_id)),
                 ("AuthParameters", Out::Obj(&params)),
             ]);
-            let a = http::send(fetch, endpoint, "POST", &cognito_headers("InitiateAuth"), JsValue::from_str(&body)).await;
+            let a = http::send(fetch, url, "POST", &cognito_headers("InitiateAuth"), JsValue::from_str(&body)).await;
             (cognito_verdict(&a), a.status)
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,

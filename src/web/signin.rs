@@ -149,7 +149,7 @@ fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValu
     for (k, v) in authorize_query(&server.client_id, &redirect_uri, &scope, &secrets, &challenge, &asked.extra) {
         query.append(k, v);
     }
-    let pending = Pending::new(secrets, redirect_uri, scope, asked.app_state, js::now());
+    let pending = Pending { secrets, redirect_uri, scope, app_state: asked.app_state };
     let kept = storage::session_storage().is_some_and(|s| s.set_item(&pending_key(inner), &pending_json(&pending)).is_ok());
     if !kept {
         return Err(failed(Failure::Unsupported("signIn() needs sessionStorage")));
@@ -177,13 +177,12 @@ pub fn sign_in(inner: &Rc<Inner>, options: JsValue) -> Promise {
 /// The kept record, as [`Pending::read`] reads it.
 fn pending_json(p: &Pending) -> String {
     write::json(&[
-        ("s", Out::Str(&p.state)),
-        ("n", Out::Str(&p.nonce)),
-        ("v", Out::Str(&p.verifier)),
+        ("s", Out::Str(&p.secrets.state)),
+        ("n", Out::Str(&p.secrets.nonce)),
+        ("v", Out::Str(&p.secrets.verifier)),
         ("r", Out::Str(&p.redirect_uri)),
         ("c", Out::Str(&p.scope)),
         ("a", p.app_state.as_deref().map_or(Out::Null, Out::Str)),
-        ("t", Out::Num(p.created.ms())),
     ])
 }
 
@@ -224,7 +223,7 @@ fn read_redirect(inner: &Inner, url: &JsValue) -> Result<Redirect, JsValue> {
 /// redirect that used the kept sign-in up removes it, and the flow's parameters from the
 /// address bar.
 fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pending), JsValue> {
-    let judged = judge_callback(&r.callback, r.pending.as_ref(), issuer);
+    let judged = judge_callback(&r.callback, r.pending, issuer);
     if judged.as_ref().map_or_else(Failure::consumes_pending, |_| true) {
         if let Some(s) = storage::session_storage() {
             let _ = s.remove_item(&pending_key(inner));
@@ -233,17 +232,13 @@ fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pe
             clean_address_bar(&r.url);
         }
     }
-    match (judged, r.pending) {
-        (Ok(code), Some(p)) => Ok((code, p)),
-        (Err(f), _) => Err(failed(f)),
-        (Ok(_), None) => Err(failed(Failure::StateMismatch)),
-    }
+    judged.map_err(failed)
 }
 
 /// The synchronous end of `handleRedirect`: the ID token checked, the session started, the
 /// app's state handed back.
 fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&str>) -> Result<JsValue, JsValue> {
-    let expected = Expected { issuer, client_id: &inner.opts.server.client_id, nonce: &pending.nonce };
+    let expected = Expected { issuer, client_id: &inner.opts.server.client_id, nonce: &pending.secrets.nonce };
     check_id_token(&tokens, &pending.scope, expected).map_err(|p| failed(Failure::IdTokenInvalid(p)))?;
     inner.live()?;
     let claims = tokens.access_token.as_deref().and_then(claims_of);
@@ -279,7 +274,7 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
                 ("code", code.as_str()),
                 ("redirect_uri", &pending.redirect_uri),
                 ("client_id", &me.opts.server.client_id),
-                ("code_verifier", &pending.verifier),
+                ("code_verifier", &pending.secrets.verifier),
             ];
             let mut attempt = 0;
             let tokens = loop {

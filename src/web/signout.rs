@@ -95,11 +95,11 @@ fn revocation(inner: &Inner, ending: &Ending, endpoints: Option<&Endpoints>) -> 
     let token = ending.refresh_token.as_deref()?;
     let client_id = inner.opts.server.client_id.as_str();
     match &inner.opts.refresh {
-        Refresher::Cognito { endpoint, .. } => {
+        Refresher::Cognito { endpoint } => {
             let body = write::json(&[("Token", Out::Str(token)), ("ClientId", Out::Str(client_id))]);
             Some(Request { url: endpoint.clone(), headers: cognito_headers("RevokeToken"), body, cognito: true })
         }
-        Refresher::OAuth2 { .. } => {
+        Refresher::OAuth2 => {
             let e = endpoints?;
             let (Some(url), Some(token_url)) = (e.revocation.as_ref(), e.token.as_ref()) else {
                 js::warn("logout({ revoke }): no revocation endpoint (`revocationUrl`)");
@@ -143,17 +143,18 @@ async fn revoke_token(inner: &Inner, r: Request) -> bool {
 /// To the server's end-session endpoint.
 fn end_session(inner: &Inner, endpoints: Option<&Endpoints>, id_token: Option<&str>) -> Result<(), JsValue> {
     let server = &inner.opts.server;
+    let cognito = matches!(inner.opts.refresh, Refresher::Cognito { .. });
     let Some(endpoint) = endpoints.and_then(|e| e.end_session.as_ref()) else {
         return Err(type_error("logout({ redirect }): no end-session endpoint (`issuer`, `endSessionUrl`, Cognito's `domain`)"));
     };
     // Cognito's `/logout` needs where to go back to; OpenID's has the server's own page
     let after = server.post_logout_redirect_uri.clone().or_else(|| {
         let page = || js::page_origin().map(|o| o + "/");
-        server.cognito.then(|| server.redirect_uri.clone().or_else(page)).flatten()
+        cognito.then(|| server.redirect_uri.clone().or_else(page)).flatten()
     });
     let url = web_sys::Url::new(endpoint)?;
     let q = url.search_params();
-    for (k, v) in end_session_query(server.cognito, &server.client_id, id_token, after.as_deref()) {
+    for (k, v) in end_session_query(cognito, &server.client_id, id_token, after.as_deref()) {
         q.append(k, v);
     }
     let loc = js::global_object::<web_sys::Location>("location").ok_or_else(|| type_error("logout({ redirect }): no page to navigate"))?;

@@ -218,9 +218,10 @@ impl Inner {
                 Event::TokenRefreshed { expires_at } => {
                     self.emit("token-refreshed", &[("expiresAt", expires_at.map_or(Out::Null, |t| Out::Num(t.ms())))])
                 }
-                Event::SessionExpired(reason) => self.emit("session-expired", &[("reason", Out::Str(reason.as_str()))]),
-                Event::LoggedOut { revoked } => {
-                    self.emit("session-expired", &[("reason", Out::Str("logout")), ("revoked", Out::Bool(revoked))])
+                Event::SessionExpired { reason, revoked } => {
+                    let detail = [("reason", Out::Str(reason.as_str())), ("revoked", Out::Bool(revoked.unwrap_or(false)))];
+                    // `revoked` only after `logout({ revoke })`
+                    self.emit("session-expired", &detail[..if revoked.is_some() { 2 } else { 1 }]);
                 }
                 Event::Warn(w) => warn(&w, &self.opts.origins),
             }
@@ -350,13 +351,21 @@ impl Inner {
         Ok(found)
     }
 
-    /// Where a refresh goes: the `oauth2` form's token endpoint (named, or discovered), else
-    /// the form's own address; `None` when it cannot be known now.
+    /// An endpoint of the identity server: the one the options name, else the discovered one
+    /// (no discovery when the options name it). `None` when it cannot be known now.
+    pub async fn endpoint(&self, pick: fn(&Endpoints) -> Option<&String>) -> Option<String> {
+        if let Some(url) = pick(&self.opts.server.endpoints) {
+            return Some(url.clone());
+        }
+        self.endpoints().await.ok().and_then(|e| pick(&e).cloned())
+    }
+
+    /// Where a refresh goes: the `oauth2` form's token endpoint, Cognito's API, nowhere for a
+    /// function.
     async fn token_url(&self) -> Option<String> {
         match &self.opts.refresh {
-            Refresher::OAuth2 { token_url, .. } if token_url.is_empty() => self.endpoints().await.ok()?.token.clone(),
-            Refresher::OAuth2 { token_url, .. } => Some(token_url.clone()),
-            Refresher::Cognito { endpoint, .. } => Some(endpoint.clone()),
+            Refresher::OAuth2 => self.endpoint(|e| e.token.as_ref()).await,
+            Refresher::Cognito { endpoint } => Some(endpoint.clone()),
             _ => Some(String::new()),
         }
     }
@@ -442,7 +451,7 @@ impl Inner {
             return (RefreshNext::Settled, 0);
         };
         let (verdict, status) = match self.token_url().await {
-            Some(url) => refresher::attempt(&self.opts.refresh, &fetch, &url, &rt).await,
+            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt).await,
             // an undiscoverable token endpoint: an outage, not a dead session
             None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
         };

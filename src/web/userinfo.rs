@@ -57,10 +57,9 @@ pub fn user_info_promise(inner: &Rc<Inner>) -> Promise {
 /// The answer, and the generation of the token it was fetched with.
 async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     let (url, cognito) = match &inner.opts.refresh {
-        Refresher::Cognito { endpoint, .. } => (Some(endpoint.clone()), true),
+        Refresher::Cognito { endpoint } => (Some(endpoint.clone()), true),
         // named, else the issuer's discovered `userinfo_endpoint`
-        Refresher::OAuth2 { user_info_url: Some(u), .. } => (Some(u.clone()), false),
-        Refresher::OAuth2 { .. } => (inner.endpoints().await.ok().and_then(|e| e.userinfo.clone()), false),
+        Refresher::OAuth2 => (inner.endpoint(|e| e.userinfo.as_ref()).await, false),
         _ => (None, false),
     };
     let Some(url) = url else {

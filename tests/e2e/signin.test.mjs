@@ -65,6 +65,33 @@ test("signIn's redirectUri, scope and extraParams go into the authorization URL 
   assert.equal(r.stayed, true, "returnUrl: no navigation");
 });
 
+test("named endpoints need no discovery: a sign-in with authorizationUrl and tokenUrl, a refresh with tokenUrl beside an issuer that cannot be discovered", async () => {
+  const named = { refresh: { type: "oauth2", authorizationUrl: h.origin + "/oauth/authorize", tokenUrl: "/oauth/token", clientId: "demo" }, storage: "session", storageKey: "t-named" };
+  const { page, r } = await signInThrough(named);
+  await page.close();
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const t = await h.login();
+  const status = await h.page.evaluate(async (t) => {
+    const s = make({ refresh: { type: "oauth2", issuer: location.origin + "/no-such-issuer", tokenUrl: "/oauth/token", clientId: "demo" } }, tokens(t, { expiresIn: 0 }));
+    return (await s.fetch("/api/me")).status;
+  }, t);
+  assert.equal(status, 200, "refreshed at the named token endpoint");
+  const st = await h.stats();
+  assert.equal(st.counts.discovery, 0, "no discovery document was asked for");
+  assert.equal(st.counts.codeGrants, 1);
+  assert.equal(st.counts.refreshOk, 1);
+});
+
+test("after dispose(), signIn() and handleRedirect() reject with SessionDisposedError; logout() does nothing", async () => {
+  const r = await h.page.evaluate(async (origin) => {
+    const s = new SG.SessionManager({ refresh: { type: "oauth2", issuer: origin, clientId: "demo" } });
+    s.dispose();
+    const name = (p) => p.then(() => "resolved", (e) => e.name);
+    return { signIn: await name(s.signIn({ returnUrl: true })), redirect: await name(s.handleRedirect(origin + "/?code=c&state=s")), logout: await name(s.logout({ revoke: true })) };
+  }, h.origin);
+  assert.deepEqual(r, { signIn: "SessionDisposedError", redirect: "SessionDisposedError", logout: "resolved" });
+});
+
 test("the same redirect handled twice at once (React's StrictMode): one code exchange, both calls get the app state", async () => {
   const options = oidc();
   const page = await h.openPage(PAGE);
