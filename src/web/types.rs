@@ -156,7 +156,7 @@ export type SessionExpiredReason =
   | "logout";
 
 export interface SessionEventMap {
-  /** `revoked` after logout({ revoke: true }) in this tab: whether the server revoked the refresh token */
+  /** `revoked` after logout({ revoke } or { redirect }) in this tab: whether the server revoked the refresh token */
   "session-expired": CustomEvent<{ reason: SessionExpiredReason; revoked?: boolean }>;
   "token-refreshed": CustomEvent<{ expiresAt: number | null }>;
   "retry": CustomEvent<{ url: string; status: number; attempt: number; delayMs: number; refresh?: true }>;
