@@ -6,6 +6,7 @@
 // (which also plays AWS's throttling, header and body as AWS sends them, when asked to).
 import http from "node:http";
 import { spawn } from "node:child_process";
+import { createHash, createPublicKey, verify as verifySignature, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,12 +17,14 @@ const listen = (server, host = "127.0.0.1", port = 0) => new Promise((resolve) =
 const readBody = (req) => new Promise((resolve, reject) => { const c = []; req.on("data", (d) => c.push(d)); req.on("end", () => resolve(Buffer.concat(c))); req.on("error", reject); });
 
 /** oidc-provider with a public SPA client (authorization code + PKCE), rotating refresh
- * tokens, revocation, userinfo and CORS for the app's origin. */
+ * tokens, revocation, userinfo and CORS for the app's origin; DPoP (RFC 9449) with server
+ * nonces required on every proof; and a resource server of ours (`resource`) that accepts only
+ * DPoP-bound tokens with a valid proof. */
 export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/conformance/app.html"], port = 0 }) {
   const { default: Provider } = await import("oidc-provider");
   const server = http.createServer();
   const issuer = `http://127.0.0.1:${await listen(server, "127.0.0.1", port)}`;
-  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0 };
+  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0, useDpopNonce: 0, proofs: 0, boundGrants: 0 };
   const provider = new Provider(issuer, {
     clients: [{
       client_id: "spa",
@@ -38,7 +41,13 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
     scopes: ["openid", "offline_access", "email"],
     claims: { openid: ["sub"], email: ["email"] },
     findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.test` }) }),
-    features: { devInteractions: { enabled: true }, revocation: { enabled: true }, userinfo: { enabled: true } },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      // proofs are optional (bearer clients keep working); a proof must carry the server's nonce
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+    },
     ttl: { AccessToken: 600, RefreshToken: 3600, Grant: 3600, Session: 3600, Interaction: 600, AuthorizationCode: 60, IdToken: 600 },
     cookies: { keys: ["conformance-only"] },
   });
@@ -46,19 +55,108 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
     const g = ctx.oidc.params.grant_type;
     if (g === "refresh_token") counts.refreshGrants++;
     if (g === "authorization_code") counts.codeGrants++;
+    if (ctx.oidc.entities.AccessToken?.jkt) counts.boundGrants++;
   });
-  provider.on("grant.error", (_ctx, err) => { if (err.error === "invalid_grant") counts.invalidGrant++; });
+  provider.on("grant.error", (_ctx, err) => {
+    if (err.error === "invalid_grant") counts.invalidGrant++;
+    if (err.error === "use_dpop_nonce") counts.useDpopNonce++;
+  });
   provider.on("grant.revoked", () => { counts.revoked++; });
   provider.on("server_error", (_ctx, err) => console.error("oidc-provider:", err));
   const callback = provider.callback();
   server.on("request", (req, res) => {
     if (req.url.startsWith("/me")) counts.userinfo++;
+    if (req.headers.dpop) counts.proofs++;
     callback(req, res);
   });
+  const resource = await startDpopResource(provider);
   return {
     issuer,
     counts,
-    reset() { for (const k of Object.keys(counts)) counts[k] = 0; },
+    resource,
+    provider,
+    reset() { for (const k of Object.keys(counts)) counts[k] = 0; resource.reset(); },
+    close: () => Promise.all([resource.close(), new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); })]),
+  };
+}
+
+/** A resource server that takes only DPoP-bound access tokens of `provider`, as RFC 9449 §7
+ * says a resource server checks them: `Authorization: DPoP <token>`, one proof whose ES256
+ * signature verifies with the key in its header, `htm`/`htu` of this request, `ath` of this
+ * token, a `jti` never seen before, a recent `iat`, this server's current nonce (else 401
+ * `use_dpop_nonce` with a new one), and the token bound to that key (its `jkt`, looked up at
+ * the provider). Counts what it saw; `rotateNonce()` makes the next proof need a new nonce. */
+async function startDpopResource(provider) {
+  const server = http.createServer();
+  const origin = `http://127.0.0.1:${await listen(server)}`;
+  const cors = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "authorization, dpop, content-type",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+    "Access-Control-Expose-Headers": "DPoP-Nonce, WWW-Authenticate",
+  };
+  const fresh = () => "rs-" + randomBytes(12).toString("base64url");
+  // `exposeNonce: false`: the nonce is sent but not exposed to the page (a CORS mistake)
+  const settings = { exposeNonce: true };
+  const state = { nonce: fresh(), jtis: new Set() };
+  const counts = { ok: 0, nonceChallenges: 0, refused: {}, jkts: new Set(), methods: [] };
+  const b64json = (part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+  const thumbprint = (jwk) => createHash("sha256").update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest("base64url");
+  async function check(req) {
+    const auth = req.headers.authorization || "";
+    if (!auth.startsWith("DPoP ")) return { refuse: "scheme" };
+    const token = auth.slice(5);
+    const proof = req.headers.dpop;
+    if (typeof proof !== "string" || proof.split(".").length !== 3) return { refuse: "no single proof" };
+    const [h, p, sig] = proof.split(".");
+    const header = b64json(h);
+    const claims = b64json(p);
+    if (header.typ !== "dpop+jwt" || header.alg !== "ES256" || !header.jwk || header.jwk.d !== undefined) return { refuse: "header" };
+    const key = createPublicKey({ key: header.jwk, format: "jwk" });
+    if (!verifySignature("sha256", Buffer.from(h + "." + p), { key, dsaEncoding: "ieee-p1363" }, Buffer.from(sig, "base64url"))) return { refuse: "signature" };
+    if (claims.htm !== req.method) return { refuse: "htm" };
+    if (claims.htu !== origin + req.url.split(/[?#]/)[0]) return { refuse: "htu" };
+    if (claims.ath !== createHash("sha256").update(token).digest("base64url")) return { refuse: "ath" };
+    if (typeof claims.jti !== "string" || state.jtis.has(claims.jti)) return { refuse: "jti" };
+    state.jtis.add(claims.jti);
+    if (typeof claims.iat !== "number" || Math.abs(Date.now() / 1000 - claims.iat) > 60) return { refuse: "iat" };
+    if (claims.nonce !== state.nonce) return { challenge: true };
+    const at = await provider.AccessToken.find(token);
+    const jkt = thumbprint(header.jwk);
+    if (!at || at.jkt !== jkt) return { refuse: "binding" };
+    return { jkt, sub: at.accountId };
+  }
+  server.on("request", async (req, res) => {
+    if (req.method === "OPTIONS") { res.writeHead(204, cors); return res.end(); }
+    for await (const _ of req) { /* drain the body */ }
+    let r;
+    try { r = await check(req); } catch (e) { r = { refuse: "malformed: " + e.message }; }
+    const expose = settings.exposeNonce ? cors["Access-Control-Expose-Headers"] : "WWW-Authenticate";
+    const json = (status, body, headers = {}) => {
+      res.writeHead(status, { "Content-Type": "application/json", ...cors, "Access-Control-Expose-Headers": expose, ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (r.challenge) {
+      counts.nonceChallenges++;
+      return json(401, { error: "use_dpop_nonce" }, { "WWW-Authenticate": 'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"', "DPoP-Nonce": state.nonce });
+    }
+    if (r.refuse) {
+      counts.refused[r.refuse] = (counts.refused[r.refuse] || 0) + 1;
+      return json(401, { error: "invalid_token", why: r.refuse }, { "WWW-Authenticate": 'DPoP error="invalid_token", algs="ES256"' });
+    }
+    counts.ok++;
+    counts.jkts.add(r.jkt);
+    counts.methods.push(req.method);
+    json(200, { sub: r.sub, method: req.method });
+  });
+  return {
+    url: origin + "/api/dpop",
+    origin,
+    counts,
+    settings,
+    rotateNonce() { state.nonce = fresh(); },
+    reset() {
+      settings.exposeNonce = true; counts.ok = 0; counts.nonceChallenges = 0; counts.refused = {}; counts.jkts = new Set(); counts.methods = []; },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
   };
 }

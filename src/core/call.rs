@@ -6,7 +6,7 @@
 //! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401.
 
 use super::retry::{classify_api, is_idempotent, Answer, ApiClass};
-use super::session::{Access, CallError, FlightId, On401, Session};
+use super::session::{Access, CallError, FlightId, On401, Session, Warning};
 use super::time::Time;
 
 /// How often one call may join a refresh before it gives up (guards against a refresh that
@@ -46,6 +46,8 @@ pub struct Call {
     replay_safe: bool,
     retries: u32,
     replayed: bool,
+    /// The one retry a DPoP nonce challenge allows was made.
+    nonce_retried: bool,
     joins: u32,
     /// `Session::token_generation` of the token of the last send.
     sent_gen: Option<u32>,
@@ -71,18 +73,40 @@ impl Call {
     pub fn new(session: &mut Session, method: &str, has_key: bool) -> Call {
         session.stats_mut().requests += 1;
         let (replay_safe, add_key) = replay_safety(method, has_key, session.config().retry.idempotency_key);
-        Call { replay_safe, retries: 0, replayed: false, joins: 0, sent_gen: None, wait_until: None, ticket: None, add_key, request: true }
+        Call {
+            replay_safe,
+            retries: 0,
+            replayed: false,
+            nonce_retried: false,
+            joins: 0,
+            sent_gen: None,
+            wait_until: None,
+            ticket: None,
+            add_key,
+            request: true,
+        }
     }
 
     /// `getAccessToken()`: the same steps up to `Send` (wait for a refresh, join one, fail),
     /// with the same join budget, but nothing is sent: not counted, not rate-limited.
     pub fn token() -> Call {
-        Call { request: false, ..Call::resume(true, 0, false, None) }
+        Call { request: false, ..Call::resume(true, 0, false, false, None) }
     }
 
     /// A call resumed by an interceptor that keeps its counts on the request (axios config).
-    pub fn resume(replay_safe: bool, retries: u32, replayed: bool, sent_gen: Option<u32>) -> Call {
-        Call { replay_safe, retries, replayed, joins: 0, sent_gen, wait_until: None, ticket: None, add_key: false, request: true }
+    pub fn resume(replay_safe: bool, retries: u32, replayed: bool, nonce_retried: bool, sent_gen: Option<u32>) -> Call {
+        Call {
+            replay_safe,
+            retries,
+            replayed,
+            nonce_retried,
+            joins: 0,
+            sent_gen,
+            wait_until: None,
+            ticket: None,
+            add_key: false,
+            request: true,
+        }
     }
 
     /// The driver must give this call an `Idempotency-Key` (the same on every send).
@@ -105,6 +129,10 @@ impl Call {
 
     pub fn replayed(&self) -> bool {
         self.replayed
+    }
+
+    pub fn nonce_retried(&self) -> bool {
+        self.nonce_retried
     }
 
     pub fn next(&mut self, session: &mut Session, now: Time) -> Step {
@@ -152,6 +180,19 @@ impl Call {
                     }
                     On401::Replay | On401::Deliver => Verdict::Deliver,
                     On401::Fail(e) => Verdict::Fail(e),
+                }
+            }
+            // a nonce challenge: sent again once with the new nonce (the server has not acted on
+            // it); a second one, or one without a readable nonce, goes back as it is
+            ApiClass::UseNonce { fresh } => {
+                if !fresh {
+                    session.warn_once(Warning::NonceUnreadable);
+                }
+                if fresh && !self.nonce_retried {
+                    self.nonce_retried = true;
+                    Verdict::Again { retry: None }
+                } else {
+                    Verdict::Deliver
                 }
             }
             ApiClass::Done => {

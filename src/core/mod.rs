@@ -13,7 +13,8 @@
 //! - [`userinfo`]: the user-info request's own rules and cache;
 //! - [`signin`], [`id_token`], [`discovery`]: sign-in with code + PKCE, the ID token's checks,
 //!   where the endpoints are;
-//! - [`signout`]: revocation and the end-session redirect.
+//! - [`signout`]: revocation and the end-session redirect;
+//! - [`dpop`]: proofs of possession (RFC 9449): their claims, server nonces, the scheme.
 //!
 //! - [`read`]: how what comes in from outside (token sets, answers, records, messages) is read.
 //!
@@ -27,6 +28,7 @@
 pub mod call;
 pub mod crosstab;
 pub mod discovery;
+pub mod dpop;
 pub mod id_token;
 pub mod ratelimit;
 pub mod read;

@@ -48,6 +48,8 @@ impl CognitoBody {
 pub struct EndpointAnswer<'a, B> {
     pub status: u16,
     pub retry_after: Option<&'a str>,
+    /// The error the answer names: Cognito's error type (header or `__type`); for the `oauth2`
+    /// form, the body's `error`.
     pub error_type: Option<&'a str>,
     pub body: Option<&'a B>,
 }
@@ -65,6 +67,9 @@ fn tokens(t: Option<&TokenInput>) -> Option<RefreshVerdict> {
 pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: Time) -> RefreshVerdict {
     match a.status {
         200..=299 => tokens(a.body).unwrap_or_else(|| transient(a.retry_after, now)),
+        // a DPoP nonce challenge that could not be answered (its nonce unreadable, or asked
+        // for twice) says nothing about the refresh token
+        400 | 401 if a.error_type == Some("use_dpop_nonce") => transient(a.retry_after, now),
         // `invalid_grant` and every other 400/401 answer is terminal (guarantee 14).
         400 | 401 => RefreshVerdict::Terminal,
         // Throttling and overload say nothing about the refresh token.
@@ -146,6 +151,20 @@ mod tests {
         assert_eq!(oauth2(429, Some("3"), ""), RefreshVerdict::Transient { retry_after_ms: Some(3000.0) });
         assert_eq!(oauth2(503, None, "<html>"), RefreshVerdict::Transient { retry_after_ms: None });
         assert_eq!(oauth2(0, None, ""), RefreshVerdict::Transient { retry_after_ms: None });
+    }
+
+    #[test]
+    fn a_dpop_nonce_challenge_left_unanswered_is_not_a_dead_refresh_token() {
+        let asked = |status| {
+            classify_oauth2(
+                EndpointAnswer { status, retry_after: None, error_type: Some("use_dpop_nonce"), body: None },
+                Time::from_ms(0.0),
+            )
+        };
+        assert_eq!(asked(400), RefreshVerdict::Transient { retry_after_ms: None });
+        assert_eq!(asked(401), RefreshVerdict::Transient { retry_after_ms: None });
+        let refused = EndpointAnswer { status: 400, retry_after: None, error_type: Some("invalid_dpop_proof"), body: None };
+        assert_eq!(classify_oauth2(refused, Time::from_ms(0.0)), RefreshVerdict::Terminal);
     }
 
     #[test]

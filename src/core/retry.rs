@@ -7,6 +7,7 @@
 //! full jitter; a `Retry-After` (seconds or HTTP date) wins over the computed delay, and one
 //! longer than `maxDelayMs` is not waited for at all: the answer goes back to the caller.
 
+use super::dpop::asks_for_nonce;
 use super::time::Time;
 
 /// `retry` option. Delays in ms.
@@ -93,6 +94,10 @@ pub struct Answer<'a> {
     pub retry_after: Option<&'a str>,
     /// `x-amzn-ErrorType` header, else the body's `__type`.
     pub error_type: Option<&'a str>,
+    /// With DPoP: a 401's `WWW-Authenticate`, and whether the answer brought a usable nonce
+    /// (see [`crate::core::dpop`]).
+    pub www_authenticate: Option<&'a str>,
+    pub nonce_given: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,6 +106,9 @@ pub enum ApiClass {
     Done,
     /// 401: the 401 rule decides.
     Unauthorized,
+    /// A 401 that asks for a DPoP nonce (not about the token: no refresh). `fresh`: the answer
+    /// brought one, so one retry with it may be made.
+    UseNonce { fresh: bool },
     /// Worth another attempt. `throttled`: the server said "too many".
     Retry { throttled: bool, retry_after_ms: Option<f64> },
 }
@@ -110,6 +118,7 @@ pub enum ApiClass {
 pub fn classify_api(a: &Answer, replay_safe: bool, now: Time) -> ApiClass {
     let ra = a.retry_after.and_then(|v| parse_retry_after(v, now));
     match a.status {
+        401 if asks_for_nonce(401, None, a.www_authenticate) => ApiClass::UseNonce { fresh: a.nonce_given },
         401 => ApiClass::Unauthorized,
         429 => ApiClass::Retry { throttled: true, retry_after_ms: ra },
         400 if a.error_type.is_some_and(is_throttling_type) => ApiClass::Retry { throttled: true, retry_after_ms: ra },
@@ -268,7 +277,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let a = |status, ra, et| Answer { status, retry_after: ra, error_type: et };
+        let a = |status, ra, et| Answer { status, retry_after: ra, error_type: et, ..Default::default() };
         assert_eq!(classify_api(&a(200, None, None), false, Time::from_ms(0.0)), ApiClass::Done);
         assert_eq!(classify_api(&a(401, None, None), false, Time::from_ms(0.0)), ApiClass::Unauthorized);
         assert_eq!(
@@ -322,9 +331,9 @@ mod tests {
         fn answers_not_looked_at_are_done_whatever_their_headers(
             status in 0u16..1000, ra in proptest::option::of("[0-9]{1,3}"),
             et in proptest::option::of(prop_oneof![Just("TooManyRequestsException"), Just("ThrottlingException"), Just("x")]),
-            safe in any::<bool>(),
+            safe in any::<bool>(), www in proptest::option::of(Just(r#"DPoP error="use_dpop_nonce""#)), nonce_given in any::<bool>(),
         ) {
-            let a = Answer { status, retry_after: ra.as_deref(), error_type: et };
+            let a = Answer { status, retry_after: ra.as_deref(), error_type: et, www_authenticate: www, nonce_given };
             let class = classify_api(&a, safe, Time::from_ms(0.0));
             if look(status) == Look::Nothing {
                 prop_assert_eq!(class, ApiClass::Done);

@@ -173,6 +173,9 @@ pub enum Warning {
     /// A 401 from an origin outside `allowedOrigins` (its URL) while a session is held: that
     /// origin may be missing from the option.
     Foreign401(String),
+    /// A server asked for a DPoP nonce in an answer whose `DPoP-Nonce` header could not be read
+    /// (missing, malformed, or not exposed to the page by CORS): the call was not retried.
+    NonceUnreadable,
 }
 
 impl Warning {
@@ -181,6 +184,7 @@ impl Warning {
             Warning::JunkExpiry(_) => 1,
             Warning::RefreshMisuse(_) => 2,
             Warning::Foreign401(_) => 4,
+            Warning::NonceUnreadable => 8,
         }
     }
 }
@@ -312,7 +316,7 @@ impl Session {
     }
 
     /// Queues `w` unless a warning of its kind was given already.
-    fn warn(&mut self, w: Warning) {
+    pub fn warn_once(&mut self, w: Warning) {
         if self.warned & w.bit() == 0 {
             self.warned |= w.bit();
             self.events.push_back(Event::Warn(w));
@@ -322,7 +326,7 @@ impl Session {
     /// A 401 from an origin that gets no token: worth a warning only while a session is held.
     pub fn foreign_unauthorized(&mut self, url: String) {
         if self.is_authenticated() {
-            self.warn(Warning::Foreign401(url));
+            self.warn_once(Warning::Foreign401(url));
         }
     }
 
@@ -606,7 +610,7 @@ impl Session {
         let retry_after_ms = match verdict {
             RefreshVerdict::Tokens(input) => {
                 if let Some(field) = input.junk_expiry {
-                    self.warn(Warning::JunkExpiry(field));
+                    self.warn_once(Warning::JunkExpiry(field));
                 }
                 match TokenSet::from_input(&input, claims, now, Source::Refresh, self.clock_offset) {
                     Ok((mut set, learned)) => {
@@ -629,7 +633,7 @@ impl Session {
             RefreshVerdict::Terminal => return self.terminal(),
             RefreshVerdict::Transient { retry_after_ms } => retry_after_ms,
             RefreshVerdict::Misuse(got) => {
-                self.warn(Warning::RefreshMisuse(got));
+                self.warn_once(Warning::RefreshMisuse(got));
                 None
             }
         };
@@ -881,6 +885,48 @@ mod tests {
         s.logout();
         assert_eq!(drain(&mut s), vec![Event::Clear]);
         assert!(matches!(s.access(Time::from_ms(0.0)), Access::Fail(CallError::NoSession)));
+    }
+
+    #[test]
+    fn a_dpop_nonce_challenge_is_retried_once_without_a_refresh_or_the_401_replay() {
+        use crate::core::call::Verdict;
+        use crate::core::retry::Answer;
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(3600.0)), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        let t = Time::from_ms(1.0);
+        let ask = |nonce_given| Answer {
+            status: 401,
+            www_authenticate: Some(r#"DPoP error="use_dpop_nonce""#),
+            nonce_given,
+            ..Default::default()
+        };
+        let mut call = Call::new(&mut s, "POST", false);
+        assert_eq!(call.next(&mut s, t), Step::Send);
+        assert_eq!(call.on_answer(&mut s, &ask(true), t, 0.5), Verdict::Again { retry: None });
+        assert!(!call.replayed(), "the 401 replay is still there for a dead token");
+        assert_eq!(call.next(&mut s, t), Step::Send, "no refresh: the token is fine");
+        // a second challenge is not retried again: nothing loops
+        assert_eq!(call.on_answer(&mut s, &ask(true), t, 0.5), Verdict::Deliver);
+        // a challenge without a readable nonce: delivered, and the console told once
+        let mut other = Call::new(&mut s, "GET", false);
+        assert_eq!(other.next(&mut s, t), Step::Send);
+        assert_eq!(other.on_answer(&mut s, &ask(false), t, 0.5), Verdict::Deliver);
+        let mut third = Call::new(&mut s, "GET", false);
+        assert_eq!(third.next(&mut s, t), Step::Send);
+        assert_eq!(third.on_answer(&mut s, &ask(false), t, 0.5), Verdict::Deliver);
+        assert_eq!(drain(&mut s), vec![Event::Warn(Warning::NonceUnreadable)]);
+        // the nonce retry and the 401 replay are counted apart: after a nonce retry, a 401 about
+        // the token still refreshes and replays
+        let mut fourth = Call::new(&mut s, "GET", false);
+        assert_eq!(fourth.next(&mut s, t), Step::Send);
+        assert_eq!(fourth.on_answer(&mut s, &ask(true), t, 0.5), Verdict::Again { retry: None });
+        assert_eq!(fourth.next(&mut s, t), Step::Send);
+        let dead = Answer { status: 401, ..Default::default() };
+        assert_eq!(fourth.on_answer(&mut s, &dead, t, 0.5), Verdict::Again { retry: None });
+        assert!(fourth.replayed());
+        assert!(matches!(fourth.next(&mut s, t), Step::Refresh(_)));
+        assert_eq!(s.stats().refreshes, 1);
     }
 
     #[test]

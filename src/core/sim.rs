@@ -27,10 +27,15 @@ struct Tracked {
     sends: u32,
 }
 
+/// Pseudo-statuses of the simulation: a DPoP nonce challenge with a nonce, and without one.
+const NONCE_CHALLENGE: u16 = 1401;
+const NONCE_UNREADABLE: u16 = 1402;
+
 /// One scripted action of the property test.
 #[derive(Debug, Clone)]
 enum Action {
-    /// Advance call `i % n`; if it sends, the server answers with this status.
+    /// Advance call `i % n`; if it sends, the server answers with this status ([`NONCE_CHALLENGE`]
+    /// and [`NONCE_UNREADABLE`]: a 401 asking for a DPoP nonce, with and without one).
     Run(usize, u16),
     /// The refresh in flight gets this outcome: 0 tokens, 1 terminal, 2 transient, 3 unusable.
     Settle(u8),
@@ -41,7 +46,7 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        6 => (0usize..64, prop_oneof![Just(200u16), Just(401), Just(429), Just(503), Just(502), Just(0), Just(400)]).prop_map(|(i, s)| Action::Run(i, s)),
+        6 => (0usize..64, prop_oneof![Just(200u16), Just(401), Just(429), Just(503), Just(502), Just(0), Just(400), Just(NONCE_CHALLENGE), Just(NONCE_UNREADABLE)]).prop_map(|(i, s)| Action::Run(i, s)),
         2 => (0u8..4).prop_map(Action::Settle),
         2 => (0.0f64..5_000.0).prop_map(Action::Tick),
         1 => Just(Action::Logout),
@@ -78,7 +83,8 @@ impl World {
             flights_started: 0,
             ended_in_this_session: 0,
             token_counter: 1,
-            max_sends: 1 + cfg.retry.max_retries + 1,
+            // the sends, the retries, the 401 replay, the DPoP nonce retry
+            max_sends: 1 + cfg.retry.max_retries + 1 + 1,
         }
     }
 
@@ -110,7 +116,14 @@ impl World {
     fn run(&mut self, i: usize, status: u16) {
         let c = &mut self.calls[i];
         if c.state == State::InFlight {
-            let answer = Answer { status, retry_after: None, error_type: (status == 400).then_some("TooManyRequestsException") };
+            // a DPoP nonce challenge is a 401 with a `WWW-Authenticate` (and maybe a nonce)
+            let (status, www_authenticate, nonce_given) = match status {
+                NONCE_CHALLENGE => (401, Some(r#"DPoP error="use_dpop_nonce""#), true),
+                NONCE_UNREADABLE => (401, Some(r#"DPoP error="use_dpop_nonce""#), false),
+                s => (s, None, false),
+            };
+            let error_type = (status == 400).then_some("TooManyRequestsException");
+            let answer = Answer { status, retry_after: None, error_type, www_authenticate, nonce_given };
             c.state = match c.call.on_answer(&mut self.s, &answer, self.now, 0.5) {
                 Verdict::Deliver | Verdict::Fail(_) => State::Done,
                 Verdict::Again { .. } => State::Runnable,

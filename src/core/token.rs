@@ -17,6 +17,7 @@ use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, General
 use base64::Engine as _;
 use serde::Serialize;
 
+use super::dpop::is_bound;
 use super::read::{first, Fields};
 
 /// What the app (or a refresher) handed in, before validation. Times: `expires_in` in seconds,
@@ -35,6 +36,8 @@ pub struct TokenInput {
     /// ignored instead (the token is good; the expiry comes from the next source, the JWT `exp`,
     /// else it is unknown: see [`TokenSet::from_input`]).
     pub junk_expiry: Option<&'static str>,
+    /// `token_type: "DPoP"`: the server bound the token to this client's DPoP key.
+    pub dpop_bound: bool,
 }
 
 impl TokenInput {
@@ -61,6 +64,7 @@ impl TokenInput {
             expires_in,
             expires_at,
             junk_expiry: junk,
+            dpop_bound: is_bound(first(o, &["token_type", "tokenType", "TokenType"]).text().as_deref()),
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct TokenSet {
     pub expires_at: Option<Time>,
     /// When we received it (local clock), to bound the leeway for short-lived tokens.
     pub received_at: Time,
+    /// Bound to this client's DPoP key: sent as `DPoP <token>` with a proof.
+    pub dpop_bound: bool,
 }
 
 /// The storage record (`v: 1`) of a token set, also what tabs send each other. Only the token
@@ -105,6 +111,9 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub e: Option<f64>,
     pub t: f64,
+    /// DPoP-bound (absent: not).
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub d: bool,
 }
 
 impl Record {
@@ -120,6 +129,7 @@ impl Record {
             i: o.field("i").text(),
             e: o.field("e").number(),
             t: o.field("t").number().unwrap_or(0.0),
+            d: o.field("d").flag() == Some(true),
         })
     }
 }
@@ -251,7 +261,14 @@ impl TokenSet {
                 expires_at = None;
             }
         }
-        let set = TokenSet { access, refresh: usable(&input.refresh_token), id: usable(&input.id_token), expires_at, received_at: now };
+        let set = TokenSet {
+            access,
+            refresh: usable(&input.refresh_token),
+            id: usable(&input.id_token),
+            expires_at,
+            received_at: now,
+            dpop_bound: input.dpop_bound,
+        };
         let learned = if source == Source::Refresh { observed_offset.filter(|o| o.abs() > SKEW_NOISE_MS) } else { None };
         Ok((set, learned))
     }
@@ -288,6 +305,7 @@ impl TokenSet {
             i: self.id.clone(),
             e: self.expires_at.map(Time::ms),
             t: self.received_at.ms(),
+            d: self.dpop_bound,
         }
     }
 
@@ -302,6 +320,7 @@ impl TokenSet {
             id: usable(&rec.i),
             expires_at: rec.e.filter(|e| !e.is_nan()).map(clamp_time),
             received_at: if rec.t.is_finite() { Time::from_ms(rec.t) } else { Time::default() },
+            dpop_bound: rec.d,
         })
     }
 }
@@ -324,6 +343,7 @@ pub(crate) mod tests {
             id: None,
             expires_at: expires_at_ms.map(Time::from_ms),
             received_at: Time::from_ms(received_ms),
+            dpop_bound: false,
         }
     }
 
@@ -479,7 +499,11 @@ pub(crate) mod tests {
         let set = token_set("a~b", Some("r"), Some(123.0), 7.0);
         let text = serde_json::to_string(&set.to_record()).unwrap();
         let back = record(&text).unwrap();
-        assert_eq!(TokenSet::from_record(&back), Some(set));
+        assert_eq!(TokenSet::from_record(&back), Some(set.clone()));
+        // a DPoP-bound set stays bound through storage and between tabs
+        let bound = TokenSet { dpop_bound: true, ..set };
+        let text = serde_json::to_string(&bound.to_record()).unwrap();
+        assert_eq!(TokenSet::from_record(&record(&text).unwrap()), Some(bound));
         for bad in ["{\"v\":2,\"a\":\"x\"}", "{\"v\":1,\"a\":\"null\"}", "{\"v\":1,\"a\":\"a b\"}"] {
             let rec = record(bad).unwrap();
             assert_eq!(TokenSet::from_record(&rec), None, "{bad}");
@@ -487,6 +511,17 @@ pub(crate) mod tests {
         for bad in ["", "{}", "null", "{\"v\":1}", "<html>", "{\"v\":1.5,\"a\":\"x\"}", "{\"v\":1,\"a\":7}"] {
             assert!(record(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_token_is_dpop_bound_only_when_its_answer_says_so() {
+        let read = |t: &str| TokenInput::read(&json(t).unwrap());
+        assert!(read(r#"{"access_token":"A","token_type":"DPoP"}"#).dpop_bound);
+        assert!(read(r#"{"accessToken":"A","tokenType":"dpop"}"#).dpop_bound);
+        assert!(!read(r#"{"access_token":"A","token_type":"Bearer"}"#).dpop_bound);
+        assert!(!read(r#"{"access_token":"A"}"#).dpop_bound);
+        let (set, _) = from_input(&read(r#"{"access_token":"A","token_type":"DPoP"}"#), Time::from_ms(0.0), Source::Refresh, 0.0).unwrap();
+        assert!(set.dpop_bound);
     }
 
     #[test]

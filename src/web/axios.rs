@@ -26,11 +26,13 @@ struct Counts {
     safe: bool,
     retries: u32,
     replayed: bool,
+    nonce_retried: bool,
     gen: Option<u32>,
 }
 
 /// The counts packed into one number (one property write per request, none of them an
-/// object): bits 0-4 retries, 5 replayed, 6 replay-safe, 7.. token generation + 1 (0: none).
+/// object): bits 0-4 retries, 5 replayed, 6 replay-safe, 7 DPoP nonce retried, 8.. token
+/// generation + 1 (0: none).
 fn read_counts(config: &JsValue) -> Option<Counts> {
     let n = js::prop(config, Name::State).as_f64()?;
     if !(0.0..9.0e15).contains(&n) {
@@ -41,13 +43,14 @@ fn read_counts(config: &JsValue) -> Option<Counts> {
         retries: (n & 31) as u32,
         replayed: n & 32 != 0,
         safe: n & 64 != 0,
-        gen: (n >> 7).checked_sub(1).and_then(|g| u32::try_from(g).ok()),
+        nonce_retried: n & 128 != 0,
+        gen: (n >> 8).checked_sub(1).and_then(|g| u32::try_from(g).ok()),
     })
 }
 
 fn write_counts(config: &JsValue, c: &Counts) {
     let gen = c.gen.map_or(0, |g| u64::from(g) + 1);
-    let n = u64::from(c.retries.min(31)) | u64::from(c.replayed) << 5 | u64::from(c.safe) << 6 | gen << 7;
+    let n = u64::from(c.retries.min(31)) | u64::from(c.replayed) << 5 | u64::from(c.safe) << 6 | u64::from(c.nonce_retried) << 7 | gen << 8;
     js::set_prop(config, Name::State, &JsValue::from(n as f64)); // enumerable: axios copies it into a replay's config
 }
 
@@ -124,6 +127,19 @@ fn authorize(inner: &Inner, config: &JsValue, mut c: Counts) -> Result<JsValue, 
     Ok(config.clone())
 }
 
+/// [`authorize`], and with DPoP the proof for the token it presents.
+async fn authorize_proved(inner: &Inner, config: &JsValue, c: Counts) -> Result<JsValue, JsValue> {
+    let token = inner.bound_token();
+    let config = authorize(inner, config, c)?;
+    if let (Some(dpop), Some(t)) = (&inner.dpop, token) {
+        // axios sends the method upper-cased
+        let method = js::prop(&config, Name::Method).as_string().unwrap_or_else(|| "get".into()).to_ascii_uppercase();
+        let proof = dpop.proof(&method, &config_url(&config), Some(&t)).await?;
+        header_set(&config, Name::Dpop, &JsValue::from_str(&proof));
+    }
+    Ok(config)
+}
+
 /// The request interceptor.
 fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
     inner.live()?;
@@ -139,7 +155,7 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
         return Ok(config); // the caller's own credentials: untouched
     }
     let (mut call, counts) = match resumed {
-        Some(c) => (Call::resume(c.safe, c.retries, c.replayed, None), c),
+        Some(c) => (Call::resume(c.safe, c.retries, c.replayed, c.nonce_retried, None), c),
         None => {
             let method = js::prop(&config, Name::Method).as_string().unwrap_or_else(|| "get".into());
             // only a non-idempotent call cares whether it carries a key
@@ -149,19 +165,19 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
             if call.needs_idempotency_key() {
                 header_set(&config, Name::IdempotencyKey, &JsValue::from_str(&js::uuid()));
             }
-            let c = Counts { safe: call.replay_safe(), retries: 0, replayed: false, gen: None };
+            let c = Counts { safe: call.replay_safe(), retries: 0, replayed: false, nonce_retried: false, gen: None };
             (call, c)
         }
     };
     let step = driver::first_step(inner, &mut call);
-    if step == Step::Send {
+    if step == Step::Send && inner.dpop.is_none() {
         return authorize(inner, &config, counts);
     }
     let inner = inner.clone();
     Ok(wait::promise(async move {
         let signal = signal_of(&config);
         driver::until_send(&inner, &mut call, signal.as_ref(), Some(step)).await?;
-        authorize(&inner, &config, counts)
+        authorize_proved(&inner, &config, counts).await
     })
     .into())
 }
@@ -183,22 +199,31 @@ async fn on_answer(
         return deliver(err, res);
     };
     let (mut retry_after, mut error_type) = (None, None);
+    let headers = js::prop(&res, Name::Headers);
     if look(status) != Look::Nothing {
-        let headers = js::prop(&res, Name::Headers);
         error_type = header_get(&headers, Name::ErrorType);
         if error_type.is_none() && look(status) == Look::HeadersAndBody {
             error_type = js::aws_error_type(&js::prop(&res, Name::Data));
         }
         retry_after = header_get(&headers, Name::RetryAfter);
     }
-    let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.gen);
-    let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
+    let nonce_given = learn_nonce(&inner, &config, &headers);
+    let www = if inner.dpop.is_some() && status == 401 { header_get(&headers, Name::WwwAuthenticate) } else { None };
+    let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.nonce_retried, counts.gen);
+    let answer = Answer {
+        status,
+        retry_after: retry_after.as_deref(),
+        error_type: error_type.as_deref(),
+        www_authenticate: www.as_deref(),
+        nonce_given,
+    };
     match driver::report(&inner, &mut call, &answer) {
         Verdict::Deliver => return deliver(err, res),
         Verdict::Fail(e) => return Err(call_error(e)),
         Verdict::Again { retry } => {
             counts.retries = call.retries();
             counts.replayed = call.replayed();
+            counts.nonce_retried = call.nonce_retried();
             write_counts(&config, &counts);
             if let Some((attempt, delay)) = retry {
                 let url = js::resolve_url(&config_url(&config)).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
@@ -209,6 +234,14 @@ async fn on_answer(
     }
     let request = js::get_fn(&instance, "request").ok_or_else(|| type_error("the axios instance has no request()"))?;
     JsFuture::from(Promise::resolve(&request.call1(&instance, &config)?)).await
+}
+
+/// With DPoP: keeps the `DPoP-Nonce` of an answer to the call of `config`; true when new.
+fn learn_nonce(inner: &Inner, config: &JsValue, headers: &JsValue) -> bool {
+    match &inner.dpop {
+        Some(d) => d.learn(&config_url(config), header_get(headers, Name::DpopNonce).as_deref()),
+        None => false,
+    }
 }
 
 /// `attachAxios(instance)`: installs the interceptors; returns the function that removes them.
@@ -239,6 +272,10 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
         match w.upgrade() {
             Some(i) if look(status) != Look::Nothing => {
                 wait::promise(on_answer(i, inst.clone(), js::prop(&res, Name::Config), res, status, None)).into()
+            }
+            Some(i) if i.dpop.is_some() => {
+                learn_nonce(&i, &js::prop(&res, Name::Config), &js::prop(&res, Name::Headers));
+                res
             }
             _ => res,
         }

@@ -63,8 +63,9 @@ pub fn report(inner: &Inner, call: &mut Call, answer: &Answer) -> Verdict {
 
 /// What one send produced.
 pub enum Sent {
-    /// An HTTP answer; `status`, `retry_after` and `error_type` are what the rules read.
-    Answer { value: JsValue, status: u16, retry_after: Option<String>, error_type: Option<String> },
+    /// An HTTP answer; `status`, `retry_after`, `error_type` and, with DPoP, `www_authenticate`
+    /// and whether it brought a new nonce are what the rules read.
+    Answer { value: JsValue, status: u16, retry_after: Option<String>, error_type: Option<String>, dpop: Option<(Option<String>, bool)> },
     /// No answer (status 0): the error to give the caller if it is not retried.
     NetworkError(JsValue),
     /// Give this to the caller as it is (an abort, or a custom fetch's own non-`Response`).
@@ -112,12 +113,19 @@ pub enum Resume {
 
 /// Reports what a send produced: `Some(result)` when the call is over, `None` to go on.
 fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Result<JsValue, JsValue>> {
-    let (status, retry_after, error_type, value) = match sent {
+    let (status, retry_after, error_type, dpop, value) = match sent {
         Sent::Final(r) => return Some(r),
-        Sent::NetworkError(e) => (0, None, None, Err(e)),
-        Sent::Answer { value, status, retry_after, error_type } => (status, retry_after, error_type, Ok(value)),
+        Sent::NetworkError(e) => (0, None, None, None, Err(e)),
+        Sent::Answer { value, status, retry_after, error_type, dpop } => (status, retry_after, error_type, dpop, Ok(value)),
     };
-    let answer = Answer { status, retry_after: retry_after.as_deref(), error_type: error_type.as_deref() };
+    let (www_authenticate, nonce_given) = dpop.unwrap_or_default();
+    let answer = Answer {
+        status,
+        retry_after: retry_after.as_deref(),
+        error_type: error_type.as_deref(),
+        www_authenticate: www_authenticate.as_deref(),
+        nonce_given,
+    };
     match report(inner, call, &answer) {
         Verdict::Deliver => Some(value),
         Verdict::Fail(e) => Some(Err(call_error(e))),

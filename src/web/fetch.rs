@@ -21,6 +21,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Request, Response};
 
+use super::dpop::Dpop;
 use super::driver::{self, Resume, Sent};
 use super::errors::{call_error, disposed, type_error};
 use super::js::{self, HeadersJs, Name};
@@ -54,7 +55,8 @@ impl Port {
         let Some(target) = self.target.as_ref().or(inner.own_fetch.as_ref()) else {
             return Promise::reject(&type_error("there is no fetch here: pass one to wrapFetch(fetchImpl)"));
         };
-        if let (None, Some(parking)) = (&init, self.parking.upgrade()) {
+        // with DPoP every send waits for its proof: no synchronous first send
+        if let (None, Some(parking), None) = (&init, self.parking.upgrade(), &inner.dpop) {
             if let Some(p) = fast(&inner, &parking, target, &input) {
                 return p;
             }
@@ -238,7 +240,7 @@ async fn fetch(inner: &Inner, target: &Function, input: JsValue, init: JsValue) 
         None => has_header(&js::prop(&init, Name::Headers), Name::IdempotencyKeyLower),
     };
     let call = inner.with(|s| Call::new(s, &method, has_key));
-    run(inner, target, Outgoing { input, init, request, signal }, &url, call, Resume::Ask).await
+    run(inner, target, Outgoing { input, init, request, signal, method: Some(method) }, &url, call, Resume::Ask).await
 }
 
 /// Where a call continues in its one `async` frame.
@@ -260,7 +262,7 @@ fn continued(inner: &Rc<Inner>, target: &Function, start: Start) -> Promise {
             Start::New { input, init } => return fetch(&inner, &target, input, init).await,
             Start::Step(out, call, resume) => (out, call, resume),
             Start::Answered(out, call, res) => {
-                let first = sent(res, None).await;
+                let first = sent(res, None, None).await;
                 (out, call, Resume::Answer(first))
             }
         };
@@ -275,26 +277,29 @@ struct Outgoing {
     init: JsValue,
     request: Option<Request>,
     signal: Option<AbortSignal>,
+    /// As given (`None`: `GET`, the fast path's).
+    method: Option<String>,
 }
 
 impl Outgoing {
-    /// The arguments of one send: the call with `Authorization` (and `Idempotency-Key`) set.
-    fn with_headers(&self, bearer: &JsValue, key: Option<&str>) -> Result<(JsValue, JsValue), JsValue> {
+    /// The arguments of one send: the call with `Authorization` (and `Idempotency-Key`, and
+    /// the DPoP proof) set.
+    fn with_headers(&self, bearer: &JsValue, key: Option<&str>, proof: Option<&str>) -> Result<(JsValue, JsValue), JsValue> {
         let h = match &self.request {
             Some(r) => {
                 let c = r.clone()?;
-                set_header(&js::headers_of(&c), bearer, key)?;
+                set_header(&js::headers_of(&c), bearer, key, proof)?;
                 return Ok((c.into(), JsValue::UNDEFINED));
             }
             None => {
                 let given = js::prop(&self.init, Name::Headers);
                 if given.is_undefined() || given.is_null() {
-                    return Ok((self.input.clone(), self.init_with(&bare_headers(bearer, key))?));
+                    return Ok((self.input.clone(), self.init_with(&bare_headers(bearer, key, proof))?));
                 }
                 Headers::new_with_str_sequence_sequence(&given)?
             }
         };
-        set_header(h.unchecked_ref(), bearer, key)?;
+        set_header(h.unchecked_ref(), bearer, key, proof)?;
         Ok((self.input.clone(), self.init_with(&h)?))
     }
 
@@ -311,11 +316,14 @@ impl Outgoing {
 }
 
 /// Headers when the caller gave none: a plain record is cheaper than a `Headers` object.
-fn bare_headers(bearer: &JsValue, key: Option<&str>) -> Object {
+fn bare_headers(bearer: &JsValue, key: Option<&str>, proof: Option<&str>) -> Object {
     let h = Object::new();
     js::set_prop(&h, Name::Authorization, bearer);
     if let Some(k) = key {
         js::set_prop(&h, Name::IdempotencyKey, &JsValue::from_str(k));
+    }
+    if let Some(p) = proof {
+        js::set_prop(&h, Name::Dpop, &JsValue::from_str(p));
     }
     h
 }
@@ -329,16 +337,20 @@ extern "C" {
     fn then_with(this: &PromiseJs, on_answer: &Function, on_error: &Function) -> Promise;
 }
 
-fn set_header(h: &HeadersJs, bearer: &JsValue, key: Option<&str>) -> Result<(), JsValue> {
+fn set_header(h: &HeadersJs, bearer: &JsValue, key: Option<&str>, proof: Option<&str>) -> Result<(), JsValue> {
     js::with_name(Name::Authorization, |n| h.set(n, bearer))?;
-    if let Some(k) = key {
-        js::with_name(Name::IdempotencyKey, |n| h.set(n, &JsValue::from_str(k)))?;
+    for (name, v) in [(Name::IdempotencyKey, key), (Name::Dpop, proof)] {
+        if let Some(v) = v {
+            js::with_name(name, |n| h.set(n, &JsValue::from_str(v)))?;
+        }
     }
     Ok(())
 }
 
 /// What one send of `fetch` produced, with as much of the answer read as the rules look at.
-async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Sent {
+/// With DPoP (`dpop`: the key and the URL), every answer's `DPoP-Nonce` is learnt, and a 401's
+/// `WWW-Authenticate` read.
+async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>, dpop: Option<(&Dpop, &str)>) -> Sent {
     let v = match res {
         Err(e) if is_abort(&e, signal) => return Sent::Final(Err(e)),
         Err(e) => return Sent::NetworkError(e),
@@ -361,21 +373,37 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>) -> Se
             }
         }
     }
-    Sent::Answer { value: res.into(), status, retry_after, error_type }
+    let dpop = dpop.map(|(d, url)| {
+        let h = js::headers_of(&res);
+        let fresh = d.learn(url, js::header(&h, Name::DpopNonce).as_deref());
+        let www = if status == 401 { js::header(&h, Name::WwwAuthenticate) } else { None };
+        (www, fresh)
+    });
+    Sent::Answer { value: res.into(), status, retry_after, error_type, dpop }
 }
 
 async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut call: Call, resume: Resume) -> Result<JsValue, JsValue> {
     let signal = out.signal.clone();
+    let out = &out;
     driver::drive(inner, &mut call, signal.as_ref(), url, resume, &mut |bearer, key| {
-        let attempt = out.with_headers(&bearer, key);
-        let sig = out.signal.clone();
+        // with DPoP, a proof for the token this send presents (the current one)
+        let token = inner.bound_token();
+        let key = key.map(String::from);
         let target = target.clone();
         Box::pin(async move {
-            let (input, init) = match attempt {
+            let dpop = inner.dpop.as_ref().map(|d| (d, url));
+            let mut proof = None;
+            if let (Some((d, _)), Some(t)) = (dpop, &token) {
+                match d.proof(out.method.as_deref().unwrap_or("GET"), url, Some(t)).await {
+                    Ok(p) => proof = Some(p),
+                    Err(e) => return Sent::Final(Err(e)),
+                }
+            }
+            let (input, init) = match out.with_headers(&bearer, key.as_deref(), proof.as_deref()) {
                 Ok(x) => x,
                 Err(e) => return Sent::Final(Err(e)),
             };
-            sent(JsFuture::from(js::send(&target, &input, &init)).await, sig.as_ref()).await
+            sent(JsFuture::from(js::send(&target, &input, &init)).await, out.signal.as_ref(), dpop).await
         })
     })
     .await
@@ -394,7 +422,7 @@ fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue
         let step = call.next(s, now);
         (call, step)
     });
-    let out = Outgoing { input: input.clone(), init: JsValue::UNDEFINED, request: None, signal: None };
+    let out = Outgoing { input: input.clone(), init: JsValue::UNDEFINED, request: None, signal: None, method: None };
     let bearer = match (&step, inner.bearer()) {
         (Step::Send, Some(b)) => b,
         _ => return Some(continued(inner, target, Start::Step(out, call, Resume::Step(step)))),
@@ -415,7 +443,7 @@ fn on_parked_answer(inner: &Rc<Inner>, parked: Parked, failed: bool, v: JsValue)
         // only the rate limiter reads the clock on such an answer (one `Date.now()` fewer per
         // call without one), and no backoff is drawn
         let now = if inner.opts.rate_limit.is_some() { js::now() } else { sent_at };
-        let answer = Answer { status, retry_after: None, error_type: None };
+        let answer = Answer { status, ..Answer::default() };
         return match inner.with(|s| call.on_answer(s, &answer, now, 0.5)) {
             Verdict::Deliver => v,
             Verdict::Fail(e) => Promise::reject(&call_error(e)).into(),

@@ -11,8 +11,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Response};
 
+use super::dpop::Dpop;
 use super::js::{self, Name};
 use super::wait;
+use crate::core::dpop::asks_for_nonce;
 
 /// Longest one request to the identity provider may take.
 pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
@@ -62,12 +64,31 @@ pub struct Answer {
     pub json: JsValue,
     /// Why the request failed, when it did (for messages).
     pub failure: Option<&'static str>,
+    /// `DPoP-Nonce` and `WWW-Authenticate` (DPoP's nonce challenge).
+    pub nonce: Option<String>,
+    pub www_authenticate: Option<String>,
 }
 
 impl Answer {
     pub fn failed(why: &'static str) -> Answer {
-        Answer { status: 0, retry_after: None, error_type: None, json: JsValue::UNDEFINED, failure: Some(why) }
+        Answer {
+            status: 0,
+            retry_after: None,
+            error_type: None,
+            json: JsValue::UNDEFINED,
+            failure: Some(why),
+            nonce: None,
+            www_authenticate: None,
+        }
     }
+}
+
+/// A DPoP proof for one own request: the key, and the access token the request presents
+/// (userInfo), if any.
+#[derive(Clone, Copy)]
+pub struct Proof<'a> {
+    pub dpop: &'a Dpop,
+    pub token: Option<&'a str>,
 }
 
 thread_local! {
@@ -102,18 +123,48 @@ pub async fn read(res: &Response) -> Answer {
         error_type: js::header(&h, Name::ErrorType),
         json,
         failure: None,
+        nonce: js::header(&h, Name::DpopNonce),
+        www_authenticate: js::header(&h, Name::WwwAuthenticate),
     }
 }
 
-/// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most.
-pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue) -> Answer {
+/// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most. With a
+/// DPoP `proof`, each send carries a fresh proof, and a nonce challenge that brought a nonce is
+/// sent once more with it ([`crate::core::dpop::asks_for_nonce`]).
+pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue, proof: Option<Proof<'_>>) -> Answer {
+    let mut retried = false;
+    loop {
+        let mut signed = None;
+        if let Some(p) = proof {
+            match p.dpop.proof(method, url, p.token).await {
+                Ok(v) => signed = Some(v),
+                Err(_) => return Answer::failed("a DPoP proof could not be made"),
+            }
+        }
+        let a = send_once(fetch, url, method, headers, signed.as_deref(), &body).await;
+        if let Some(p) = proof {
+            let fresh = p.dpop.learn(url, a.nonce.as_deref());
+            let error = js::get_str(&a.json, "error");
+            if fresh && !retried && asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref()) {
+                retried = true;
+                continue;
+            }
+        }
+        return a;
+    }
+}
+
+async fn send_once(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], proof: Option<&str>, body: &JsValue) -> Answer {
     let h = js_sys::Object::new();
     for (k, v) in headers {
         js::set(&h, k, &JsValue::from_str(v));
     }
+    if let Some(p) = proof {
+        js::set_prop(&h, Name::Dpop, &JsValue::from_str(p));
+    }
     let ctl = AbortController::new().ok();
     let signal = ctl.as_ref().map_or(JsValue::UNDEFINED, |c| c.signal().into());
-    let init = js::own_init(method, &h, &body, &signal);
+    let init = js::own_init(method, &h, body, &signal);
     let work = async {
         let p = match fetch.call2(&js::global(), &JsValue::from_str(url), &init) {
             Ok(p) => Promise::resolve(&p),
@@ -147,6 +198,11 @@ pub fn form_body(pairs: &[(&str, &str)]) -> String {
 
 /// A form POST of `pairs` to `url` (not an `async fn` of its own: the module keeps one state
 /// machine per own request, `send`'s).
-pub fn post_form<'a>(fetch: &'a Function, url: &'a str, pairs: &[(&str, &str)]) -> impl Future<Output = Answer> + 'a {
-    send(fetch, url, "POST", &FORM, JsValue::from_str(&form_body(pairs)))
+pub fn post_form<'a>(
+    fetch: &'a Function,
+    url: &'a str,
+    pairs: &[(&str, &str)],
+    proof: Option<Proof<'a>>,
+) -> impl Future<Output = Answer> + 'a {
+    send(fetch, url, "POST", &FORM, JsValue::from_str(&form_body(pairs)), proof)
 }

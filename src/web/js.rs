@@ -116,6 +116,9 @@ names! {
         State = "__sessionguard",
         RetryAfter = "retry-after",
         ErrorType = "x-amzn-errortype",
+        Dpop = "DPoP",
+        DpopNonce = "dpop-nonce",
+        WwwAuthenticate = "www-authenticate",
     }
 }
 

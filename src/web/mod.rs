@@ -20,6 +20,7 @@
 
 mod axios;
 mod channel;
+mod dpop;
 mod driver;
 mod endpoints;
 mod errors;

@@ -57,6 +57,8 @@ pub struct Options {
     pub cross_tab: bool,
     pub user_info_ttl_ms: f64,
     pub expire_on_transient: bool,
+    /// DPoP proofs on every request that uses the tokens (the `oauth2` form only).
+    pub dpop: bool,
 }
 
 const TOP: &[&str] = &[
@@ -70,6 +72,7 @@ const TOP: &[&str] = &[
     "crossTab",
     "userInfoTtlSeconds",
     "expireOnTransientFailure",
+    "dpop",
 ];
 const RETRY: &[&str] = &["maxRetries", "baseDelayMs", "maxDelayMs", "idempotencyKey"];
 const RATE: &[&str] = &["requestsPerSecond", "burst"];
@@ -332,6 +335,15 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         }),
     };
     let (refresh, server) = c.refresher(&js::get(o, "refresh"));
+    let dpop = c.flag(o, "dpop", "").unwrap_or(false);
+    if dpop && !matches!(refresh, Refresher::OAuth2) {
+        let form = match refresh {
+            Refresher::Cognito { .. } => "Cognito does not support DPoP",
+            Refresher::Function(_) => "a refresh function's own requests cannot carry proofs",
+            _ => "there is no token endpoint to bind the tokens",
+        };
+        c.fail(&["option `dpop` needs `refresh: { type: \"oauth2\", ... }` (", form, ")"]);
+    }
     let opts = Options {
         refresh,
         server,
@@ -344,6 +356,7 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         cross_tab: c.flag(o, "crossTab", "").unwrap_or(true),
         user_info_ttl_ms: c.number(o, "userInfoTtlSeconds", "").unwrap_or(300.0) * 1000.0,
         expire_on_transient: c.flag(o, "expireOnTransientFailure", "").unwrap_or(false),
+        dpop,
     };
     c.finish(opts)
 }

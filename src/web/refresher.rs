@@ -9,7 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Response};
 
 use super::errors::describe;
-use super::http::{self, Answer, ATTEMPT_TIMEOUT_MS};
+use super::http::{self, Answer, Proof, ATTEMPT_TIMEOUT_MS};
 use super::js;
 use super::options::{Refresher, Server};
 use super::read;
@@ -35,12 +35,23 @@ pub fn cognito_verdict(a: &Answer) -> RefreshVerdict {
 /// revocation).
 pub fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
     let body = read::object(&a.json).map(|o| TokenInput::read(&o));
-    classify_oauth2(answer_of(a, body.as_ref()), js::now())
+    // the error this form names is the body's `error`
+    let error = js::get_str(&a.json, "error");
+    let answer =
+        EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: error.as_deref(), body: body.as_ref() };
+    classify_oauth2(answer, js::now())
 }
 
 /// One attempt: the verdict, and the HTTP status seen (0: none). `url`: where the server forms
 /// send it (the token endpoint, or Cognito's API).
-pub async fn attempt(refresher: &Refresher, server: &Server, fetch: &Function, url: &str, refresh_token: &str) -> (RefreshVerdict, u16) {
+pub async fn attempt(
+    refresher: &Refresher,
+    server: &Server,
+    fetch: &Function,
+    url: &str,
+    refresh_token: &str,
+    proof: Option<Proof<'_>>,
+) -> (RefreshVerdict, u16) {
     let client_id = server.client_id.as_str();
     match refresher {
         Refresher::None => (RefreshVerdict::Terminal, 0),
@@ -49,7 +60,7 @@ pub async fn attempt(refresher: &Refresher, server: &Server, fetch: &Function, u
             if let Some(s) = &server.scope {
                 form.push(("scope", s));
             }
-            let a = http::post_form(fetch, url, &form).await;
+            let a = http::post_form(fetch, url, &form, proof).await;
             (oauth2_verdict(&a), a.status)
         }
         Refresher::Cognito { .. } => {
@@ -59,7 +70,7 @@ pub async fn attempt(refresher: &Refresher, server: &Server, fetch: &Function, u
                 ("ClientId", Out::Str(client_id)),
                 ("AuthParameters", Out::Obj(&params)),
             ]);
-            let a = http::send(fetch, url, "POST", &cognito_headers("InitiateAuth"), JsValue::from_str(&body)).await;
+            let a = http::send(fetch, url, "POST", &cognito_headers("InitiateAuth"), JsValue::from_str(&body), None).await;
             (cognito_verdict(&a), a.status)
         }
         Refresher::Function(f) => call_function(f, refresh_token).await,

@@ -278,7 +278,7 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
             ];
             let mut attempt = 0;
             let tokens = loop {
-                let a = http::post_form(&fetch, url, &form).await;
+                let a = http::post_form(&fetch, url, &form, me.proof(None)).await;
                 match oauth2_verdict(&a) {
                     RefreshVerdict::Tokens(t) => break t,
                     RefreshVerdict::Transient { retry_after_ms } => {

@@ -123,7 +123,8 @@ async fn revoke_token(inner: &Inner, r: Request) -> bool {
     let Some(fetch) = inner.fetch_fn() else { return false };
     let mut attempt = 0;
     loop {
-        let a = http::send(&fetch, &r.url, "POST", &r.headers, JsValue::from_str(&r.body)).await;
+        let proof = if r.cognito { None } else { inner.proof(None) };
+        let a = http::send(&fetch, &r.url, "POST", &r.headers, JsValue::from_str(&r.body), proof).await;
         // an error answer is judged by the refresh rules of its form
         match judge(a.status, || if r.cognito { cognito_verdict(&a) } else { oauth2_verdict(&a) }) {
             Revocation::Revoked => return true,

@@ -21,18 +21,20 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, CustomEvent, EventTarget};
 
 use super::channel::Channel;
+use super::dpop::Dpop;
 use super::endpoints;
 use super::errors::disposed;
-use super::http;
+use super::http::{self, Proof};
 use super::js;
 use super::locks;
-use super::options::{Options, Refresher};
+use super::options::{Options, Refresher, StorageKind};
 use super::read;
 use super::refresher;
 use super::storage::Store;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
+use crate::core::dpop;
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
 use crate::core::signin::Failure;
@@ -75,6 +77,8 @@ pub struct Inner {
     pub opts: Options,
     /// The platform's fetch as it was when the manager was made: the library's own requests.
     pub own_fetch: Option<Function>,
+    /// The DPoP key and nonces, with `dpop: true`.
+    pub dpop: Option<Dpop>,
     target: EventTarget,
     disposed: Cell<bool>,
     me: Weak<Inner>,
@@ -103,6 +107,8 @@ impl Inner {
             let _ = session.restore(&rec);
         }
         let own_fetch = http::global_fetch().map(http::raw_fetch);
+        // the key is kept where the tokens are: in memory with them, else in IndexedDB
+        let dpop = opts.dpop.then(|| Dpop::new((opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone())));
         let target = EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
         let inner = Rc::new_cyclic(|me| Inner {
             session: RefCell::new(session),
@@ -110,6 +116,7 @@ impl Inner {
             store,
             opts,
             own_fetch,
+            dpop,
             target,
             disposed: Cell::new(false),
             me: me.clone(),
@@ -233,19 +240,35 @@ impl Inner {
 
     // ---- tokens and origins ----------------------------------------------------------------
 
-    /// `Bearer <current token>`, rebuilt only when the token changes; `None` without one.
+    /// `Bearer <current token>` (`DPoP <token>` for a token bound to the DPoP key), rebuilt
+    /// only when the token changes; `None` without one.
     pub fn bearer(&self) -> Option<JsValue> {
         let (gen, text) = {
             let s = self.session.borrow();
             let gen = s.token_generation();
             match &self.handles.borrow().bearer {
                 Some((g, v)) if *g == gen => return Some(v.clone()),
-                _ => (gen, ["Bearer ", &s.tokens()?.access].concat()),
+                _ => {
+                    let t = s.tokens()?;
+                    (gen, [dpop::scheme(t.dpop_bound && self.dpop.is_some()), &t.access].concat())
+                }
             }
         };
         let v = JsValue::from_str(&text);
         self.handles.borrow_mut().bearer = Some((gen, v.clone()));
         Some(v)
+    }
+
+    /// A DPoP proof for an own request presenting `token`, with `dpop: true`.
+    pub fn proof<'a>(&'a self, token: Option<&'a str>) -> Option<Proof<'a>> {
+        self.dpop.as_ref().map(|dpop| Proof { dpop, token })
+    }
+
+    /// The access token a call with DPoP must prove it holds: the current one, when it is bound
+    /// and `dpop` is on.
+    pub fn bound_token(&self) -> Option<String> {
+        self.dpop.as_ref()?;
+        self.peek(|s| s.tokens().filter(|t| t.dpop_bound).map(|t| t.access.clone()))
     }
 
     /// The current access token and its generation.
@@ -342,7 +365,7 @@ impl Inner {
             None => server.endpoints.clone(),
             Some(url) => {
                 let fetch = self.fetch_fn().ok_or(Failure::Discovery("there is no fetch here"))?;
-                let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED).await;
+                let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED, None).await;
                 endpoints::from_answer(server, &a)?
             }
         };
@@ -451,7 +474,7 @@ impl Inner {
             return (RefreshNext::Settled, 0);
         };
         let (verdict, status) = match self.token_url().await {
-            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt).await,
+            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt, self.proof(None)).await,
             // an undiscoverable token endpoint: an outage, not a dead session
             None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
         };
@@ -552,6 +575,9 @@ fn warn(w: &Warning, origins: &[String]) {
                 "). If that API expects the session's token, add its origin to `allowedOrigins`.",
             ]
             .concat(),
+        ),
+        Warning::NonceUnreadable => js::warn(
+            "a server asked for a DPoP nonce (`use_dpop_nonce`) but its `DPoP-Nonce` header could not be read; the call was not retried. A server on another origin must list `DPoP-Nonce` in `Access-Control-Expose-Headers`.",
         ),
     }
 }

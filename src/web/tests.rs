@@ -85,7 +85,7 @@ fn a_token_set_is_read_in_every_spelling_and_a_junk_expiry_is_named() {
 
 #[wasm_bindgen_test]
 fn what_is_written_reads_back_the_same() {
-    let rec = Record { v: 1, a: "A".into(), r: Some("R".into()), i: None, e: Some(1.7e12), t: 5.0 };
+    let rec = Record { v: 1, a: "A".into(), r: Some("R".into()), i: None, e: Some(1.7e12), t: 5.0, d: true };
     let back = read::json(&write::record_json(&rec)).and_then(|o| Record::read(&o));
     assert_eq!(back, Some(rec.clone()));
     for m in [PeerMessage::Tokens { rec, login: true }, PeerMessage::End { reason: EndReason::RefreshRejected, tag: Some(7) }] {

@@ -135,6 +135,13 @@ export interface SessionManagerOptions {
   userInfoTtlSeconds?: number;
   /** default false */
   expireOnTransientFailure?: boolean;
+  /**
+   * DPoP (RFC 9449): bind the tokens to a non-extractable ES256 key kept in IndexedDB (in memory
+   * with `storage: "memory"`); every token request, API call with a bound token, userInfo and
+   * revocation carries a proof. `refresh: { type: "oauth2" }` only (a TypeError otherwise).
+   * default false
+   */
+  dpop?: boolean;
 }
 
 export interface SessionStats {

@@ -20,6 +20,7 @@ use super::state::Inner;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::call::Call;
+use crate::core::dpop;
 use crate::core::userinfo::{status_for_rules, CognitoUser, UserInfoStep};
 
 /// `userInfo()`: the cached answer, the request in flight, or a new request.
@@ -75,14 +76,15 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
     let json = driver::drive(inner, &mut call, None, &url, Resume::Ask, &mut |_bearer, _key| {
         let (url, fetch) = (url.clone(), fetch.clone());
         let (token, _) = inner.access_token().unwrap_or_default();
+        let bound = inner.bound_token();
         Box::pin(async move {
             let a = if cognito {
                 let body = write::json(&[("AccessToken", Out::Str(&token))]);
-                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), JsValue::from_str(&body)).await
+                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), JsValue::from_str(&body), None).await
             } else {
-                let bearer = ["Bearer ", &token].concat();
-                http::send(&fetch, &url, "GET", &[("Authorization", bearer.as_str()), ("Accept", "application/json")], JsValue::UNDEFINED)
-                    .await
+                let bearer = [dpop::scheme(bound.is_some()), &token].concat();
+                let headers = [("Authorization", bearer.as_str()), ("Accept", "application/json")];
+                http::send(&fetch, &url, "GET", &headers, JsValue::UNDEFINED, bound.as_deref().and_then(|t| inner.proof(Some(t)))).await
             };
             if let Some(why) = a.failure {
                 return Sent::NetworkError(user_info(0, why));
@@ -90,7 +92,8 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
             status.set(a.status);
             let error_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
             let rules_status = status_for_rules(a.status, error_type.as_deref());
-            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json }
+            // a DPoP nonce challenge was answered in `http::send`
+            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json, dpop: None }
         })
     })
     .await?;

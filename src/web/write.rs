@@ -60,8 +60,8 @@ fn opt(v: &Option<String>) -> Out<'_> {
     v.as_deref().map_or(Out::Null, Out::Str)
 }
 
-/// The fields of a stored record (`{ v, a, r, i, e, t }`, as `Record::read` reads them).
-fn record_fields(r: &Record) -> [(&'static str, Out<'_>); 6] {
+/// The fields of a stored record (`{ v, a, r, i, e, t, d }`, as `Record::read` reads them).
+fn record_fields(r: &Record) -> [(&'static str, Out<'_>); 7] {
     [
         ("v", Out::Num(f64::from(r.v))),
         ("a", Out::Str(&r.a)),
@@ -69,6 +69,7 @@ fn record_fields(r: &Record) -> [(&'static str, Out<'_>); 6] {
         ("i", opt(&r.i)),
         ("e", r.e.map_or(Out::Null, Out::Num)),
         ("t", Out::Num(r.t)),
+        ("d", Out::Bool(r.d)),
     ]
 }
 

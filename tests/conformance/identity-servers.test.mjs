@@ -22,11 +22,12 @@ after(async () => {
 beforeEach(() => { op.reset(); cg.reset(); });
 
 /** The options of an app signing in at oidc-provider through discovery (`issuer` only). */
-const signInOptions = (storageKey) => ({
+const signInOptions = (storageKey, more = {}) => ({
   refresh: { type: "oauth2", issuer: op.issuer, clientId: "spa", scope: "openid email offline_access", postLogoutRedirectUri: h.origin + APP },
-  allowedOrigins: [op.issuer],
+  allowedOrigins: [op.issuer, op.resource.origin],
   storage: "session",
   storageKey,
+  ...more,
 });
 
 /** To oidc-provider's login page with sessionguard's signIn() (the page navigates itself). */
@@ -54,17 +55,19 @@ async function passLoginPages(page, user) {
 /** A real sign-in at oidc-provider with signIn() and handleRedirect(): its login and consent
  * pages in Chromium, the code exchanged by sessionguard. Returns the page, the tokens as the
  * session stored them (a token answer), and what the app saw. */
-async function loginOidc(user = "alice", { storageKey = "conf-login", appState = { to: "/inbox" } } = {}) {
+async function loginOidc(user = "alice", { storageKey = "conf-login", appState = { to: "/inbox" }, more = {} } = {}) {
   const page = await h.openPage(APP);
-  await toLoginPage(page, signInOptions(storageKey), { appState, extraParams: { prompt: "login consent" } });
+  const options = signInOptions(storageKey, more);
+  await toLoginPage(page, options, { appState, extraParams: { prompt: "login consent" } });
   await passLoginPages(page, user);
   const callbackUrl = page.url();
   const seen = await page.evaluate(async ({ options, key }) => {
     window.s = new SG.SessionManager(options);
     const appState = await window.s.handleRedirect();
-    const rec = JSON.parse(sessionStorage.getItem(key));
+    const store = options.storage === "local" ? localStorage : sessionStorage;
+    const rec = JSON.parse(store.getItem(key));
     return { appState, search: location.search, rec, auth: window.s.isAuthenticated(), id: window.s.claims("id") };
-  }, { options: signInOptions(storageKey), key: storageKey });
+  }, { options, key: storageKey });
   assert.ok(seen.rec && seen.rec.a && seen.rec.r, "a real sign-in stored tokens: " + JSON.stringify(seen));
   const login = { access_token: seen.rec.a, refresh_token: seen.rec.r, id_token: seen.rec.i };
   return { page, login, seen, callbackUrl };
@@ -288,6 +291,177 @@ test("oidc-provider: a user who cancels at the login page comes back with access
 });
 
 const cognito = () => ({ type: "cognito", clientId: cg.clientId, endpoint: cg.endpoint });
+
+// ---- DPoP (RFC 9449): oidc-provider binds the tokens, our resource server checks every proof ----
+
+test("oidc-provider, dpop: sign-in binds the tokens to the page's key after the token endpoint's nonce dance; fetch and axios calls carry proofs the resource server verifies (its nonce asked for once per nonce); userInfo with a proof; a storm makes one bound refresh grant", async () => {
+  const { page, seen } = await loginOidc("kim", { storageKey: "conf-dpop", more: { dpop: true } });
+  assert.equal(seen.rec.d, true, "the stored token set is DPoP-bound");
+  assert.equal(op.counts.codeGrants, 1);
+  assert.equal(op.counts.boundGrants, 1, "the code exchange carried a proof: the server bound the tokens");
+  assert.equal(op.counts.useDpopNonce, 1, "the token endpoint asked for its nonce once, and the exchange was sent again with it");
+  op.reset();
+  const url = op.resource.url;
+  const first = await page.evaluate(async (url) => {
+    const calls = Array.from({ length: 6 }, (_, i) => s.fetch(url + "?i=" + i, i % 2 ? { method: "POST", body: "x" } : undefined).then((r) => r.status));
+    const statuses = await Promise.all(calls);
+    const again = await Promise.all(Array.from({ length: 4 }, () => s.fetch(url).then((r) => r.status)));
+    const api = axios.create();
+    s.attachAxios(api);
+    const viaAxios = (await api.patch(url + "?via=axios", { a: 1 })).status;
+    return { statuses, again, viaAxios };
+  }, url);
+  assert.deepEqual(first.statuses, [200, 200, 200, 200, 200, 200]);
+  assert.deepEqual(first.again, [200, 200, 200, 200]);
+  assert.equal(first.viaAxios, 200);
+  assert.deepEqual(op.resource.counts.refused, {}, "every proof verified: signature, htm, htu, ath, unique jti, iat, binding");
+  assert.equal(op.resource.counts.nonceChallenges, 6, "the six calls made before the nonce was known were each sent once more; none after");
+  assert.equal(op.resource.counts.ok, 11);
+  assert.ok(op.resource.counts.methods.includes("PATCH") && op.resource.counts.methods.includes("POST"));
+  // the server changes its nonce: one challenge, one retry
+  op.resource.rotateNonce();
+  op.resource.reset();
+  const rotated = await page.evaluate(async (url) => (await s.fetch(url)).status, url);
+  assert.equal(rotated, 200);
+  assert.equal(op.resource.counts.nonceChallenges, 1);
+  // userInfo at oidc-provider's userinfo endpoint, which wants a proof (and its nonce) for a bound token
+  const me = await page.evaluate(async () => (await s.userInfo()).sub);
+  assert.equal(me, "kim");
+  // a storm on an expired token: one refresh grant, with a proof, still bound; every call answered
+  op.reset();
+  const storm = await page.evaluate(async (url) => {
+    const rec = JSON.parse(sessionStorage.getItem("conf-dpop"));
+    s.setTokens({ access_token: rec.a, refresh_token: rec.r, token_type: "DPoP", expires_in: 0 });
+    const res = await Promise.all(Array.from({ length: 20 }, () => s.fetch(url).then((r) => r.status)));
+    return { res: [...new Set(res)], bound: JSON.parse(sessionStorage.getItem("conf-dpop")).d, stats: s.stats() };
+  }, url);
+  await page.close();
+  assert.deepEqual(storm.res, [200]);
+  assert.equal(op.counts.refreshGrants, 1, "single flight holds with DPoP on");
+  assert.equal(op.counts.boundGrants, 1);
+  assert.equal(storm.bound, true);
+  assert.equal(op.resource.counts.jkts.size, 1, "one key for the whole session");
+  assert.deepEqual(op.resource.counts.refused, {});
+});
+
+test("oidc-provider, dpop: a stolen refresh token is refused by the server without the key, and a stolen access token is refused by the resource; the page's own session goes on", async () => {
+  const { page, seen } = await loginOidc("lena", { storageKey: "conf-dpop-theft", more: { dpop: true } });
+  op.reset();
+  // what an injected script could read from storage, used elsewhere (here: from Node)
+  assert.equal(await refreshAtServer(seen.rec.r), 400, "the bound refresh token without a proof of the key");
+  assert.equal(op.counts.refreshGrants, 0);
+  const asBearer = await fetch(op.resource.url, { headers: { Authorization: "Bearer " + seen.rec.a } });
+  const asDpop = await fetch(op.resource.url, { headers: { Authorization: "DPoP " + seen.rec.a } });
+  assert.equal(asBearer.status, 401);
+  assert.equal(asDpop.status, 401);
+  const meAsBearer = await fetch(op.issuer + "/me", { headers: { Authorization: "Bearer " + seen.rec.a } });
+  assert.equal(meAsBearer.status, 401, "oidc-provider refuses a bound token presented as a bearer token");
+  // the page, which holds the key, refreshes with the same refresh token
+  const r = await page.evaluate(async (url) => {
+    const rec = JSON.parse(sessionStorage.getItem("conf-dpop-theft"));
+    s.setTokens({ access_token: rec.a, refresh_token: rec.r, token_type: "DPoP", expires_in: 0 });
+    return (await s.fetch(url)).status;
+  }, op.resource.url);
+  await page.close();
+  assert.equal(r, 200);
+  assert.equal(op.counts.refreshGrants, 1);
+});
+
+test("oidc-provider, dpop: a nonce challenge whose nonce the page cannot read (not exposed by CORS) goes back as the 401 it is, once, with one console warning: no refresh, no logout", async () => {
+  const { page } = await loginOidc("nora", { storageKey: "conf-dpop-cors", more: { dpop: true } });
+  const warnings = [];
+  page.on("console", (m) => { if (m.type() === "warning" && m.text().includes("DPoP-Nonce")) warnings.push(m.text()); });
+  op.reset();
+  op.resource.settings.exposeNonce = false;
+  const r = await page.evaluate(async (url) => {
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await s.fetch(url)).status);
+    return { statuses, auth: s.isAuthenticated() };
+  }, op.resource.url);
+  await page.close();
+  assert.deepEqual(r.statuses, [401, 401, 401]);
+  assert.equal(op.resource.counts.nonceChallenges, 3, "each call sent once: nothing retried without a nonce");
+  assert.equal(r.auth, true, "a nonce challenge is not about the token: the session is kept");
+  assert.equal(op.counts.refreshGrants, 0);
+  assert.equal(warnings.length, 1, "told once: " + warnings.join(" | "));
+});
+
+test("oidc-provider, dpop: two tabs share one key from IndexedDB: a second tab's calls are accepted with the first tab's tokens, and a storm in both makes one refresh grant", async () => {
+  const more = { dpop: true, storage: "local" };
+  const { page: a } = await loginOidc("mia", { storageKey: "conf-dpop-tabs", more });
+  const b = await h.openPage(APP);
+  op.reset();
+  const options = signInOptions("conf-dpop-tabs", more);
+  const url = op.resource.url;
+  const fromB = await b.evaluate(async ({ options, url }) => {
+    window.s = new SG.SessionManager(options); // restores the stored (bound) tokens, loads the kept key
+    return (await s.fetch(url)).status;
+  }, { options, url });
+  assert.equal(fromB, 200, "the second tab proves the same key");
+  assert.equal(op.resource.counts.jkts.size, 1);
+  const expire = (p) => p.evaluate(() => {
+    const rec = JSON.parse(localStorage.getItem("conf-dpop-tabs"));
+    s.setTokens({ access_token: rec.a, refresh_token: rec.r, token_type: "DPoP", expires_in: 0 });
+  });
+  await expire(a);
+  await new Promise((r) => setTimeout(r, 100));
+  const storm = (p) => p.evaluate((url) => Promise.all(Array.from({ length: 10 }, () => s.fetch(url).then((r) => r.status))), url);
+  const [ra, rb] = await Promise.all([storm(a), storm(b)]);
+  await Promise.all([a.close(), b.close()]);
+  assert.deepEqual([...new Set([...ra, ...rb])], [200]);
+  assert.equal(op.counts.refreshGrants, 1, "one refresh for both tabs");
+  assert.equal(op.counts.invalidGrant, 0);
+  assert.equal(op.resource.counts.jkts.size, 1, "both tabs, one key");
+  assert.deepEqual(op.resource.counts.refused, {});
+});
+
+test("dpop: the private key is non-extractable, kept in IndexedDB and nowhere else; with storage: \"memory\" nothing is kept; Cognito and refresh functions refuse the option", async () => {
+  const page = await h.openPage(APP);
+  const r = await page.evaluate(async ({ issuer, resource }) => {
+    const options = (storage, storageKey) => ({ refresh: { type: "oauth2", tokenUrl: issuer + "/token", clientId: "spa" }, allowedOrigins: [resource], storage, storageKey, dpop: true });
+    const kept = async (key) => {
+      const db = await new Promise((ok, no) => { const r = indexedDB.open("sessionguard-dpop"); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+      const rec = await new Promise((ok, no) => { const r = db.transaction("keys").objectStore("keys").get(key); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+      db.close();
+      return rec;
+    };
+    const s1 = new SG.SessionManager(options("local", "key-check"));
+    s1.setTokens({ access_token: "A", refresh_token: "R", token_type: "DPoP" });
+    // a call makes a proof: by then the key is made and kept
+    await s1.fetch(resource + "/api/dpop").catch(() => {});
+    const rec = await kept("key-check");
+    let exported = "no error";
+    try { await crypto.subtle.exportKey("jwk", rec.privateKey); } catch (e) { exported = e.name; }
+    let pkcs8 = "no error";
+    try { await crypto.subtle.exportKey("pkcs8", rec.privateKey); } catch (e) { pkcs8 = e.name; }
+    const stored = [...Object.keys(localStorage).map((k) => localStorage.getItem(k)), ...Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k))].join("\n");
+    const s2 = new SG.SessionManager(options("memory", "key-memory"));
+    s2.setTokens({ access_token: "A", token_type: "DPoP" });
+    await s2.fetch(resource + "/api/dpop").catch(() => {});
+    const memoryKept = await kept("key-memory");
+    const refused = [];
+    for (const refresh of [{ type: "cognito", region: "eu-west-1", clientId: "c" }, async () => ({}), undefined]) {
+      try { new SG.SessionManager({ refresh, dpop: true }); refused.push("accepted"); } catch (e) { refused.push(e instanceof TypeError ? e.message : "not a TypeError"); }
+    }
+    s1.dispose(); s2.dispose();
+    return {
+      extractable: rec.privateKey.extractable, type: rec.privateKey.type, algorithm: rec.privateKey.algorithm.namedCurve, usages: rec.privateKey.usages,
+      exported, pkcs8, keyLike: /privateKey|"d"\s*:\s*"|"kty"|BEGIN/.test(stored), memoryKept: memoryKept === undefined, refused,
+    };
+  }, { issuer: op.issuer, resource: op.resource.origin });
+  await page.close();
+  assert.equal(r.extractable, false);
+  assert.equal(r.type, "private");
+  assert.equal(r.algorithm, "P-256");
+  assert.deepEqual(r.usages, ["sign"]);
+  assert.equal(r.exported, "InvalidAccessError");
+  assert.equal(r.pkcs8, "InvalidAccessError");
+  assert.equal(r.keyLike, false, "nothing key-like in localStorage or sessionStorage");
+  assert.equal(r.memoryKept, true, "storage: \"memory\": the key is not kept");
+  assert.match(r.refused[0], /dpop.*Cognito does not support DPoP/);
+  assert.match(r.refused[1], /dpop.*refresh function/);
+  assert.match(r.refused[2], /dpop/);
+});
 
 test("cognito-local: a storm on an expired token makes one REFRESH_TOKEN_AUTH; an API that validates tokens answers all; userInfo() is one GetUser", async () => {
   const auth = await cg.user("dave");

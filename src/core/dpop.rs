@@ -1,0 +1,314 @@
+//! DPoP (RFC 9449): proofs of possession that bind the tokens to a key pair held in the browser.
+//!
+//! Why: a refresh token read out of `localStorage` by an injected script works anywhere. With
+//! DPoP the server binds it to a public key, and every request that uses it must carry a proof
+//! signed with the private key, which WebCrypto keeps non-extractable. What is decided here:
+//!
+//! - what one proof says ([`claims`]): `htm`, `htu` without query and fragment, `iat`, a unique
+//!   `jti`, `ath` (the access token's hash) for calls that present a token, and the server's
+//!   `nonce` for that origin when it gave one;
+//! - the header (`typ: dpop+jwt`, `alg: ES256`, the public `jwk`) and the compact form;
+//! - server nonces ([`Nonces`]): learnt from every `DPoP-Nonce` header of an origin, kept per
+//!   origin, bounded, and only if they are what the RFC allows (`NQCHAR`s);
+//! - when an answer asks for a nonce ([`asks_for_nonce`]): the token endpoint's 400
+//!   `use_dpop_nonce`, an API's 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`. Such an
+//!   answer is retried once with the new nonce, never more ([`crate::core::call`] for API calls,
+//!   the browser layer's own-request loop for the rest): it is not a 401 about the token, so it
+//!   neither refreshes nor uses the call's one replay;
+//! - which scheme a token is sent with ([`scheme`]): `DPoP` when the server said it bound it
+//!   (`token_type: DPoP`), else `Bearer`.
+//!
+//! The signature itself is WebCrypto's (ES256, which gives `r || s` as JWS wants it); hashes
+//! (`ath`) are WebCrypto's `digest`. Both are the browser layer's.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use base64::Engine as _;
+
+use super::token::B64URL;
+
+/// What the JSON header of every proof carries, for a P-256 public key `(x, y)` (base64url).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub x: String,
+    pub y: String,
+}
+
+impl PublicKey {
+    /// `x` and `y` of an exported JWK, if they are what a P-256 key has: 32 bytes each, in
+    /// base64url.
+    pub fn from_jwk(kty: Option<&str>, crv: Option<&str>, x: Option<String>, y: Option<String>) -> Option<PublicKey> {
+        let coord = |c: Option<String>| c.filter(|c| B64URL.decode(c).is_ok_and(|b| b.len() == 32));
+        (kty == Some("EC") && crv == Some("P-256")).then_some(())?;
+        Some(PublicKey { x: coord(x)?, y: coord(y)? })
+    }
+}
+
+/// The claims of one proof (RFC 9449 §4.2), for the browser layer to write as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims<'a> {
+    /// Unique per proof: 16 random bytes, base64url.
+    pub jti: String,
+    pub htm: &'a str,
+    pub htu: &'a str,
+    /// Seconds since the epoch (whole).
+    pub iat: f64,
+    /// base64url of the SHA-256 of the access token the request presents.
+    pub ath: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+}
+
+/// The claims of a proof for `method` on `url` (absolute, as `URL` resolved it) at `now_ms`
+/// (epoch ms), with `random` (16 bytes or more) for the `jti`.
+pub fn claims<'a>(method: &'a str, url: &'a str, now_ms: f64, random: &[u8], ath: Option<&'a str>, nonce: Option<&'a str>) -> Claims<'a> {
+    Claims { jti: B64URL.encode(random), htm: method, htu: htu(url), iat: (now_ms / 1000.0).floor(), ath, nonce }
+}
+
+/// `htm`: the method as `fetch` sends it, which upper-cases only the six standard methods
+/// (`patch` goes out as `patch`).
+pub fn htm(method: &str) -> String {
+    let standard = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"].iter().any(|m| m.eq_ignore_ascii_case(method));
+    if standard {
+        method.to_ascii_uppercase()
+    } else {
+        method.into()
+    }
+}
+
+/// `htu`: the URL without query and fragment (RFC 9449 §4.2).
+pub fn htu(url: &str) -> &str {
+    let end = url.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(url.len());
+    &url[..end]
+}
+
+/// The origin of an absolute URL as `URL` writes it (`scheme://host[:port]`), the key nonces are
+/// kept under. `""` for anything else.
+pub fn origin(url: &str) -> &str {
+    let Some(i) = url.as_bytes().windows(3).position(|w| w == b"://") else { return "" };
+    let rest = &url[i + 3..];
+    let end = rest.bytes().position(|b| b == b'/' || b == b'?' || b == b'#').unwrap_or(rest.len());
+    &url[..i + 3 + end]
+}
+
+/// `base64url(header) . base64url(payload)`: what is signed.
+pub fn signing_input(header_json: &str, payload_json: &str) -> String {
+    [B64URL.encode(header_json), B64URL.encode(payload_json)].join(".")
+}
+
+/// The proof: the signed input and the 64-byte ES256 signature (`r || s`).
+pub fn compact(signing_input: &str, signature: &[u8]) -> String {
+    [signing_input, &B64URL.encode(signature)].join(".")
+}
+
+/// The `Authorization` scheme of a token: `DPoP` when the server bound it.
+pub fn scheme(bound: bool) -> &'static str {
+    if bound {
+        "DPoP "
+    } else {
+        "Bearer "
+    }
+}
+
+/// Did the token answer say the token is bound (`token_type: DPoP`, any case)?
+pub fn is_bound(token_type: Option<&str>) -> bool {
+    token_type.is_some_and(|t| t.eq_ignore_ascii_case("DPoP"))
+}
+
+/// A nonce as RFC 9449 §8.1 allows it: 1 or more `NQCHAR` (`%x21 / %x23-5B / %x5D-7E`), bounded.
+pub fn is_nonce(v: &str) -> bool {
+    (1..=1024).contains(&v.len()) && v.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+/// Does this answer ask for a (new) nonce? `error`: the JSON body's `error` (the token
+/// endpoint's way, §8); `www_authenticate`: the header (a resource server's way, §9).
+pub fn asks_for_nonce(status: u16, error: Option<&str>, www_authenticate: Option<&str>) -> bool {
+    match status {
+        400 | 401 if error == Some("use_dpop_nonce") => true,
+        401 => www_authenticate.is_some_and(challenges_for_nonce),
+        _ => false,
+    }
+}
+
+/// A `WWW-Authenticate` value with a `DPoP` challenge that names `use_dpop_nonce`
+/// (`DPoP error="use_dpop_nonce", algs="ES256"`; other challenges may come before it). The
+/// scheme is a word of its own, at the start or after a comma, followed by its parameters.
+// over bytes: `str` patterns bring a string searcher into the module
+fn challenges_for_nonce(v: &str) -> bool {
+    let b = v.as_bytes();
+    (0..b.len()).any(|i| {
+        let scheme = b[i..].get(..4).is_some_and(|w| w.eq_ignore_ascii_case(b"dpop"));
+        scheme
+            && b[..i].iter().rev().find(|c| !c.is_ascii_whitespace()).is_none_or(|c| *c == b',')
+            && b.get(i + 4).is_some_and(u8::is_ascii_whitespace)
+            && contains(&b[i + 4..], b"use_dpop_nonce")
+    })
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Most origins whose nonce is kept: an app calls a handful (its API, the identity server).
+const MAX_ORIGINS: usize = 16;
+
+/// The last nonce each origin gave (§8.2, §9: a server may hand a new one on any answer).
+#[derive(Debug, Clone, Default)]
+pub struct Nonces {
+    by_origin: Vec<(String, String)>,
+}
+
+impl Nonces {
+    /// Keeps `nonce` (a `DPoP-Nonce` header) for `origin`, if it is a nonce. `true` when it
+    /// was kept: a challenge that came with it may be answered with one retry. (Not "when it
+    /// changed": calls sent together before the nonce was known are all challenged with the
+    /// same one, and each may retry once.)
+    pub fn learn(&mut self, origin: &str, nonce: &str) -> bool {
+        if origin.is_empty() || !is_nonce(nonce) {
+            return false;
+        }
+        if let Some(i) = self.by_origin.iter().position(|(o, _)| o == origin) {
+            self.by_origin.remove(i);
+        } else if self.by_origin.len() >= MAX_ORIGINS {
+            self.by_origin.remove(0); // the least recently learnt
+        }
+        self.by_origin.push((origin.into(), nonce.into()));
+        true
+    }
+
+    pub fn get(&self, origin: &str) -> Option<&str> {
+        self.by_origin.iter().find(|(o, _)| o == origin).map(|(_, n)| n.as_str())
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn htu_drops_query_and_fragment_only() {
+        assert_eq!(htu("https://api.example/a/b?x=1#f"), "https://api.example/a/b");
+        assert_eq!(htu("https://api.example/a#f?x"), "https://api.example/a");
+        assert_eq!(htu("https://api.example/"), "https://api.example/");
+    }
+
+    #[test]
+    fn htm_is_the_method_fetch_sends() {
+        assert_eq!(htm("get"), "GET");
+        assert_eq!(htm("Delete"), "DELETE");
+        assert_eq!(htm("patch"), "patch");
+        assert_eq!(htm("PATCH"), "PATCH");
+    }
+
+    #[test]
+    fn origin_is_scheme_host_and_port() {
+        assert_eq!(origin("http://127.0.0.1:8080/token?x"), "http://127.0.0.1:8080");
+        assert_eq!(origin("https://idp.example"), "https://idp.example");
+        assert_eq!(origin("https://idp.example#x"), "https://idp.example");
+        assert_eq!(origin("relative/path"), "");
+    }
+
+    #[test]
+    fn claims_carry_what_the_request_is() {
+        let c = claims("POST", "https://idp/token?a=b", 1_700_000_000_999.0, &[7; 16], None, Some("n-1"));
+        assert_eq!((c.htm, c.htu, c.iat, c.nonce, c.ath), ("POST", "https://idp/token", 1_700_000_000.0, Some("n-1"), None));
+        assert_eq!(B64URL.decode(&c.jti).unwrap(), [7; 16]);
+    }
+
+    #[test]
+    fn a_proof_is_three_base64url_parts() {
+        let input = signing_input(r#"{"typ":"dpop+jwt"}"#, r#"{"htm":"GET"}"#);
+        let p = compact(&input, &[1; 64]);
+        let parts: Vec<_> = p.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(B64URL.decode(parts[0]).unwrap(), br#"{"typ":"dpop+jwt"}"#);
+        assert_eq!(B64URL.decode(parts[1]).unwrap(), br#"{"htm":"GET"}"#);
+        assert_eq!(B64URL.decode(parts[2]).unwrap(), [1; 64]);
+        assert!(p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
+    }
+
+    #[test]
+    fn only_a_p256_jwk_is_a_public_key() {
+        let c = || Some(B64URL.encode([9u8; 32]));
+        assert!(PublicKey::from_jwk(Some("EC"), Some("P-256"), c(), c()).is_some());
+        assert!(PublicKey::from_jwk(Some("EC"), Some("P-384"), c(), c()).is_none());
+        assert!(PublicKey::from_jwk(Some("RSA"), Some("P-256"), c(), c()).is_none());
+        assert!(PublicKey::from_jwk(Some("EC"), Some("P-256"), Some("short".into()), c()).is_none());
+        assert!(PublicKey::from_jwk(Some("EC"), Some("P-256"), c(), None).is_none());
+    }
+
+    #[test]
+    fn the_scheme_follows_what_the_server_bound() {
+        assert_eq!(scheme(is_bound(Some("DPoP"))), "DPoP ");
+        assert_eq!(scheme(is_bound(Some("dpop"))), "DPoP ");
+        assert_eq!(scheme(is_bound(Some("Bearer"))), "Bearer ");
+        assert_eq!(scheme(is_bound(None)), "Bearer ");
+    }
+
+    #[test]
+    fn nonce_challenges_are_recognised_and_nothing_else() {
+        assert!(asks_for_nonce(400, Some("use_dpop_nonce"), None));
+        assert!(asks_for_nonce(
+            401,
+            None,
+            Some(r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#)
+        ));
+        assert!(asks_for_nonce(401, None, Some(r#"Bearer realm="x", DPoP algs="ES256", error="use_dpop_nonce""#)));
+        assert!(asks_for_nonce(401, None, Some("dpop error=use_dpop_nonce")));
+        assert!(!asks_for_nonce(401, None, Some(r#"DPoP error="invalid_token""#)));
+        assert!(!asks_for_nonce(401, None, Some(r#"Bearer error="invalid_token", error_description="no dpop here""#)));
+        assert!(!asks_for_nonce(401, None, Some(r#"Bearer error="use_dpop_nonce""#)));
+        assert!(!asks_for_nonce(400, Some("invalid_grant"), None));
+        assert!(!asks_for_nonce(500, Some("use_dpop_nonce"), None));
+        assert!(!asks_for_nonce(200, None, Some(r#"DPoP error="use_dpop_nonce""#)));
+    }
+
+    #[test]
+    fn nonces_are_kept_per_origin_and_only_a_valid_one_allows_a_retry() {
+        let mut n = Nonces::default();
+        assert!(n.learn("https://api", "a1"));
+        assert!(n.learn("https://api", "a1"), "calls challenged together each get the nonce");
+        assert!(n.learn("https://idp", "i1"));
+        assert!(n.learn("https://api", "a2"));
+        assert_eq!((n.get("https://api"), n.get("https://idp"), n.get("https://other")), (Some("a2"), Some("i1"), None));
+        assert!(!n.learn("https://api", "has space"));
+        assert!(!n.learn("https://api", "quote\"d"));
+        assert!(!n.learn("", "x"));
+        assert_eq!(n.get("https://api"), Some("a2"));
+    }
+
+    #[test]
+    fn nonces_are_bounded_and_forget_the_oldest_origin() {
+        let mut n = Nonces::default();
+        for i in 0..40 {
+            n.learn(&alloc::format!("https://o{i}"), "v");
+        }
+        assert_eq!(n.by_origin.len(), MAX_ORIGINS);
+        assert_eq!(n.get("https://o0"), None);
+        assert_eq!(n.get("https://o39"), Some("v"));
+    }
+
+    proptest! {
+        #[test]
+        fn recognising_never_panics(status in any::<u16>(), e in proptest::option::of(".{0,40}"), w in proptest::option::of(".{0,80}")) {
+            let _ = asks_for_nonce(status, e.as_deref(), w.as_deref());
+        }
+
+        #[test]
+        fn kept_nonces_are_always_valid(origin in "[a-z:/.]{0,20}", v in ".{0,40}") {
+            let mut n = Nonces::default();
+            n.learn(&origin, &v);
+            if let Some(kept) = n.get(&origin) {
+                prop_assert!(is_nonce(kept));
+                prop_assert_eq!(kept, v.as_str());
+            }
+        }
+
+        #[test]
+        fn htu_is_a_prefix_without_query_or_fragment(u in ".{0,60}") {
+            let h = htu(&u);
+            prop_assert!(u.starts_with(h));
+            prop_assert!(!h.contains('?') && !h.contains('#'));
+        }
+    }
+}

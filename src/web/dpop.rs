@@ -1,0 +1,185 @@
+//! DPoP's browser half: the key pair and the signature. What a proof says and when a nonce is
+//! asked for are the core's rules ([`crate::core::dpop`]).
+//!
+//! The key is an ES256 pair made by WebCrypto with `extractable: false`: the page can use the
+//! private key to sign, but no script (ours included) can read it out. It is kept in IndexedDB
+//! (which stores `CryptoKey`s as they are, still non-extractable), one per `storageKey`, so it
+//! survives reloads and every tab of the origin signs with the same key. With
+//! `storage: "memory"` it lives in memory only, like the tokens. Where IndexedDB cannot be used
+//! (a private window that refuses it) the key is kept in memory and the console is told once.
+//!
+//! The pair is loaded (or made) once, when the manager is made; every proof waits for that one
+//! promise. Hashes of the access token (`ath`) are cached per token.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode, SubtleCrypto};
+
+use super::errors::type_error;
+use super::js;
+use super::wait;
+use super::write::{self, Out};
+use crate::core::dpop::{self, Nonces, PublicKey};
+use crate::core::token::B64URL;
+use base64::Engine as _;
+
+/// IndexedDB's database and object store of the keys (one record per `storageKey`).
+const DB: &str = "sessionguard-dpop";
+const STORE: &str = "keys";
+
+pub struct Dpop {
+    /// Resolves to `[privateKey, headerJson]`.
+    key: Promise,
+    nonces: RefCell<Nonces>,
+    /// The last access token hashed, and its `ath`.
+    ath: RefCell<Option<(String, String)>>,
+}
+
+impl Dpop {
+    /// Starts loading (or making) the key: kept in IndexedDB under `scope`, or in memory only
+    /// when `scope` is `None`.
+    pub fn new(scope: Option<String>) -> Dpop {
+        Dpop { key: wait::promise(load(scope)), nonces: RefCell::new(Nonces::default()), ath: RefCell::new(None) }
+    }
+
+    /// A proof for `method` on `url` (resolved against the page), presenting `token` when the
+    /// request carries one (`ath`), with the nonce `url`'s origin gave last.
+    pub async fn proof(&self, method: &str, url: &str, token: Option<&str>) -> Result<String, JsValue> {
+        let pair: Array = JsFuture::from(self.key.clone()).await?.unchecked_into();
+        let (private, header) = (pair.get(0).unchecked_into::<CryptoKey>(), pair.get(1).as_string().unwrap_or_default());
+        let subtle = subtle().ok_or_else(no_webcrypto)?;
+        let href = js::resolve_url(url).and_then(|u| js::get_str(&u, "href")).unwrap_or_else(|| url.into());
+        let ath = match token {
+            Some(t) => Some(self.ath(&subtle, t).await?),
+            None => None,
+        };
+        let mut random = [0u8; 16];
+        js::global_object::<web_sys::Crypto>("crypto").ok_or_else(no_webcrypto)?.get_random_values_with_u8_array(&mut random)?;
+        let nonce = self.nonces.borrow().get(dpop::origin(&href)).map(String::from);
+        let htm = dpop::htm(method);
+        let c = dpop::claims(&htm, &href, js::now().ms(), &random, ath.as_deref(), nonce.as_deref());
+        let mut fields = vec![("jti", Out::Str(&c.jti)), ("htm", Out::Str(c.htm)), ("htu", Out::Str(c.htu)), ("iat", Out::Num(c.iat))];
+        if let Some(a) = c.ath {
+            fields.push(("ath", Out::Str(a)));
+        }
+        if let Some(n) = c.nonce {
+            fields.push(("nonce", Out::Str(n)));
+        }
+        let input = dpop::signing_input(&header, &write::json(&fields));
+        let alg = write::object(&[("name", Out::Str("ECDSA")), ("hash", Out::Str("SHA-256"))]);
+        let sig = JsFuture::from(subtle.sign_with_object_and_u8_array(alg.unchecked_ref(), &private, input.as_bytes())?).await?;
+        Ok(dpop::compact(&input, &Uint8Array::new(&sig).to_vec()))
+    }
+
+    /// base64url(SHA-256(token)), hashed once per token.
+    async fn ath(&self, subtle: &SubtleCrypto, token: &str) -> Result<String, JsValue> {
+        if let Some((t, a)) = &*self.ath.borrow() {
+            if t == token {
+                return Ok(a.clone());
+            }
+        }
+        let digest = JsFuture::from(subtle.digest_with_str_and_u8_array("SHA-256", token.as_bytes())?).await?;
+        let a = B64URL.encode(Uint8Array::new(&digest).to_vec());
+        *self.ath.borrow_mut() = Some((token.into(), a.clone()));
+        Ok(a)
+    }
+
+    /// Keeps the `DPoP-Nonce` an answer from `url` brought. `true` when it brought a usable one
+    /// (a nonce challenge may then be retried).
+    pub fn learn(&self, url: &str, nonce: Option<&str>) -> bool {
+        let Some(nonce) = nonce else { return false };
+        let href = js::resolve_url(url).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
+        self.nonces.borrow_mut().learn(dpop::origin(&href), nonce)
+    }
+}
+
+fn subtle() -> Option<SubtleCrypto> {
+    let crypto = js::global_get("crypto");
+    Some(js::get(&crypto, "subtle")).filter(JsValue::is_object).map(JsCast::unchecked_into)
+}
+
+fn no_webcrypto() -> JsValue {
+    type_error("dpop needs WebCrypto (crypto.subtle: https or localhost)")
+}
+
+/// The key pair and its proofs' header, as `[privateKey, headerJson]`.
+async fn load(scope: Option<String>) -> Result<JsValue, JsValue> {
+    let subtle = subtle().ok_or_else(no_webcrypto)?;
+    let pair = match scope {
+        Some(scope) => {
+            match kept(&subtle, &scope).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    js::warn(
+                    &["IndexedDB could not keep the DPoP key (", &super::errors::describe(&e), "); it is kept in memory, so other tabs and reloads get their own key and the session's tokens do not work there"].concat(),
+                );
+                    generate(&subtle).await?
+                }
+            }
+        }
+        None => generate(&subtle).await?,
+    };
+    let public = js::get(&pair, "publicKey");
+    let jwk = JsFuture::from(subtle.export_key("jwk", public.unchecked_ref())?).await?;
+    let text = |k: &str| js::get_str(&jwk, k);
+    let key = PublicKey::from_jwk(text("kty").as_deref(), text("crv").as_deref(), text("x"), text("y"))
+        .ok_or_else(|| type_error("WebCrypto exported a public key that is not P-256"))?;
+    let jwk = [("kty", Out::Str("EC")), ("crv", Out::Str("P-256")), ("x", Out::Str(&key.x)), ("y", Out::Str(&key.y))];
+    let header = write::json(&[("typ", Out::Str("dpop+jwt")), ("alg", Out::Str("ES256")), ("jwk", Out::Obj(&jwk))]);
+    Ok(Array::of2(&js::get(&pair, "privateKey"), &JsValue::from_str(&header)).into())
+}
+
+/// A new ES256 pair whose private key cannot be exported.
+async fn generate(subtle: &SubtleCrypto) -> Result<JsValue, JsValue> {
+    let alg = write::object(&[("name", Out::Str("ECDSA")), ("namedCurve", Out::Str("P-256"))]);
+    let usages = Array::of2(&"sign".into(), &"verify".into());
+    JsFuture::from(subtle.generate_key_with_object(alg.unchecked_ref::<Object>(), false, &usages)?).await
+}
+
+/// The pair kept under `scope` in IndexedDB, made and kept if there is none. Two tabs that
+/// make one at once: the first `add` wins, the other tab reads and uses it.
+async fn kept(subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
+    let factory = js::global_object::<IdbFactory>("indexedDB").ok_or_else(|| type_error("there is no indexedDB"))?;
+    let open = factory.open_with_u32(DB, 1)?;
+    let db: IdbDatabase = request(&open, true).await?.unchecked_into();
+    let read =
+        |db: &IdbDatabase| -> Result<IdbRequest, JsValue> { db.transaction_with_str(STORE)?.object_store(STORE)?.get(&scope.into()) };
+    let found = request(&read(&db)?, false).await?;
+    if js::get(&found, "privateKey").is_object() {
+        return Ok(found);
+    }
+    let pair = generate(subtle).await?;
+    let store = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?.object_store(STORE)?;
+    match request(&store.add_with_key(&pair, &scope.into())?, false).await {
+        Ok(_) => Ok(pair),
+        Err(_) => {
+            let theirs = request(&read(&db)?, false).await?;
+            Some(theirs).filter(|p| js::get(p, "privateKey").is_object()).ok_or_else(|| type_error("IndexedDB refused the key"))
+        }
+    }
+}
+
+/// An IndexedDB request's result. `open`: it is the database's opening, which creates the
+/// object store the first time.
+async fn request(req: &IdbRequest, open: bool) -> Result<JsValue, JsValue> {
+    let p = Promise::new(&mut |ok, no| {
+        req.set_onsuccess(Some(&ok));
+        req.set_onerror(Some(&no));
+    });
+    let _upgrade = open.then(|| {
+        let r = req.clone();
+        let f = Closure::<dyn FnMut()>::new(move || {
+            if let Ok(db) = r.result() {
+                let _ = db.unchecked_into::<IdbDatabase>().create_object_store(STORE);
+            }
+        });
+        req.unchecked_ref::<IdbOpenDbRequest>().set_onupgradeneeded(Some(f.as_ref().unchecked_ref()));
+        f
+    });
+    JsFuture::from(p).await.map_err(|e| js::get(&e, "target")).map_err(|t| js::get(&t, "error"))?;
+    req.result()
+}
