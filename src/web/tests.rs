@@ -178,3 +178,43 @@ async fn a_disposed_session_wakes_its_waiters_and_refuses_calls() {
     let err = JsFuture::from(waiter).await.err().unwrap_or(JsValue::NULL);
     assert_eq!(name_of(&err), "SessionDisposedError");
 }
+
+#[wasm_bindgen_test]
+async fn a_dpop_proof_verifies_with_the_key_in_its_header_and_says_what_the_request_is() {
+    use super::dpop::Dpop;
+    use crate::core::token::B64URL;
+    use base64::Engine as _;
+    let d = Dpop::new(None);
+    assert!(d.learn("https://api.example/x", Some("n-1")));
+    assert!(!d.learn("https://api.example/x", Some("bad nonce")));
+    let p = d.proof("post", "https://api.example/path?q=1#f", Some("tok")).await.unwrap_or_else(|e| panic!("{:?}", e.as_string()));
+    let parts: Vec<&str> = p.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let part = |i: usize| parse(&String::from_utf8(B64URL.decode(parts[i]).unwrap_or_default()).unwrap_or_default());
+    let (header, claims) = (part(0), part(1));
+    let jwk = js::get(&header, "jwk");
+    assert_eq!((js::get_str(&header, "typ"), js::get_str(&header, "alg")), (Some("dpop+jwt".into()), Some("ES256".into())));
+    assert_eq!((js::get_str(&jwk, "kty"), js::get_str(&jwk, "crv")), (Some("EC".into()), Some("P-256".into())));
+    assert!(js::get(&jwk, "d").is_undefined(), "no private part in the header");
+    assert_eq!(js::get_str(&claims, "htm").as_deref(), Some("POST"));
+    assert_eq!(js::get_str(&claims, "htu").as_deref(), Some("https://api.example/path"));
+    assert_eq!(js::get_str(&claims, "nonce").as_deref(), Some("n-1"));
+    // ath: base64url(SHA-256("tok")), as a server computes it
+    assert_eq!(js::get_str(&claims, "ath").as_deref(), Some("GnZ0607njffhrEOak8P6jjyUV4TU3sn9jjARc4svHWI"));
+    let iat = js::get_f64(&claims, "iat").unwrap_or(0.0);
+    assert!((iat - js::now().ms() / 1000.0).abs() < 5.0 && iat.fract() == 0.0);
+    // the signature verifies with the key the header names, over the first two parts
+    let verify = Function::new_with_args(
+        "jwk, data, sig",
+        "return crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify'])
+           .then((k) => crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, k, Uint8Array.from(atob(sig.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)), new TextEncoder().encode(data)));",
+    );
+    let data = [parts[0], ".", parts[1]].concat();
+    let ok = verify.call3(&JsValue::NULL, &jwk, &data.into(), &parts[2].into()).unwrap_or(JsValue::NULL);
+    assert_eq!(JsFuture::from(Promise::from(ok)).await.ok().and_then(|v| v.as_bool()), Some(true));
+    // every proof is new; without a token there is no `ath`
+    let q = d.proof("GET", "https://other.example/", None).await.unwrap_or_default();
+    let claims2 = parse(&String::from_utf8(B64URL.decode(q.split('.').nth(1).unwrap_or("")).unwrap_or_default()).unwrap_or_default());
+    assert_ne!(js::get_str(&claims2, "jti"), js::get_str(&claims, "jti"));
+    assert!(js::get(&claims2, "ath").is_undefined() && js::get(&claims2, "nonce").is_undefined());
+}
