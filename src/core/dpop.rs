@@ -47,8 +47,8 @@ impl PublicKey {
 /// The claims of one proof (RFC 9449 §4.2), for the browser layer to write as JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims<'a> {
-    /// Unique per proof: 16 random bytes, base64url.
-    pub jti: String,
+    /// Unique per proof (a random UUID).
+    pub jti: &'a str,
     pub htm: &'a str,
     pub htu: &'a str,
     /// Seconds since the epoch (whole).
@@ -59,9 +59,9 @@ pub struct Claims<'a> {
 }
 
 /// The claims of a proof for `method` on `url` (absolute, as `URL` resolved it) at `now_ms`
-/// (epoch ms), with `random` (16 bytes or more) for the `jti`.
-pub fn claims<'a>(method: &'a str, url: &'a str, now_ms: f64, random: &[u8], ath: Option<&'a str>, nonce: Option<&'a str>) -> Claims<'a> {
-    Claims { jti: B64URL.encode(random), htm: method, htu: htu(url), iat: (now_ms / 1000.0).floor(), ath, nonce }
+/// (epoch ms), with a fresh random `jti`.
+pub fn claims<'a>(method: &'a str, url: &'a str, now_ms: f64, jti: &'a str, ath: Option<&'a str>, nonce: Option<&'a str>) -> Claims<'a> {
+    Claims { jti, htm: method, htu: htu(url), iat: (now_ms / 1000.0).floor(), ath, nonce }
 }
 
 /// `htm`: the method as `fetch` sends it, which upper-cases only the six standard methods
@@ -210,9 +210,8 @@ mod tests {
 
     #[test]
     fn claims_carry_what_the_request_is() {
-        let c = claims("POST", "https://idp/token?a=b", 1_700_000_000_999.0, &[7; 16], None, Some("n-1"));
-        assert_eq!((c.htm, c.htu, c.iat, c.nonce, c.ath), ("POST", "https://idp/token", 1_700_000_000.0, Some("n-1"), None));
-        assert_eq!(B64URL.decode(&c.jti).unwrap(), [7; 16]);
+        let c = claims("POST", "https://idp/token?a=b", 1_700_000_000_999.0, "j-1", None, Some("n-1"));
+        assert_eq!((c.htm, c.htu, c.iat, c.nonce, c.ath, c.jti), ("POST", "https://idp/token", 1_700_000_000.0, Some("n-1"), None, "j-1"));
     }
 
     #[test]

@@ -57,12 +57,11 @@ impl Dpop {
             Some(t) => Some(self.ath(&subtle, t).await?),
             None => None,
         };
-        let mut random = [0u8; 16];
-        js::global_object::<web_sys::Crypto>("crypto").ok_or_else(no_webcrypto)?.get_random_values_with_u8_array(&mut random)?;
+        let jti = js::uuid();
         let nonce = self.nonces.borrow().get(dpop::origin(&href)).map(String::from);
         let htm = dpop::htm(method);
-        let c = dpop::claims(&htm, &href, js::now().ms(), &random, ath.as_deref(), nonce.as_deref());
-        let mut fields = vec![("jti", Out::Str(&c.jti)), ("htm", Out::Str(c.htm)), ("htu", Out::Str(c.htu)), ("iat", Out::Num(c.iat))];
+        let c = dpop::claims(&htm, &href, js::now().ms(), &jti, ath.as_deref(), nonce.as_deref());
+        let mut fields = vec![("jti", Out::Str(c.jti)), ("htm", Out::Str(c.htm)), ("htu", Out::Str(c.htu)), ("iat", Out::Num(c.iat))];
         if let Some(a) = c.ath {
             fields.push(("ath", Out::Str(a)));
         }
@@ -88,12 +87,10 @@ impl Dpop {
         Ok(a)
     }
 
-    /// Keeps the `DPoP-Nonce` an answer from `url` brought. `true` when it brought a usable one
-    /// (a nonce challenge may then be retried).
+    /// Keeps the `DPoP-Nonce` an answer from `url` (absolute) brought. `true` when it brought a
+    /// usable one (a nonce challenge may then be retried).
     pub fn learn(&self, url: &str, nonce: Option<&str>) -> bool {
-        let Some(nonce) = nonce else { return false };
-        let href = js::resolve_url(url).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
-        self.nonces.borrow_mut().learn(dpop::origin(&href), nonce)
+        nonce.is_some_and(|n| self.nonces.borrow_mut().learn(dpop::origin(url), n))
     }
 }
 

@@ -348,9 +348,9 @@ fn set_header(h: &HeadersJs, bearer: &JsValue, key: Option<&str>, proof: Option<
 }
 
 /// What one send of `fetch` produced, with as much of the answer read as the rules look at.
-/// With DPoP (`dpop`: the key and the URL), every answer's `DPoP-Nonce` is learnt, and a 401's
+/// With DPoP, every answer's `DPoP-Nonce` is learnt (for the origin of its `url`), and a 401's
 /// `WWW-Authenticate` read.
-async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>, dpop: Option<(&Dpop, &str)>) -> Sent {
+async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>, dpop: Option<&Dpop>) -> Sent {
     let v = match res {
         Err(e) if is_abort(&e, signal) => return Sent::Final(Err(e)),
         Err(e) => return Sent::NetworkError(e),
@@ -373,9 +373,10 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>, dpop:
             }
         }
     }
-    let dpop = dpop.map(|(d, url)| {
+    let dpop = dpop.map(|d| {
         let h = js::headers_of(&res);
-        let fresh = d.learn(url, js::header(&h, Name::DpopNonce).as_deref());
+        let url = js::prop(&res, Name::Url).as_string().unwrap_or_default();
+        let fresh = d.learn(&url, js::header(&h, Name::DpopNonce).as_deref());
         let www = if status == 401 { js::header(&h, Name::WwwAuthenticate) } else { None };
         (www, fresh)
     });
@@ -391,9 +392,9 @@ async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut cal
         let key = key.map(String::from);
         let target = target.clone();
         Box::pin(async move {
-            let dpop = inner.dpop.as_ref().map(|d| (d, url));
+            let dpop = inner.dpop.as_ref();
             let mut proof = None;
-            if let (Some((d, _)), Some(t)) = (dpop, &token) {
+            if let (Some(d), Some(t)) = (dpop, &token) {
                 match d.proof(out.method.as_deref().unwrap_or("GET"), url, Some(t)).await {
                     Ok(p) => proof = Some(p),
                     Err(e) => return Sent::Final(Err(e)),
