@@ -96,10 +96,12 @@ async function startDpopResource(provider) {
     "Access-Control-Expose-Headers": "DPoP-Nonce, WWW-Authenticate",
   };
   const fresh = () => "rs-" + randomBytes(12).toString("base64url");
-  // `exposeNonce: false`: the nonce is sent but not exposed to the page (a CORS mistake)
-  const settings = { exposeNonce: true };
+  // `exposeNonce: false`: the nonce is sent but not exposed to the page (a CORS mistake);
+  // `throttle`: that many good calls answered 429 (Retry-After: 0) first; `refuseToken`: that
+  // many good calls answered 401 invalid_token (as for a token revoked at the server)
+  const settings = { exposeNonce: true, throttle: 0, refuseToken: 0 };
   const state = { nonce: fresh(), jtis: new Set() };
-  const counts = { ok: 0, nonceChallenges: 0, refused: {}, jkts: new Set(), methods: [] };
+  const counts = { ok: 0, nonceChallenges: 0, throttled: 0, tokenRefused: 0, refused: {}, jkts: new Set(), methods: [] };
   const b64json = (part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
   const thumbprint = (jwk) => createHash("sha256").update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest("base64url");
   async function check(req) {
@@ -144,6 +146,16 @@ async function startDpopResource(provider) {
       counts.refused[r.refuse] = (counts.refused[r.refuse] || 0) + 1;
       return json(401, { error: "invalid_token", why: r.refuse }, { "WWW-Authenticate": 'DPoP error="invalid_token", algs="ES256"' });
     }
+    if (settings.throttle > 0) {
+      settings.throttle--;
+      counts.throttled++;
+      return json(429, { error: "slow_down" }, { "Retry-After": "0" });
+    }
+    if (settings.refuseToken > 0) {
+      settings.refuseToken--;
+      counts.tokenRefused++;
+      return json(401, { error: "invalid_token" }, { "WWW-Authenticate": 'DPoP error="invalid_token", algs="ES256"' });
+    }
     counts.ok++;
     counts.jkts.add(r.jkt);
     counts.methods.push(req.method);
@@ -156,7 +168,9 @@ async function startDpopResource(provider) {
     settings,
     rotateNonce() { state.nonce = fresh(); },
     reset() {
-      settings.exposeNonce = true; counts.ok = 0; counts.nonceChallenges = 0; counts.refused = {}; counts.jkts = new Set(); counts.methods = []; },
+      Object.assign(settings, { exposeNonce: true, throttle: 0, refuseToken: 0 });
+      Object.assign(counts, { ok: 0, nonceChallenges: 0, throttled: 0, tokenRefused: 0, refused: {}, jkts: new Set(), methods: [] });
+    },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
   };
 }

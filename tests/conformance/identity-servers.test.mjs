@@ -386,6 +386,37 @@ test("oidc-provider, dpop: a nonce challenge whose nonce the page cannot read (n
   assert.equal(warnings.length, 1, "told once: " + warnings.join(" | "));
 });
 
+test("oidc-provider, dpop: backoff and the 401 rule are unchanged: a 429 is retried with a new proof, a 401 about the token refreshes once (a bound grant) and replays with a proof for the new token", async () => {
+  const { page } = await loginOidc("olga", { storageKey: "conf-dpop-rules", more: { dpop: true } });
+  const url = op.resource.url;
+  await page.evaluate((url) => s.fetch(url), url); // the resource's nonce, learnt
+  op.reset();
+  op.resource.settings.throttle = 2;
+  const throttled = await page.evaluate(async (url) => {
+    const retries = [];
+    s.addEventListener("retry", (e) => retries.push(e.detail.status));
+    const r = await s.fetch(url, { method: "PUT", body: "x" });
+    return { status: r.status, retries };
+  }, url);
+  assert.equal(throttled.status, 200);
+  assert.deepEqual(throttled.retries, [429, 429]);
+  assert.equal(op.resource.counts.throttled, 2);
+  assert.deepEqual(op.resource.counts.refused, {}, "each retry with a proof of its own (a reused jti is refused)");
+  op.reset();
+  op.resource.settings.refuseToken = 1;
+  const replayed = await page.evaluate(async (url) => {
+    const statuses = await Promise.all(Array.from({ length: 5 }, () => s.fetch(url).then((r) => r.status)));
+    return { statuses, auth: s.isAuthenticated() };
+  }, url);
+  await page.close();
+  assert.deepEqual(replayed.statuses, [200, 200, 200, 200, 200]);
+  assert.equal(op.resource.counts.tokenRefused, 1);
+  assert.equal(op.counts.refreshGrants, 1, "one refresh for the 401");
+  assert.equal(op.counts.boundGrants, 1, "the refresh carried a proof: the new tokens are bound too");
+  assert.deepEqual(op.resource.counts.refused, {});
+  assert.equal(replayed.auth, true);
+});
+
 test("oidc-provider, dpop: two tabs share one key from IndexedDB: a second tab's calls are accepted with the first tab's tokens, and a storm in both makes one refresh grant", async () => {
   const more = { dpop: true, storage: "local" };
   const { page: a } = await loginOidc("mia", { storageKey: "conf-dpop-tabs", more });
