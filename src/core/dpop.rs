@@ -27,7 +27,7 @@ use base64::Engine as _;
 
 use super::token::B64URL;
 
-/// What the JSON header of every proof carries, for a P-256 public key `(x, y)` (base64url).
+/// The public key every proof's header carries (its JWK's `x` and `y`, base64url).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     pub x: String,
@@ -35,12 +35,9 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
-    /// `x` and `y` of an exported JWK, if they are what a P-256 key has: 32 bytes each, in
-    /// base64url.
-    pub fn from_jwk(kty: Option<&str>, crv: Option<&str>, x: Option<String>, y: Option<String>) -> Option<PublicKey> {
-        let coord = |c: Option<String>| c.filter(|c| B64URL.decode(c).is_ok_and(|b| b.len() == 32));
-        (kty == Some("EC") && crv == Some("P-256")).then_some(())?;
-        Some(PublicKey { x: coord(x)?, y: coord(y)? })
+    /// A P-256 public key as WebCrypto exports it `"raw"`: `0x04 || x || y`, 32 bytes each.
+    pub fn from_raw(raw: &[u8]) -> Option<PublicKey> {
+        (raw.len() == 65 && raw[0] == 4).then(|| PublicKey { x: B64URL.encode(&raw[1..33]), y: B64URL.encode(&raw[33..]) })
     }
 }
 
@@ -227,13 +224,17 @@ mod tests {
     }
 
     #[test]
-    fn only_a_p256_jwk_is_a_public_key() {
-        let c = || Some(B64URL.encode([9u8; 32]));
-        assert!(PublicKey::from_jwk(Some("EC"), Some("P-256"), c(), c()).is_some());
-        assert!(PublicKey::from_jwk(Some("EC"), Some("P-384"), c(), c()).is_none());
-        assert!(PublicKey::from_jwk(Some("RSA"), Some("P-256"), c(), c()).is_none());
-        assert!(PublicKey::from_jwk(Some("EC"), Some("P-256"), Some("short".into()), c()).is_none());
-        assert!(PublicKey::from_jwk(Some("EC"), Some("P-256"), c(), None).is_none());
+    fn only_an_uncompressed_p256_point_is_a_public_key() {
+        let mut raw = [7u8; 65];
+        raw[0] = 4;
+        raw[33..].fill(9);
+        let k = PublicKey::from_raw(&raw).unwrap();
+        assert_eq!((B64URL.decode(&k.x).unwrap(), B64URL.decode(&k.y).unwrap()), (vec![7; 32], vec![9; 32]));
+        assert_eq!(k.x.len(), 43, "unpadded base64url, as a JWK writes it");
+        raw[0] = 2; // compressed
+        assert!(PublicKey::from_raw(&raw).is_none());
+        assert!(PublicKey::from_raw(&[4; 97]).is_none(), "P-384");
+        assert!(PublicKey::from_raw(&[]).is_none());
     }
 
     #[test]

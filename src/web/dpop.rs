@@ -121,9 +121,8 @@ async fn load(scope: Option<String>) -> Result<JsValue, JsValue> {
         None => generate(&subtle).await?,
     };
     let public = js::get(&pair, "publicKey");
-    let jwk = JsFuture::from(subtle.export_key("jwk", public.unchecked_ref())?).await?;
-    let text = |k: &str| js::get_str(&jwk, k);
-    let key = PublicKey::from_jwk(text("kty").as_deref(), text("crv").as_deref(), text("x"), text("y"))
+    let raw = JsFuture::from(subtle.export_key("raw", public.unchecked_ref())?).await?;
+    let key = PublicKey::from_raw(&Uint8Array::new(&raw).to_vec())
         .ok_or_else(|| type_error("WebCrypto exported a public key that is not P-256"))?;
     let jwk = [("kty", Out::Str("EC")), ("crv", Out::Str("P-256")), ("x", Out::Str(&key.x)), ("y", Out::Str(&key.y))];
     let header = write::json(&[("typ", Out::Str("dpop+jwt")), ("alg", Out::Str("ES256")), ("jwk", Out::Obj(&jwk))]);
@@ -143,9 +142,15 @@ async fn kept(subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
     let factory = js::global_object::<IdbFactory>("indexedDB").ok_or_else(|| type_error("there is no indexedDB"))?;
     let open = factory.open_with_u32(DB, 1)?;
     let db: IdbDatabase = request(&open, true).await?.unchecked_into();
+    let pair = kept_in(&db, subtle, scope).await;
+    db.close(); // nothing holds the database open (an app's own upgrade or deletion is not blocked)
+    pair
+}
+
+async fn kept_in(db: &IdbDatabase, subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
     let read =
         |db: &IdbDatabase| -> Result<IdbRequest, JsValue> { db.transaction_with_str(STORE)?.object_store(STORE)?.get(&scope.into()) };
-    let found = request(&read(&db)?, false).await?;
+    let found = request(&read(db)?, false).await?;
     if js::get(&found, "privateKey").is_object() {
         return Ok(found);
     }
@@ -154,7 +159,7 @@ async fn kept(subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
     match request(&store.add_with_key(&pair, &scope.into())?, false).await {
         Ok(_) => Ok(pair),
         Err(_) => {
-            let theirs = request(&read(&db)?, false).await?;
+            let theirs = request(&read(db)?, false).await?;
             Some(theirs).filter(|p| js::get(p, "privateKey").is_object()).ok_or_else(|| type_error("IndexedDB refused the key"))
         }
     }
