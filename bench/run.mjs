@@ -71,11 +71,13 @@ const results = { date: new Date().toISOString(), machine: "2 cores, headless Ch
 {
   const f = await run("fetchOverhead", 50000);
   const a = await run("axiosOverhead", 20000);
+  const d = await run("dpopOverhead", 2000);
   results.interceptor = {
     fetch: { plainUs: round(median(f.plainUs)), sessionguardUs: round(median(f.sgUs)), ratio: round(pairedRatio(f.sgUs, f.plainUs)), asyncPathUs: round(median(f.sgAsyncUs)), fastPathGain: round(pairedRatio(f.sgAsyncUs, f.sgUs)) },
     axios: { axiosAuthRefreshUs: round(median(a.aarUs)), sessionguardUs: round(median(a.sgUs)), ratio: round(pairedRatio(a.sgUs, a.aarUs)) },
+    dpop: { handWrittenUs: round(median(d.handUs)), sessionguardUs: round(median(d.sgUs)), ratio: round(pairedRatio(d.sgUs, d.handUs)) },
   };
-  log("interceptor", JSON.stringify(results.interceptor), "rounds:", JSON.stringify({ f, a }));
+  log("interceptor", JSON.stringify(results.interceptor), "rounds:", JSON.stringify({ f, a, d }));
 }
 
 // 2. real calls
@@ -207,6 +209,7 @@ Measured ${r.date.slice(0, 10)} by \`npm run bench\` (${r.machine}); raw numbers
 | --- | --- | --- | --- |
 | fetch interceptor, stubbed transport, per call | ${r.interceptor.fetch.sessionguardUs} µs | hand-written header wrapper ${r.interceptor.fetch.plainUs} µs | ${r.interceptor.fetch.ratio} (≤ 2.0) |
 | the same call through the driver's async path (no fast path), A/B | ${r.interceptor.fetch.asyncPathUs} µs | the fast path ${r.interceptor.fetch.sessionguardUs} µs | fast path ${r.interceptor.fetch.fastPathGain}× cheaper |
+| fetch with \`dpop: true\`, stubbed transport, per call (a proof signed each call) | ${r.interceptor.dpop.sessionguardUs} µs | hand-written WebCrypto proof wrapper ${r.interceptor.dpop.handWrittenUs} µs | ${r.interceptor.dpop.ratio} |
 | axios interceptors, stub adapter, per call | ${r.interceptor.axios.sessionguardUs} µs | axios-auth-refresh ${r.interceptor.axios.axiosAuthRefreshUs} µs | ${r.interceptor.axios.ratio} (≤ 1.3) |
 | real calls to the dev server, sequential | ${r.realCalls.sessionguardUs} µs | raw fetch ${r.realCalls.rawFetchUs} µs | ${r.realCalls.ratio} (≤ 1.03) |
 | storm: ${r.storm.calls} calls on a refused token, warm page | ${r.storm.sessionguard.refreshes} refresh, **${r.storm.sessionguard.answered} answered**, ${r.storm.sessionguard.sends} sends, ${r.storm.sessionguard.ms} ms | hand-written single flight: ${r.storm.handWritten.refreshes} refresh, ${r.storm.handWritten.answered} answered, ${r.storm.handWritten.sends} sends, ${r.storm.handWritten.ms} ms | ${r.storm.vsHandWrittenRatio} (rounds ${r.storm.vsHandWrittenSpread.join("–")}) |
