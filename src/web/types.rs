@@ -24,6 +24,8 @@ export interface TokenSet {
   idToken?: string;
   expiresIn?: number;
   expiresAt?: number;
+  /** "DPoP" for a token the server bound to this client's DPoP key (with `dpop: true`); else bearer */
+  tokenType?: string;
 }
 
 /** An OAuth2 token answer (RFC 6749 §5.1), accepted wherever a TokenSet is. */
@@ -32,6 +34,7 @@ export interface OAuth2TokenAnswer {
   refresh_token?: string;
   id_token?: string;
   expires_in?: number | string;
+  /** "DPoP": bound to this client's DPoP key (sent as `Authorization: DPoP …` with `dpop: true`) */
   token_type?: string;
   scope?: string;
 }

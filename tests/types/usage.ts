@@ -80,6 +80,11 @@ export async function main(): Promise<void> {
   }
   oidc.addEventListener("session-expired", (e) => console.log(e.detail.revoked === true));
   await oidc.logout({ revoke: true, redirect: false });
+  const withDpop = new SessionManager({ refresh: { type: "oauth2", issuer: "https://auth.example.com", clientId: "spa" }, storage: "local", dpop: true });
+  withDpop.setTokens({ access_token: "a", token_type: "DPoP", expires_in: 300 });
+  withDpop.setTokens({ accessToken: "a", tokenType: "DPoP" });
+  // @ts-expect-error dpop is a boolean
+  new SessionManager({ dpop: "yes" });
   const hosted = new SessionManager({ refresh: { type: "cognito", region: "eu-west-1", clientId: "abc", domain: "https://x.auth.eu-west-1.amazoncognito.com" } });
   await hosted.signIn();
 }
