@@ -144,7 +144,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
   function cors(req, res) {
     res.setHeader("Access-Control-Allow-Origin", req.headers.origin || "*");
     res.setHeader("Vary", "Origin");
-    res.setHeader("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, X-Amz-Target, X-Amz-User-Agent, X-Test");
+    res.setHeader("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, X-Amz-Target, X-Amz-User-Agent, X-Test, DPoP");
     res.setHeader("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
     res.setHeader("Access-Control-Expose-Headers", "Retry-After, x-amzn-ErrorType, x-amzn-RequestId");
   }
@@ -497,7 +497,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
       if (p.startsWith("/foreign/")) {
         counts.foreign++;
         if (req.headers.authorization !== undefined) counts.foreignWithAuth++;
-        return send(res, 200, { authorization: req.headers.authorization ?? null });
+        return send(res, 200, { authorization: req.headers.authorization ?? null, dpop: req.headers.dpop ?? null });
       }
       if (p.startsWith("/__control/")) {
         if (p === "/__control/stats") {

@@ -278,3 +278,45 @@ test("free() without dispose(): the session is disposed, and its channel leaves 
   assert.deepEqual(r, { after: "SessionDisposedError", fresh: 200 });
   assert.deepEqual(h.errors.slice(errorsBefore), [], "no error thrown by a dropped handler");
 });
+
+test("dpop: a page without IndexedDB keeps the key in memory (one console warning) and still proves; a WebCrypto that throws or answers junk fails those calls, never the module (guarantee 10)", async () => {
+  const warnings = [];
+  const onConsole = (m) => { if (m.type() === "warning" && m.text().includes("IndexedDB")) warnings.push(m.text()); };
+  h.page.on("console", onConsole);
+  const r = await h.page.evaluate(async (foreign) => {
+    const url = foreign + "/foreign/x";
+    const opts = { allowedOrigins: [foreign], storage: "local", storageKey: "dpop-hardening", dpop: true };
+    const bound = { access_token: "tok-1", refresh_token: "rt-1", token_type: "DPoP", expires_in: 3600 };
+    const idb = Object.getOwnPropertyDescriptor(window, "indexedDB");
+    Object.defineProperty(window, "indexedDB", { value: undefined, configurable: true });
+    const s1 = make(opts, bound);
+    const first = await (await s1.fetch(url)).json();
+    const second = await (await s1.fetch(url)).json();
+    Object.defineProperty(window, "indexedDB", idb);
+    const subtle = crypto.subtle;
+    const sign = subtle.sign;
+    subtle.sign = () => { throw new Error("sign is broken here"); };
+    const s2 = make(opts, bound);
+    const thrown = await settle(s2.fetch(url));
+    subtle.sign = () => Promise.resolve("not a signature");
+    const junk = await settle(s2.fetch(url).then((x) => x.json()));
+    subtle.sign = sign;
+    const again = await (await s2.fetch(url)).json();
+    const s3 = make({ ...opts, storageKey: "dpop-hardening-2" }, bound);
+    const fresh = await (await s3.fetch(url)).json();
+    s3.dispose();
+    return { first, second, thrown, junk, again, fresh };
+  }, h.foreign);
+  h.page.off("console", onConsole);
+  const parts = (p) => (p || "").split(".").length;
+  assert.equal(r.first.authorization, "DPoP tok-1");
+  assert.equal(parts(r.first.dpop), 3, "a proof with the key kept in memory");
+  assert.equal(JSON.parse(atob(r.first.dpop.split(".")[0].replace(/-/g, "+").replace(/_/g, "/"))).jwk.x,
+    JSON.parse(atob(r.second.dpop.split(".")[0].replace(/-/g, "+").replace(/_/g, "/"))).jwk.x, "one key for the manager");
+  assert.equal(warnings.length, 1, "told once: " + warnings.join(" | "));
+  assert.equal(r.thrown.ok, false);
+  assert.equal(r.thrown.e.isError, true, "the call rejects with an error");
+  assert.equal(r.junk.ok, true, "a junk signature goes out as a proof the server will refuse; nothing breaks");
+  assert.equal(parts(r.again.dpop), 3, "the same manager proves again once WebCrypto is whole");
+  assert.equal(parts(r.fresh.dpop), 3, "a new manager works");
+});
