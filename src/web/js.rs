@@ -251,6 +251,40 @@ pub fn aws_error_type(body: &JsValue) -> Option<String> {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The platform's base64 decoder (forgiving: padding optional), as a "binary string".
+    #[wasm_bindgen(catch, js_name = atob)]
+    fn atob(data: &str) -> Result<String, JsValue>;
+}
+
+/// The decoded payload text of a JWT (the core's [`jwt_payload_part`], base64url, padded or
+/// not), without verification; `None` when it is not base64url or not UTF-8.
+///
+/// [`jwt_payload_part`]: crate::core::token::jwt_payload_part
+pub fn jwt_payload(token: &str) -> Option<String> {
+    let part = crate::core::token::jwt_payload_part(token)?;
+    // base64url to base64 (`atob` would take `+` and `/`, which base64url has not)
+    let mut b64 = Vec::with_capacity(part.len());
+    for b in part.bytes() {
+        b64.push(match b {
+            b'-' => b'+',
+            b'_' => b'/',
+            b'+' | b'/' => return None,
+            b => b,
+        });
+    }
+    // `atob` says what is not base64; each char of its answer is one byte (below 256: one or
+    // two bytes of UTF-8 here)
+    let bin = atob(core::str::from_utf8(&b64).ok()?).ok()?;
+    let mut bytes = Vec::with_capacity(bin.len());
+    let mut it = bin.bytes();
+    while let Some(b) = it.next() {
+        bytes.push(if b < 0x80 { b } else { b << 6 | (it.next()? & 0x3f) });
+    }
+    String::from_utf8(bytes).ok()
+}
+
 /// `globalThis[name]` as a `T`, if it is an object. Not an `instanceof` check (one import
 /// fewer each): use it only for types whose methods the module calls through catching bindings,
 /// so that a page's impostor object gives an error, never an exception through the module.

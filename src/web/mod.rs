@@ -49,7 +49,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::core::call::Call;
-use crate::core::token::{jwt_payload, TokenError, TokenInput};
+use crate::core::token::{TokenError, TokenInput};
 use errors::{describe, type_error};
 use fetch::Parking;
 use state::{claims_of, Inner};
@@ -171,7 +171,7 @@ impl SessionManager {
             return Ok(JsValue::NULL);
         }
         let token = self.inner.peek(|s| s.tokens().and_then(|t| if id { t.id.clone() } else { Some(t.access.clone()) }));
-        let parsed = token.as_deref().and_then(jwt_payload).and_then(|p| js_sys::JSON::parse(&p).ok());
+        let parsed = token.as_deref().and_then(js::jwt_payload).and_then(|p| js_sys::JSON::parse(&p).ok());
         Ok(parsed.filter(|v| v.is_object() && !js_sys::Array::is_array(v)).unwrap_or(JsValue::NULL))
     }
 

@@ -26,7 +26,7 @@ use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::signin::{authorize_query, challenge, judge_callback, wants_id_token, Callback, Failure, Pending, Secrets};
 use crate::core::signin::{CALLBACK_PARAMS, RANDOM_BYTES};
-use crate::core::token::{jwt_payload, TokenInput};
+use crate::core::token::TokenInput;
 
 const SIGN_IN: &[&str] = &["appState", "redirectUri", "scope", "returnUrl", "extraParams"];
 const NOT_CONFIGURED: &str = "sign-in needs `refresh: { type: \"oauth2\", issuer (or authorizationUrl, tokenUrl), clientId }` or `{ type: \"cognito\", domain, clientId }`";
@@ -305,7 +305,7 @@ fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> R
     let Some(token) = tokens.id_token.as_deref() else {
         return if wants_id_token(scope) { Err(IdTokenProblem::Missing) } else { Ok(()) };
     };
-    let payload = jwt_payload(token).and_then(|p| read::json(&p)).ok_or(IdTokenProblem::Unreadable)?;
+    let payload = js::jwt_payload(token).and_then(|p| read::json(&p)).ok_or(IdTokenProblem::Unreadable)?;
     id_token::check(&IdClaims::read(&payload), expected, js::now())
 }
 

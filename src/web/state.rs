@@ -38,7 +38,7 @@ use crate::core::dpop;
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
 use crate::core::signin::Failure;
-use crate::core::token::{jwt_payload, Claims, TokenSet};
+use crate::core::token::{Claims, TokenSet};
 
 /// After taking the cross-tab lock, let the previous holder's storage write and message (which
 /// may come from another process) arrive before storage is read.
@@ -86,7 +86,7 @@ pub struct Inner {
 
 /// The claims of a JWT access token, read with `JSON.parse`.
 pub fn claims_of(token: &str) -> Option<Claims> {
-    read::json(&jwt_payload(token)?).map(|o| Claims::read(&o))
+    read::json(&js::jwt_payload(token)?).map(|o| Claims::read(&o))
 }
 
 impl Inner {

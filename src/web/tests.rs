@@ -218,3 +218,26 @@ async fn a_dpop_proof_verifies_with_the_key_in_its_header_and_says_what_the_requ
     assert_ne!(js::get_str(&claims2, "jti"), js::get_str(&claims, "jti"));
     assert!(js::get(&claims2, "ath").is_undefined() && js::get(&claims2, "nonce").is_undefined());
 }
+
+#[wasm_bindgen_test]
+fn a_jwt_payload_is_decoded_by_the_platform_padded_or_not_and_utf8_checked() {
+    use crate::core::token::B64URL;
+    use base64::Engine as _;
+    let text = r#"{"sub":"zoë","name":"😀 ok","n":[1,2,3]}"#;
+    let part = B64URL.encode(text);
+    let padded = [part.as_str(), &"=="[..(4 - part.len() % 4) % 4]].concat();
+    assert_ne!(part, padded, "this payload needs padding");
+    for p in [part, padded] {
+        assert_eq!(js::jwt_payload(&["h.", &p, ".s"].concat()).as_deref(), Some(text), "{p}");
+    }
+    // every length of payload, through every base64url tail
+    for n in 0..40 {
+        let t: String = "é-a_b".chars().cycle().take(n).collect();
+        assert_eq!(js::jwt_payload(&["h.", &B64URL.encode(&t), ".s"].concat()), Some(t));
+    }
+    assert_eq!(js::jwt_payload("h.!!!.s"), None, "not base64url");
+    assert_eq!(js::jwt_payload("h.a+b/.s"), None, "base64, not base64url");
+    assert_eq!(js::jwt_payload(&["h.", &B64URL.encode([0xff, 0xfe]), ".s"].concat()), None, "not UTF-8");
+    assert_eq!(js::jwt_payload("h.abcde.s"), None, "a length no base64 has");
+    assert_eq!(js::jwt_payload("just-one-part"), None);
+}
