@@ -21,7 +21,9 @@
 //! Its tests run on the host (`cargo test --lib`); under wasm32 only the browser layer's run.
 //!
 //! JSON is never parsed here: the browser layer parses with `JSON.parse` and hands objects over
-//! through [`read::Fields`]; host tests read `serde_json` values the same way.
+//! through [`read::Fields`]; host tests read `serde_json` values the same way. Nor is base64
+//! decoded here: the core says which part of a JWT is its payload, the browser layer decodes
+//! it with `atob` (host tests with the base64 crate).
 
 #![deny(unsafe_code)]
 
