@@ -239,10 +239,7 @@ async fn on_answer(
 /// With DPoP: keeps the `DPoP-Nonce` of an answer to the call of `config`; true when new.
 fn learn_nonce(inner: &Inner, config: &JsValue, headers: &JsValue) -> bool {
     match &inner.dpop {
-        Some(d) => {
-            let href = js::resolve_url(&config_url(config)).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
-            d.learn(&href, header_get(headers, Name::DpopNonce).as_deref())
-        }
+        Some(d) => d.learn(&d.href(&config_url(config)), header_get(headers, Name::DpopNonce).as_deref()),
         None => false,
     }
 }
