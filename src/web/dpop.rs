@@ -32,7 +32,7 @@ const DB: &str = "sessionguard-dpop";
 const STORE: &str = "keys";
 
 pub struct Dpop {
-    /// Resolves to `[privateKey, headerJson]`.
+    /// Resolves to `[privateKey, headerJson]` (or `[error]`).
     key: Promise,
     nonces: RefCell<Nonces>,
     /// The last access token hashed, and its `ath`.
@@ -47,7 +47,9 @@ impl Dpop {
     /// when `scope` is `None`.
     pub fn new(scope: Option<String>) -> Dpop {
         Dpop {
-            key: wait::promise(load(scope)),
+            // settles with `[privateKey, header]`, or `[error]`: never rejects, so a key that
+            // cannot be made is told to the calls that need it, not as an unhandled rejection
+            key: wait::promise(async move { Ok(load(scope).await.unwrap_or_else(|e| Array::of1(&e).into())) }),
             nonces: RefCell::new(Nonces::default()),
             ath: RefCell::new(None),
             hrefs: RefCell::new(Vec::new()),
@@ -58,6 +60,9 @@ impl Dpop {
     /// request carries one (`ath`), with the nonce `url`'s origin gave last.
     pub async fn proof(&self, method: &str, url: &str, token: Option<&str>) -> Result<String, JsValue> {
         let pair: Array = JsFuture::from(self.key.clone()).await?.unchecked_into();
+        if pair.length() != 2 {
+            return Err(pair.get(0));
+        }
         let (private, header) = (pair.get(0).unchecked_into::<CryptoKey>(), pair.get(1).as_string().unwrap_or_default());
         let subtle = subtle().ok_or_else(no_webcrypto)?;
         let href = self.href(url);
@@ -119,7 +124,8 @@ impl Dpop {
     }
 }
 
-fn subtle() -> Option<SubtleCrypto> {
+/// WebCrypto's `subtle`, where the page has it (https or localhost).
+pub fn subtle() -> Option<SubtleCrypto> {
     let crypto = js::global_get("crypto");
     Some(js::get(&crypto, "subtle")).filter(JsValue::is_object).map(JsCast::unchecked_into)
 }

@@ -320,3 +320,28 @@ test("dpop: a page without IndexedDB keeps the key in memory (one console warnin
   assert.equal(parts(r.again.dpop), 3, "the same manager proves again once WebCrypto is whole");
   assert.equal(parts(r.fresh.dpop), 3, "a new manager works");
 });
+
+test("dpop: without WebCrypto the option is refused at construction; a key that cannot be made fails the calls that need it, with no unhandled rejection", async () => {
+  const before = h.errors.length;
+  const r = await h.page.evaluate(async (foreign) => {
+    const opts = { allowedOrigins: [foreign], dpop: true };
+    const subtle = Object.getOwnPropertyDescriptor(Crypto.prototype, "subtle");
+    Object.defineProperty(Crypto.prototype, "subtle", { get: () => undefined, configurable: true });
+    let refused;
+    try { make(opts); refused = "accepted"; } catch (e) { refused = e instanceof TypeError ? e.message : "not a TypeError"; }
+    Object.defineProperty(Crypto.prototype, "subtle", subtle);
+    const generate = crypto.subtle.generateKey;
+    crypto.subtle.generateKey = () => Promise.reject(new DOMException("no keys today", "OperationError"));
+    const s = make(opts, { access_token: "tok", token_type: "DPoP" });
+    await new Promise((r) => setTimeout(r, 50)); // the key's loading has failed by now
+    crypto.subtle.generateKey = generate;
+    const call = await settle(s.fetch(foreign + "/foreign/x"));
+    const after = await (await make(opts, { access_token: "tok", token_type: "DPoP" }).fetch(foreign + "/foreign/x")).json();
+    return { refused, call, after: after.dpop.split(".").length };
+  }, h.foreign);
+  assert.match(r.refused, /option `dpop` needs WebCrypto/);
+  assert.equal(r.call.ok, false);
+  assert.equal(r.call.e.name, "OperationError", "the key's own error reaches the call");
+  assert.equal(r.after, 3, "a new manager makes its key and proves");
+  assert.deepEqual(h.errors.slice(before), [], "no unhandled rejection");
+});
