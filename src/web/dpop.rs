@@ -64,7 +64,7 @@ impl Dpop {
             return Err(pair.get(0));
         }
         let (private, header) = (pair.get(0).unchecked_into::<CryptoKey>(), pair.get(1).as_string().unwrap_or_default());
-        let subtle = subtle().ok_or_else(no_webcrypto)?;
+        let subtle = js::subtle().ok_or_else(no_webcrypto)?;
         let href = self.href(url);
         let ath = match token {
             Some(t) => Some(self.ath(&subtle, t).await?),
@@ -124,19 +124,13 @@ impl Dpop {
     }
 }
 
-/// WebCrypto's `subtle`, where the page has it (https or localhost).
-pub fn subtle() -> Option<SubtleCrypto> {
-    let crypto = js::global_get("crypto");
-    Some(js::get(&crypto, "subtle")).filter(JsValue::is_object).map(JsCast::unchecked_into)
-}
-
 fn no_webcrypto() -> JsValue {
     type_error("dpop needs WebCrypto (crypto.subtle: https or localhost)")
 }
 
 /// The key pair and its proofs' header, as `[privateKey, headerJson]`.
 async fn load(scope: Option<String>) -> Result<JsValue, JsValue> {
-    let subtle = subtle().ok_or_else(no_webcrypto)?;
+    let subtle = js::subtle().ok_or_else(no_webcrypto)?;
     let pair = match scope {
         Some(scope) => {
             match kept(&subtle, &scope).await {

@@ -285,6 +285,12 @@ pub fn jwt_payload(token: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// WebCrypto's `subtle`, where the page has it (https or localhost). Its methods are called
+/// through catching bindings (see [`global_object`]).
+pub fn subtle() -> Option<web_sys::SubtleCrypto> {
+    Some(get(&global_get("crypto"), "subtle")).filter(JsValue::is_object).map(JsCast::unchecked_into)
+}
+
 /// `globalThis[name]` as a `T`, if it is an object. Not an `instanceof` check (one import
 /// fewer each): use it only for types whose methods the module calls through catching bindings,
 /// so that a page's impostor object gives an error, never an exception through the module.

@@ -344,7 +344,7 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         };
         c.fail(&["option `dpop` needs `refresh: { type: \"oauth2\", ... }` (", form, ")"]);
     }
-    if dpop && super::dpop::subtle().is_none() {
+    if dpop && js::subtle().is_none() {
         c.fail(&["option `dpop` needs WebCrypto (`crypto.subtle`), which pages have only on https or localhost"]);
     }
     let opts = Options {

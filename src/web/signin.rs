@@ -121,10 +121,7 @@ fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
         return Err(failed(Failure::Unsupported(NOT_CONFIGURED)));
     }
     // getRandomValues and digest are catching bindings: see `js::global_object`
-    let crypto = js::global_object::<web_sys::Crypto>("crypto");
-    let subtle =
-        crypto.as_ref().map(|c| js::get(c, "subtle")).filter(JsValue::is_object).map(JsCast::unchecked_into::<web_sys::SubtleCrypto>);
-    let (Some(crypto), Some(subtle)) = (crypto, subtle) else {
+    let (Some(crypto), Some(subtle)) = (js::global_object::<web_sys::Crypto>("crypto"), js::subtle()) else {
         return Err(failed(Failure::Unsupported("signIn() needs WebCrypto (https or localhost)")));
     };
     let mut random = [0u8; RANDOM_BYTES];
