@@ -304,8 +304,11 @@ test("dpop: a page without IndexedDB keeps the key in memory (one console warnin
     const again = await (await s2.fetch(url)).json();
     const s3 = make({ ...opts, storageKey: "dpop-hardening-2" }, bound);
     const fresh = await (await s3.fetch(url)).json();
+    // a token the server did not bind goes as a bearer token, without a proof
+    s3.setTokens({ access_token: "tok-2", token_type: "Bearer" });
+    const unbound = await (await s3.fetch(url)).json();
     s3.dispose();
-    return { first, second, thrown, junk, again, fresh };
+    return { first, second, thrown, junk, again, fresh, unbound };
   }, h.foreign);
   h.page.off("console", onConsole);
   const parts = (p) => (p || "").split(".").length;
@@ -319,6 +322,7 @@ test("dpop: a page without IndexedDB keeps the key in memory (one console warnin
   assert.equal(r.junk.ok, true, "a junk signature goes out as a proof the server will refuse; nothing breaks");
   assert.equal(parts(r.again.dpop), 3, "the same manager proves again once WebCrypto is whole");
   assert.equal(parts(r.fresh.dpop), 3, "a new manager works");
+  assert.deepEqual(r.unbound, { authorization: "Bearer tok-2", dpop: null }, "an unbound token: a bearer token, no proof");
 });
 
 test("dpop: without WebCrypto the option is refused at construction; a key that cannot be made fails the calls that need it, with no unhandled rejection", async () => {
