@@ -226,7 +226,7 @@ async fn on_answer(
             counts.nonce_retried = call.nonce_retried();
             write_counts(&config, &counts);
             if let Some((attempt, delay)) = retry {
-                let url = js::resolve_url(&config_url(&config)).and_then(|u| js::get_str(&u, "href")).unwrap_or_default();
+                let url = js::resolved(&config_url(&config), "href").unwrap_or_default();
                 inner.emit_retry(&url, status, attempt, delay, false);
                 wait::sleep_or_abort(delay, signal_of(&config).as_ref()).await?;
             }

@@ -106,7 +106,7 @@ impl Dpop {
         if let Some((_, h)) = self.hrefs.borrow().iter().find(|(u, _)| u == url) {
             return h.clone();
         }
-        let href = js::resolve_url(url).and_then(|u| js::get_str(&u, "href")).unwrap_or_else(|| url.into());
+        let href = js::resolved(url, "href").unwrap_or_else(|| url.into());
         if url.starts_with('/') || url.starts_with("http:") || url.starts_with("https:") {
             let mut hrefs = self.hrefs.borrow_mut();
             if hrefs.len() >= 64 {

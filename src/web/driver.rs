@@ -133,7 +133,7 @@ fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Res
             if let Some((attempt, delay)) = retry {
                 // the event names the URL resolved, as `fetch` resolved it (only now: most calls
                 // are never retried, and resolving costs a `URL` each)
-                let href = js::resolve_url(url).and_then(|u| js::get_str(&u, "href"));
+                let href = js::resolved(url, "href");
                 inner.emit_retry(href.as_deref().unwrap_or(url), status, attempt, delay, false);
             }
             None

@@ -211,14 +211,19 @@ pub fn number_text(n: f64) -> String {
     js_sys::Number::from(n).to_string_with_radix(10).ok().map(String::from).unwrap_or_default()
 }
 
-/// The href of `url` resolved against the page's location (as `fetch` resolves it), if it
-/// parses.
+/// `url` resolved against the page's location (as `fetch` resolves it), if it parses.
 pub fn resolve_url(url: &str) -> Option<web_sys::Url> {
     let base = get_str(&global_get("location"), "href");
     match base {
         Some(b) => web_sys::Url::new_with_base(url, &b).ok(),
         None => web_sys::Url::new(url).ok(),
     }
+}
+
+/// One part (`"href"`, `"origin"`) of `url` resolved against the page, if it parses.
+#[inline(never)]
+pub fn resolved(url: &str, part: &str) -> Option<String> {
+    get_str(&resolve_url(url)?.into(), part)
 }
 
 /// The page's origin, if there is a page.

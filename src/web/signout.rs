@@ -79,7 +79,7 @@ pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Promise {
 
 /// The origin of `url`, resolved against the page.
 fn origin(url: &str) -> String {
-    js::resolve_url(url).and_then(|u| js::get_str(&u, "origin")).unwrap_or_default()
+    js::resolved(url, "origin").unwrap_or_default()
 }
 
 /// A revocation request: where, its headers and body, and whether it is Cognito's.

@@ -304,7 +304,7 @@ impl Inner {
                 return h.origins[i].1;
             }
         }
-        let origin = js::resolve_url(url).and_then(|u| js::get_str(&u, "origin"));
+        let origin = js::resolved(url, "origin");
         let a = origin.is_some_and(|origin| self.opts.origins.contains(&origin));
         let mut h = self.handles.borrow_mut();
         if h.origins.len() >= 512 {
