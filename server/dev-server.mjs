@@ -205,6 +205,8 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
         if (style === "cognito" && mode === "500") send(res, 500, { __type: "InternalErrorException", message: "Internal error" }, { "x-amzn-ErrorType": "InternalErrorException:" });
         else send(res, Number(mode), "<html><body>Bad gateway</body></html>", ra != null ? { "Retry-After": String(ra), "Content-Type": "text/html" } : { "Content-Type": "text/html" });
         return true;
+      // a DPoP nonce challenge (RFC 9449 §8); its DPoP-Nonce is not exposed to other origins
+      case "dpop-nonce": send(res, 400, { error: "use_dpop_nonce", error_description: "nonce required" }, { "DPoP-Nonce": "dev-nonce-1" }); return true;
       case "hang": await sleep(120_000); res.destroy(); return true;
       case "reset": req.socket.write("XYZ garbage\r\n\r\n"); req.socket.destroy(); return true;
       case "broken": res.writeHead(200, { "Content-Type": "application/json" }); res.end('{"access_token": "eyJ'); return true;

@@ -27,6 +27,21 @@ use crate::core::dpop::{self, Nonces, PublicKey};
 use crate::core::token::B64URL;
 use base64::Engine as _;
 
+/// What the console says when a server asks for a nonce the page cannot read.
+pub const NONCE_UNREADABLE: &str = "a server asked for a DPoP nonce (`use_dpop_nonce`) but its `DPoP-Nonce` header could not be read; the request was not retried. A server on another origin must list `DPoP-Nonce` in `Access-Control-Expose-Headers`.";
+
+thread_local! {
+    static WARNED_NONCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`NONCE_UNREADABLE`] on the console, once per module: for the library's own requests (API
+/// calls are told once per session, by the core's `Warning::NonceUnreadable`).
+pub fn warn_nonce_unreadable() {
+    if !WARNED_NONCE.with(|w| w.replace(true)) {
+        js::warn(NONCE_UNREADABLE);
+    }
+}
+
 /// IndexedDB's database and object store of the keys (one record per `storageKey`).
 const DB: &str = "sessionguard-dpop";
 const STORE: &str = "keys";

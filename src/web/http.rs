@@ -145,9 +145,13 @@ pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &
         if let Some(p) = proof {
             let fresh = p.dpop.learn(url, a.nonce.as_deref());
             let error = js::get_str(&a.json, "error");
-            if fresh && !retried && asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref()) {
-                retried = true;
-                continue;
+            if asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref()) {
+                if !fresh {
+                    super::dpop::warn_nonce_unreadable();
+                } else if !retried {
+                    retried = true;
+                    continue;
+                }
             }
         }
         return a;

@@ -576,8 +576,6 @@ fn warn(w: &Warning, origins: &[String]) {
             ]
             .concat(),
         ),
-        Warning::NonceUnreadable => js::warn(
-            "a server asked for a DPoP nonce (`use_dpop_nonce`) but its `DPoP-Nonce` header could not be read; the call was not retried. A server on another origin must list `DPoP-Nonce` in `Access-Control-Expose-Headers`.",
-        ),
+        Warning::NonceUnreadable => js::warn(super::dpop::NONCE_UNREADABLE),
     }
 }

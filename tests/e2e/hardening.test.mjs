@@ -349,3 +349,26 @@ test("dpop: without WebCrypto the option is refused at construction; a key that 
   assert.equal(r.after, 3, "a new manager makes its key and proves");
   assert.deepEqual(h.errors.slice(before), [], "no unhandled rejection");
 });
+
+test("dpop: a token endpoint asking for a nonce the page cannot read (another origin, not exposed) is a transient failure with one console hint, never a logout", async () => {
+  await h.faults({ tokenMode: "dpop-nonce" });
+  const warnings = [];
+  const onConsole = (m) => { if (m.type() === "warning" && m.text().includes("DPoP-Nonce")) warnings.push(m.text()); };
+  h.page.on("console", onConsole);
+  const r = await h.page.evaluate(async (foreign) => {
+    const s = make({
+      refresh: { type: "oauth2", tokenUrl: foreign + "/oauth/token", clientId: "demo" },
+      allowedOrigins: [foreign], dpop: true, retry: { maxRetries: 1, baseDelayMs: 5 },
+    }, { access_token: "tok", refresh_token: "rt-x", token_type: "DPoP", expires_in: 0 });
+    const a = await settle(s.fetch(foreign + "/foreign/x"));
+    const b = await settle(s.fetch(foreign + "/foreign/x"));
+    return { a, b, auth: s.isAuthenticated(), ended: events.filter((e) => e.type === "session-expired").length };
+  }, h.foreign);
+  h.page.off("console", onConsole);
+  assert.equal(r.a.e.name, "RefreshUnavailableError", "use_dpop_nonce says nothing about the refresh token");
+  assert.equal(r.b.e.name, "RefreshUnavailableError");
+  assert.equal(r.auth, true);
+  assert.equal(r.ended, 0);
+  assert.ok((await h.stats()).counts.refreshFaults >= 2, "the token endpoint was asked, and asked for a nonce");
+  assert.equal(warnings.length, 1, "told once: " + warnings.join(" | "));
+});
