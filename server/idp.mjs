@@ -24,7 +24,7 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
   const { default: Provider } = await import("oidc-provider");
   const server = http.createServer();
   const issuer = `http://127.0.0.1:${await listen(server, "127.0.0.1", port)}`;
-  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0, useDpopNonce: 0, proofs: 0, boundGrants: 0 };
+  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0, useDpopNonce: 0, proofs: 0, boundGrants: 0, revocationProofs: 0 };
   const provider = new Provider(issuer, {
     clients: [{
       client_id: "spa",
@@ -67,6 +67,7 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
   server.on("request", (req, res) => {
     if (req.url.startsWith("/me")) counts.userinfo++;
     if (req.headers.dpop) counts.proofs++;
+    if (req.headers.dpop && req.url.startsWith("/token/revocation")) counts.revocationProofs++;
     callback(req, res);
   });
   const resource = await startDpopResource(provider);

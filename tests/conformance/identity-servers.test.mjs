@@ -417,6 +417,21 @@ test("oidc-provider, dpop: backoff and the 401 rule are unchanged: a 429 is retr
   assert.equal(replayed.auth, true);
 });
 
+test("oidc-provider, dpop: logout({ revoke: true }) sends its revocation with a proof; the grant is revoked at the server; the event says so", async () => {
+  const { page } = await loginOidc("pia", { storageKey: "conf-dpop-revoke", more: { dpop: true } });
+  op.reset();
+  const ended = await page.evaluate(async () => {
+    const ended = [];
+    s.addEventListener("session-expired", (e) => ended.push(e.detail));
+    await s.logout({ revoke: true });
+    return ended;
+  });
+  await page.close();
+  assert.deepEqual(ended, [{ reason: "logout", revoked: true }]);
+  assert.ok(op.counts.revocationProofs >= 1, "the revocation request carried a DPoP proof");
+  assert.ok(op.counts.revoked >= 1, "the grant was revoked at the server");
+});
+
 test("oidc-provider, dpop: two tabs share one key from IndexedDB: a second tab's calls are accepted with the first tab's tokens, and a storm in both makes one refresh grant", async () => {
   const more = { dpop: true, storage: "local" };
   const { page: a } = await loginOidc("mia", { storageKey: "conf-dpop-tabs", more });
