@@ -20,15 +20,16 @@ use crate::core::refresh_answer::{
 };
 use crate::core::token::TokenInput;
 
-/// What the core's classifiers read of an answer, with its body read as `B`.
-fn answer_of<'a, B>(a: &'a Answer, body: Option<&'a B>) -> EndpointAnswer<'a, B> {
-    EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: a.error_type.as_deref(), body }
+/// What the core's classifiers read of an answer: the error the form names, and its body read
+/// as `B`.
+fn answer_of<'a, B>(a: &'a Answer, error_type: Option<&'a str>, body: Option<&'a B>) -> EndpointAnswer<'a, B> {
+    EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type, body }
 }
 
 /// What Cognito's answer means, by the `cognito` form's rules (refresh and revocation).
 pub fn cognito_verdict(a: &Answer) -> RefreshVerdict {
     let parsed = read::object(&a.json).map(|o| CognitoBody::read(&o));
-    classify_cognito(answer_of(a, parsed.as_ref()), js::now())
+    classify_cognito(answer_of(a, a.error_type.as_deref(), parsed.as_ref()), js::now())
 }
 
 /// What a token endpoint's answer means, by the `oauth2` form's rules (refresh, code exchange,
@@ -37,9 +38,7 @@ pub fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
     let body = read::object(&a.json).map(|o| TokenInput::read(&o));
     // the error this form names is the body's `error`
     let error = js::get_str(&a.json, "error");
-    let answer =
-        EndpointAnswer { status: a.status, retry_after: a.retry_after.as_deref(), error_type: error.as_deref(), body: body.as_ref() };
-    classify_oauth2(answer, js::now())
+    classify_oauth2(answer_of(a, error.as_deref(), body.as_ref()), js::now())
 }
 
 /// One attempt: the verdict, and the HTTP status seen (0: none). `url`: where the server forms
