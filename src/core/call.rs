@@ -3,7 +3,8 @@
 //! The shell drives it like a quinn-proto connection: ask [`Call::next`] what to do (send with
 //! this token, sleep until t, run or join a refresh, fail), do it, report the answer with
 //! [`Call::on_answer`], repeat. The call keeps its own counts, so it is bounded by construction:
-//! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401.
+//! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401, plus
+//! one resend when a server asks for a DPoP nonce.
 
 use super::retry::{classify_api, is_idempotent, Answer, ApiClass};
 use super::session::{Access, CallError, FlightId, On401, Session, Warning};
