@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Release build: cargo (wasm32) → wasm-bindgen --target web → closure shims no one calls out
-# of the table (scripts/drop-dead-slots.mjs) → wasm-opt -Oz → short import and
+# of the table (scripts/drop-dead-slots.mjs) → wasm-opt -Oz → functions ordered for gzip
+# (scripts/order-functions.mjs, then wasm-opt --reorder-functions-by-name) → short import and
 # export names (wasm-opt, then scripts/minify-names.mjs on wasm-bindgen's glue as written) →
 # esbuild minifies the glue and bundles it with the error classes and the snippet → pkg/.
 #   pkg/sessionguard.js        the package entry (js/sessionguard.js: loads the module, exports)
@@ -46,9 +47,15 @@ say "wasm-opt -Oz"
 # --low-memory-unused: Rust puts the stack at the bottom of memory, so its first KB is reached
 # only by a stack about to overflow (which is fatal anyway); address arithmetic folds into offsets.
 # shellcheck disable=SC2086
-"$WASM_OPT" -Oz --converge --low-memory-unused $FEATURES --strip-debug --strip-producers --strip-target-features \
+# --debuginfo keeps the names for the next step
+"$WASM_OPT" -Oz --converge --low-memory-unused $FEATURES --debuginfo \
   pkg/sessionguard_bg.wasm -o pkg/sessionguard_bg.wasm.opt
-mv pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm
+say "functions ordered for gzip"
+node scripts/order-functions.mjs pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm.named
+# shellcheck disable=SC2086
+"$WASM_OPT" $FEATURES --reorder-functions-by-name --strip-debug --strip-producers --strip-target-features \
+  pkg/sessionguard_bg.wasm.named -o pkg/sessionguard_bg.wasm
+rm pkg/sessionguard_bg.wasm.opt pkg/sessionguard_bg.wasm.named
 say "short import and export names"
 # the names map goes to stdout; scripts/minify-names.mjs applies it to the glue (the features
 # are named: the module no longer says which it uses)
