@@ -13,6 +13,7 @@
 // Every rename must match exactly where it is expected; anything else stops the build, so a
 // wasm-bindgen that writes its glue differently fails here, not in a user's page.
 import { readFileSync, writeFileSync } from "node:fs";
+import { encodeName, leb, readLeb, readName, replaced, sections } from "./wasm-bytes.mjs";
 
 const [mapFile, wasmFile, glueFile, dtsFile] = process.argv.slice(2);
 const fail = (why) => {
@@ -90,55 +91,22 @@ console.log(`minify-names: ${map.imports.length} imports, ${map.exports.length} 
 
 /** The module with export `from` renamed `to` (the export section rewritten; nothing else moves). */
 function renameExport(bytes, from, to) {
-  const leb = (n) => {
-    const out = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return out;
-  };
-  const readLeb = (at) => {
-    let n = 0;
-    let shift = 0;
-    let b;
-    do {
-      b = bytes[at++];
-      n |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80);
-    return [n >>> 0, at];
-  };
-  const enc = new TextEncoder();
-  const dec = new TextDecoder();
-  let at = 8; // magic and version
-  while (at < bytes.length) {
-    const id = bytes[at];
-    const [size, start] = readLeb(at + 1);
-    if (id !== 7) {
-      at = start + size;
-      continue;
+  const s = sections(bytes).find((x) => x.id === 7);
+  if (!s) fail("the module has no export section");
+  let [count, p] = readLeb(bytes, s.body);
+  const body = [leb(count)];
+  let renamed = 0;
+  for (let i = 0; i < count; i++) {
+    let text;
+    [text, p] = readName(bytes, p);
+    const [, r] = readLeb(bytes, p + 1); // kind byte, then index
+    if (text === from) {
+      text = to;
+      renamed++;
     }
-    let [count, p] = readLeb(start);
-    const body = [...leb(count)];
-    let renamed = 0;
-    for (let i = 0; i < count; i++) {
-      const [len, q] = readLeb(p);
-      let name = dec.decode(bytes.subarray(q, q + len));
-      p = q + len;
-      const [, r] = readLeb(p + 1); // kind byte, then index
-      if (name === from) {
-        name = to;
-        renamed++;
-      }
-      const n = enc.encode(name);
-      body.push(...leb(n.length), ...n, ...bytes.subarray(p, r));
-      p = r;
-    }
-    if (renamed !== 1 || p !== start + size) fail(`could not rename the export ${from} to ${to}`);
-    return Buffer.concat([bytes.subarray(0, at), Buffer.from([7, ...leb(body.length), ...body]), bytes.subarray(start + size)]);
+    body.push(encodeName(text), bytes.subarray(p, r));
+    p = r;
   }
-  fail("the module has no export section");
+  if (renamed !== 1 || p !== s.end) fail(`could not rename the export ${from} to ${to}`);
+  return replaced(bytes, s, 7, Buffer.concat(body));
 }

@@ -19,82 +19,50 @@
 // usage: node scripts/order-functions.mjs <in.wasm> <out.wasm>   (in.wasm has a name section)
 import { readFileSync, writeFileSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
+import { encodeName, leb, readLeb, readName, replaced, sections } from "./wasm-bytes.mjs";
 
 /** Moves tried after the greedy chain: about 5 ms each on the current module. */
 const MOVES = 3000;
 
-function uleb(buf, pos) {
-  let value = 0;
-  let shift = 0;
-  let byte;
-  do {
-    byte = buf[pos++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return [value, pos];
-}
-
-function encode(n) {
-  const out = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return Buffer.from(out);
-}
-
-function skipName(buf, pos) {
-  const [len, p] = uleb(buf, pos);
-  return p + len;
-}
-
-/** The sections, the number of imported functions and the bodies of the defined ones. */
+/** The name section, the number of imported functions and the bodies of the defined ones. */
 function read(buf) {
-  const sections = [];
-  for (let pos = 8; pos < buf.length; ) {
-    const [size, body] = uleb(buf, pos + 1);
-    sections.push({ id: buf[pos], start: pos, body, end: body + size });
-    pos = body + size;
-  }
+  const all = sections(buf);
   let imported = 0;
   const bodies = [];
-  for (const s of sections) {
+  for (const s of all) {
     if (s.id === 2) {
-      let [count, p] = uleb(buf, s.body);
+      let [count, p] = readLeb(buf, s.body);
       for (let i = 0; i < count; i++) {
-        p = skipName(buf, skipName(buf, p));
+        [, p] = readName(buf, p); // module
+        [, p] = readName(buf, p); // field
         const kind = buf[p++];
-        let limits;
         if (kind === 0) {
           imported++;
-          [, p] = uleb(buf, p); // type index
+          [, p] = readLeb(buf, p); // type index
         } else if (kind === 1 || kind === 2) {
           if (kind === 1) p++; // reference type
-          limits = buf[p++];
-          [, p] = uleb(buf, p);
-          if (limits & 1) [, p] = uleb(buf, p);
+          const limits = buf[p++];
+          [, p] = readLeb(buf, p);
+          if (limits & 1) [, p] = readLeb(buf, p);
         } else if (kind === 3) {
           p += 2; // value type, mutability
         } else if (kind === 4) {
           p++; // tag attribute
-          [, p] = uleb(buf, p);
+          [, p] = readLeb(buf, p);
         } else {
           throw new Error(`order-functions: an import of unknown kind ${kind}`);
         }
       }
     } else if (s.id === 10) {
-      let [count, p] = uleb(buf, s.body);
+      let [count, p] = readLeb(buf, s.body);
       for (let i = 0; i < count; i++) {
-        const [size, q] = uleb(buf, p);
+        const [size, q] = readLeb(buf, p);
         bodies.push(buf.subarray(q, q + size));
         p = q + size;
       }
     }
   }
-  const names = sections.find((s) => s.id === 0 && buf.subarray(s.body + 1, s.body + 5).toString() === "name" && buf[s.body] === 4);
+  const names = all.find((s) => s.name === "name");
   if (!names) throw new Error("order-functions: the module has no name section (run wasm-opt with --debuginfo)");
   return { names, imported, bodies };
 }
@@ -145,18 +113,16 @@ function order(bodies) {
 
 /** `buf` with a name section that names imports `!<index>` and defined functions `o<rank>`. */
 function renamed(buf, info, ranks) {
-  const parts = [];
-  const total = info.imported + ranks.length;
-  parts.push(encode(total));
-  const name = (idx, text) => parts.push(encode(idx), encode(text.length), Buffer.from(text));
-  for (let i = 0; i < info.imported; i++) name(i, "!" + String(i).padStart(7, "0"));
   const rankOf = new Array(ranks.length);
   ranks.forEach((fn, rank) => (rankOf[fn] = rank));
-  for (let fn = 0; fn < ranks.length; fn++) name(info.imported + fn, "o" + String(rankOf[fn]).padStart(7, "0"));
-  const sub = Buffer.concat(parts);
-  const content = Buffer.concat([encode(4), Buffer.from("name"), Buffer.from([1]), encode(sub.length), sub]);
-  const section = Buffer.concat([Buffer.from([0]), encode(content.length), content]);
-  return Buffer.concat([buf.subarray(0, info.names.start), section, buf.subarray(info.names.end)]);
+  const entries = [leb(info.imported + ranks.length)];
+  const add = (idx, text) => entries.push(leb(idx), encodeName(text));
+  for (let i = 0; i < info.imported; i++) add(i, "!" + String(i).padStart(7, "0"));
+  for (let fn = 0; fn < ranks.length; fn++) add(info.imported + fn, "o" + String(rankOf[fn]).padStart(7, "0"));
+  const functionNames = Buffer.concat(entries);
+  // the custom section's name, then subsection 1 (function names)
+  const body = Buffer.concat([encodeName("name"), Buffer.from([1]), leb(functionNames.length), functionNames]);
+  return replaced(buf, info.names, 0, body);
 }
 
 const [input, output] = process.argv.slice(2);
