@@ -6,16 +6,17 @@
 // 16-digit hash, and each closure export after its full Rust type: about 11 KB of names that
 // appeared twice (module and glue) and that gzip cannot shrink much (the hashes are random).
 //
-//   node scripts/minify-names.mjs <map.json> <module.wasm> <glue.js> <module.wasm.d.ts>
+//   node scripts/minify-names.mjs <map.json> <module.wasm> <glue.js> <module.wasm.d.ts> <out-name>
 //
-// It also points the glue at the module's shipped file name (`sessionguard_bg.wasm`).
+// (<out-name>: wasm-bindgen's --out-name, such as `sessionguard_glue`.) It also drops the glue's
+// own default URL of the module (the entry always hands the module over).
 //
 // Every rename must match exactly where it is expected; anything else stops the build, so a
 // wasm-bindgen that writes its glue differently fails here, not in a user's page.
 import { readFileSync, writeFileSync } from "node:fs";
 import { encodeName, leb, readLeb, readName, replaced, sections } from "./wasm-bytes.mjs";
 
-const [mapFile, wasmFile, glueFile, dtsFile] = process.argv.slice(2);
+const [mapFile, wasmFile, glueFile, dtsFile, outName] = process.argv.slice(2);
 const fail = (why) => {
   console.error(`minify-names: ${why}`);
   process.exit(1);
@@ -43,7 +44,8 @@ let js = readFileSync(glueFile, "utf8");
 
 // 1. the glue's own imports: `name: function…` keys of `import0`, handed over under the module's
 // name (`"<module>": import0`); snippet modules are handed over whole (`"<module>": importN`)
-const MAIN = "./sessionguard_glue_bg.js";
+if (!outName) fail("usage: minify-names.mjs <map.json> <module.wasm> <glue.js> <module.wasm.d.ts> <out-name>");
+const MAIN = `./${outName}_bg.js`;
 const keyOf = `"${MAIN}": import0,`;
 if (js.split(keyOf).length !== 2) fail(`the glue's import object "${MAIN}" was not found once`);
 js = js.replace(keyOf, `${JSON.stringify(module)}: import0,`);
@@ -79,9 +81,14 @@ for (const [name, short] of map.exports) {
 // renames those, and build.sh checks that none is left after it)
 const left = js.match(/__wbg_[\w$]+_[0-9a-f]{16}(?=:)|\.wasm_bindgen_[0-9a-f]{16}___convert|"\.\/[^"]+": import/);
 if (left) fail(`the glue still names ${left[0]}`);
-const wasmName = "sessionguard_glue_bg.wasm";
-if (js.split(wasmName).length !== 2) fail(`the glue names ${wasmName} not once`);
-writeFileSync(glueFile, js.replace(wasmName, "sessionguard_bg.wasm"));
+// the glue's own default, a URL fetched with the global `fetch`, goes: the package's entries
+// always hand the glue the module (read from disk, or fetched with the `fetch` captured when the
+// entry loaded), and a second `new URL(…, import.meta.url)` would only make bundlers emit the
+// file twice, and Next.js's server bundles rewrite it into a URL that cannot be fetched
+const fallback = `\n    if (module_or_path === undefined) {\n        module_or_path = new URL('${outName}_bg.wasm', import.meta.url);\n    }\n`;
+if (js.split(fallback).length !== 2) fail(`the glue's default module URL (${outName}_bg.wasm) was not found once`);
+if (js.split(`${outName}_bg.wasm`).length !== 2) fail(`the glue names ${outName}_bg.wasm elsewhere too`);
+writeFileSync(glueFile, js.replace(fallback, "\n"));
 
 // 3. the module's declarations
 const exports = new Map(map.exports);

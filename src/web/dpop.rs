@@ -58,6 +58,11 @@ pub struct Dpop {
 }
 
 impl Dpop {
+    /// [`Dpop::new`], as the lite build's stand-in (`dpop_off.rs`) has it: `None` there.
+    pub fn start(scope: Option<String>) -> Option<Dpop> {
+        Some(Dpop::new(scope))
+    }
+
     /// Starts loading (or making) the key: kept in IndexedDB under `scope`, or in memory only
     /// when `scope` is `None`.
     pub fn new(scope: Option<String>) -> Dpop {

@@ -64,6 +64,15 @@ pub fn type_error(msg: &str) -> JsValue {
     js_sys::TypeError::new(&["sessionguard: ", msg].concat()).into()
 }
 
+/// What the lite build says when asked for what only the full build has (the lite entry says
+/// the same of `signIn` and `handleRedirect`, which its class does not have).
+#[cfg(not(feature = "dpop"))]
+pub const FULL_ONLY_DPOP: &str = "option `dpop` is not in sessionguard/lite: import from \"sessionguard\" (the full build) for DPoP";
+#[cfg(feature = "dpop")]
+pub const FULL_ONLY_DPOP: &str = "";
+#[cfg(not(feature = "signin"))]
+pub const FULL_ONLY_SIGNOUT: &str = "logout({ revoke, redirect }) is not in sessionguard/lite: import from \"sessionguard\" (the full build) to sign out at the identity server";
+
 /// A short description of a value JavaScript handed in, for error messages: its type, or for
 /// an object its keys.
 pub fn describe(v: &JsValue) -> String {

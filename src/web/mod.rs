@@ -18,8 +18,16 @@
 //! inside another method), returns `Result` for bad input (a `TypeError`, never a panic), and
 //! async methods return promises driven by futures that hold `Rc`s, not borrows.
 
+// The lite build (no `signin` feature) leaves the sign-in's helpers unused; the full build, which
+// clippy checks with -D warnings, still reports dead code.
+#![cfg_attr(not(feature = "signin"), allow(dead_code))]
+
 mod axios;
 mod channel;
+#[cfg(feature = "dpop")]
+mod dpop;
+#[cfg(not(feature = "dpop"))]
+#[path = "dpop_off.rs"]
 mod dpop;
 mod driver;
 mod endpoints;
@@ -31,7 +39,9 @@ mod locks;
 mod options;
 mod read;
 mod refresher;
+#[cfg(feature = "signin")]
 mod signin;
+#[cfg(feature = "signin")]
 mod signout;
 mod state;
 mod storage;
@@ -193,11 +203,23 @@ impl SessionManager {
         if self.inner.is_disposed() {
             return Promise::resolve(&JsValue::UNDEFINED);
         }
-        signout::logout(&self.inner, &options)
+        #[cfg(feature = "signin")]
+        return signout::logout(&self.inner, &options);
+        // the lite build: here only
+        #[cfg(not(feature = "signin"))]
+        match options::logout_options(&options) {
+            Ok((false, false)) => {
+                self.inner.with(|s| s.logout());
+                Promise::resolve(&JsValue::UNDEFINED)
+            }
+            Ok(_) => Promise::reject(&type_error(errors::FULL_ONLY_SIGNOUT)),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// Signs in with the authorization code flow and PKCE: to the identity server's login page,
     /// or (with `returnUrl: true`) the URL of it.
+    #[cfg(feature = "signin")]
     #[wasm_bindgen(js_name = signIn)]
     pub fn sign_in(&self, options: JsValue) -> Promise {
         signin::sign_in(&self.inner, options)
@@ -205,6 +227,7 @@ impl SessionManager {
 
     /// The redirect back from the identity server (default: `location.href`): checked,
     /// exchanged, and the session started; resolves with the `appState` given to `signIn`.
+    #[cfg(feature = "signin")]
     #[wasm_bindgen(js_name = handleRedirect)]
     pub fn handle_redirect(&self, url: JsValue) -> Promise {
         signin::handle_redirect(&self.inner, url)

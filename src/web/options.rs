@@ -336,6 +336,9 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
     };
     let (refresh, server) = c.refresher(&js::get(o, "refresh"));
     let dpop = c.flag(o, "dpop", "").unwrap_or(false);
+    if dpop && !cfg!(feature = "dpop") {
+        c.fail(&[super::errors::FULL_ONLY_DPOP]);
+    }
     if dpop && !matches!(refresh, Refresher::OAuth2) {
         let form = match refresh {
             Refresher::Cognito { .. } => "Cognito does not support DPoP",
@@ -362,4 +365,19 @@ pub fn parse(o: &JsValue) -> Result<Options, JsValue> {
         dpop,
     };
     c.finish(opts)
+}
+
+/// What `logout(options)` was asked: revoke at the server, then redirect to it.
+pub fn logout_options(options: &JsValue) -> Result<(bool, bool), JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok((false, false));
+    }
+    if !options.is_object() || options.is_function() {
+        return Err(type_error(&["logout() takes { revoke?, redirect? }, got ", &describe(options)].concat()));
+    }
+    let mut c = Check::new();
+    c.keys(options, &["revoke", "redirect"], "logout.");
+    let revoke = c.flag(options, "revoke", "logout.").unwrap_or(false);
+    let redirect = c.flag(options, "redirect", "logout.").unwrap_or(false);
+    c.finish((revoke, redirect))
 }

@@ -10,10 +10,10 @@ use std::rc::Rc;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use super::errors::{describe, type_error};
+use super::errors::type_error;
 use super::http;
 use super::js;
-use super::options::{Check, Refresher};
+use super::options::{logout_options, Refresher};
 use super::refresher::{cognito_headers, cognito_verdict, oauth2_verdict};
 use super::state::Inner;
 use super::wait;
@@ -22,25 +22,10 @@ use crate::core::discovery::Endpoints;
 use crate::core::session::Ending;
 use crate::core::signout::{end_session_query, judge, may_send_token, Revocation};
 
-/// What `logout(options)` was asked: revoke at the server, then redirect to it.
-fn asked(options: &JsValue) -> Result<(bool, bool), JsValue> {
-    if options.is_undefined() || options.is_null() {
-        return Ok((false, false));
-    }
-    if !options.is_object() || options.is_function() {
-        return Err(type_error(&["logout() takes { revoke?, redirect? }, got ", &describe(options)].concat()));
-    }
-    let mut c = Check::new();
-    c.keys(options, &["revoke", "redirect"], "logout.");
-    let revoke = c.flag(options, "revoke", "logout.").unwrap_or(false);
-    let redirect = c.flag(options, "redirect", "logout.").unwrap_or(false);
-    c.finish((revoke, redirect))
-}
-
 /// `logout(options)`: ends the session here at once; the promise settles when the server's
 /// part is done (at once for a plain logout). Bad options reject, and end nothing.
 pub fn logout(inner: &Rc<Inner>, options: &JsValue) -> Promise {
-    let (revoke, redirect) = match asked(options) {
+    let (revoke, redirect) = match logout_options(options) {
         Ok(a) => a,
         Err(e) => return Promise::reject(&e),
     };

@@ -108,7 +108,7 @@ impl Inner {
         }
         let own_fetch = http::global_fetch().map(http::raw_fetch);
         // the key is kept where the tokens are: in memory with them, else in IndexedDB
-        let dpop = opts.dpop.then(|| Dpop::new((opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone())));
+        let dpop = if opts.dpop { Dpop::start((opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone())) } else { None };
         let target = EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
         let inner = Rc::new_cyclic(|me| Inner {
             session: RefCell::new(session),

@@ -4,7 +4,7 @@
 // cognito-local), and requests counted at the servers.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { start } from "../e2e/harness.mjs";
+import { start, FULL_ONLY, LITE } from "../e2e/harness.mjs";
 import { startOidcProvider, startCognitoLocal } from "../../server/idp.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -56,7 +56,9 @@ async function passLoginPages(page, user) {
  * pages in Chromium, the code exchanged by sessionguard. Returns the page, the tokens as the
  * session stored them (a token answer), and what the app saw. */
 async function loginOidc(user = "alice", { storageKey = "conf-login", appState = { to: "/inbox" }, more = {} } = {}) {
-  const page = await h.openPage(APP);
+  // on a lite run, the sign-in that sets the test up is the full build's; the test goes on in a
+  // lite page
+  let page = await h.openPage(APP + (LITE ? "?full" : ""));
   const options = signInOptions(storageKey, more);
   await toLoginPage(page, options, { appState, extraParams: { prompt: "login consent" } });
   await passLoginPages(page, user);
@@ -70,6 +72,10 @@ async function loginOidc(user = "alice", { storageKey = "conf-login", appState =
   }, { options, key: storageKey });
   assert.ok(seen.rec && seen.rec.a && seen.rec.r, "a real sign-in stored tokens: " + JSON.stringify(seen));
   const login = { access_token: seen.rec.a, refresh_token: seen.rec.r, id_token: seen.rec.i };
+  if (LITE) {
+    await page.close();
+    page = await h.openPage(APP);
+  }
   return { page, login, seen, callbackUrl };
 }
 
@@ -165,7 +171,7 @@ const refreshAtServer = async (refreshToken) => (await fetch(op.issuer + "/token
   body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: "spa" }),
 })).status;
 
-test("oidc-provider: signIn() and handleRedirect() sign in through the real login and consent pages; refresh and userInfo through discovery", async () => {
+test("oidc-provider: signIn() and handleRedirect() sign in through the real login and consent pages; refresh and userInfo through discovery", FULL_ONLY, async () => {
   const { page, seen, login } = await loginOidc("grace", { storageKey: "conf-signin", appState: { to: "/inbox", n: 7 } });
   assert.deepEqual(seen.appState, { to: "/inbox", n: 7 }, "the app state comes back");
   assert.equal(seen.search, "", "code, state and iss are gone from the address bar");
@@ -189,7 +195,7 @@ test("oidc-provider: signIn() and handleRedirect() sign in through the real logi
   assert.ok(login.refresh_token);
 });
 
-test("oidc-provider: logout({ revoke: true }) revokes the refresh token at the server; the event says so; the token is refused afterwards", async () => {
+test("oidc-provider: logout({ revoke: true }) revokes the refresh token at the server; the event says so; the token is refused afterwards", FULL_ONLY, async () => {
   const { page, login } = await loginOidc("heidi", { storageKey: "conf-revoke" });
   op.reset();
   const r = await page.evaluate(async () => {
@@ -208,7 +214,7 @@ test("oidc-provider: logout({ revoke: true }) revokes the refresh token at the s
   assert.equal(await refreshAtServer(login.refresh_token), 400, "the revoked refresh token is refused by the server");
 });
 
-test("oidc-provider: logout({ redirect: true }) goes to the end-session endpoint with id_token_hint and comes back", async () => {
+test("oidc-provider: logout({ redirect: true }) goes to the end-session endpoint with id_token_hint and comes back", FULL_ONLY, async () => {
   const { page, login } = await loginOidc("ivan", { storageKey: "conf-end" });
   await Promise.all([
     page.waitForURL((u) => u.href.startsWith(op.issuer), { timeout: 10_000 }),
@@ -222,7 +228,7 @@ test("oidc-provider: logout({ redirect: true }) goes to the end-session endpoint
   await page.close();
 });
 
-test("oidc-provider: a tampered state is refused (state-mismatch), nothing stored; the real redirect still signs in", async () => {
+test("oidc-provider: a tampered state is refused (state-mismatch), nothing stored; the real redirect still signs in", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   await toLoginPage(page, signInOptions("conf-tamper"), { extraParams: { prompt: "login consent" } });
   await passLoginPages(page, "judy");
@@ -244,7 +250,7 @@ test("oidc-provider: a tampered state is refused (state-mismatch), nothing store
   assert.equal(r.auth, true, "the forged redirect did not cancel the real sign-in");
 });
 
-test("oidc-provider: a replayed redirect finds nothing (state-mismatch) and a replayed code is refused (code-rejected); nothing stored", async () => {
+test("oidc-provider: a replayed redirect finds nothing (state-mismatch) and a replayed code is refused (code-rejected); nothing stored", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   await toLoginPage(page, signInOptions("conf-replay"), { extraParams: { prompt: "login consent" } });
   await passLoginPages(page, "ken");
@@ -271,7 +277,7 @@ test("oidc-provider: a replayed redirect finds nothing (state-mismatch) and a re
   assert.equal(op.counts.codeGrants, 1, "the code was exchanged once");
 });
 
-test("oidc-provider: a user who cancels at the login page comes back with access_denied: SignInError, nothing stored", async () => {
+test("oidc-provider: a user who cancels at the login page comes back with access_denied: SignInError, nothing stored", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   await toLoginPage(page, signInOptions("conf-denied"), { extraParams: { prompt: "login consent" } });
   await page.click("a[href$='/abort']"); // oidc-provider's "[ Cancel ]"
@@ -294,7 +300,7 @@ const cognito = () => ({ type: "cognito", clientId: cg.clientId, endpoint: cg.en
 
 // ---- DPoP (RFC 9449): oidc-provider binds the tokens, our resource server checks every proof ----
 
-test("oidc-provider, dpop: sign-in binds the tokens to the page's key after the token endpoint's nonce dance; fetch and axios calls carry proofs the resource server verifies (its nonce asked for once per nonce); userInfo with a proof; a storm makes one bound refresh grant", async () => {
+test("oidc-provider, dpop: sign-in binds the tokens to the page's key after the token endpoint's nonce dance; fetch and axios calls carry proofs the resource server verifies (its nonce asked for once per nonce); userInfo with a proof; a storm makes one bound refresh grant", FULL_ONLY, async () => {
   const { page, seen } = await loginOidc("kim", { storageKey: "conf-dpop", more: { dpop: true } });
   assert.equal(seen.rec.d, true, "the stored token set is DPoP-bound");
   assert.equal(op.counts.codeGrants, 1);
@@ -344,7 +350,7 @@ test("oidc-provider, dpop: sign-in binds the tokens to the page's key after the 
   assert.deepEqual(op.resource.counts.refused, {});
 });
 
-test("oidc-provider, dpop: a stolen refresh token is refused by the server without the key, and a stolen access token is refused by the resource; the page's own session goes on", async () => {
+test("oidc-provider, dpop: a stolen refresh token is refused by the server without the key, and a stolen access token is refused by the resource; the page's own session goes on", FULL_ONLY, async () => {
   const { page, seen } = await loginOidc("lena", { storageKey: "conf-dpop-theft", more: { dpop: true } });
   op.reset();
   // what an injected script could read from storage, used elsewhere (here: from Node)
@@ -367,7 +373,7 @@ test("oidc-provider, dpop: a stolen refresh token is refused by the server witho
   assert.equal(op.counts.refreshGrants, 1);
 });
 
-test("oidc-provider, dpop: a nonce challenge whose nonce the page cannot read (not exposed by CORS) goes back as the 401 it is, once, with one console warning: no refresh, no logout", async () => {
+test("oidc-provider, dpop: a nonce challenge whose nonce the page cannot read (not exposed by CORS) goes back as the 401 it is, once, with one console warning: no refresh, no logout", FULL_ONLY, async () => {
   const { page } = await loginOidc("nora", { storageKey: "conf-dpop-cors", more: { dpop: true } });
   const warnings = [];
   page.on("console", (m) => { if (m.type() === "warning" && m.text().includes("DPoP-Nonce")) warnings.push(m.text()); });
@@ -386,7 +392,7 @@ test("oidc-provider, dpop: a nonce challenge whose nonce the page cannot read (n
   assert.equal(warnings.length, 1, "told once: " + warnings.join(" | "));
 });
 
-test("oidc-provider, dpop: backoff and the 401 rule are unchanged: a 429 is retried with a new proof, a 401 about the token refreshes once (a bound grant) and replays with a proof for the new token", async () => {
+test("oidc-provider, dpop: backoff and the 401 rule are unchanged: a 429 is retried with a new proof, a 401 about the token refreshes once (a bound grant) and replays with a proof for the new token", FULL_ONLY, async () => {
   const { page } = await loginOidc("olga", { storageKey: "conf-dpop-rules", more: { dpop: true } });
   const url = op.resource.url;
   await page.evaluate((url) => s.fetch(url), url); // the resource's nonce, learnt
@@ -417,7 +423,7 @@ test("oidc-provider, dpop: backoff and the 401 rule are unchanged: a 429 is retr
   assert.equal(replayed.auth, true);
 });
 
-test("oidc-provider, dpop: logout({ revoke: true }) sends its revocation with a proof; the grant is revoked at the server; the event says so", async () => {
+test("oidc-provider, dpop: logout({ revoke: true }) sends its revocation with a proof; the grant is revoked at the server; the event says so", FULL_ONLY, async () => {
   const { page } = await loginOidc("pia", { storageKey: "conf-dpop-revoke", more: { dpop: true } });
   op.reset();
   const ended = await page.evaluate(async () => {
@@ -432,7 +438,7 @@ test("oidc-provider, dpop: logout({ revoke: true }) sends its revocation with a 
   assert.ok(op.counts.revoked >= 1, "the grant was revoked at the server");
 });
 
-test("oidc-provider, dpop: two tabs share one key from IndexedDB: a second tab's calls are accepted with the first tab's tokens, and a storm in both makes one refresh grant", async () => {
+test("oidc-provider, dpop: two tabs share one key from IndexedDB: a second tab's calls are accepted with the first tab's tokens, and a storm in both makes one refresh grant", FULL_ONLY, async () => {
   const more = { dpop: true, storage: "local" };
   const { page: a } = await loginOidc("mia", { storageKey: "conf-dpop-tabs", more });
   const b = await h.openPage(APP);
@@ -461,7 +467,7 @@ test("oidc-provider, dpop: two tabs share one key from IndexedDB: a second tab's
   assert.deepEqual(op.resource.counts.refused, {});
 });
 
-test("dpop: the private key is non-extractable, kept in IndexedDB and nowhere else; with storage: \"memory\" nothing is kept; Cognito and refresh functions refuse the option", async () => {
+test("dpop: the private key is non-extractable, kept in IndexedDB and nowhere else; with storage: \"memory\" nothing is kept; Cognito and refresh functions refuse the option", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   const r = await page.evaluate(async ({ issuer, resource }) => {
     const options = (storage, storageKey) => ({ refresh: { type: "oauth2", tokenUrl: issuer + "/token", clientId: "spa" }, allowedOrigins: [resource], storage, storageKey, dpop: true });
@@ -566,7 +572,7 @@ test("cognito-local: a deleted user's refresh is refused: one session-expired, w
   assert.equal(cg.counts.api, 0, "nothing sent with a dead token");
 });
 
-test("cognito-local: logout({ revoke: true }) calls RevokeToken, backing off while throttled (400 TooManyRequestsException); the refresh token is refused afterwards", async () => {
+test("cognito-local: logout({ revoke: true }) calls RevokeToken, backing off while throttled (400 TooManyRequestsException); the refresh token is refused afterwards", FULL_ONLY, async () => {
   const auth = await cg.user("liam");
   cg.reset();
   cg.faults.throttleRevoke = 2;

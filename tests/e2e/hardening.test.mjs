@@ -2,7 +2,7 @@
 // to break sessionguard, or the rule that keeps its kind from coming back.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { start } from "./harness.mjs";
+import { start, FULL_ONLY } from "./harness.mjs";
 
 let h;
 before(async () => { h = await start(); });
@@ -279,7 +279,7 @@ test("free() without dispose(): the session is disposed, and its channel leaves 
   assert.deepEqual(h.errors.slice(errorsBefore), [], "no error thrown by a dropped handler");
 });
 
-test("dpop: a page without IndexedDB keeps the key in memory (one console warning) and still proves; a WebCrypto that throws or answers junk fails those calls, never the module (guarantee 10)", async () => {
+test("dpop: a page without IndexedDB keeps the key in memory (one console warning) and still proves; a WebCrypto that throws or answers junk fails those calls, never the module (guarantee 10)", FULL_ONLY, async () => {
   const warnings = [];
   const onConsole = (m) => { if (m.type() === "warning" && m.text().includes("IndexedDB")) warnings.push(m.text()); };
   h.page.on("console", onConsole);
@@ -325,7 +325,7 @@ test("dpop: a page without IndexedDB keeps the key in memory (one console warnin
   assert.deepEqual(r.unbound, { authorization: "Bearer tok-2", dpop: null }, "an unbound token: a bearer token, no proof");
 });
 
-test("dpop: without WebCrypto the option is refused at construction; a key that cannot be made fails the calls that need it, with no unhandled rejection", async () => {
+test("dpop: without WebCrypto the option is refused at construction; a key that cannot be made fails the calls that need it, with no unhandled rejection", FULL_ONLY, async () => {
   const before = h.errors.length;
   const r = await h.page.evaluate(async (foreign) => {
     const opts = { allowedOrigins: [foreign], dpop: true };
@@ -350,7 +350,7 @@ test("dpop: without WebCrypto the option is refused at construction; a key that 
   assert.deepEqual(h.errors.slice(before), [], "no unhandled rejection");
 });
 
-test("dpop: a token endpoint asking for a nonce the page cannot read (another origin, not exposed) is a transient failure with one console hint, never a logout", async () => {
+test("dpop: a token endpoint asking for a nonce the page cannot read (another origin, not exposed) is a transient failure with one console hint, never a logout", FULL_ONLY, async () => {
   await h.faults({ tokenMode: "dpop-nonce" });
   const warnings = [];
   const onConsole = (m) => { if (m.type() === "warning" && m.text().includes("DPoP-Nonce")) warnings.push(m.text()); };

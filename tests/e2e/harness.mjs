@@ -4,6 +4,13 @@ import { chromium } from "playwright-core";
 import { createDevServer } from "../../server/dev-server.mjs";
 
 export const CHROME = process.env.CHROME || "/usr/bin/chromium";
+/** `SG_FLAVOUR=lite`: the tiers run again against sessionguard/lite (scripts/test.sh); the test
+ * pages then load `/pkg/lite.js` (they are opened with `?lite`). */
+export const LITE = process.env.SG_FLAVOUR === "lite";
+/** The browser entry of the flavour under test, as the pages load it. */
+export const ENTRY = LITE ? "/pkg/lite.js" : "/pkg/sessionguard.js";
+/** Options of a test that needs what only the full build has (sign-in, DPoP): skipped on lite. */
+export const FULL_ONLY = { skip: LITE && "sign-in and DPoP are in the full build only" };
 export const CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
 
 export async function start({ extraStatic, page: pagePath = "/www/test.html", jsFlags } = {}) {
@@ -21,7 +28,8 @@ export async function start({ extraStatic, page: pagePath = "/www/test.html", js
   async function openPage(path = pagePath) {
     const page = await context.newPage();
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(origin + path);
+    // `?full`: the full entry even on a lite run (a sign-in that only sets a lite test up)
+    await page.goto(origin + path + (LITE && !path.includes("full") ? (path.includes("?") ? "&lite" : "?lite") : ""));
     await page.waitForFunction(() => window.sgReady || window.sgError, null, { timeout: 20_000 });
     const err = await page.evaluate(() => window.sgError);
     if (err) throw new Error("the page failed to load sessionguard: " + err);

@@ -3,7 +3,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { start } from "./harness.mjs";
+import { start, ENTRY, LITE } from "./harness.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 let h;
@@ -23,15 +23,15 @@ function listen(type) {
 test("before init(): a clear error that says what to do; SessionManager.create() initialises by itself", async () => {
   const t = await h.login();
   const page = await h.openPage("/www/bare.html");
-  const r = await page.evaluate(async (t) => {
-    const mod = await import("/pkg/sessionguard.js");
+  const r = await page.evaluate(async ({ t, entry }) => {
+    const mod = await import(entry);
     let early = null;
     try { new mod.SessionManager({}); } catch (e) { early = e.message; }
     const s = await mod.SessionManager.create({});
     s.setTokens(t); // the OAuth2 token answer, as the login endpoint gave it
     const status = (await s.fetch("/api/me")).status;
     return { early, status, isManager: s instanceof mod.SessionManager };
-  }, t);
+  }, { t, entry: ENTRY });
   await page.close();
   assert.match(r.early, /await init\(\)/);
   assert.match(r.early, /SessionManager\.create/);
@@ -181,20 +181,23 @@ test("the retry event also fires while the token endpoint is retried (detail.ref
   assert.match(r.retries[0].url, /\/oauth\/token$/);
 });
 
-test("Node >= 18: init() without arguments, then the manager works (as in Vitest or Jest)", () => {
-  const script = `
-    import init, { SessionManager, SessionExpiredError } from ${JSON.stringify(root + "pkg/sessionguard.js")};
-    await init();
-    const s = new SessionManager({ refresh: { type: "oauth2", tokenUrl: "https://id.example.com/token", clientId: "c" } });
-    let before = null;
-    try { await s.getAccessToken(); } catch (e) { before = e instanceof SessionExpiredError && e.reason; }
-    s.setTokens({ access_token: "abc", refresh_token: "r", expires_in: 3600 });
-    const created = await SessionManager.create({});
-    console.log(JSON.stringify({ before, token: await s.getAccessToken(), auth: s.isAuthenticated(), created: created.isAuthenticated() }));
-  `;
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
-  assert.deepEqual(JSON.parse(out.trim().split("\n").pop()), { before: "no-session", token: "abc", auth: true, created: false });
-});
+for (const [entry, what] of [[LITE ? "lite.node.js" : "sessionguard.node.js", "the Node entry"], [LITE ? "lite.js" : "sessionguard.js", "the browser entry, run in Node (a test runner that resolved it)"]]) {
+  test(`Node >= 18: init() without arguments, then the manager works (as in Vitest or Jest): ${what}`, () => {
+    const script = `
+      import init, { SessionManager, SessionExpiredError } from ${JSON.stringify(root + "pkg/" + entry)};
+      globalThis.fetch = () => { throw new Error("the module was fetched through the global fetch"); };
+      await init();
+      const s = new SessionManager({ refresh: { type: "oauth2", tokenUrl: "https://id.example.com/token", clientId: "c" } });
+      let before = null;
+      try { await s.getAccessToken(); } catch (e) { before = e instanceof SessionExpiredError && e.reason; }
+      s.setTokens({ access_token: "abc", refresh_token: "r", expires_in: 3600 });
+      const created = await SessionManager.create({});
+      console.log(JSON.stringify({ before, token: await s.getAccessToken(), auth: s.isAuthenticated(), created: created.isAuthenticated() }));
+    `;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.deepEqual(JSON.parse(out.trim().split("\n").pop()), { before: "no-session", token: "abc", auth: true, created: false });
+  });
+}
 
 test("a refresh function whose expiry is junk (expiresIn: NaN, expiresAt: NaN): its token is used (expiry from the JWT, else unknown), and the console says so once", async () => {
   const t = await expired();
@@ -216,4 +219,34 @@ test("a refresh function whose expiry is junk (expiresIn: NaN, expiresAt: NaN): 
   for (const key of ["expiresIn", "expiresAt"]) assert.deepEqual(r[key], { answered: 6, refreshed: [true], auth: true }, key);
   const told = warnings.filter((w) => w.includes("is not a number"));
   assert.equal(told.length, 2, "once per manager: " + warnings.join("\n"));
+});
+
+test("sessionguard/lite refuses signIn(), handleRedirect(), dpop and logout({ revoke, redirect }) with errors that name the full entry; its session works", async () => {
+  const t = await h.login();
+  const page = await h.openPage("/www/bare.html");
+  const r = await page.evaluate(async (t) => {
+    const lite = await import("/pkg/lite.js");
+    const s = await lite.SessionManager.create({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo" } });
+    const why = async (p) => { try { await p(); return "no error"; } catch (e) { return `${e.name}: ${e.message}`; } };
+    s.setTokens(t);
+    const status = (await s.fetch("/api/me")).status;
+    return {
+      status,
+      signIn: await why(() => s.signIn()),
+      handleRedirect: await why(() => s.handleRedirect("/?code=x&state=y")),
+      dpop: await why(() => new lite.SessionManager({ refresh: { type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo" }, dpop: true })),
+      revoke: await why(() => s.logout({ revoke: true })),
+      redirect: await why(() => s.logout({ redirect: true })),
+      stillAuthenticated: s.isAuthenticated(),
+      plain: await why(() => s.logout()),
+      after: s.isAuthenticated(),
+    };
+  }, t);
+  await page.close();
+  assert.equal(r.status, 200);
+  for (const k of ["signIn", "handleRedirect", "dpop", "revoke", "redirect"]) {
+    assert.match(r[k], /^TypeError: sessionguard: .*not in sessionguard\/lite: import from "sessionguard" \(the full build\)/, k);
+  }
+  assert.equal(r.stillAuthenticated, true, "a refused logout ends nothing");
+  assert.deepEqual([r.plain, r.after], ["no error", false], "a plain logout works");
 });

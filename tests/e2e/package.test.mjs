@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { start } from "./harness.mjs";
@@ -27,7 +27,8 @@ after(async () => {
 });
 
 test("the tarball holds the package and nothing else", () => {
-  for (const f of ["package.json", "README.md", "pkg/sessionguard.js", "pkg/sessionguard_bg.wasm", "pkg/sessionguard.d.ts"]) {
+  for (const f of ["package.json", "README.md", "pkg/sessionguard.js", "pkg/sessionguard.node.js", "pkg/sessionguard_bg.wasm", "pkg/sessionguard.d.ts",
+    "pkg/lite.js", "pkg/lite.node.js", "pkg/sessionguard_lite_bg.wasm", "pkg/lite.d.ts"]) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
   const stray = files.filter((f) => !/^(package\.json|README\.md|LICENSE.*|pkg\/.*)$/.test(f));
@@ -52,13 +53,40 @@ test("the module named by exports['.'] loads from the tarball and works", async 
   assert.deepEqual(r, { status: 200, noSession: "no-session", classes: "function" });
 });
 
-test("TypeScript: a typed user of the package compiles against the generated .d.ts", () => {
-  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "tests/types/tsconfig.json")], { cwd: root, encoding: "utf8", stdio: "pipe" });
+const tsc = (args, cwd = root) => {
+  try {
+    execFileSync(join(root, "node_modules/.bin/tsc"), args, { cwd, encoding: "utf8", stdio: "pipe" });
+  } catch (e) {
+    assert.fail(`tsc ${args.join(" ")} (in ${cwd}):\n${e.stdout}${e.stderr}`);
+  }
+};
+
+test("TypeScript: a typed user of both flavours (and of axios) compiles against the generated .d.ts", () => {
+  // tests/types: usage.ts (the full build, every event's detail, every error's fields), lite.ts
+  // (sessionguard/lite lacks signIn, handleRedirect, dpop, logout at the server), axios.ts
+  // (`skipAuth` in an axios config), tsc --strict without skipLibCheck
+  tsc(["-p", join(root, "tests/types/tsconfig.json")]);
 });
 
-test("size: the shipped wasm + JS stay within the budget kept in bench/size-budget.json", () => {
-  const budget = JSON.parse(readFileSync(join(root, "bench/size-budget.json"), "utf8")).totalGzipBytes;
-  const s = sizes();
-  console.log(`# size: ${s.total.gzip} B gzip (wasm ${s.wasm.gzip} + JS ${s.js.gzip}), budget ${budget} B`);
-  assert.ok(s.total.gzip <= budget, `${s.total.gzip} B gzip > budget ${budget} B`);
+test("TypeScript: the packed package, installed in an app without axios, compiles through its exports", () => {
+  // the tarball as npm installs it (no paths: package.json `exports` and its `types`
+  // conditions), in an app with no axios anywhere above it: the package's axios augmentation
+  // must not break it. no-axios.ts fails if axios is found after all.
+  const app = join(dir, "app");
+  mkdirSync(join(app, "node_modules"), { recursive: true });
+  cpSync(join(dir, "package"), join(app, "node_modules/sessionguard"), { recursive: true });
+  for (const f of ["check.ts", "usage.ts", "lite.ts", "no-axios.ts"]) cpSync(join(root, "tests/types", f), join(app, f));
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  const base = ["--strict", "--noEmit", "--skipLibCheck", "false", "--target", "es2020", "--lib", "es2020,dom", "check.ts", "usage.ts", "lite.ts", "no-axios.ts"];
+  tsc([...base, "--module", "es2020", "--moduleResolution", "bundler"], app);
+  tsc([...base, "--module", "nodenext", "--moduleResolution", "nodenext"], app);
 });
+
+for (const flavour of ["full", "lite"]) {
+  test(`size: the ${flavour} flavour (its module and all the JS its browser entry loads) stays within its budget in bench/size-budget.json`, () => {
+    const budget = JSON.parse(readFileSync(join(root, "bench/size-budget.json"), "utf8"))[flavour];
+    const s = sizes()[flavour];
+    console.log(`# size: ${flavour} ${s.total.gzip} B gzip (wasm ${s.wasm.gzip} + JS ${s.js.gzip}), budget ${budget} B`);
+    assert.ok(s.total.gzip <= budget, `${flavour}: ${s.total.gzip} B gzip > budget ${budget} B`);
+  });
+}
