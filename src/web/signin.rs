@@ -5,6 +5,7 @@
 //! the library's own requests (the captured `fetch`, no redirects, 30 s, retried with backoff
 //! when the server is throttled or overloaded).
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
@@ -22,6 +23,7 @@ use super::state::{claims_of, Inner};
 use super::storage;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::dpop::NonceResend;
 use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::signin::{authorize_query, challenge, judge_callback, wants_id_token, Callback, Failure, Pending, Secrets};
@@ -273,9 +275,11 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
                 ("client_id", &me.opts.server.client_id),
                 ("code_verifier", &pending.secrets.verifier),
             ];
+            // one DPoP nonce resend for the exchange, whatever its retries
+            let resend = Cell::new(NonceResend::default());
             let mut attempt = 0;
             let tokens = loop {
-                let a = http::post_form(&fetch, url, &form, me.proof(None)).await;
+                let a = http::post_form(&fetch, url, &form, me.proof(None, Some(&resend))).await;
                 match oauth2_verdict(&a) {
                     RefreshVerdict::Tokens(t) => break t,
                     RefreshVerdict::Transient { retry_after_ms } => {
