@@ -2,8 +2,8 @@
 //! rules (the secrets, the request, what the redirect back means, the ID token's checks) are
 //! the core's ([`crate::core::signin`], [`crate::core::id_token`]); here are WebCrypto (random
 //! bytes, SHA-256), `sessionStorage`, the address bar and the code exchange, which is one of
-//! the library's own requests (the captured `fetch`, no redirects, 30 s, retried with backoff
-//! when the server is throttled or overloaded).
+//! the library's own requests (the captured `fetch`, no redirects, 30 s), sent again only when
+//! the core's [`judge_exchange`] says the server did not act on it.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -18,16 +18,16 @@ use super::http;
 use super::js;
 use super::options::Check;
 use super::read;
-use super::refresher::oauth2_verdict;
 use super::state::{claims_of, Inner};
 use super::storage;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::dpop::NonceResend;
 use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
-use crate::core::refresh_answer::RefreshVerdict;
-use crate::core::signin::{authorize_query, challenge, judge_callback, wants_id_token, Callback, Failure, Pending, Secrets};
-use crate::core::signin::{CALLBACK_PARAMS, RANDOM_BYTES};
+use crate::core::signin::{
+    authorize_query, challenge, judge_callback, judge_exchange, wants_id_token, Callback, Exchange, ExchangeAnswer, Failure,
+};
+use crate::core::signin::{ExchangeProblem, Pending, Secrets, CALLBACK_PARAMS, RANDOM_BYTES};
 use crate::core::token::TokenInput;
 
 const SIGN_IN: &[&str] = &["appState", "redirectUri", "scope", "returnUrl", "extraParams"];
@@ -242,7 +242,7 @@ fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&st
     inner.live()?;
     let claims = tokens.access_token.as_deref().and_then(claims_of);
     let now = js::now();
-    inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed))?;
+    inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed(ExchangeProblem::NoToken(200))))?;
     Ok(pending.app_state.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED))
 }
 
@@ -267,7 +267,7 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
             let (code, pending) = judge(&me, redirect, issuer)?;
             // the code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier)
             let url = endpoints.token.as_deref().ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
-            let fetch = me.fetch_fn().ok_or_else(|| failed(Failure::ExchangeFailed))?;
+            let fetch = me.fetch_fn().ok_or_else(|| failed(Failure::ExchangeFailed(ExchangeProblem::NoAnswer)))?;
             let form = [
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),
@@ -280,15 +280,14 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
             let mut attempt = 0;
             let tokens = loop {
                 let a = http::post_form(&fetch, url, &form, me.proof(None, Some(&resend))).await;
-                match oauth2_verdict(&a) {
-                    RefreshVerdict::Tokens(t) => break t,
-                    RefreshVerdict::Transient { retry_after_ms } => {
-                        let delay = me.opts.retry.retry_in(attempt, js::random(), retry_after_ms);
-                        let delay = delay.filter(|_| !me.is_disposed()).ok_or_else(|| failed(Failure::ExchangeFailed))?;
+                match exchange_verdict(&me, &a, attempt) {
+                    Exchange::Tokens(t) => break t,
+                    Exchange::RetryIn(delay) => {
                         attempt += 1;
                         wait::sleep(delay).await;
+                        me.live()?;
                     }
-                    _ => return Err(failed(Failure::CodeRejected { status: a.status })),
+                    Exchange::Fail(f) => return Err(failed(f)),
                 }
             };
             begin(&me, tokens, pending, issuer)
@@ -299,6 +298,21 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     });
     inner.set_redirect_handled(state, p.clone());
     p
+}
+
+/// The core's verdict on an answer of the code exchange (retry number `attempt + 1`).
+fn exchange_verdict(inner: &Inner, a: &http::Answer, attempt: u32) -> Exchange {
+    let body = read::object(&a.json).map(|o| TokenInput::read(&o));
+    let error = js::get_str(&a.json, "error");
+    let aws_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
+    let answer = ExchangeAnswer {
+        status: a.status,
+        retry_after: a.retry_after.as_deref(),
+        aws_type: aws_type.as_deref(),
+        error: error.as_deref(),
+        tokens: body.as_ref(),
+    };
+    judge_exchange(&answer, attempt, &inner.opts.retry, js::random(), js::now())
 }
 
 /// The ID token of the answer, checked: required when the scope asked for OpenID Connect.
