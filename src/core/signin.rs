@@ -5,8 +5,9 @@
 //! Why the rules are strict: the redirect back is a URL anyone can craft. A `state` that does
 //! not match the one this tab kept is refused before anything is sent (login CSRF, RFC 6749
 //! §10.12), the kept secrets are used once (a second use of the same redirect finds nothing),
-//! and an `iss` parameter that names another server is refused (mix-up, RFC 9207). Nothing is
-//! stored until the ID token's claims are checked ([`super::id_token`]).
+//! and an `iss` parameter that is not the issuer, byte for byte, is refused, as is a redirect
+//! without one from a server whose metadata says it sends it (mix-up, RFC 9207 §2.4). Nothing
+//! is stored until the ID token's claims are checked ([`super::id_token`]).
 //!
 //! The code is used once (§4.1.2: a code presented twice may revoke every token issued from
 //! it), so its exchange is sent again only when the server said it did not act on it: 429, 503
@@ -136,6 +137,9 @@ pub enum Failure {
     StateMismatch,
     /// The redirect's `iss` names another server.
     IssuerMismatch,
+    /// The redirect has no `iss`, though the server's metadata says it always sends one
+    /// (`authorization_response_iss_parameter_supported`, RFC 9207 §2.4).
+    IssuerMissing,
     /// A redirect back without `code` or `error`.
     NoCode,
     /// The token endpoint refused the code (used already, expired, wrong verifier).
@@ -151,7 +155,7 @@ pub enum Failure {
     },
     IdTokenInvalid(IdTokenProblem),
     /// Discovery (`/.well-known/openid-configuration`) failed or disagreed with the options.
-    Discovery(&'static str),
+    Discovery(String),
     /// The options do not say where to sign in, or the page cannot (no WebCrypto).
     Unsupported(&'static str),
 }
@@ -162,6 +166,7 @@ impl Failure {
             Failure::Server { error, .. } => error,
             Failure::StateMismatch => "state-mismatch",
             Failure::IssuerMismatch => "issuer-mismatch",
+            Failure::IssuerMissing => "issuer-missing",
             Failure::NoCode => "no-code",
             Failure::CodeRejected { .. } => "code-rejected",
             Failure::ExchangeFailed(_) => "exchange-failed",
@@ -185,6 +190,7 @@ impl Failure {
             ],
             Failure::StateMismatch => &["`state` is not this tab's sign-in (forged, replayed, or another tab's)"],
             Failure::IssuerMismatch => &["`iss` names another server"],
+            Failure::IssuerMissing => &["the redirect has no `iss`, which this server's metadata says it always sends (RFC 9207)"],
             Failure::NoCode => &["no `code` in the redirect"],
             Failure::CodeRejected { .. } => &["the code was refused (used or expired)"],
             Failure::ExchangeFailed(p) => {
@@ -305,17 +311,17 @@ pub fn judge_exchange(a: &ExchangeAnswer<'_>, attempt: u32, policy: &RetryPolicy
 }
 
 /// What the redirect back means: the code to exchange and the kept sign-in it belongs to, or
-/// why not. `issuer`: the configured identity server, when known (its `iss` parameter must
-/// name it).
-pub fn judge_callback(cb: &Callback, pending: Option<Pending>, issuer: Option<&str>) -> Result<(String, Pending), Failure> {
+/// why not. `issuer`: the identity server's, byte for byte (its `iss` parameter must be it);
+/// `iss_required`: its metadata says it always sends `iss` (RFC 9207 §2.4).
+pub fn judge_callback(cb: &Callback, pending: Option<Pending>, issuer: &str, iss_required: bool) -> Result<(String, Pending), Failure> {
     let pending = pending.ok_or(Failure::StateMismatch)?;
     if cb.state.as_deref() != Some(pending.secrets.state.as_str()) {
         return Err(Failure::StateMismatch);
     }
-    if let (Some(iss), Some(expected)) = (cb.iss.as_deref(), issuer) {
-        if iss != expected {
-            return Err(Failure::IssuerMismatch);
-        }
+    match cb.iss.as_deref() {
+        Some(iss) if iss != issuer => return Err(Failure::IssuerMismatch),
+        None if iss_required => return Err(Failure::IssuerMissing),
+        _ => {}
     }
     if let Some(error) = &cb.error {
         return Err(Failure::Server { error: error.clone(), description: cb.error_description.clone() });
@@ -380,18 +386,21 @@ mod tests {
 
     #[test]
     fn a_redirect_without_a_kept_sign_in_is_a_state_mismatch() {
-        assert_eq!(judge_callback(&cb(Some("c"), Some("st")), None, None).map(|(code, _)| code), Err(Failure::StateMismatch));
+        assert_eq!(
+            judge_callback(&cb(Some("c"), Some("st")), None, "https://idp", false).map(|(code, _)| code),
+            Err(Failure::StateMismatch)
+        );
     }
 
     #[test]
     fn the_servers_error_is_reported_as_its_code_once_the_state_matches() {
         let c = Callback { error: Some("access_denied".into()), state: Some("st".into()), ..Callback::default() };
-        let f = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code).unwrap_err();
+        let f = judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code).unwrap_err();
         assert_eq!(f.code(), "access_denied");
         assert!(f.consumes_pending());
         // with a wrong state, even an error is only a mismatch, and the kept sign-in stays
         let c = Callback { state: Some("other".into()), ..c };
-        let f = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code).unwrap_err();
+        let f = judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code).unwrap_err();
         assert_eq!(f, Failure::StateMismatch);
         assert!(!f.consumes_pending());
     }
@@ -399,14 +408,38 @@ mod tests {
     #[test]
     fn an_iss_parameter_naming_another_server_is_refused() {
         let c = Callback { iss: Some("https://evil".into()), ..cb(Some("c"), Some("st")) };
-        assert_eq!(judge_callback(&c, Some(pending("st")), Some("https://idp")).map(|(code, _)| code), Err(Failure::IssuerMismatch));
+        assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Err(Failure::IssuerMismatch));
         let c = Callback { iss: Some("https://idp".into()), ..c };
-        assert_eq!(judge_callback(&c, Some(pending("st")), Some("https://idp")).map(|(code, _)| code), Ok("c".into()));
+        assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Ok("c".into()));
+    }
+
+    #[test]
+    fn an_iss_parameter_is_compared_byte_for_byte() {
+        for other in ["https://idp/", "https://IDP", "https://idp ", ""] {
+            let c = Callback { iss: Some(other.into()), ..cb(Some("c"), Some("st")) };
+            assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Err(Failure::IssuerMismatch));
+        }
+    }
+
+    #[test]
+    fn a_redirect_without_iss_is_refused_where_the_server_says_it_sends_it() {
+        let c = cb(Some("c"), Some("st"));
+        let f = judge_callback(&c, Some(pending("st")), "https://idp", true).map(|(code, _)| code).unwrap_err();
+        assert_eq!((f.code(), f.consumes_pending()), ("issuer-missing", true));
+        assert!(f.message().contains("RFC 9207"));
+        // a server that does not say so may leave it out
+        assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Ok("c".into()));
+        // a forged redirect (wrong state) is still only a mismatch, and the kept sign-in stays
+        let forged = cb(Some("c"), Some("other"));
+        assert_eq!(judge_callback(&forged, Some(pending("st")), "https://idp", true).map(|(code, _)| code), Err(Failure::StateMismatch));
     }
 
     #[test]
     fn a_redirect_without_code_or_error_is_no_code() {
-        assert_eq!(judge_callback(&cb(Some(""), Some("st")), Some(pending("st")), None).map(|(code, _)| code), Err(Failure::NoCode));
+        assert_eq!(
+            judge_callback(&cb(Some(""), Some("st")), Some(pending("st")), "https://idp", false).map(|(code, _)| code),
+            Err(Failure::NoCode)
+        );
     }
 
     const POLICY: RetryPolicy = RetryPolicy { max_retries: 2, base_delay_ms: 100.0, max_delay_ms: 10_000.0, idempotency_key: false };
@@ -520,7 +553,7 @@ mod tests {
         /// Only the exact kept `state` lets a code through; anything else changes nothing.
         #[test]
         fn only_the_kept_state_lets_a_code_through(kept in "[A-Za-z0-9_-]{1,24}", got in proptest::option::of("[A-Za-z0-9_-]{0,24}")) {
-            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(pending(&kept)), None).map(|(code, _)| code);
+            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(pending(&kept)), "https://idp", false).map(|(code, _)| code);
             if got.as_deref() == Some(kept.as_str()) {
                 prop_assert_eq!(r, Ok("code".into()));
             } else {
@@ -532,7 +565,7 @@ mod tests {
         #[test]
         fn failures_say_something_and_consume_only_after_a_match(error in proptest::option::of("[a-z_]{1,12}"), desc in proptest::option::of("[ -~]{0,20}")) {
             let c = Callback { error: error.clone(), error_description: desc, state: Some("st".into()), ..Callback::default() };
-            if let Err(f) = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code) {
+            if let Err(f) = judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code) {
                 prop_assert!(f.consumes_pending());
                 prop_assert!(!f.message().is_empty() && !f.code().is_empty());
             }

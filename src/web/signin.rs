@@ -22,16 +22,15 @@ use super::state::{claims_of, Inner};
 use super::storage;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::discovery::Endpoints;
 use crate::core::dpop::NonceResend;
 use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
-use crate::core::signin::{
-    authorize_query, challenge, judge_callback, judge_exchange, wants_id_token, Callback, Exchange, ExchangeAnswer, Failure,
-};
+use crate::core::signin::{authorize_query, challenge, judge_callback, judge_exchange, Callback, Exchange, ExchangeAnswer, Failure};
 use crate::core::signin::{ExchangeProblem, Pending, Secrets, CALLBACK_PARAMS, RANDOM_BYTES};
 use crate::core::token::TokenInput;
 
 const SIGN_IN: &[&str] = &["appState", "redirectUri", "scope", "returnUrl", "extraParams"];
-const NOT_CONFIGURED: &str = "sign-in needs `refresh: { type: \"oauth2\", issuer (or authorizationUrl, tokenUrl), clientId }` or `{ type: \"cognito\", domain, clientId }`";
+const NOT_CONFIGURED: &str = "sign-in needs `refresh: { type: \"oauth2\", issuer, clientId }` (or `authorizationUrl` and `tokenUrl` beside `issuer`) or `{ type: \"cognito\", domain, userPoolId, clientId }`";
 
 /// What `signIn(options)` was asked.
 struct Asked {
@@ -134,9 +133,11 @@ fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
 }
 
 /// The synchronous end of `signIn`: the authorization URL, the kept record, the navigation.
-fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValue) -> Result<JsValue, JsValue> {
+fn finish(inner: &Inner, s: Started, endpoints: &Endpoints, digest: &JsValue) -> Result<JsValue, JsValue> {
     let server = &inner.opts.server;
     let Started { asked, secrets, .. } = s;
+    // where to sign in, and the issuer that will be checked when the user comes back
+    let authorize = endpoints.authorization.as_ref().filter(|_| endpoints.issuer.is_some());
     let authorize = authorize.ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
     // what `digest` resolved with is an ArrayBuffer, unless the page patched WebCrypto
     let digest = digest.dyn_ref::<js_sys::ArrayBuffer>().ok_or_else(|| type_error("crypto.subtle.digest did not give an ArrayBuffer"))?;
@@ -169,7 +170,7 @@ pub fn sign_in(inner: &Rc<Inner>, options: JsValue) -> Promise {
         let started = start(&inner, &options)?;
         let endpoints = inner.endpoints().await.map_err(failed)?;
         let digest = JsFuture::from(started.digest.clone()).await?;
-        finish(&inner, started, endpoints.authorization.as_ref(), &digest)
+        finish(&inner, started, &endpoints, &digest)
     })
 }
 
@@ -221,8 +222,8 @@ fn read_redirect(inner: &Inner, url: &JsValue) -> Result<Redirect, JsValue> {
 /// The core's judgement of the redirect: the code and the kept sign-in, or why not. A
 /// redirect that used the kept sign-in up removes it, and the flow's parameters from the
 /// address bar.
-fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pending), JsValue> {
-    let judged = judge_callback(&r.callback, r.pending, issuer);
+fn judge(inner: &Inner, r: Redirect, issuer: &str, iss_required: bool) -> Result<(String, Pending), JsValue> {
+    let judged = judge_callback(&r.callback, r.pending, issuer, iss_required);
     if judged.as_ref().map_or_else(Failure::consumes_pending, |_| true) {
         if let Some(s) = storage::session_storage() {
             let _ = s.remove_item(&pending_key(inner));
@@ -236,7 +237,7 @@ fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pe
 
 /// The synchronous end of `handleRedirect`: the ID token checked, the session started, the
 /// app's state handed back.
-fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&str>) -> Result<JsValue, JsValue> {
+fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: &str) -> Result<JsValue, JsValue> {
     let expected = Expected { issuer, client_id: &inner.opts.server.client_id, nonce: &pending.secrets.nonce };
     check_id_token(&tokens, &pending.scope, expected).map_err(|p| failed(Failure::IdTokenInvalid(p)))?;
     inner.live()?;
@@ -263,8 +264,9 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     let p = wait::promise(async move {
         let done = async {
             let endpoints = me.endpoints().await.map_err(failed)?;
-            let issuer = endpoints.issuer.as_deref();
-            let (code, pending) = judge(&me, redirect, issuer)?;
+            // sign-in always has an issuer (refused at construction otherwise)
+            let issuer = endpoints.issuer.as_deref().ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
+            let (code, pending) = judge(&me, redirect, issuer, endpoints.iss_parameter)?;
             // the code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier)
             let url = endpoints.token.as_deref().ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
             let fetch = me.fetch_fn().ok_or_else(|| failed(Failure::ExchangeFailed(ExchangeProblem::NoAnswer)))?;
@@ -315,13 +317,11 @@ fn exchange_verdict(inner: &Inner, a: &http::Answer, attempt: u32) -> Exchange {
     judge_exchange(&answer, attempt, &inner.opts.retry, js::random(), js::now())
 }
 
-/// The ID token of the answer, checked: required when the scope asked for OpenID Connect.
+/// The ID token of the answer, read and checked by the core's rule (required when the scope
+/// asked for OpenID Connect).
 fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> Result<(), IdTokenProblem> {
-    let Some(token) = tokens.id_token.as_deref() else {
-        return if wants_id_token(scope) { Err(IdTokenProblem::Missing) } else { Ok(()) };
-    };
-    let payload = js::jwt_payload(token).and_then(|p| read::json(&p)).ok_or(IdTokenProblem::Unreadable)?;
-    id_token::check(&IdClaims::read(&payload), expected, js::now())
+    let claims = tokens.id_token.as_deref().map(|t| js::jwt_payload(t).and_then(|p| read::json(&p)).map(|o| IdClaims::read(&o)));
+    id_token::check_answer(claims, scope, expected, js::now())
 }
 
 /// The address bar without the flow's parameters (a reload must not replay the redirect).

@@ -365,7 +365,7 @@ impl Inner {
         let found = match endpoints::document(server) {
             None => server.endpoints.clone(),
             Some(url) => {
-                let fetch = self.fetch_fn().ok_or(Failure::Discovery("there is no fetch here"))?;
+                let fetch = self.fetch_fn().ok_or_else(|| Failure::Discovery("there is no fetch here".into()))?;
                 let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED, None).await;
                 endpoints::from_answer(server, &a)?
             }
