@@ -156,6 +156,9 @@ pub enum Failure {
     IdTokenInvalid(IdTokenProblem),
     /// Discovery (`/.well-known/openid-configuration`) failed or disagreed with the options.
     Discovery(String),
+    /// `dpop: true` and the DPoP key could not be made or loaded: its cause (before anything
+    /// was sent, before the page navigated).
+    DpopKeyUnavailable(String),
     /// The options do not say where to sign in, or the page cannot (no WebCrypto).
     Unsupported(&'static str),
 }
@@ -173,6 +176,7 @@ impl Failure {
             Failure::ExchangeThrottled { .. } => "exchange-throttled",
             Failure::IdTokenInvalid(_) => "id-token-invalid",
             Failure::Discovery(_) => "discovery-failed",
+            Failure::DpopKeyUnavailable(_) => "dpop-key-unavailable",
             Failure::Unsupported(_) => "unsupported",
         }
     }
@@ -203,6 +207,7 @@ impl Failure {
             }
             Failure::IdTokenInvalid(p) => &["the ID token's ", p.as_str(), " is wrong"],
             Failure::Discovery(why) => &["OpenID discovery failed: ", why],
+            Failure::DpopKeyUnavailable(why) => &["the DPoP key could not be made (", why, "); the page did not go to the server"],
             Failure::Unsupported(why) => &[why],
         };
         parts.concat()
@@ -527,6 +532,13 @@ mod tests {
     #[test]
     fn statuses_are_written_as_three_digits() {
         assert_eq!([decimal(200), decimal(429), decimal(503), decimal(599)], ["200", "429", "503", "599"]);
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_made_names_its_cause() {
+        let f = Failure::DpopKeyUnavailable("NotSupportedError: no".into());
+        assert_eq!(f.code(), "dpop-key-unavailable");
+        assert!(f.message().contains("NotSupportedError: no"));
     }
 
     proptest! {

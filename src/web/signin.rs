@@ -107,7 +107,8 @@ fn pending_key(inner: &Inner) -> String {
 }
 
 /// What `signIn` has before it waits: what it was asked, the secrets, and the digest of the
-/// verifier in progress (WebCrypto's `digest` is asynchronous).
+/// verifier in progress (WebCrypto's `digest` is asynchronous) together with, with DPoP, the
+/// key's loading (`[digest, [privateKey, header] | [error]]`: one wait).
 struct Started {
     asked: Asked,
     secrets: Secrets,
@@ -129,13 +130,26 @@ fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
     crypto.get_random_values_with_u8_array(&mut random)?;
     let secrets = Secrets::new(&random);
     let digest = subtle.digest_with_str_and_u8_array("SHA-256", secrets.verifier.as_bytes())?;
-    Ok(Started { asked, secrets, digest })
+    let key = inner.dpop.as_ref().map_or(JsValue::UNDEFINED, |d| d.key().into());
+    Ok(Started { asked, secrets, digest: Promise::all(&Array::of2(&digest, &key)) })
 }
 
 /// The synchronous end of `signIn`: the authorization URL, the kept record, the navigation.
-fn finish(inner: &Inner, s: Started, endpoints: &Endpoints, digest: &JsValue) -> Result<JsValue, JsValue> {
+fn finish(inner: &Inner, s: Started, endpoints: &Endpoints, waited: &JsValue) -> Result<JsValue, JsValue> {
     let server = &inner.opts.server;
     let Started { asked, secrets, .. } = s;
+    let waited = waited.unchecked_ref::<Array>();
+    // with DPoP, the key the code exchange will prove: made (or loaded) before the user leaves,
+    // or the sign-in fails here with its cause, not after the whole login
+    if inner.dpop.is_some() {
+        let key = waited.get(1).unchecked_into::<Array>();
+        if key.length() != 2 {
+            let err = failed(Failure::DpopKeyUnavailable(errors::cause(&key.get(0))));
+            web_sys::console::error_1(&err);
+            return Err(err);
+        }
+    }
+    let digest = waited.get(0);
     // where to sign in, and the issuer that will be checked when the user comes back
     let authorize = endpoints.authorization.as_ref().filter(|_| endpoints.issuer.is_some());
     let authorize = authorize.ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
