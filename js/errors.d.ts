@@ -25,11 +25,14 @@ export class UserInfoError extends Error {
 export type SignInErrorCode =
   | "state-mismatch"
   | "issuer-mismatch"
+  | "issuer-missing"
   | "no-code"
   | "code-rejected"
   | "exchange-failed"
+  | "exchange-throttled"
   | "id-token-invalid"
   | "discovery-failed"
+  | "dpop-key-unavailable"
   | "unsupported"
   | "access_denied"
   | (string & {});

@@ -8,6 +8,7 @@
 //   POST /oauth/revoke          RFC 7009 revocation of a refresh token
 //   GET  /oauth/logout          the end-session page
 //   /hosted/oauth2/authorize, /hosted/oauth2/token, /hosted/logout: the same, as Cognito's hosted UI
+//                               (no `iss` in the redirect; ID tokens of the user pool HOSTED_POOL_ID)
 //   GET  /oauth/userinfo        OIDC userinfo (Bearer)
 //   POST /cognito/              X-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth
 //                               (REFRESH_TOKEN_AUTH) | .GetUser, errors as Cognito sends them
@@ -36,6 +37,7 @@ export const DEFAULT_FAULTS = {
   rotateRefreshTokens: false, // each refresh retires the refresh token it used
   rotationGraceMs: 0, // a retired refresh token still works this long (Cognito RetryGracePeriodSeconds)
   // token endpoint (OAuth2 and Cognito): null | "throttle" | "429" | "500" | "502" | "503" | "hang" | "broken" | "html" | "null-token" | "reset"
+  //   | "dpop-nonce" (400 use_dpop_nonce with a new DPoP-Nonce every time)
   tokenMode: null,
   tokenFaultCount: 0, // how many refresh requests the fault hits; 0 = all
   tokenRetryAfter: null, // Retry-After (seconds) on 429/503/throttle answers
@@ -68,6 +70,10 @@ const STATIC = {
 };
 
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
+
+/** The user pool of the hosted-UI addresses: their ID tokens carry its issuer, as Cognito's do. */
+export const HOSTED_POOL_ID = "eu-west-1_sgDevPool";
+const HOSTED_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/" + HOSTED_POOL_ID;
 
 /**
  * `idp`: with a real identity server (server/idp.mjs) the demo logs in there, and /api/*
@@ -205,8 +211,9 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
         if (style === "cognito" && mode === "500") send(res, 500, { __type: "InternalErrorException", message: "Internal error" }, { "x-amzn-ErrorType": "InternalErrorException:" });
         else send(res, Number(mode), "<html><body>Bad gateway</body></html>", ra != null ? { "Retry-After": String(ra), "Content-Type": "text/html" } : { "Content-Type": "text/html" });
         return true;
-      // a DPoP nonce challenge (RFC 9449 §8); its DPoP-Nonce is not exposed to other origins
-      case "dpop-nonce": send(res, 400, { error: "use_dpop_nonce", error_description: "nonce required" }, { "DPoP-Nonce": "dev-nonce-1" }); return true;
+      // a DPoP nonce challenge (RFC 9449 §8) with a new nonce each time; its DPoP-Nonce is not
+      // exposed to other origins
+      case "dpop-nonce": send(res, 400, { error: "use_dpop_nonce", error_description: "nonce required" }, { "DPoP-Nonce": "dev-nonce-" + faultHits.token }); return true;
       case "hang": await sleep(120_000); res.destroy(); return true;
       case "reset": req.socket.write("XYZ garbage\r\n\r\n"); req.socket.destroy(); return true;
       case "broken": res.writeHead(200, { "Content-Type": "application/json" }); res.end('{"access_token": "eyJ'); return true;
@@ -248,7 +255,8 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
     send(res, 200, body, { "Cache-Control": "no-store" });
   }
 
-  const issuerOf = (req) => `http://${req.headers.host}`;
+  const hosted = (req) => req.url.startsWith("/hosted/");
+  const issuerOf = (req) => (hosted(req) ? HOSTED_ISSUER : `http://${req.headers.host}`);
 
   // RFC 6749 §4.1.1 + RFC 7636: approved at once for "alice"; back to redirect_uri with a code
   function authorize(req, res, url) {
@@ -256,7 +264,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
     authorizeLog.push(Object.fromEntries(q));
     const back = new URL(q.get("redirect_uri") || "");
     back.searchParams.set("state", q.get("state") || "");
-    back.searchParams.set("iss", issuerOf(req));
+    if (!hosted(req)) back.searchParams.set("iss", issuerOf(req)); // Cognito sends none
     if (faults.authorizeError) {
       back.searchParams.set("error", faults.authorizeError);
     } else if (q.get("response_type") !== "code" || q.get("code_challenge_method") !== "S256" || !q.get("code_challenge")) {
@@ -304,7 +312,7 @@ export function createDevServer({ extraStatic = {}, idp = null } = {}) {
   function discovery(req, res) {
     counts.discovery++;
     const iss = issuerOf(req);
-    send(res, 200, { issuer: iss, authorization_endpoint: iss + "/oauth/authorize", token_endpoint: iss + "/oauth/token", userinfo_endpoint: iss + "/oauth/userinfo", revocation_endpoint: iss + "/oauth/revoke", end_session_endpoint: iss + "/oauth/logout", code_challenge_methods_supported: ["S256"] });
+    send(res, 200, { issuer: iss, authorization_endpoint: iss + "/oauth/authorize", token_endpoint: iss + "/oauth/token", userinfo_endpoint: iss + "/oauth/userinfo", revocation_endpoint: iss + "/oauth/revoke", end_session_endpoint: iss + "/oauth/logout", code_challenge_methods_supported: ["S256"], authorization_response_iss_parameter_supported: true });
   }
 
   async function handleCognito(req, res) {

@@ -24,7 +24,11 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
   const { default: Provider } = await import("oidc-provider");
   const server = http.createServer();
   const issuer = `http://127.0.0.1:${await listen(server, "127.0.0.1", port)}`;
-  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0, useDpopNonce: 0, proofs: 0, boundGrants: 0, revocationProofs: 0 };
+  const counts = { refreshGrants: 0, codeGrants: 0, invalidGrant: 0, userinfo: 0, revoked: 0, useDpopNonce: 0, proofs: 0, boundGrants: 0, revocationProofs: 0, tokenRequests: 0 };
+  // in front of the token endpoint: `unavailable` requests answered 503 with Retry-After: 0
+  // before the provider sees them (it did not act); `loseAnswers` requests handled by the
+  // provider, their answer replaced by a gateway's 502 (it acted, the app cannot know)
+  const faults = { unavailable: 0, loseAnswers: 0 };
   const provider = new Provider(issuer, {
     clients: [{
       client_id: "spa",
@@ -65,6 +69,26 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
   provider.on("server_error", (_ctx, err) => console.error("oidc-provider:", err));
   const callback = provider.callback();
   server.on("request", (req, res) => {
+    if (req.method === "POST" && (req.url === "/token" || req.url.startsWith("/token?"))) {
+      counts.tokenRequests++;
+      if (faults.unavailable > 0) {
+        faults.unavailable--;
+        res.writeHead(503, { "Content-Type": "text/html", "Retry-After": "0", "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After" });
+        return res.end("<html><body>Service unavailable</body></html>");
+      }
+      if (faults.loseAnswers > 0) {
+        faults.loseAnswers--;
+        const end = res.end.bind(res);
+        res.end = () => {
+          if (!res.headersSent) {
+            res.statusCode = 502;
+            res.removeHeader("Content-Length");
+            res.setHeader("Content-Type", "text/html");
+          }
+          return end("<html><body>Bad gateway</body></html>");
+        };
+      }
+    }
     if (req.url.startsWith("/me")) counts.userinfo++;
     if (req.headers.dpop) counts.proofs++;
     if (req.headers.dpop && req.url.startsWith("/token/revocation")) counts.revocationProofs++;
@@ -74,9 +98,10 @@ export async function startOidcProvider({ appOrigin, redirectPaths = ["/tests/co
   return {
     issuer,
     counts,
+    faults,
     resource,
     provider,
-    reset() { for (const k of Object.keys(counts)) counts[k] = 0; resource.reset(); },
+    reset() { for (const k of Object.keys(counts)) counts[k] = 0; for (const k of Object.keys(faults)) faults[k] = 0; resource.reset(); },
     close: () => Promise.all([resource.close(), new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); })]),
   };
 }

@@ -6,6 +6,7 @@
 //! at most `1 + maxRetries` sends for throttling and overload, plus one replay after a 401, plus
 //! one resend when a server asks for a DPoP nonce.
 
+use super::dpop::{NonceResend, OnNonce};
 use super::retry::{classify_api, is_idempotent, Answer, ApiClass};
 use super::session::{Access, CallError, FlightId, On401, Session, Warning};
 use super::time::Time;
@@ -47,8 +48,8 @@ pub struct Call {
     replay_safe: bool,
     retries: u32,
     replayed: bool,
-    /// The one retry a DPoP nonce challenge allows was made.
-    nonce_retried: bool,
+    /// The one resend a DPoP nonce challenge allows, whatever the other retries.
+    nonce: NonceResend,
     joins: u32,
     /// `Session::token_generation` of the token of the last send.
     sent_gen: Option<u32>,
@@ -78,7 +79,7 @@ impl Call {
             replay_safe,
             retries: 0,
             replayed: false,
-            nonce_retried: false,
+            nonce: NonceResend::default(),
             joins: 0,
             sent_gen: None,
             wait_until: None,
@@ -100,7 +101,7 @@ impl Call {
             replay_safe,
             retries,
             replayed,
-            nonce_retried,
+            nonce: NonceResend::resumed(nonce_retried),
             joins: 0,
             sent_gen,
             wait_until: None,
@@ -133,7 +134,7 @@ impl Call {
     }
 
     pub fn nonce_retried(&self) -> bool {
-        self.nonce_retried
+        self.nonce.spent()
     }
 
     pub fn next(&mut self, session: &mut Session, now: Time) -> Step {
@@ -185,17 +186,14 @@ impl Call {
             }
             // a nonce challenge: sent again once with the new nonce (the server has not acted on
             // it); a second one, or one without a readable nonce, goes back as it is
-            ApiClass::UseNonce { fresh } => {
-                if !fresh {
+            ApiClass::UseNonce { fresh } => match self.nonce.on_answer(true, fresh) {
+                OnNonce::Resend => Verdict::Again { retry: None },
+                OnNonce::Unreadable => {
                     session.warn_once(Warning::NonceUnreadable);
-                }
-                if fresh && !self.nonce_retried {
-                    self.nonce_retried = true;
-                    Verdict::Again { retry: None }
-                } else {
                     Verdict::Deliver
                 }
-            }
+                OnNonce::Spent | OnNonce::NotAsked => Verdict::Deliver,
+            },
             ApiClass::Done => {
                 if (200..400).contains(&answer.status) {
                     if let Some(l) = session.limiter_mut() {

@@ -12,9 +12,9 @@
 //!   origin, bounded, and only if they are what the RFC allows (`NQCHAR`s);
 //! - when an answer asks for a nonce ([`asks_for_nonce`]): the token endpoint's 400
 //!   `use_dpop_nonce`, an API's 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`. Such an
-//!   answer is retried once with the new nonce, never more ([`crate::core::call`] for API calls,
-//!   the browser layer's own-request loop for the rest): it is not a 401 about the token, so it
-//!   neither refreshes nor uses the call's one replay;
+//!   answer is sent once more with the new nonce, once per request whatever its other retries
+//!   ([`NonceResend`], for API calls and the library's own requests alike): it is not a 401
+//!   about the token, so it neither refreshes nor uses the call's one replay;
 //! - which scheme a token is sent with ([`scheme`]): `DPoP` when the server said it bound it
 //!   (`token_type: DPoP`), else `Bearer`.
 //!
@@ -143,6 +143,56 @@ fn challenges_for_nonce(v: &str) -> bool {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What to do with an answer, as far as nonces go ([`NonceResend::on_answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum OnNonce {
+    /// It does not ask for a nonce: the other rules judge it.
+    NotAsked,
+    /// Send it again now, with the nonce it brought (the server did not act on it).
+    Resend,
+    /// It asks, but brought no nonce the page could read: give it to the other rules, and say
+    /// so on the console (a server on another origin must expose `DPoP-Nonce`).
+    Unreadable,
+    /// It asks again after the one resend: give it to the other rules, never resent.
+    Spent,
+}
+
+/// The one nonce resend of one request (a call, a refresh, a code exchange, a revocation, a
+/// user-info request): kept by whoever keeps the request's retries, so that backoff retries,
+/// which each meet the challenge again from a server that hands a new nonce every time, never
+/// resend again. A request is so sent at most `1 + maxRetries` times, plus this one resend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NonceResend {
+    spent: bool,
+}
+
+impl NonceResend {
+    /// A request resumed with its resend already made (`true`) or not.
+    pub fn resumed(spent: bool) -> NonceResend {
+        NonceResend { spent }
+    }
+
+    /// Was the resend made?
+    pub fn spent(self) -> bool {
+        self.spent
+    }
+
+    /// An answer to this request: `asks` ([`asks_for_nonce`]), `fresh` (it brought a nonce that
+    /// was kept, [`Nonces::learn`]).
+    pub fn on_answer(&mut self, asks: bool, fresh: bool) -> OnNonce {
+        match (asks, fresh) {
+            (false, _) => OnNonce::NotAsked,
+            (true, false) => OnNonce::Unreadable,
+            (true, true) if self.spent => OnNonce::Spent,
+            (true, true) => {
+                self.spent = true;
+                OnNonce::Resend
+            }
+        }
+    }
 }
 
 /// Most origins whose nonce is kept: an app calls a handful (its API, the identity server).
@@ -288,7 +338,33 @@ mod tests {
         assert_eq!(n.get("https://o39"), Some("v"));
     }
 
+    #[test]
+    fn a_request_resends_for_a_nonce_once_whatever_its_retries() {
+        // a server that answers every proof with `use_dpop_nonce` and a new nonce, and a request
+        // retried with backoff after each answer: one resend in all, not one per retry
+        let mut r = NonceResend::default();
+        assert_eq!(r.on_answer(true, true), OnNonce::Resend);
+        for _ in 0..5 {
+            assert_eq!(r.on_answer(true, true), OnNonce::Spent);
+        }
+        assert!(r.spent());
+        assert_eq!(NonceResend::resumed(true).on_answer(true, true), OnNonce::Spent);
+        assert_eq!(NonceResend::default().on_answer(false, true), OnNonce::NotAsked);
+        let mut unreadable = NonceResend::default();
+        assert_eq!(unreadable.on_answer(true, false), OnNonce::Unreadable);
+        assert!(!unreadable.spent(), "nothing was resent");
+    }
+
     proptest! {
+        /// Whatever the answers, a request is resent for a nonce at most once.
+        #[test]
+        fn at_most_one_nonce_resend_per_request(answers in proptest::collection::vec((any::<bool>(), any::<bool>()), 0..30)) {
+            let mut r = NonceResend::default();
+            let resends = answers.iter().filter(|(asks, fresh)| r.on_answer(*asks, *fresh) == OnNonce::Resend).count();
+            prop_assert!(resends <= 1);
+            prop_assert_eq!(resends == 1, answers.iter().any(|(asks, fresh)| *asks && *fresh));
+        }
+
         #[test]
         fn recognising_never_panics(status in any::<u16>(), e in proptest::option::of(".{0,40}"), w in proptest::option::of(".{0,80}")) {
             let _ = asks_for_nonce(status, e.as_deref(), w.as_deref());

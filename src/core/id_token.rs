@@ -2,9 +2,10 @@
 //!
 //! The token comes straight from the token endpoint over the connection the browser checked,
 //! so (as §3.1.3.7 item 6 allows for this flow) its signature is not verified here; what is
-//! checked is that it was issued by the configured server (`iss`), for this client (`aud`, and
-//! `azp` when there are several audiences), for this sign-in (`nonce`: a token replayed from
-//! another sign-in fails), and that it is current (`exp`, `iat`), with a clock skew allowed.
+//! checked is that it was issued by the configured server (`iss`, byte for byte, always), for
+//! this client (`aud`, and `azp` when there are several audiences), for this sign-in (`nonce`:
+//! a token replayed from another sign-in fails), and that it is current (`exp`, `iat`), with a
+//! clock skew allowed.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -77,18 +78,17 @@ impl IdClaims {
 /// What the token must say.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
-    /// The configured issuer; `None` when the options name none (then `iss` is not compared).
-    pub issuer: Option<&'a str>,
+    /// The identity server's issuer (discovered, the `issuer` option, or Cognito's user pool),
+    /// compared byte for byte: always known where sign-in is configured.
+    pub issuer: &'a str,
     pub client_id: &'a str,
     pub nonce: &'a str,
 }
 
 /// The checks of §3.1.3.7, in its order.
 pub fn check(c: &IdClaims, e: Expected<'_>, now: Time) -> Result<(), IdTokenProblem> {
-    if let Some(issuer) = e.issuer {
-        if c.iss.as_deref() != Some(issuer) {
-            return Err(IdTokenProblem::Issuer);
-        }
+    if c.iss.as_deref() != Some(e.issuer) {
+        return Err(IdTokenProblem::Issuer);
     }
     let for_us = c.aud.iter().any(|a| a == e.client_id);
     let azp_ok = match &c.azp {
@@ -112,6 +112,19 @@ pub fn check(c: &IdClaims, e: Expected<'_>, now: Time) -> Result<(), IdTokenProb
     Ok(())
 }
 
+/// The ID token of a code exchange's answer: `claims` is `None` when the answer has none, and
+/// `Some(None)` when it is not a JWT with a JSON payload. One is required when `scope` asked for
+/// OpenID Connect (an `openid` answer without one is refused, never taken as a plain OAuth2
+/// sign-in); one that is there is always checked.
+pub fn check_answer(claims: Option<Option<IdClaims>>, scope: &str, e: Expected<'_>, now: Time) -> Result<(), IdTokenProblem> {
+    match claims {
+        None if super::signin::wants_id_token(scope) => Err(IdTokenProblem::Missing),
+        None => Ok(()),
+        Some(None) => Err(IdTokenProblem::Unreadable),
+        Some(Some(c)) => check(&c, e, now),
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -132,7 +145,7 @@ mod tests {
     }
 
     fn expected() -> Expected<'static> {
-        Expected { issuer: Some("https://idp"), client_id: "spa", nonce: "n1" }
+        Expected { issuer: "https://idp", client_id: "spa", nonce: "n1" }
     }
 
     fn at(c: &IdClaims, now_s: f64) -> Result<(), IdTokenProblem> {
@@ -169,9 +182,25 @@ mod tests {
     }
 
     #[test]
-    fn without_a_configured_issuer_iss_is_not_compared() {
-        let c = IdClaims { iss: Some("https://anything".into()), ..good() };
-        assert_eq!(check(&c, Expected { issuer: None, ..expected() }, Time::from_ms(NOW_S * 1000.0)), Ok(()));
+    fn the_issuer_is_compared_byte_for_byte() {
+        assert_eq!(at(&IdClaims { iss: Some("https://idp/".into()), ..good() }, NOW_S), Err(IdTokenProblem::Issuer));
+        assert_eq!(at(&IdClaims { iss: Some("https://IDP".into()), ..good() }, NOW_S), Err(IdTokenProblem::Issuer));
+        assert_eq!(at(&IdClaims { iss: Some(String::new()), ..good() }, NOW_S), Err(IdTokenProblem::Issuer));
+    }
+
+    #[test]
+    fn an_openid_answer_without_an_id_token_is_refused() {
+        let now = Time::from_ms(NOW_S * 1000.0);
+        assert_eq!(check_answer(None, "openid", expected(), now), Err(IdTokenProblem::Missing));
+        assert_eq!(check_answer(None, "email openid offline_access", expected(), now), Err(IdTokenProblem::Missing));
+        // a plain OAuth2 scope asks for none
+        assert_eq!(check_answer(None, "email openidish", expected(), now), Ok(()));
+        assert_eq!(check_answer(None, "", expected(), now), Ok(()));
+        // one that is there is checked whatever the scope
+        assert_eq!(check_answer(Some(None), "email", expected(), now), Err(IdTokenProblem::Unreadable));
+        let foreign = IdClaims { iss: Some("https://evil".into()), ..good() };
+        assert_eq!(check_answer(Some(Some(foreign)), "email", expected(), now), Err(IdTokenProblem::Issuer));
+        assert_eq!(check_answer(Some(Some(good())), "openid", expected(), now), Ok(()));
     }
 
     proptest! {
@@ -195,7 +224,7 @@ mod tests {
         #[test]
         fn any_foreign_claim_fails(iss in "[a-z]{1,3}", aud in "[a-z]{1,3}", nonce in "[a-z0-9]{1,3}") {
             let c = IdClaims { iss: Some(iss.clone()), aud: alloc::vec![aud.clone()], nonce: Some(nonce.clone()), ..good() };
-            let e = Expected { issuer: Some("abc"), client_id: "spa", nonce: "n1" };
+            let e = Expected { issuer: "abc", client_id: "spa", nonce: "n1" };
             let r = check(&c, e, Time::from_ms(NOW_S * 1000.0));
             prop_assert_eq!(r.is_ok(), iss == "abc" && aud == "spa" && nonce == "n1");
         }

@@ -5,16 +5,26 @@
 //! Why the rules are strict: the redirect back is a URL anyone can craft. A `state` that does
 //! not match the one this tab kept is refused before anything is sent (login CSRF, RFC 6749
 //! §10.12), the kept secrets are used once (a second use of the same redirect finds nothing),
-//! and an `iss` parameter that names another server is refused (mix-up, RFC 9207). Nothing is
-//! stored until the ID token's claims are checked ([`super::id_token`]).
+//! and an `iss` parameter that is not the issuer, byte for byte, is refused, as is a redirect
+//! without one from a server whose metadata says it sends it (mix-up, RFC 9207 §2.4). Nothing
+//! is stored until the ID token's claims are checked ([`super::id_token`]).
+//!
+//! The code is used once (§4.1.2: a code presented twice may revoke every token issued from
+//! it), so its exchange is sent again only when the server said it did not act on it: 429, 503
+//! with `Retry-After`, AWS's throttling ([`judge_exchange`]). A network error, a timeout, a 5xx
+//! or a 2xx without tokens may have used it up: the sign-in fails and says which.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use base64::Engine as _;
 
+use super::dpop::asks_for_nonce;
 use super::id_token::IdTokenProblem;
 use super::read::Fields;
+use super::retry::{is_throttling_type, parse_retry_after, RetryPolicy};
+use super::time::Time;
+use super::token::TokenInput;
 
 /// Random bytes one sign-in needs: 16 for `state`, 16 for `nonce`, 48 for the PKCE verifier
 /// (64 characters, within RFC 7636's 43 to 128).
@@ -127,17 +137,28 @@ pub enum Failure {
     StateMismatch,
     /// The redirect's `iss` names another server.
     IssuerMismatch,
+    /// The redirect has no `iss`, though the server's metadata says it always sends one
+    /// (`authorization_response_iss_parameter_supported`, RFC 9207 §2.4).
+    IssuerMissing,
     /// A redirect back without `code` or `error`.
     NoCode,
     /// The token endpoint refused the code (used already, expired, wrong verifier).
     CodeRejected {
         status: u16,
     },
-    /// The token endpoint could not be reached or kept failing (after the retries).
-    ExchangeFailed,
+    /// The code exchange got an answer that may have used the code up; it is not sent again.
+    ExchangeFailed(ExchangeProblem),
+    /// The token endpoint said it did not act (throttled) until the retries were spent; the
+    /// HTTP status of its last answer.
+    ExchangeThrottled {
+        status: u16,
+    },
     IdTokenInvalid(IdTokenProblem),
     /// Discovery (`/.well-known/openid-configuration`) failed or disagreed with the options.
-    Discovery(&'static str),
+    Discovery(String),
+    /// `dpop: true` and the DPoP key could not be made or loaded: its cause (before anything
+    /// was sent, before the page navigated).
+    DpopKeyUnavailable(String),
     /// The options do not say where to sign in, or the page cannot (no WebCrypto).
     Unsupported(&'static str),
 }
@@ -148,17 +169,21 @@ impl Failure {
             Failure::Server { error, .. } => error,
             Failure::StateMismatch => "state-mismatch",
             Failure::IssuerMismatch => "issuer-mismatch",
+            Failure::IssuerMissing => "issuer-missing",
             Failure::NoCode => "no-code",
             Failure::CodeRejected { .. } => "code-rejected",
-            Failure::ExchangeFailed => "exchange-failed",
+            Failure::ExchangeFailed(_) => "exchange-failed",
+            Failure::ExchangeThrottled { .. } => "exchange-throttled",
             Failure::IdTokenInvalid(_) => "id-token-invalid",
             Failure::Discovery(_) => "discovery-failed",
+            Failure::DpopKeyUnavailable(_) => "dpop-key-unavailable",
             Failure::Unsupported(_) => "unsupported",
         }
     }
 
     /// What happened and what to do, for the error's message.
     pub fn message(&self) -> String {
+        let status;
         let parts: &[&str] = match self {
             Failure::Server { error, description } => &[
                 "the server refused: ",
@@ -169,11 +194,20 @@ impl Failure {
             ],
             Failure::StateMismatch => &["`state` is not this tab's sign-in (forged, replayed, or another tab's)"],
             Failure::IssuerMismatch => &["`iss` names another server"],
+            Failure::IssuerMissing => &["the redirect has no `iss`, which this server's metadata says it always sends (RFC 9207)"],
             Failure::NoCode => &["no `code` in the redirect"],
             Failure::CodeRejected { .. } => &["the code was refused (used or expired)"],
-            Failure::ExchangeFailed => &["the token endpoint failed (network, throttled, 5xx)"],
+            Failure::ExchangeFailed(p) => {
+                status = p.status().map(decimal).unwrap_or_default();
+                &[p.what(), &status, p.after(), "; the code is not sent twice: sign in again"]
+            }
+            Failure::ExchangeThrottled { status: s } => {
+                status = decimal(*s);
+                &["the token endpoint still throttled (HTTP ", &status, ") after the retries: sign in again later"]
+            }
             Failure::IdTokenInvalid(p) => &["the ID token's ", p.as_str(), " is wrong"],
             Failure::Discovery(why) => &["OpenID discovery failed: ", why],
+            Failure::DpopKeyUnavailable(why) => &["the DPoP key could not be made (", why, "); the page did not go to the server"],
             Failure::Unsupported(why) => &[why],
         };
         parts.concat()
@@ -187,18 +221,112 @@ impl Failure {
     }
 }
 
+/// An HTTP status (three digits) as text, without integer formatting in the module.
+fn decimal(s: u16) -> String {
+    let d = |p: u16| b'0' + (s / p % 10) as u8;
+    String::from_utf8(alloc::vec![d(100), d(10), d(1)]).unwrap_or_default()
+}
+
+/// Why a code exchange failed without saying the server did not act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeProblem {
+    /// No answer: a network error, a timeout, or a redirect (never followed).
+    NoAnswer,
+    /// An HTTP status that does not say the server did not act (a 5xx, a 503 without
+    /// `Retry-After`, ...).
+    Status(u16),
+    /// A 2xx answer without a usable access token.
+    NoToken(u16),
+    /// A DPoP nonce challenge again after the one resend, or one whose nonce was unreadable.
+    Nonce,
+}
+
+impl ExchangeProblem {
+    fn status(self) -> Option<u16> {
+        match self {
+            ExchangeProblem::Status(s) | ExchangeProblem::NoToken(s) => Some(s),
+            ExchangeProblem::NoAnswer | ExchangeProblem::Nonce => None,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            ExchangeProblem::NoAnswer => "no answer from the token endpoint (network, timeout, redirect)",
+            ExchangeProblem::Status(_) | ExchangeProblem::NoToken(_) => "the token endpoint answered HTTP ",
+            ExchangeProblem::Nonce => "the token endpoint asked for a DPoP nonce again",
+        }
+    }
+
+    fn after(self) -> &'static str {
+        match self {
+            ExchangeProblem::NoToken(_) => " without an access token",
+            _ => "",
+        }
+    }
+}
+
+/// What the token endpoint answered a code exchange, as the browser layer read it. `status` 0:
+/// no answer (network error, timeout, redirect).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExchangeAnswer<'a> {
+    pub status: u16,
+    pub retry_after: Option<&'a str>,
+    /// AWS's error type (`x-amzn-ErrorType`, else the body's `__type`).
+    pub aws_type: Option<&'a str>,
+    /// The body's OAuth2 `error`.
+    pub error: Option<&'a str>,
+    /// The body read as a token answer, when it is a JSON object.
+    pub tokens: Option<&'a TokenInput>,
+}
+
+/// What one answer of the code exchange means.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum Exchange {
+    Tokens(TokenInput),
+    /// The server said it did not act: send the same code again after this delay (ms).
+    RetryIn(f64),
+    Fail(Failure),
+}
+
+/// The code exchange's verdict on an answer, for retry number `attempt + 1` (0-based) under
+/// `policy` (`rand` in `[0, 1)` for the jitter). The code is sent again only after an answer
+/// that says the server did not act on it (RFC 6749 §4.1.2: a code is used once): 429, 503 with
+/// `Retry-After`, AWS's 400 throttling; a `Retry-After` beyond `maxDelayMs` is not waited for.
+/// A DPoP nonce challenge is resent before this verdict (once, [`super::dpop::NonceResend`]).
+pub fn judge_exchange(a: &ExchangeAnswer<'_>, attempt: u32, policy: &RetryPolicy, rand: f64, now: Time) -> Exchange {
+    let retry_after_ms = a.retry_after.and_then(|v| parse_retry_after(v, now));
+    let fail = |p| Exchange::Fail(Failure::ExchangeFailed(p));
+    match a.status {
+        0 => fail(ExchangeProblem::NoAnswer),
+        200..=299 => match a.tokens.filter(|t| t.access_token.is_some()) {
+            Some(t) => Exchange::Tokens(t.clone()),
+            None => fail(ExchangeProblem::NoToken(a.status)),
+        },
+        s if s == 429 || (s == 503 && retry_after_ms.is_some()) || (s == 400 && a.aws_type.is_some_and(is_throttling_type)) => {
+            match policy.retry_in(attempt, rand, retry_after_ms) {
+                Some(delay) => Exchange::RetryIn(delay),
+                None => Exchange::Fail(Failure::ExchangeThrottled { status: s }),
+            }
+        }
+        s if asks_for_nonce(s, a.error, None) => fail(ExchangeProblem::Nonce),
+        s @ 400..=499 => Exchange::Fail(Failure::CodeRejected { status: s }),
+        s => fail(ExchangeProblem::Status(s)),
+    }
+}
+
 /// What the redirect back means: the code to exchange and the kept sign-in it belongs to, or
-/// why not. `issuer`: the configured identity server, when known (its `iss` parameter must
-/// name it).
-pub fn judge_callback(cb: &Callback, pending: Option<Pending>, issuer: Option<&str>) -> Result<(String, Pending), Failure> {
+/// why not. `issuer`: the identity server's, byte for byte (its `iss` parameter must be it);
+/// `iss_required`: its metadata says it always sends `iss` (RFC 9207 §2.4).
+pub fn judge_callback(cb: &Callback, pending: Option<Pending>, issuer: &str, iss_required: bool) -> Result<(String, Pending), Failure> {
     let pending = pending.ok_or(Failure::StateMismatch)?;
     if cb.state.as_deref() != Some(pending.secrets.state.as_str()) {
         return Err(Failure::StateMismatch);
     }
-    if let (Some(iss), Some(expected)) = (cb.iss.as_deref(), issuer) {
-        if iss != expected {
-            return Err(Failure::IssuerMismatch);
-        }
+    match cb.iss.as_deref() {
+        Some(iss) if iss != issuer => return Err(Failure::IssuerMismatch),
+        None if iss_required => return Err(Failure::IssuerMissing),
+        _ => {}
     }
     if let Some(error) = &cb.error {
         return Err(Failure::Server { error: error.clone(), description: cb.error_description.clone() });
@@ -263,18 +391,21 @@ mod tests {
 
     #[test]
     fn a_redirect_without_a_kept_sign_in_is_a_state_mismatch() {
-        assert_eq!(judge_callback(&cb(Some("c"), Some("st")), None, None).map(|(code, _)| code), Err(Failure::StateMismatch));
+        assert_eq!(
+            judge_callback(&cb(Some("c"), Some("st")), None, "https://idp", false).map(|(code, _)| code),
+            Err(Failure::StateMismatch)
+        );
     }
 
     #[test]
     fn the_servers_error_is_reported_as_its_code_once_the_state_matches() {
         let c = Callback { error: Some("access_denied".into()), state: Some("st".into()), ..Callback::default() };
-        let f = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code).unwrap_err();
+        let f = judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code).unwrap_err();
         assert_eq!(f.code(), "access_denied");
         assert!(f.consumes_pending());
         // with a wrong state, even an error is only a mismatch, and the kept sign-in stays
         let c = Callback { state: Some("other".into()), ..c };
-        let f = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code).unwrap_err();
+        let f = judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code).unwrap_err();
         assert_eq!(f, Failure::StateMismatch);
         assert!(!f.consumes_pending());
     }
@@ -282,21 +413,159 @@ mod tests {
     #[test]
     fn an_iss_parameter_naming_another_server_is_refused() {
         let c = Callback { iss: Some("https://evil".into()), ..cb(Some("c"), Some("st")) };
-        assert_eq!(judge_callback(&c, Some(pending("st")), Some("https://idp")).map(|(code, _)| code), Err(Failure::IssuerMismatch));
+        assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Err(Failure::IssuerMismatch));
         let c = Callback { iss: Some("https://idp".into()), ..c };
-        assert_eq!(judge_callback(&c, Some(pending("st")), Some("https://idp")).map(|(code, _)| code), Ok("c".into()));
+        assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Ok("c".into()));
+    }
+
+    #[test]
+    fn an_iss_parameter_is_compared_byte_for_byte() {
+        for other in ["https://idp/", "https://IDP", "https://idp ", ""] {
+            let c = Callback { iss: Some(other.into()), ..cb(Some("c"), Some("st")) };
+            assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Err(Failure::IssuerMismatch));
+        }
+    }
+
+    #[test]
+    fn a_redirect_without_iss_is_refused_where_the_server_says_it_sends_it() {
+        let c = cb(Some("c"), Some("st"));
+        let f = judge_callback(&c, Some(pending("st")), "https://idp", true).map(|(code, _)| code).unwrap_err();
+        assert_eq!((f.code(), f.consumes_pending()), ("issuer-missing", true));
+        assert!(f.message().contains("RFC 9207"));
+        // a server that does not say so may leave it out
+        assert_eq!(judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code), Ok("c".into()));
+        // a forged redirect (wrong state) is still only a mismatch, and the kept sign-in stays
+        let forged = cb(Some("c"), Some("other"));
+        assert_eq!(judge_callback(&forged, Some(pending("st")), "https://idp", true).map(|(code, _)| code), Err(Failure::StateMismatch));
     }
 
     #[test]
     fn a_redirect_without_code_or_error_is_no_code() {
-        assert_eq!(judge_callback(&cb(Some(""), Some("st")), Some(pending("st")), None).map(|(code, _)| code), Err(Failure::NoCode));
+        assert_eq!(
+            judge_callback(&cb(Some(""), Some("st")), Some(pending("st")), "https://idp", false).map(|(code, _)| code),
+            Err(Failure::NoCode)
+        );
+    }
+
+    const POLICY: RetryPolicy = RetryPolicy { max_retries: 2, base_delay_ms: 100.0, max_delay_ms: 10_000.0, idempotency_key: false };
+
+    fn exchange(status: u16, retry_after: Option<&str>, aws_type: Option<&str>, error: Option<&str>, attempt: u32) -> Exchange {
+        let a = ExchangeAnswer { status, retry_after, aws_type, error, tokens: None };
+        judge_exchange(&a, attempt, &POLICY, 0.5, Time::from_ms(0.0))
+    }
+
+    fn failed(e: Exchange) -> Failure {
+        match e {
+            Exchange::Fail(f) => f,
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn code_exchange_is_not_retried_after_a_5xx() {
+        for s in [500, 502, 503, 504] {
+            let f = failed(exchange(s, None, None, None, 0));
+            assert_eq!(f, Failure::ExchangeFailed(ExchangeProblem::Status(s)));
+            assert_eq!(f.code(), "exchange-failed");
+            assert!(f.message().contains(&decimal(s)) && f.message().contains("not sent twice"), "{}", f.message());
+        }
+        // an AWS error type that is not throttling says nothing about the code either
+        assert_eq!(failed(exchange(500, None, Some("InternalErrorException"), None, 0)).code(), "exchange-failed");
+    }
+
+    #[test]
+    fn code_exchange_is_not_retried_after_a_network_error() {
+        let f = failed(exchange(0, None, None, None, 0));
+        assert_eq!(f, Failure::ExchangeFailed(ExchangeProblem::NoAnswer));
+        assert!(f.message().contains("no answer"), "{}", f.message());
+    }
+
+    #[test]
+    fn code_exchange_is_not_retried_after_a_2xx_without_tokens() {
+        let f = failed(exchange(200, None, None, None, 0));
+        assert_eq!(f, Failure::ExchangeFailed(ExchangeProblem::NoToken(200)));
+        assert!(f.message().contains("HTTP 200 without an access token"), "{}", f.message());
+        let no_access = TokenInput { access_token: None, refresh_token: Some("R".into()), ..TokenInput::default() };
+        let a = ExchangeAnswer { status: 200, tokens: Some(&no_access), ..ExchangeAnswer::default() };
+        assert_eq!(
+            judge_exchange(&a, 0, &POLICY, 0.5, Time::from_ms(0.0)),
+            Exchange::Fail(Failure::ExchangeFailed(ExchangeProblem::NoToken(200)))
+        );
+        let good = TokenInput { access_token: Some("A".into()), ..TokenInput::default() };
+        let a = ExchangeAnswer { status: 200, tokens: Some(&good), ..ExchangeAnswer::default() };
+        assert_eq!(judge_exchange(&a, 0, &POLICY, 0.5, Time::from_ms(0.0)), Exchange::Tokens(good.clone()));
+    }
+
+    #[test]
+    fn code_exchange_is_retried_only_when_the_server_said_it_did_not_act() {
+        assert_eq!(exchange(429, None, None, None, 0), Exchange::RetryIn(50.0), "jittered backoff");
+        assert_eq!(exchange(429, Some("2"), None, None, 0), Exchange::RetryIn(2000.0), "Retry-After wins");
+        assert_eq!(exchange(503, Some("1"), None, None, 1), Exchange::RetryIn(1000.0));
+        assert_eq!(exchange(400, None, Some("TooManyRequestsException:http://x"), None, 0), Exchange::RetryIn(50.0));
+        assert_eq!(exchange(400, None, Some("com.amazonaws.cognito#TooManyRequestsException"), None, 0), Exchange::RetryIn(50.0));
+        // a 503 without Retry-After may have acted
+        assert_eq!(failed(exchange(503, None, None, None, 0)), Failure::ExchangeFailed(ExchangeProblem::Status(503)));
+        assert_eq!(failed(exchange(503, Some("soon"), None, None, 0)), Failure::ExchangeFailed(ExchangeProblem::Status(503)));
+    }
+
+    #[test]
+    fn a_throttled_exchange_stops_after_max_retries_and_says_it_was_throttled() {
+        let f = failed(exchange(429, None, None, None, POLICY.max_retries));
+        assert_eq!(f, Failure::ExchangeThrottled { status: 429 });
+        assert_eq!(f.code(), "exchange-throttled");
+        assert!(f.message().contains("HTTP 429") && f.message().contains("later"), "{}", f.message());
+        // a Retry-After longer than maxDelayMs is not waited for
+        assert_eq!(failed(exchange(503, Some("60"), None, None, 0)), Failure::ExchangeThrottled { status: 503 });
+    }
+
+    #[test]
+    fn a_refused_code_is_code_rejected_and_a_leftover_nonce_challenge_fails() {
+        assert_eq!(failed(exchange(400, None, None, Some("invalid_grant"), 0)), Failure::CodeRejected { status: 400 });
+        assert_eq!(failed(exchange(401, None, None, Some("invalid_client"), 0)), Failure::CodeRejected { status: 401 });
+        assert_eq!(failed(exchange(400, None, Some("NotAuthorizedException"), None, 0)), Failure::CodeRejected { status: 400 });
+        // the one nonce resend is made before this verdict; a challenge after it is not retried
+        let f = failed(exchange(400, None, None, Some("use_dpop_nonce"), 0));
+        assert_eq!(f, Failure::ExchangeFailed(ExchangeProblem::Nonce));
+        assert!(f.message().contains("DPoP nonce"));
+    }
+
+    #[test]
+    fn statuses_are_written_as_three_digits() {
+        assert_eq!([decimal(200), decimal(429), decimal(503), decimal(599)], ["200", "429", "503", "599"]);
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_made_names_its_cause() {
+        let f = Failure::DpopKeyUnavailable("NotSupportedError: no".into());
+        assert_eq!(f.code(), "dpop-key-unavailable");
+        assert!(f.message().contains("NotSupportedError: no"));
     }
 
     proptest! {
+        /// The code goes out again only after an answer that says the server did not act, and
+        /// never more than `maxRetries` times.
+        #[test]
+        fn the_code_is_sent_again_only_when_the_server_did_not_act(
+            status in 0u16..600,
+            ra in proptest::option::of("[0-9]{1,2}"),
+            aws in proptest::option::of(prop_oneof![Just("TooManyRequestsException"), Just("InternalErrorException"), Just("NotAuthorizedException")]),
+            error in proptest::option::of(prop_oneof![Just("invalid_grant"), Just("use_dpop_nonce"), Just("slow_down")]),
+            attempt in 0u32..5,
+        ) {
+            let e = exchange(status, ra.as_deref(), aws, error, attempt);
+            let did_not_act = status == 429 || (status == 503 && ra.is_some()) || (status == 400 && aws == Some("TooManyRequestsException"));
+            if matches!(e, Exchange::RetryIn(_)) {
+                prop_assert!(did_not_act && attempt < POLICY.max_retries);
+            }
+            if let Exchange::Fail(f) = e {
+                prop_assert!(!f.message().is_empty());
+            }
+        }
+
         /// Only the exact kept `state` lets a code through; anything else changes nothing.
         #[test]
         fn only_the_kept_state_lets_a_code_through(kept in "[A-Za-z0-9_-]{1,24}", got in proptest::option::of("[A-Za-z0-9_-]{0,24}")) {
-            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(pending(&kept)), None).map(|(code, _)| code);
+            let r = judge_callback(&cb(Some("code"), got.as_deref()), Some(pending(&kept)), "https://idp", false).map(|(code, _)| code);
             if got.as_deref() == Some(kept.as_str()) {
                 prop_assert_eq!(r, Ok("code".into()));
             } else {
@@ -308,7 +577,7 @@ mod tests {
         #[test]
         fn failures_say_something_and_consume_only_after_a_match(error in proptest::option::of("[a-z_]{1,12}"), desc in proptest::option::of("[ -~]{0,20}")) {
             let c = Callback { error: error.clone(), error_description: desc, state: Some("st".into()), ..Callback::default() };
-            if let Err(f) = judge_callback(&c, Some(pending("st")), None).map(|(code, _)| code) {
+            if let Err(f) = judge_callback(&c, Some(pending("st")), "https://idp", false).map(|(code, _)| code) {
                 prop_assert!(f.consumes_pending());
                 prop_assert!(!f.message().is_empty() && !f.code().is_empty());
             }

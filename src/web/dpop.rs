@@ -76,13 +76,25 @@ impl Dpop {
         }
     }
 
+    /// `[privateKey, headerJson]` once the key is loaded or made; `Err`: why it could not be.
+    async fn pair(&self) -> Result<Array, JsValue> {
+        let pair: Array = JsFuture::from(self.key.clone()).await?.unchecked_into();
+        match pair.length() {
+            2 => Ok(pair),
+            _ => Err(pair.get(0)),
+        }
+    }
+
+    /// Settles with `[privateKey, headerJson]`, or `[error]` when the key cannot be made
+    /// (`signIn()` makes sure of it before the page navigates).
+    pub fn key(&self) -> &Promise {
+        &self.key
+    }
+
     /// A proof for `method` on `url` (resolved against the page), presenting `token` when the
     /// request carries one (`ath`), with the nonce `url`'s origin gave last.
     pub async fn proof(&self, method: &str, url: &str, token: Option<&str>) -> Result<String, JsValue> {
-        let pair: Array = JsFuture::from(self.key.clone()).await?.unchecked_into();
-        if pair.length() != 2 {
-            return Err(pair.get(0));
-        }
+        let pair = self.pair().await?;
         let (private, header) = (pair.get(0).unchecked_into::<CryptoKey>(), pair.get(1).as_string().unwrap_or_default());
         let subtle = js::subtle().ok_or_else(no_webcrypto)?;
         let href = self.href(url);

@@ -59,6 +59,15 @@ pub fn sign_in(f: &crate::core::signin::Failure) -> JsValue {
     JsSignInError::new(f.code(), &f.message()).into()
 }
 
+/// What an error JavaScript threw or rejected with says: `name: message` for an `Error`, else
+/// what it is.
+pub fn cause(e: &JsValue) -> String {
+    match (super::js::get_str(e, "name"), super::js::get_str(e, "message")) {
+        (Some(name), Some(message)) => [name.as_str(), ": ", &message].concat(),
+        _ => e.as_string().unwrap_or_else(|| describe(e)),
+    }
+}
+
 /// `TypeError("sessionguard: ...")`.
 pub fn type_error(msg: &str) -> JsValue {
     js_sys::TypeError::new(&["sessionguard: ", msg].concat()).into()

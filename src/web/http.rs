@@ -2,7 +2,7 @@
 //! the manager was made, never through an interceptor, never following a redirect (a refresh
 //! token must not be re-posted to another origin), and bounded in time (30 s, then aborted).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 
 use js_sys::{Function, Promise};
@@ -14,7 +14,7 @@ use web_sys::{AbortController, Response};
 use super::dpop::Dpop;
 use super::js::{self, Name};
 use super::wait;
-use crate::core::dpop::asks_for_nonce;
+use crate::core::dpop::{asks_for_nonce, NonceResend, OnNonce};
 
 /// Longest one request to the identity provider may take.
 pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
@@ -67,6 +67,8 @@ pub struct Answer {
     /// `DPoP-Nonce` and `WWW-Authenticate` (DPoP's nonce challenge).
     pub nonce: Option<String>,
     pub www_authenticate: Option<String>,
+    /// With a DPoP proof: the answer brought a nonce, now kept for the next proof.
+    pub fresh: bool,
 }
 
 impl Answer {
@@ -79,16 +81,19 @@ impl Answer {
             failure: Some(why),
             nonce: None,
             www_authenticate: None,
+            fresh: false,
         }
     }
 }
 
-/// A DPoP proof for one own request: the key, and the access token the request presents
-/// (userInfo), if any.
+/// A DPoP proof for one own request: the key, the access token the request presents
+/// (userInfo), if any, and the request's one nonce resend, kept by whoever keeps its retries
+/// (`None`: that caller's core `Call` decides, from [`Answer::fresh`]).
 #[derive(Clone, Copy)]
 pub struct Proof<'a> {
     pub dpop: &'a Dpop,
     pub token: Option<&'a str>,
+    pub resend: Option<&'a Cell<NonceResend>>,
 }
 
 thread_local! {
@@ -125,14 +130,15 @@ pub async fn read(res: &Response) -> Answer {
         failure: None,
         nonce: js::header(&h, Name::DpopNonce),
         www_authenticate: js::header(&h, Name::WwwAuthenticate),
+        fresh: false,
     }
 }
 
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most. With a
 /// DPoP `proof`, each send carries a fresh proof, and a nonce challenge that brought a nonce is
-/// sent once more with it ([`crate::core::dpop::asks_for_nonce`]).
+/// sent once more with it, once per request whatever its retries (the core's
+/// [`NonceResend`], kept in `proof.resend`).
 pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue, proof: Option<Proof<'_>>) -> Answer {
-    let mut retried = false;
     loop {
         let mut signed = None;
         if let Some(p) = proof {
@@ -141,16 +147,19 @@ pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &
                 Err(_) => return Answer::failed("a DPoP proof could not be made"),
             }
         }
-        let a = send_once(fetch, url, method, headers, signed.as_deref(), &body).await;
+        let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body).await;
         if let Some(p) = proof {
-            let fresh = p.dpop.learn(url, a.nonce.as_deref());
-            let error = js::get_str(&a.json, "error");
-            if asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref()) {
-                if !fresh {
-                    super::dpop::warn_nonce_unreadable();
-                } else if !retried {
-                    retried = true;
-                    continue;
+            a.fresh = p.dpop.learn(url, a.nonce.as_deref());
+            if let Some(resend) = p.resend {
+                let error = js::get_str(&a.json, "error");
+                let asks = asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref());
+                let mut r = resend.get();
+                let step = r.on_answer(asks, a.fresh);
+                resend.set(r);
+                match step {
+                    OnNonce::Resend => continue,
+                    OnNonce::Unreadable => super::dpop::warn_nonce_unreadable(),
+                    OnNonce::NotAsked | OnNonce::Spent => {}
                 }
             }
         }

@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::errors::{describe, type_error};
 use super::js;
-use crate::core::discovery::Endpoints;
+use crate::core::discovery::{missing_issuer, pool_issuer, Endpoints};
 use crate::core::retry::RetryPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,10 @@ pub enum Refresher {
 #[derive(Debug, Clone, Default)]
 pub struct Server {
     pub client_id: String,
-    /// As the options name them; discovery at `endpoints.issuer` fills the gaps.
+    /// As the options name them; discovery at `endpoints.issuer` fills the gaps when
+    /// `discover` (the `issuer` option; not a Cognito `userPoolId`, whose issuer is known).
     pub endpoints: Endpoints,
+    pub discover: bool,
     pub redirect_uri: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
     pub scope: Option<String>,
@@ -89,7 +91,8 @@ const OAUTH2: &[&str] = &[
     "redirectUri",
     "postLogoutRedirectUri",
 ];
-const COGNITO: &[&str] = &["type", "region", "clientId", "endpoint", "domain", "issuer", "scope", "redirectUri", "postLogoutRedirectUri"];
+const COGNITO: &[&str] =
+    &["type", "region", "clientId", "endpoint", "domain", "userPoolId", "issuer", "scope", "redirectUri", "postLogoutRedirectUri"];
 
 /// Reads options and keeps the first problem. Every reader returns a usable value (the default)
 /// even after a problem, so reading is one straight line with one check at the end, in the
@@ -192,14 +195,24 @@ impl Check {
     /// scope, the issuer), from `r`.
     fn server(&mut self, r: &JsValue, client_id: &str) -> Server {
         let p = "refresh.";
-        // the issuer as the user spells it (discovery compares it, a trailing `/` aside)
+        // the issuer as the user spells it (compared byte for byte with the server's)
         let issuer = self.url(r, "issuer", p).and(js::get_str(r, "issuer"));
         Server {
             client_id: client_id.into(),
+            discover: issuer.is_some(),
             endpoints: Endpoints { issuer, ..Endpoints::default() },
             redirect_uri: self.url(r, "redirectUri", p),
             post_logout_redirect_uri: self.url(r, "postLogoutRedirectUri", p),
             scope: self.text(r, "scope", p),
+        }
+    }
+
+    /// Sign-in configured without an issuer is refused now, naming what to add (the core's
+    /// rule), never left to skip the `iss` checks.
+    fn issuer_for_sign_in(&mut self, server: &Server, cognito: bool) {
+        let e = &server.endpoints;
+        if let Some(why) = missing_issuer(cognito, e.authorization.is_some(), e.issuer.is_some()) {
+            self.fail(&[why]);
         }
     }
 
@@ -233,6 +246,7 @@ impl Check {
                 e.authorization = self.url(r, "authorizationUrl", p);
                 e.revocation = self.url(r, "revocationUrl", p);
                 e.end_session = self.url(r, "endSessionUrl", p);
+                self.issuer_for_sign_in(&server, false);
                 (Refresher::OAuth2, server)
             }
             Some("cognito") => {
@@ -260,6 +274,15 @@ impl Check {
                     let e = &mut server.endpoints;
                     (e.authorization, e.token, e.end_session) = (at("/oauth2/authorize"), at("/oauth2/token"), at("/logout"));
                 }
+                // the user pool's issuer (its ID tokens' `iss`), known without discovery
+                if let Some(pool) = self.text(r, "userPoolId", p) {
+                    let issuer = pool_issuer(&pool).filter(|_| !server.discover);
+                    if issuer.is_none() {
+                        self.fail(&["option `refresh.userPoolId` must be a user pool id such as \"eu-west-1_AbCdEf123\" (and gives the issuer: no `refresh.issuer` beside it)"]);
+                    }
+                    server.endpoints.issuer = issuer;
+                }
+                self.issuer_for_sign_in(&server, true);
                 // `scope` is the hosted UI's; a Cognito refresh takes none
                 (Refresher::Cognito { endpoint }, server)
             }

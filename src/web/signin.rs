@@ -2,9 +2,10 @@
 //! rules (the secrets, the request, what the redirect back means, the ID token's checks) are
 //! the core's ([`crate::core::signin`], [`crate::core::id_token`]); here are WebCrypto (random
 //! bytes, SHA-256), `sessionStorage`, the address bar and the code exchange, which is one of
-//! the library's own requests (the captured `fetch`, no redirects, 30 s, retried with backoff
-//! when the server is throttled or overloaded).
+//! the library's own requests (the captured `fetch`, no redirects, 30 s), sent again only when
+//! the core's [`judge_exchange`] says the server did not act on it.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
@@ -17,19 +18,19 @@ use super::http;
 use super::js;
 use super::options::Check;
 use super::read;
-use super::refresher::oauth2_verdict;
 use super::state::{claims_of, Inner};
 use super::storage;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::discovery::Endpoints;
+use crate::core::dpop::NonceResend;
 use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
-use crate::core::refresh_answer::RefreshVerdict;
-use crate::core::signin::{authorize_query, challenge, judge_callback, wants_id_token, Callback, Failure, Pending, Secrets};
-use crate::core::signin::{CALLBACK_PARAMS, RANDOM_BYTES};
+use crate::core::signin::{authorize_query, challenge, judge_callback, judge_exchange, Callback, Exchange, ExchangeAnswer, Failure};
+use crate::core::signin::{ExchangeProblem, Pending, Secrets, CALLBACK_PARAMS, RANDOM_BYTES};
 use crate::core::token::TokenInput;
 
 const SIGN_IN: &[&str] = &["appState", "redirectUri", "scope", "returnUrl", "extraParams"];
-const NOT_CONFIGURED: &str = "sign-in needs `refresh: { type: \"oauth2\", issuer (or authorizationUrl, tokenUrl), clientId }` or `{ type: \"cognito\", domain, clientId }`";
+const NOT_CONFIGURED: &str = "sign-in needs `refresh: { type: \"oauth2\", issuer, clientId }` (or `authorizationUrl` and `tokenUrl` beside `issuer`) or `{ type: \"cognito\", domain, userPoolId, clientId }`";
 
 /// What `signIn(options)` was asked.
 struct Asked {
@@ -106,7 +107,8 @@ fn pending_key(inner: &Inner) -> String {
 }
 
 /// What `signIn` has before it waits: what it was asked, the secrets, and the digest of the
-/// verifier in progress (WebCrypto's `digest` is asynchronous).
+/// verifier in progress (WebCrypto's `digest` is asynchronous) together with, with DPoP, the
+/// key's loading (`[digest, [privateKey, header] | [error]]`: one wait).
 struct Started {
     asked: Asked,
     secrets: Secrets,
@@ -128,13 +130,28 @@ fn start(inner: &Inner, options: &JsValue) -> Result<Started, JsValue> {
     crypto.get_random_values_with_u8_array(&mut random)?;
     let secrets = Secrets::new(&random);
     let digest = subtle.digest_with_str_and_u8_array("SHA-256", secrets.verifier.as_bytes())?;
-    Ok(Started { asked, secrets, digest })
+    let key = inner.dpop.as_ref().map_or(JsValue::UNDEFINED, |d| d.key().into());
+    Ok(Started { asked, secrets, digest: Promise::all(&Array::of2(&digest, &key)) })
 }
 
 /// The synchronous end of `signIn`: the authorization URL, the kept record, the navigation.
-fn finish(inner: &Inner, s: Started, authorize: Option<&String>, digest: &JsValue) -> Result<JsValue, JsValue> {
+fn finish(inner: &Inner, s: Started, endpoints: &Endpoints, waited: &JsValue) -> Result<JsValue, JsValue> {
     let server = &inner.opts.server;
     let Started { asked, secrets, .. } = s;
+    let waited = waited.unchecked_ref::<Array>();
+    // with DPoP, the key the code exchange will prove: made (or loaded) before the user leaves,
+    // or the sign-in fails here with its cause, not after the whole login
+    if inner.dpop.is_some() {
+        let key = waited.get(1).unchecked_into::<Array>();
+        if key.length() != 2 {
+            let err = failed(Failure::DpopKeyUnavailable(errors::cause(&key.get(0))));
+            web_sys::console::error_1(&err);
+            return Err(err);
+        }
+    }
+    let digest = waited.get(0);
+    // where to sign in, and the issuer that will be checked when the user comes back
+    let authorize = endpoints.authorization.as_ref().filter(|_| endpoints.issuer.is_some());
     let authorize = authorize.ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
     // what `digest` resolved with is an ArrayBuffer, unless the page patched WebCrypto
     let digest = digest.dyn_ref::<js_sys::ArrayBuffer>().ok_or_else(|| type_error("crypto.subtle.digest did not give an ArrayBuffer"))?;
@@ -167,7 +184,7 @@ pub fn sign_in(inner: &Rc<Inner>, options: JsValue) -> Promise {
         let started = start(&inner, &options)?;
         let endpoints = inner.endpoints().await.map_err(failed)?;
         let digest = JsFuture::from(started.digest.clone()).await?;
-        finish(&inner, started, endpoints.authorization.as_ref(), &digest)
+        finish(&inner, started, &endpoints, &digest)
     })
 }
 
@@ -219,8 +236,8 @@ fn read_redirect(inner: &Inner, url: &JsValue) -> Result<Redirect, JsValue> {
 /// The core's judgement of the redirect: the code and the kept sign-in, or why not. A
 /// redirect that used the kept sign-in up removes it, and the flow's parameters from the
 /// address bar.
-fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pending), JsValue> {
-    let judged = judge_callback(&r.callback, r.pending, issuer);
+fn judge(inner: &Inner, r: Redirect, issuer: &str, iss_required: bool) -> Result<(String, Pending), JsValue> {
+    let judged = judge_callback(&r.callback, r.pending, issuer, iss_required);
     if judged.as_ref().map_or_else(Failure::consumes_pending, |_| true) {
         if let Some(s) = storage::session_storage() {
             let _ = s.remove_item(&pending_key(inner));
@@ -234,13 +251,13 @@ fn judge(inner: &Inner, r: Redirect, issuer: Option<&str>) -> Result<(String, Pe
 
 /// The synchronous end of `handleRedirect`: the ID token checked, the session started, the
 /// app's state handed back.
-fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: Option<&str>) -> Result<JsValue, JsValue> {
+fn begin(inner: &Inner, tokens: TokenInput, pending: Pending, issuer: &str) -> Result<JsValue, JsValue> {
     let expected = Expected { issuer, client_id: &inner.opts.server.client_id, nonce: &pending.secrets.nonce };
     check_id_token(&tokens, &pending.scope, expected).map_err(|p| failed(Failure::IdTokenInvalid(p)))?;
     inner.live()?;
     let claims = tokens.access_token.as_deref().and_then(claims_of);
     let now = js::now();
-    inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed))?;
+    inner.with(|s| s.set_tokens(&tokens, claims, now)).map_err(|_| failed(Failure::ExchangeFailed(ExchangeProblem::NoToken(200))))?;
     Ok(pending.app_state.and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::UNDEFINED))
 }
 
@@ -261,11 +278,12 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     let p = wait::promise(async move {
         let done = async {
             let endpoints = me.endpoints().await.map_err(failed)?;
-            let issuer = endpoints.issuer.as_deref();
-            let (code, pending) = judge(&me, redirect, issuer)?;
+            // sign-in always has an issuer (refused at construction otherwise)
+            let issuer = endpoints.issuer.as_deref().ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
+            let (code, pending) = judge(&me, redirect, issuer, endpoints.iss_parameter)?;
             // the code for tokens at the token endpoint (RFC 6749 §4.1.3, with the PKCE verifier)
             let url = endpoints.token.as_deref().ok_or_else(|| failed(Failure::Unsupported(NOT_CONFIGURED)))?;
-            let fetch = me.fetch_fn().ok_or_else(|| failed(Failure::ExchangeFailed))?;
+            let fetch = me.fetch_fn().ok_or_else(|| failed(Failure::ExchangeFailed(ExchangeProblem::NoAnswer)))?;
             let form = [
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),
@@ -273,18 +291,19 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
                 ("client_id", &me.opts.server.client_id),
                 ("code_verifier", &pending.secrets.verifier),
             ];
+            // one DPoP nonce resend for the exchange, whatever its retries
+            let resend = Cell::new(NonceResend::default());
             let mut attempt = 0;
             let tokens = loop {
-                let a = http::post_form(&fetch, url, &form, me.proof(None)).await;
-                match oauth2_verdict(&a) {
-                    RefreshVerdict::Tokens(t) => break t,
-                    RefreshVerdict::Transient { retry_after_ms } => {
-                        let delay = me.opts.retry.retry_in(attempt, js::random(), retry_after_ms);
-                        let delay = delay.filter(|_| !me.is_disposed()).ok_or_else(|| failed(Failure::ExchangeFailed))?;
+                let a = http::post_form(&fetch, url, &form, me.proof(None, Some(&resend))).await;
+                match exchange_verdict(&me, &a, attempt) {
+                    Exchange::Tokens(t) => break t,
+                    Exchange::RetryIn(delay) => {
                         attempt += 1;
                         wait::sleep(delay).await;
+                        me.live()?;
                     }
-                    _ => return Err(failed(Failure::CodeRejected { status: a.status })),
+                    Exchange::Fail(f) => return Err(failed(f)),
                 }
             };
             begin(&me, tokens, pending, issuer)
@@ -297,13 +316,26 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     p
 }
 
-/// The ID token of the answer, checked: required when the scope asked for OpenID Connect.
-fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> Result<(), IdTokenProblem> {
-    let Some(token) = tokens.id_token.as_deref() else {
-        return if wants_id_token(scope) { Err(IdTokenProblem::Missing) } else { Ok(()) };
+/// The core's verdict on an answer of the code exchange (retry number `attempt + 1`).
+fn exchange_verdict(inner: &Inner, a: &http::Answer, attempt: u32) -> Exchange {
+    let body = read::object(&a.json).map(|o| TokenInput::read(&o));
+    let error = js::get_str(&a.json, "error");
+    let aws_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
+    let answer = ExchangeAnswer {
+        status: a.status,
+        retry_after: a.retry_after.as_deref(),
+        aws_type: aws_type.as_deref(),
+        error: error.as_deref(),
+        tokens: body.as_ref(),
     };
-    let payload = js::jwt_payload(token).and_then(|p| read::json(&p)).ok_or(IdTokenProblem::Unreadable)?;
-    id_token::check(&IdClaims::read(&payload), expected, js::now())
+    judge_exchange(&answer, attempt, &inner.opts.retry, js::random(), js::now())
+}
+
+/// The ID token of the answer, read and checked by the core's rule (required when the scope
+/// asked for OpenID Connect).
+fn check_id_token(tokens: &TokenInput, scope: &str, expected: Expected<'_>) -> Result<(), IdTokenProblem> {
+    let claims = tokens.id_token.as_deref().map(|t| js::jwt_payload(t).and_then(|p| read::json(&p)).map(|o| IdClaims::read(&o)));
+    id_token::check_answer(claims, scope, expected, js::now())
 }
 
 /// The address bar without the flow's parameters (a reload must not replay the redirect).

@@ -5,6 +5,7 @@
 //! whether it was; then, with `redirect`, the page goes to the server's end-session endpoint.
 //! What the answers mean is the core's rule ([`crate::core::signout`]).
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -19,6 +20,7 @@ use super::state::Inner;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
+use crate::core::dpop::NonceResend;
 use crate::core::session::Ending;
 use crate::core::signout::{end_session_query, judge, may_send_token, Revocation};
 
@@ -107,8 +109,9 @@ fn revocation(inner: &Inner, ending: &Ending, endpoints: Option<&Endpoints>) -> 
 async fn revoke_token(inner: &Inner, r: Request) -> bool {
     let Some(fetch) = inner.fetch_fn() else { return false };
     let mut attempt = 0;
+    let resend = Cell::new(NonceResend::default());
     loop {
-        let proof = if r.cognito { None } else { inner.proof(None) };
+        let proof = if r.cognito { None } else { inner.proof(None, Some(&resend)) };
         let a = http::send(&fetch, &r.url, "POST", &r.headers, JsValue::from_str(&r.body), proof).await;
         // an error answer is judged by the refresh rules of its form
         match judge(a.status, || if r.cognito { cognito_verdict(&a) } else { oauth2_verdict(&a) }) {

@@ -34,7 +34,7 @@ use super::storage::Store;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
-use crate::core::dpop;
+use crate::core::dpop::{self, NonceResend};
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
 use crate::core::signin::Failure;
@@ -259,9 +259,10 @@ impl Inner {
         Some(v)
     }
 
-    /// A DPoP proof for an own request presenting `token`, with `dpop: true`.
-    pub fn proof<'a>(&'a self, token: Option<&'a str>) -> Option<Proof<'a>> {
-        self.dpop.as_ref().map(|dpop| Proof { dpop, token })
+    /// A DPoP proof for an own request presenting `token`, with `dpop: true`; `resend`: the
+    /// request's one nonce resend, kept across its retries.
+    pub fn proof<'a>(&'a self, token: Option<&'a str>, resend: Option<&'a Cell<NonceResend>>) -> Option<Proof<'a>> {
+        self.dpop.as_ref().map(|dpop| Proof { dpop, token, resend })
     }
 
     /// The access token a call with DPoP must prove it holds: the current one, when it is bound
@@ -364,7 +365,7 @@ impl Inner {
         let found = match endpoints::document(server) {
             None => server.endpoints.clone(),
             Some(url) => {
-                let fetch = self.fetch_fn().ok_or(Failure::Discovery("there is no fetch here"))?;
+                let fetch = self.fetch_fn().ok_or_else(|| Failure::Discovery("there is no fetch here".into()))?;
                 let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED, None).await;
                 endpoints::from_answer(server, &a)?
             }
@@ -429,12 +430,14 @@ impl Inner {
         let url = self.token_url().await.unwrap_or_default();
         let shared = self.peek(|s| s.config().shared);
         let mut attempt = 0;
+        // one DPoP nonce resend for the whole refresh, whatever its retries
+        let resend = Cell::new(NonceResend::default());
         loop {
             let (next, status) = if shared {
                 let name = ["sessionguard:", &self.opts.storage_key].concat();
-                locks::with_lock(&name, self.attempt(id, true)).await
+                locks::with_lock(&name, self.attempt(id, true, &resend)).await
             } else {
-                self.attempt(id, false).await
+                self.attempt(id, false, &resend).await
             };
             match next {
                 RefreshNext::RetryIn(delay) if !self.is_disposed() => {
@@ -456,7 +459,7 @@ impl Inner {
     }
 
     /// One attempt of flight `id`, applied (and stored) before it returns.
-    async fn attempt(&self, id: FlightId, shared: bool) -> (RefreshNext, u16) {
+    async fn attempt(&self, id: FlightId, shared: bool, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
         if shared {
             wait::sleep(SETTLE_MS).await;
         }
@@ -474,7 +477,7 @@ impl Inner {
             return (RefreshNext::Settled, 0);
         };
         let (verdict, status) = match self.token_url().await {
-            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt, self.proof(None)).await,
+            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt, self.proof(None, Some(resend))).await,
             // an undiscoverable token endpoint: an outage, not a dead session
             None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
         };

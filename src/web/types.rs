@@ -52,7 +52,7 @@ export type RefreshFunction = (refreshToken: string, context: { signal: AbortSig
 
 /** Where sign-in and sign-out go, shared by both server forms. */
 export interface ServerOptions {
-  /** the OpenID issuer: endpoints not named here come from its discovery document, and ID tokens must carry it as `iss` */
+  /** the OpenID issuer, byte for byte: endpoints not named here come from its discovery document (whose `issuer` must be identical), and ID tokens must carry it as `iss`; sign-in needs it (or a Cognito `userPoolId`) */
   issuer?: string;
   /** where the identity server sends the user back after sign-in (default: this page, without query) */
   redirectUri?: string;
@@ -81,8 +81,10 @@ export type OAuth2RefreshOptions = OAuth2Base & ({ tokenUrl: string } | { tokenU
 interface CognitoBase extends ServerOptions {
   type: "cognito";
   clientId: string;
-  /** the hosted UI's domain (`https://<prefix>.auth.<region>.amazoncognito.com` or your own), for signIn() and logout({ redirect }) */
+  /** the hosted UI's domain (`https://<prefix>.auth.<region>.amazoncognito.com` or your own), for signIn() and logout({ redirect }); needs `userPoolId` (or `issuer`) */
   domain?: string;
+  /** the user pool (`eu-west-1_AbCdEf123`): its issuer `https://cognito-idp.<region>.amazonaws.com/<userPoolId>` is what its ID tokens' `iss` must be (not beside `issuer`) */
+  userPoolId?: string;
 }
 
 /** `region`, or the Cognito API `endpoint` (default `https://cognito-idp.<region>.amazonaws.com/`). */

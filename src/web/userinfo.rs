@@ -84,7 +84,9 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
             } else {
                 let bearer = [dpop::scheme(bound.is_some()), &token].concat();
                 let headers = [("Authorization", bearer.as_str()), ("Accept", "application/json")];
-                http::send(&fetch, &url, "GET", &headers, JsValue::UNDEFINED, bound.as_deref().and_then(|t| inner.proof(Some(t)))).await
+                // a nonce challenge goes to the call's rules (its one resend, whatever its retries)
+                http::send(&fetch, &url, "GET", &headers, JsValue::UNDEFINED, bound.as_deref().and_then(|t| inner.proof(Some(t), None)))
+                    .await
             };
             if let Some(why) = a.failure {
                 return Sent::NetworkError(user_info(0, why));
@@ -92,8 +94,8 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
             status.set(a.status);
             let error_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
             let rules_status = status_for_rules(a.status, error_type.as_deref());
-            // a DPoP nonce challenge was answered in `http::send`
-            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json, dpop: None }
+            let dpop = bound.is_some().then(|| (a.www_authenticate.clone(), a.fresh));
+            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json, dpop }
         })
     })
     .await?;

@@ -296,6 +296,80 @@ test("oidc-provider: a user who cancels at the login page comes back with access
   assert.equal(op.counts.codeGrants, 0);
 });
 
+test("oidc-provider: the issuer compares byte for byte: `issuer` with a trailing slash is not the server's, and signIn() fails before the page leaves (discovery-failed)", async () => {
+  const page = await h.openPage(APP);
+  const r = await page.evaluate(async (options) => {
+    const s = new SG.SessionManager(options);
+    const before = location.href;
+    const err = await s.signIn({ returnUrl: true }).then((u) => ({ resolved: u }), (e) => ({ name: e.name, code: e.detail.code, message: e.message }));
+    return { err, stayed: location.href === before };
+  }, signInOptions("conf-slash", { refresh: { type: "oauth2", issuer: op.issuer + "/", clientId: "spa" } }));
+  await page.close();
+  assert.deepEqual([r.err.name, r.err.code], ["SignInError", "discovery-failed"], JSON.stringify(r.err));
+  assert.ok(r.err.message.includes(`its \`issuer\` is "${op.issuer}", not \`refresh.issuer\``), r.err.message);
+  assert.equal(r.stayed, true);
+});
+
+test("oidc-provider: its metadata says it sends `iss` (RFC 9207), so a redirect back without `iss` is refused (issuer-missing): no exchange, nothing stored", async () => {
+  const meta = await (await fetch(op.issuer + "/.well-known/openid-configuration")).json();
+  assert.equal(meta.authorization_response_iss_parameter_supported, true, "what oidc-provider says");
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions("conf-no-iss"), { extraParams: { prompt: "login consent" } });
+  await passLoginPages(page, "olaf");
+  const real = new URL(page.url());
+  assert.equal(real.searchParams.get("iss"), op.issuer, "the real redirect carries it");
+  const stripped = new URL(real);
+  stripped.searchParams.delete("iss");
+  const r = await page.evaluate(async ({ options, url }) => {
+    const s = new SG.SessionManager(options);
+    const err = await s.handleRedirect(url).then(() => null, (e) => ({ name: e.name, code: e.detail.code, message: e.message }));
+    return { err, auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey) };
+  }, { options: signInOptions("conf-no-iss"), url: stripped.href });
+  await page.close();
+  assert.deepEqual([r.err.name, r.err.code], ["SignInError", "issuer-missing"], JSON.stringify(r.err));
+  assert.match(r.err.message, /RFC 9207/);
+  assert.deepEqual([r.auth, r.stored], [false, null]);
+  assert.equal(op.counts.tokenRequests, 0, "the code was not sent");
+});
+
+test("oidc-provider: a code exchange whose answer is lost (the server issued the tokens, a gateway answered 502) is never replayed: exchange-failed, and the server never sees the code twice", async () => {
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions("conf-lost"), { extraParams: { prompt: "login consent" } });
+  await passLoginPages(page, "petra");
+  op.reset();
+  op.faults.loseAnswers = 1;
+  const r = await page.evaluate(async (options) => {
+    const s = new SG.SessionManager(options);
+    const err = await s.handleRedirect().then(() => null, (e) => ({ name: e.name, code: e.detail.code, message: e.message }));
+    return { err, auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey) };
+  }, signInOptions("conf-lost"));
+  await page.close();
+  assert.deepEqual([r.err.name, r.err.code], ["SignInError", "exchange-failed"], JSON.stringify(r.err));
+  assert.match(r.err.message, /HTTP 502.*not sent twice/);
+  assert.deepEqual([r.auth, r.stored], [false, null]);
+  assert.equal(op.counts.tokenRequests, 1, "one exchange");
+  assert.equal(op.counts.codeGrants, 1, "the server did issue tokens for it");
+  assert.equal(op.counts.invalidGrant, 0, "the code was never presented again (RFC 6749 §4.1.2: that may revoke the grant)");
+});
+
+test("oidc-provider: a code exchange answered 503 with Retry-After before the server saw it (it did not act) is sent again and signs in", async () => {
+  const page = await h.openPage(APP);
+  await toLoginPage(page, signInOptions("conf-busy"), { extraParams: { prompt: "login consent" } });
+  await passLoginPages(page, "quinn");
+  op.reset();
+  op.faults.unavailable = 1;
+  const r = await page.evaluate(async (options) => {
+    const s = new SG.SessionManager(options);
+    await s.handleRedirect();
+    return { auth: s.isAuthenticated(), sub: s.claims("id").sub };
+  }, signInOptions("conf-busy"));
+  await page.close();
+  assert.deepEqual(r, { auth: true, sub: "quinn" });
+  assert.equal(op.counts.tokenRequests, 2, "the 503, then the exchange");
+  assert.equal(op.counts.codeGrants, 1);
+  assert.equal(op.counts.invalidGrant, 0);
+});
+
 const cognito = () => ({ type: "cognito", clientId: cg.clientId, endpoint: cg.endpoint });
 
 // ---- DPoP (RFC 9449): oidc-provider binds the tokens, our resource server checks every proof ----

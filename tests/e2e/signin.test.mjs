@@ -5,6 +5,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { start } from "./harness.mjs";
+import { HOSTED_POOL_ID } from "../../server/dev-server.mjs";
 
 let h;
 before(async () => { h = await start(); });
@@ -65,11 +66,13 @@ test("signIn's redirectUri, scope and extraParams go into the authorization URL 
   assert.equal(r.stayed, true, "returnUrl: no navigation");
 });
 
-test("named endpoints need no discovery: a sign-in with authorizationUrl and tokenUrl, a refresh with tokenUrl beside an issuer that cannot be discovered", async () => {
-  const named = { refresh: { type: "oauth2", authorizationUrl: h.origin + "/oauth/authorize", tokenUrl: "/oauth/token", clientId: "demo" }, storage: "session", storageKey: "t-named" };
+test("named endpoints win, and a refresh at a named tokenUrl needs no discovery: a sign-in with authorizationUrl and tokenUrl beside the issuer, a refresh beside an issuer that cannot be discovered", async () => {
+  const named = { refresh: { type: "oauth2", issuer: h.origin, authorizationUrl: h.origin + "/oauth/authorize", tokenUrl: "/oauth/token", clientId: "demo" }, storage: "session", storageKey: "t-named" };
   const { page, r } = await signInThrough(named);
   await page.close();
   assert.equal(r.ok, true, JSON.stringify(r));
+  assert.equal((await h.stats()).counts.discovery, 2, "sign-in reads the issuer's metadata (its `iss` rules), once per manager");
+  await h.reset();
   const t = await h.login();
   const status = await h.page.evaluate(async (t) => {
     const s = make({ refresh: { type: "oauth2", issuer: location.origin + "/no-such-issuer", tokenUrl: "/oauth/token", clientId: "demo" } }, tokens(t, { expiresIn: 0 }));
@@ -78,8 +81,29 @@ test("named endpoints need no discovery: a sign-in with authorizationUrl and tok
   assert.equal(status, 200, "refreshed at the named token endpoint");
   const st = await h.stats();
   assert.equal(st.counts.discovery, 0, "no discovery document was asked for");
-  assert.equal(st.counts.codeGrants, 1);
   assert.equal(st.counts.refreshOk, 1);
+});
+
+test("sign-in configured without an issuer is a TypeError at construction that names the option to add; refresh-only configurations need none", async () => {
+  const r = await h.page.evaluate((origin) => {
+    const made = (refresh) => { try { new SG.SessionManager({ refresh }).dispose(); return "constructed"; } catch (e) { return e.name + ": " + e.message; } };
+    return {
+      named: made({ type: "oauth2", authorizationUrl: origin + "/oauth/authorize", tokenUrl: "/oauth/token", clientId: "demo" }),
+      hosted: made({ type: "cognito", region: "eu-west-1", clientId: "demo", domain: origin + "/hosted/" }),
+      badPool: made({ type: "cognito", region: "eu-west-1", clientId: "demo", domain: origin + "/hosted/", userPoolId: "not a pool" }),
+      both: made({ type: "cognito", region: "eu-west-1", clientId: "demo", domain: origin + "/hosted/", userPoolId: "eu-west-1_abc", issuer: origin }),
+      withPool: made({ type: "cognito", clientId: "demo", endpoint: "/cognito/", domain: origin + "/hosted/", userPoolId: "eu-west-1_abc" }),
+      withIssuer: made({ type: "oauth2", issuer: origin, authorizationUrl: origin + "/oauth/authorize", clientId: "demo" }),
+      refreshOnly: made({ type: "oauth2", tokenUrl: "/oauth/token", clientId: "demo" }),
+      cognitoRefreshOnly: made({ type: "cognito", region: "eu-west-1", clientId: "demo" }),
+    };
+  }, h.origin);
+  assert.match(r.named, /^TypeError: .*`refresh\.authorizationUrl` needs `refresh\.issuer`/);
+  assert.match(r.hosted, /^TypeError: .*`refresh\.domain` .*needs `refresh\.userPoolId` .*or `refresh\.issuer`/);
+  assert.match(r.badPool, /^TypeError: .*`refresh\.userPoolId` must be a user pool id/);
+  assert.match(r.both, /^TypeError: .*`refresh\.userPoolId` .*no `refresh\.issuer` beside it/);
+  assert.deepEqual([r.withPool, r.withIssuer, r.refreshOnly, r.cognitoRefreshOnly], ["constructed", "constructed", "constructed", "constructed"]);
+  assert.equal((await h.stats()).counts.discovery, 0, "nothing fetched at construction");
 });
 
 test("after dispose(), signIn() and handleRedirect() reject with SessionDisposedError; logout() does nothing", async () => {
@@ -166,6 +190,94 @@ test("the code exchange is retried when the token endpoint throttles, then signs
   assert.equal(st.counts.codeGrants, 1, "the third try exchanged the code");
 });
 
+test("the code exchange is retried after a 503 with Retry-After (the server did not act), then signs in", async () => {
+  await h.faults({ tokenMode: "503", tokenFaultCount: 1, tokenRetryAfter: 0 });
+  const { page, r } = await signInThrough(oidc());
+  await page.close();
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const st = await h.stats();
+  assert.deepEqual([st.counts.refresh, st.counts.codeGrants], [2, 1]);
+});
+
+test("a code exchange still throttled after its retries fails with exchange-throttled, nothing stored", async () => {
+  await h.faults({ tokenMode: "429" });
+  const { page, r } = await signInThrough({ ...oidc(), retry: { maxRetries: 1, baseDelayMs: 5 } });
+  await page.close();
+  assert.deepEqual([r.ok, r.name, r.code], [false, "SignInError", "exchange-throttled"], JSON.stringify(r));
+  assert.match(r.message, /HTTP 429/);
+  assert.deepEqual([r.auth, r.stored], [false, null]);
+  assert.equal((await h.stats()).counts.refresh, 2, "1 + maxRetries");
+});
+
+// RFC 6749 §4.1.2: a code presented twice may revoke every token issued from it. After any of
+// these the server may have used the code, so it is never sent again.
+for (const [what, faults, says] of [
+  ["a 502", { tokenMode: "502", tokenFaultCount: 1 }, /HTTP 502/],
+  ["a 503 without Retry-After", { tokenMode: "503", tokenFaultCount: 1 }, /HTTP 503/],
+  ["a network error", { tokenMode: "reset", tokenFaultCount: 1 }, /no answer from the token endpoint/],
+  ["a 2xx without tokens", { tokenMode: "null-token", tokenFaultCount: 1 }, /HTTP 200 without an access token/],
+]) {
+  test(`the code exchange is never replayed after ${what}: SignInError exchange-failed that says which, one request, nothing stored`, async () => {
+    await h.faults(faults);
+    const { page, r } = await signInThrough(oidc());
+    await page.close();
+    assert.deepEqual([r.ok, r.name, r.code, r.isClass], [false, "SignInError", "exchange-failed", true], JSON.stringify(r));
+    assert.match(r.message, says);
+    assert.match(r.message, /not sent twice/);
+    assert.deepEqual([r.auth, r.stored], [false, null]);
+    const st = await h.stats();
+    assert.equal(st.counts.refresh, 1, "the token endpoint got the code once");
+    assert.equal(st.counts.codeGrants, 0);
+  });
+}
+
+test("dpop: a token endpoint that asks for a new nonce every time gets one resend per request, whatever the retries: a refresh with maxRetries 2 is sent 4 times, a code exchange twice", async () => {
+  const t = await h.login();
+  await h.faults({ tokenMode: "dpop-nonce" });
+  const refresh = await h.page.evaluate(async (t) => {
+    const s = make({ dpop: true, storage: "memory", retry: { maxRetries: 2, baseDelayMs: 5 } }, { ...tokens(t, { expiresIn: 0 }), tokenType: undefined });
+    const out = await settle(s.fetch("/api/me"));
+    s.dispose();
+    return out;
+  }, t);
+  assert.equal(refresh.e.name, "RefreshUnavailableError", "use_dpop_nonce says nothing about the refresh token");
+  const st = await h.stats();
+  assert.equal(st.counts.refresh, 4, "1 + maxRetries + one nonce resend");
+  await h.reset();
+  await h.faults({ tokenMode: "dpop-nonce" });
+  const { page, r } = await signInThrough({ ...oidc(), dpop: true, retry: { maxRetries: 2, baseDelayMs: 5 } });
+  await page.close();
+  assert.deepEqual([r.ok, r.code], [false, "exchange-failed"], JSON.stringify(r));
+  assert.match(r.message, /DPoP nonce/);
+  assert.equal((await h.stats()).counts.refresh, 2, "the exchange and its one nonce resend");
+});
+
+test("dpop: signIn() makes sure of the key before the page leaves: a key that cannot be made fails at once with dpop-key-unavailable, its cause in the message and on the console", async () => {
+  const page = await h.openPage(PAGE);
+  const logged = [];
+  page.on("console", (m) => { if (m.type() === "error") logged.push(m.text()); });
+  const r = await page.evaluate(async (issuer) => {
+    const generate = crypto.subtle.generateKey;
+    crypto.subtle.generateKey = () => Promise.reject(new DOMException("refused by the test", "NotSupportedError"));
+    const s = new SG.SessionManager({ refresh: { type: "oauth2", issuer, clientId: "demo" }, dpop: true, storageKey: "t-nokey" });
+    const before = location.href;
+    const why = (e) => ({ name: e.name, code: e.detail && e.detail.code, message: e.message });
+    const asUrl = await s.signIn({ returnUrl: true }).then(() => "resolved", why);
+    const navigating = await s.signIn({ appState: 1 }).then(() => "resolved", why);
+    crypto.subtle.generateKey = generate;
+    return { asUrl, navigating, stayed: location.href === before, kept: sessionStorage.getItem("t-nokey:signin") };
+  }, h.origin);
+  await page.close();
+  for (const e of [r.asUrl, r.navigating]) {
+    assert.deepEqual([e.name, e.code], ["SignInError", "dpop-key-unavailable"], JSON.stringify(e));
+    assert.match(e.message, /NotSupportedError: refused by the test/);
+  }
+  assert.equal(r.stayed, true, "the page did not go to the server");
+  assert.equal(r.kept, null, "no sign-in kept");
+  assert.equal((await h.stats(true)).authorize.length, 0, "the authorization endpoint never saw it");
+  assert.ok(logged.some((l) => /DPoP key could not be made/.test(l)), "the console has the cause: " + logged.join(" | "));
+});
+
 for (const [what, claims] of [
   ["another audience", { aud: "someone-else" }],
   ["another sign-in's nonce", { nonce: "replayed-nonce" }],
@@ -191,9 +303,9 @@ test("the authorization server's error comes back as its code (access_denied), n
   assert.deepEqual([r.ok, r.code, r.auth, r.stored], [false, "access_denied", false, null]);
 });
 
-test("Cognito's hosted UI: signIn at <domain>/oauth2/authorize, the code at <domain>/oauth2/token, logout({ redirect }) to <domain>/logout", async () => {
+test("Cognito's hosted UI: signIn at <domain>/oauth2/authorize, the code at <domain>/oauth2/token, the ID token of the user pool, logout({ redirect }) to <domain>/logout", async () => {
   const options = {
-    refresh: { type: "cognito", clientId: "demo", endpoint: "/cognito/", domain: h.origin + "/hosted/", postLogoutRedirectUri: h.origin + "/www/bye.html" },
+    refresh: { type: "cognito", clientId: "demo", endpoint: "/cognito/", domain: h.origin + "/hosted/", userPoolId: HOSTED_POOL_ID, postLogoutRedirectUri: h.origin + "/www/bye.html" },
     storage: "session",
     storageKey: "t-hosted",
   };
@@ -208,6 +320,15 @@ test("Cognito's hosted UI: signIn at <domain>/oauth2/authorize, the code at <dom
   const at = new URL(page.url());
   await page.close();
   assert.deepEqual(Object.fromEntries(at.searchParams), { client_id: "demo", logout_uri: h.origin + "/www/bye.html" }, "Cognito's /logout, without an ID token");
+});
+
+test("Cognito's hosted UI: an ID token that is not the user pool's (userPoolId) is refused: id-token-invalid, nothing stored", async () => {
+  await h.faults({ idTokenClaims: { iss: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_other" } });
+  const options = { refresh: { type: "cognito", clientId: "demo", endpoint: "/cognito/", domain: h.origin + "/hosted/", userPoolId: HOSTED_POOL_ID }, storage: "session", storageKey: "t-hosted-iss" };
+  const { page, r } = await signInThrough(options);
+  await page.close();
+  assert.deepEqual([r.ok, r.code, r.auth, r.stored], [false, "id-token-invalid", false, null], JSON.stringify(r));
+  assert.match(r.message, /`iss`/);
 });
 
 /** A session started with the dev server's tokens, revoking at `revocationUrl`. */

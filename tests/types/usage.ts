@@ -85,6 +85,6 @@ export async function main(): Promise<void> {
   withDpop.setTokens({ accessToken: "a", tokenType: "DPoP" });
   // @ts-expect-error dpop is a boolean
   new SessionManager({ dpop: "yes" });
-  const hosted = new SessionManager({ refresh: { type: "cognito", region: "eu-west-1", clientId: "abc", domain: "https://x.auth.eu-west-1.amazoncognito.com" } });
+  const hosted = new SessionManager({ refresh: { type: "cognito", region: "eu-west-1", clientId: "abc", domain: "https://x.auth.eu-west-1.amazoncognito.com", userPoolId: "eu-west-1_AbC123" } });
   await hosted.signIn();
 }
