@@ -164,8 +164,35 @@ pub fn parse_retry_after(v: &str, now: Time) -> Option<f64> {
         let secs = parse_decimal(v)?;
         return Some((secs * 1000.0).min(MAX_RETRY_AFTER_MS));
     }
-    let at = parse_http_date(v)?;
+    let at = http_date(v)?;
     Some((at - now).clamp(0.0, MAX_RETRY_AFTER_MS))
+}
+
+/// The platform's HTTP-date parser, when it has one (the browser layer gives `Date.parse`,
+/// which reads the same three forms: the module then carries no calendar code of its own).
+/// Parsing a date is the platform's service, like its clock; what the date means (a delay from
+/// now, 0 when past, clamped) stays the rule above.
+pub type DateParser = fn(&str) -> Option<Time>;
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static PLATFORM_DATE: core::cell::Cell<Option<DateParser>> = const { core::cell::Cell::new(None) };
+}
+
+/// Gives the core the platform's HTTP-date parser (wasm32; elsewhere the core's own is used).
+#[cfg(target_arch = "wasm32")]
+pub fn use_platform_date_parser(p: DateParser) {
+    PLATFORM_DATE.with(|d| d.set(Some(p)));
+}
+
+#[cfg(target_arch = "wasm32")]
+fn http_date(v: &str) -> Option<Time> {
+    PLATFORM_DATE.with(|d| d.get()).and_then(|p| p(v))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn http_date(v: &str) -> Option<Time> {
+    parse_http_date(v)
 }
 
 /// A plain decimal number (`3600`, `1.5`, `-2`): what `Retry-After` and numeric strings in
@@ -192,7 +219,9 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
 
 /// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the
 /// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
-// over bytes: `str` patterns and `char` searchers are code the module does not need
+// over bytes: `str` patterns and `char` searchers are code the module does not need. The
+// reference the platform's parser is tested against (`web/tests.rs`); not in the release module.
+#[cfg(any(test, not(target_arch = "wasm32")))]
 pub fn parse_http_date(v: &str) -> Option<Time> {
     let v = v.as_bytes();
     let rest = v.iter().position(|b| *b == b',').map_or(v, |i| &v[i + 1..]);
@@ -219,6 +248,7 @@ pub fn parse_http_date(v: &str) -> Option<Time> {
 }
 
 /// 1 to 4 ASCII digits.
+#[cfg(any(test, not(target_arch = "wasm32")))]
 fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 4 {
         return None;
@@ -227,6 +257,7 @@ fn digits(s: &[u8]) -> Option<u32> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+#[cfg(any(test, not(target_arch = "wasm32")))]
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);

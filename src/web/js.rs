@@ -198,6 +198,13 @@ pub fn now() -> crate::core::time::Time {
     crate::core::time::Time::from_ms(js_sys::Date::now())
 }
 
+/// An HTTP date (`Retry-After`), read by `Date.parse` (the core's parser for the platform).
+/// asctime's form names no zone, which `Date.parse` would take as local time: HTTP dates are GMT.
+pub fn http_date(v: &str) -> Option<crate::core::time::Time> {
+    let t = if v.ends_with("GMT") { js_sys::Date::parse(v) } else { js_sys::Date::parse(&[v, " GMT"].concat()) };
+    t.is_finite().then(|| crate::core::time::Time::from_ms(t))
+}
+
 pub fn random() -> f64 {
     js_sys::Math::random()
 }

@@ -89,6 +89,7 @@ pub struct SessionManager {
 impl SessionManager {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<SessionManager, JsValue> {
+        crate::core::retry::use_platform_date_parser(js::http_date);
         let opts = options::parse(&options)?;
         let inner = Inner::new(opts);
         let parking = Parking::new(&inner);

@@ -91,6 +91,9 @@ const OAUTH2: &[&str] = &[
     "redirectUri",
     "postLogoutRedirectUri",
 ];
+/// The server options only sign-in and discovery use (refused by the lite build).
+const SIGN_IN_KEYS: &[&str] =
+    &["issuer", "authorizationUrl", "revocationUrl", "endSessionUrl", "redirectUri", "postLogoutRedirectUri", "domain", "userPoolId"];
 const COGNITO: &[&str] =
     &["type", "region", "clientId", "endpoint", "domain", "userPoolId", "issuer", "scope", "redirectUri", "postLogoutRedirectUri"];
 
@@ -195,6 +198,13 @@ impl Check {
     /// scope, the issuer), from `r`.
     fn server(&mut self, r: &JsValue, client_id: &str) -> Server {
         let p = "refresh.";
+        if !cfg!(feature = "signin") {
+            // the lite build: no sign-in, no discovery; its options say where the full build is
+            if let Some(key) = SIGN_IN_KEYS.iter().find(|k| !js::get(r, k).is_undefined()) {
+                self.fail(&["option `refresh.", key, "` is for sign-in and discovery, which are not in sessionguard/lite: import from \"sessionguard\" (the full build), or name `tokenUrl` and `userInfoUrl`"]);
+            }
+            return Server { client_id: client_id.into(), scope: self.text(r, "scope", p), ..Server::default() };
+        }
         // the issuer as the user spells it (compared byte for byte with the server's)
         let issuer = self.url(r, "issuer", p).and(js::get_str(r, "issuer"));
         Server {
@@ -235,18 +245,23 @@ impl Check {
                 let client_id = self.required(client_id, "option `refresh.clientId` is required");
                 let mut server = self.server(r, &client_id);
                 let token_url = self.url(r, "tokenUrl", p);
-                if token_url.is_none() && server.endpoints.issuer.is_none() {
+                if token_url.is_none() && server.endpoints.issuer.is_none() && cfg!(feature = "signin") {
                     self.fail(&[
                         "option `refresh.tokenUrl` (or `refresh.issuer`, for OpenID discovery) is required for `type: \"oauth2\"`",
                     ]);
                 }
+                if token_url.is_none() && !cfg!(feature = "signin") {
+                    self.fail(&["option `refresh.tokenUrl` is required for `type: \"oauth2\"`"]);
+                }
                 let e = &mut server.endpoints;
                 e.token = token_url;
                 e.userinfo = self.url(r, "userInfoUrl", p);
-                e.authorization = self.url(r, "authorizationUrl", p);
-                e.revocation = self.url(r, "revocationUrl", p);
-                e.end_session = self.url(r, "endSessionUrl", p);
-                self.issuer_for_sign_in(&server, false);
+                if cfg!(feature = "signin") {
+                    e.authorization = self.url(r, "authorizationUrl", p);
+                    e.revocation = self.url(r, "revocationUrl", p);
+                    e.end_session = self.url(r, "endSessionUrl", p);
+                    self.issuer_for_sign_in(&server, false);
+                }
                 (Refresher::OAuth2, server)
             }
             Some("cognito") => {
@@ -268,6 +283,9 @@ impl Check {
                 let client_id = self.text(r, "clientId", p);
                 let client_id = self.required(client_id, "option `refresh.clientId` is required");
                 let mut server = self.server(r, &client_id);
+                if !cfg!(feature = "signin") {
+                    return (Refresher::Cognito { endpoint }, server);
+                }
                 // the hosted UI (its OAuth2 endpoints) at `domain`
                 if let Some(domain) = self.url(r, "domain", p) {
                     let at = |path: &str| Some([crate::core::discovery::unslashed(&domain), path].concat());

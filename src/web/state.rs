@@ -381,6 +381,9 @@ impl Inner {
         if let Some(url) = pick(&self.opts.server.endpoints) {
             return Some(url.clone());
         }
+        if !cfg!(feature = "signin") {
+            return None; // the lite build: no discovery
+        }
         self.endpoints().await.ok().and_then(|e| pick(&e).cloned())
     }
 

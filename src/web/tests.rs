@@ -241,3 +241,21 @@ fn a_jwt_payload_is_decoded_by_the_platform_padded_or_not_and_utf8_checked() {
     assert_eq!(js::jwt_payload("h.abcde.s"), None, "a length no base64 has");
     assert_eq!(js::jwt_payload("just-one-part"), None);
 }
+
+#[wasm_bindgen_test]
+fn the_platform_reads_http_dates_as_the_core_does() {
+    use crate::core::retry::parse_http_date;
+    for v in [
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+        "Thu, 01 Jan 1970 00:00:10 GMT",
+        "Wed, 31 Dec 2036 23:59:59 GMT",
+    ] {
+        assert_eq!(js::http_date(v), parse_http_date(v), "{v}");
+        assert!(js::http_date(v).is_some(), "{v}");
+    }
+    for v in ["soon", "", "Sun, 06 Foo 1994 08:49:37 GMT"] {
+        assert_eq!(js::http_date(v), None, "{v}");
+    }
+}
