@@ -31,7 +31,9 @@ export type SignInErrorCode =
   | "id-token-invalid"
   | "discovery-failed"
   | "unsupported"
+  | "dpop-key-unavailable"
   | "access_denied"
+  | "login_required"
   | (string & {});
 
 /** signIn()/handleRedirect() failed and stored nothing; `detail.code` (also `code`) says why. */
