@@ -11,6 +11,7 @@ import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
 import { createDevServer } from "../server/dev-server.mjs";
 import { sizes as ownSizes } from "../scripts/size.mjs";
+import { startupBench, bundleVendors } from "./startup.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const tmp = join(root, "bench/tmp");
@@ -41,7 +42,9 @@ const peers = [
   ["axios-retry", `export { default } from "axios-retry";`, ["axios"]],
   ["axios", `export { default } from "axios";`, []],
 ];
-const size = { sessionguard: (() => { const s = ownSizes(); return { min: s.total.raw, gzip: s.total.gzip, brotli: s.total.brotli, wasmGzip: s.wasm.gzip, jsGzip: s.js.gzip }; })() };
+const own = ownSizes();
+const flavourSize = (s) => ({ min: s.total.raw, gzip: s.total.gzip, brotli: s.total.brotli, wasmGzip: s.wasm.gzip, jsGzip: s.js.gzip });
+const size = { sessionguard: flavourSize(own.full), "sessionguard/lite": flavourSize(own.lite) };
 for (const [name, entry, external] of peers) {
   size[name] = { version: version(name), ...measure(await bundle(entry, join(tmp, "size.js"), { external })) };
 }
@@ -182,6 +185,16 @@ const results = { date: new Date().toISOString(), machine: "2 cores, headless Ch
   log("start-up", JSON.stringify(results.startup));
 }
 
+// 8. start-up on a slow link: the time to the first authenticated answer, cold cache (bench/startup.mjs)
+{
+  await bundleVendors(esbuild, tmp);
+  results.startupNetwork = await startupBench({ browser, dev, vendor: tmp, rounds: 12, log });
+  const p = results.startupNetwork.pages;
+  console.log("bench: start-up, a returning user's first authenticated answer (" + results.startupNetwork.link + ", medians of " + results.startupNetwork.rounds + " rounds):");
+  for (const v of Object.values(p)) console.log(`bench:   ${v.label.padEnd(36)} ${String(v.medianMs).padStart(5)} ms  (${v.minMs}–${v.maxMs})${v.mostDownloadsOfOneFile > 1 ? "  a file was downloaded twice: a preload not reused" : ""}`);
+  log("start-up goals", JSON.stringify(results.startupNetwork.goals));
+}
+
 // 7. memory
 {
   const m = await run("memory", 10000, 1000);
@@ -201,6 +214,31 @@ writeFileSync(join(root, "bench/results.json"), JSON.stringify(results, null, 2)
 // ---- the README table -----------------------------------------------------------------------
 
 const kb = (n) => (n / 1024).toFixed(1);
+/** The start-up table: ms to the first authenticated answer, plain page and with preload tags. */
+function startupTable(st) {
+  const p = st.pages;
+  const cell = (k) => `${p[k].medianMs} ms${p[k].mostDownloadsOfOneFile > 1 ? " (a preload not reused!)" : ""}`;
+  const vs = (a, b) => (p[a].medianMs / p[b].medianMs).toFixed(2);
+  const rows = [
+    ["none", "no library (the page's own token, no tags to add)"],
+    ["oidc", `oidc-client-ts ${size["oidc-client-ts"].version}`],
+    ["auth0", `@auth0/auth0-spa-js ${size["@auth0/auth0-spa-js"].version}`],
+    ["full", "**sessionguard**"],
+    ["lite", "**sessionguard/lite**"],
+  ];
+  return `Start-up on a slow link: a returning user's page, from navigation to the first authenticated
+answer (the library loaded, its stored session restored, one API call answered). Link:
+${st.link}; the median of ${st.rounds} rounds, each in a fresh browser context (\`bench/startup.mjs\`). Preload tags:
+\`<link rel="modulepreload">\` for the entry and, for sessionguard, \`<link rel="preload" as="fetch"
+crossorigin>\` for its module (see Quick start).
+
+| page | plain | with preload tags |
+| --- | --- | --- |
+${rows.map(([k, label]) => `| ${label} | ${cell(k)} | ${cell(k + "-preload")} |`).join("\n")}
+
+Goals: sessionguard no slower than auth0-spa-js: ${vs("full", "auth0")} plain, ${vs("full-preload", "auth0-preload")} both with preload tags (target ≤ 1.00);
+sessionguard/lite within 1.25× of oidc-client-ts: ${vs("lite", "oidc")} plain, ${vs("lite-preload", "oidc-preload")} both with preload tags (target ≤ 1.25).`;
+}
 const r = results;
 const table = `<!-- bench:start (written by npm run bench) -->
 Measured ${r.date.slice(0, 10)} by \`npm run bench\` (${r.machine}); raw numbers in \`bench/results.json\`.
@@ -224,11 +262,14 @@ The storm against axios-auth-refresh compares unlike work: it rejects all but on
 after their first send, while sessionguard replays every call once, so it makes twice the
 sends; the hand-written single flight does the same work as sessionguard.
 
+${startupTable(r.startupNetwork)}
+
 Size, minified + gzip (brotli), each package's entry bundled with esbuild:
 
 | package | gzip | brotli |
 | --- | --- | --- |
 | **sessionguard** (wasm ${kb(r.size.sessionguard.wasmGzip)} + JS ${kb(r.size.sessionguard.jsGzip)}) | **${kb(r.size.sessionguard.gzip)} KB** | ${kb(r.size.sessionguard.brotli)} KB |
+| **sessionguard/lite** (wasm ${kb(r.size["sessionguard/lite"].wasmGzip)} + JS ${kb(r.size["sessionguard/lite"].jsGzip)}) | **${kb(r.size["sessionguard/lite"].gzip)} KB** | ${kb(r.size["sessionguard/lite"].brotli)} KB |
 ${peers.map(([name]) => `| ${name} ${r.size[name].version}${name.startsWith("axios-") ? " (without axios)" : ""} | ${kb(r.size[name].gzip)} KB | ${kb(r.size[name].brotli)} KB |`).join("\n")}
 <!-- bench:end -->`;
 const readmePath = join(root, "README.md");

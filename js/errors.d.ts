@@ -34,7 +34,9 @@ export type SignInErrorCode =
   | "discovery-failed"
   | "dpop-key-unavailable"
   | "unsupported"
+  | "dpop-key-unavailable"
   | "access_denied"
+  | "login_required"
   | (string & {});
 
 /** signIn()/handleRedirect() failed and stored nothing; `detail.code` (also `code`) says why. */

@@ -33,3 +33,16 @@ export interface InitOutput {
 export default function init(moduleOrPath?: InitInput | Promise<InitInput>): Promise<InitOutput>;
 /** `init` from bytes or a compiled `WebAssembly.Module`, synchronously. */
 export function initSync(module: BufferSource | WebAssembly.Module): InitOutput;
+
+// `skipAuth: true` in an axios request config (attachAxios passes such a call through
+// untouched), typed where axios is installed. Without axios this augmentation is ignored: in a
+// declaration file an augmentation of a module that cannot be found is no error (also under
+// `strict` without `skipLibCheck`; tests/types and tests/e2e/package.test.mjs check both).
+// No type parameters: every axios 1.x declares `AxiosRequestConfig<D = any, …>` with defaults,
+// which merges with a declaration that has none.
+declare module "axios" {
+  interface AxiosRequestConfig {
+    /** sessionguard: send this call untouched, without the session */
+    skipAuth?: boolean;
+  }
+}

@@ -103,13 +103,6 @@ export interface SignInOptions {
   extraParams?: Record<string, string>;
 }
 
-export interface LogoutOptions {
-  /** revoke the refresh token at the server first (RFC 7009, or Cognito RevokeToken) */
-  revoke?: boolean;
-  /** then go to the server's end-session page (OpenID RP-initiated logout, or Cognito /logout) */
-  redirect?: boolean;
-}
-
 export interface RetryOptions {
   /** default 3 */
   maxRetries?: number;
@@ -140,13 +133,6 @@ export interface SessionManagerOptions {
   userInfoTtlSeconds?: number;
   /** default false */
   expireOnTransientFailure?: boolean;
-  /**
-   * DPoP (RFC 9449): bind the tokens to a non-extractable ES256 key kept in IndexedDB (in memory
-   * with `storage: "memory"`); every token request, API call with a bound token, userInfo and
-   * revocation carries a proof. `refresh: { type: "oauth2" }` only (a TypeError otherwise).
-   * default false
-   */
-  dpop?: boolean;
 }
 
 export interface SessionStats {
@@ -168,9 +154,11 @@ export type SessionExpiredReason =
   | "logout";
 
 export interface SessionEventMap {
-  /** `revoked` after logout({ revoke } or { redirect }) in this tab: whether the server revoked the refresh token */
+  /** Once per session. `revoked` after logout({ revoke } or { redirect }) in this tab: whether the server revoked the refresh token */
   "session-expired": CustomEvent<{ reason: SessionExpiredReason; revoked?: boolean }>;
+  /** `expiresAt`: the new access token's expiry, epoch ms, or null if unknown */
   "token-refreshed": CustomEvent<{ expiresAt: number | null }>;
+  /** A call is retried in `delayMs` ms after `status` (0: a network error); attempt 1 is the first retry. `refresh: true` when the retried request is sessionguard's own (the token endpoint, or the revocation of logout({ revoke })) */
   "retry": CustomEvent<{ url: string; status: number; attempt: number; delayMs: number; refresh?: true }>;
 }
 
@@ -206,12 +194,8 @@ export class SessionManager {
   /** Cognito GetUser or the OIDC userInfoUrl, cached for userInfoTtlSeconds, single flight. */
   userInfo<T = Record<string, unknown>>(): Promise<T>;
   isAuthenticated(): boolean;
-  /** Ends the session here (and, with crossTab, in every tab); with `revoke`, also at the server; with `redirect`, then goes to its end-session page. */
+  /** Ends the session here (and, with crossTab, in every tab); with `revoke`, also at the server; with `redirect`, then goes to its end-session page (the full build: sessionguard/lite refuses both). */
   logout(options?: LogoutOptions): Promise<void>;
-  /** Signs in with the authorization code flow + PKCE: navigates to the identity server (or resolves with its URL, with `returnUrl`). */
-  signIn(options?: SignInOptions): Promise<string | undefined>;
-  /** The redirect back (default `location.href`): checked, exchanged, the session started; resolves with the `appState` given to signIn. Rejects with SignInError, storing nothing. */
-  handleRedirect<T = unknown>(url?: string | URL): Promise<T>;
   stats(): SessionStats;
   addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
@@ -219,5 +203,51 @@ export class SessionManager {
   dispose(): void;
   /** Releases the manager's memory in the module now, instead of when it is garbage-collected; implies dispose(). */
   free(): void;
+}
+"#;
+
+// What only the full build has, merged into the declarations above (interface merging): the lite
+// build's types lack them, as its module does.
+#[cfg(feature = "dpop")]
+#[wasm_bindgen(typescript_custom_section)]
+const DPOP_TYPES: &'static str = r#"
+export interface SessionManagerOptions {
+  /**
+   * DPoP (RFC 9449): bind the tokens to a non-extractable ES256 key kept in IndexedDB (in memory
+   * with `storage: "memory"`); every token request, API call with a bound token, userInfo and
+   * revocation carries a proof. `refresh: { type: "oauth2" }` only (a TypeError otherwise).
+   * default false
+   */
+  dpop?: boolean;
+}
+"#;
+
+#[cfg(feature = "signin")]
+#[wasm_bindgen(typescript_custom_section)]
+const SIGNIN_TYPES: &'static str = r#"
+export interface LogoutOptions {
+  /** revoke the refresh token at the server first (RFC 7009, or Cognito RevokeToken) */
+  revoke?: boolean;
+  /** then go to the server's end-session page (OpenID RP-initiated logout, or Cognito /logout) */
+  redirect?: boolean;
+}
+
+export interface SessionManager {
+  /** Signs in with the authorization code flow + PKCE: navigates to the identity server (or resolves with its URL, with `returnUrl`). */
+  signIn(options?: SignInOptions): Promise<string | undefined>;
+  /** The redirect back (default `location.href`): checked, exchanged, the session started; resolves with the `appState` given to signIn. Rejects with SignInError, storing nothing. */
+  handleRedirect<T = unknown>(url?: string | URL): Promise<T>;
+}
+"#;
+
+// The lite build ends the session here only: `logout({ revoke: true })` or `{ redirect: true }`
+// is a TypeError there, and a type error here.
+#[cfg(not(feature = "signin"))]
+#[wasm_bindgen(typescript_custom_section)]
+const LITE_TYPES: &'static str = r#"
+/** sessionguard/lite ends the session here only: signing out at the server is in the full build ("sessionguard"). */
+export interface LogoutOptions {
+  revoke?: false;
+  redirect?: false;
 }
 "#;

@@ -9,7 +9,11 @@ import init, {
   type TokenSet,
   type SessionManagerOptions,
   type OAuth2TokenAnswer,
+  type SessionEventMap,
+  type SessionExpiredReason,
+  type SignInErrorCode,
 } from "sessionguard";
+import { same } from "./check.js";
 
 interface MyClaims {
   sub: string;
@@ -87,4 +91,53 @@ export async function main(): Promise<void> {
   new SessionManager({ dpop: "yes" });
   const hosted = new SessionManager({ refresh: { type: "cognito", region: "eu-west-1", clientId: "abc", domain: "https://x.auth.eu-west-1.amazoncognito.com", userPoolId: "eu-west-1_AbC123" } });
   await hosted.signIn();
+}
+
+// Every event's detail, exactly as the module dispatches it (src/web/state.rs: emit, emit_retry),
+// and only the events it dispatches.
+export function events(session: SessionManager): void {
+  same<keyof SessionEventMap, "session-expired" | "token-refreshed" | "retry">(true);
+  same<SessionExpiredReason, "refresh-rejected" | "refresh-failed" | "no-refresh-token" | "unauthorized-after-refresh" | "logout">(true);
+  session.addEventListener("session-expired", (e) => {
+    same<typeof e, CustomEvent<{ reason: SessionExpiredReason; revoked?: boolean }>>(true);
+  });
+  session.addEventListener("token-refreshed", (e) => {
+    same<typeof e.detail, { expiresAt: number | null }>(true);
+  });
+  session.addEventListener("retry", (e) => {
+    same<typeof e.detail, { url: string; status: number; attempt: number; delayMs: number; refresh?: true }>(true);
+  });
+  const onRetry = (e: SessionEventMap["retry"]) => console.log(e.detail.url);
+  session.addEventListener("retry", onRetry, { once: true });
+  session.removeEventListener("retry", onRetry);
+  // @ts-expect-error no such event
+  session.addEventListener("expired", () => {});
+  // @ts-expect-error a retry's detail has no reason
+  session.addEventListener("retry", (e) => e.detail.reason);
+}
+
+// Every error's fields, as js/errors.js sets them.
+export function errors(e: unknown): void {
+  if (e instanceof SessionExpiredError) {
+    same<typeof e.name, "SessionExpiredError">(true);
+    same<typeof e.reason, SessionExpiredReason | "no-session">(true);
+  }
+  if (e instanceof RefreshUnavailableError) {
+    same<typeof e.name, "RefreshUnavailableError">(true);
+    same<typeof e.retryAfterMs, number>(true);
+  }
+  if (e instanceof SessionDisposedError) same<typeof e.name, "SessionDisposedError">(true);
+  if (e instanceof UserInfoError) {
+    same<typeof e.name, "UserInfoError">(true);
+    same<typeof e.status, number>(true);
+  }
+  if (e instanceof SignInError) {
+    same<typeof e.name, "SignInError">(true);
+    same<typeof e.code, SignInErrorCode>(true);
+    same<typeof e.detail, { code: SignInErrorCode }>(true);
+    // sessionguard's own codes, and any code the identity server sends
+    const codes: SignInErrorCode[] = ["state-mismatch", "issuer-mismatch", "no-code", "code-rejected", "exchange-failed", "id-token-invalid", "discovery-failed", "unsupported", "dpop-key-unavailable", "access_denied", "login_required", "interaction_required"];
+    console.log(codes.includes(e.code));
+  }
+  if (e instanceof Error) console.log(e.message);
 }
