@@ -4,10 +4,15 @@
 #   2. core      cargo test on the host (unit, property and simulation tests)
 #   3. web       the browser layer's own tests (wasm-bindgen-test) in headless Chromium
 #   4. e2e       the built package in headless Chromium (Playwright) against the dev server:
-#                every guarantee through fetch and axios, tabs, hardening, packaging, bundlers,
+#                every guarantee through fetch and axios, tabs, hardening, packaging,
 #                Node, TypeScript (tsc) and the size budget
 #   5. conformance  the same package against real identity servers on loopback: oidc-provider
 #                (a real authorization-code + PKCE login) and cognito-local
+#   6. ecosystem the packed tarball installed into throwaway apps, each run as the README says:
+#                Vite 5-8 (dev and build), webpack, esbuild, Rollup, module workers, Next.js
+#                (Turbopack and webpack), Vitest (jsdom, happy-dom; msw, vi.fn), tsc --strict
+#   Tiers 4 and 5 run twice: against the full build, then (SG_FLAVOUR=lite) every test that
+#   uses no sign-in and no DPoP against sessionguard/lite.
 # Ends with one summary line and a non-zero exit on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,18 +40,18 @@ check() {
 
 tier() { printf '\n==> %s\n' "$*"; }
 
-tier "1/5 lint: rustfmt, clippy (host and wasm32)"
+tier "1/6 lint: rustfmt, clippy (host and wasm32)"
 check fmt "$HOST_CARGO" fmt --check
 check clippy-host "$HOST_CARGO" clippy --all-targets -- -D warnings
 check clippy-wasm32 env RUSTFLAGS="${WASM_RUSTFLAGS:-}" $WASM_CLIPPY --target wasm32-unknown-unknown ${WASM_TEST_FLAGS:-} --lib --tests -- -D warnings
 
-tier "2/5 core: cargo test (host)"
+tier "2/6 core: cargo test (host)"
 "$HOST_CARGO" test --lib 2>&1 | tee "$LOG/core.log" | grep -E '^test result|panicked|FAILED|^error'
 rc=${PIPESTATUS[0]}
 read -r p f < <(count_cargo "$LOG/core.log"); PASS=$((PASS + p)); FAIL=$((FAIL + f))
 [ "$rc" = 0 ] || BROKEN+=(core)
 
-tier "3/5 web: wasm-bindgen-test in headless Chromium"
+tier "3/6 web: wasm-bindgen-test in headless Chromium"
 # the runner drives Chromium through ChromeDriver; webdriver.json (repository root) makes it
 # headless and sandbox-free (CI runs as root)
 CHROMEDRIVER="$CHROMEDRIVER" WASM_BINDGEN_TEST_TIMEOUT=120 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$WB_RUNNER" \
@@ -58,8 +63,9 @@ read -r p f < <(count_cargo "$LOG/web.log"); PASS=$((PASS + p)); FAIL=$((FAIL + 
 
 # A tier of node:test files in headless Chromium; adds its counts to the summary.
 node_tier() {
-  local name=$1 dir=$2 rc p f
-  CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec "$dir" 2>&1 | tee "$LOG/$name.log" \
+  local name=$1 rc p f
+  shift
+  CHROME="$CHROME" node --test --test-concurrency=1 --test-reporter=spec "$@" 2>&1 | tee "$LOG/$name.log" \
     | grep -vE '^\s*$'
   rc=${PIPESTATUS[0]}
   p=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/$name.log" | awk '{print $3}'); f=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/$name.log" | awk '{print $3}')
@@ -67,11 +73,19 @@ node_tier() {
   [ "$rc" = 0 ] || BROKEN+=("$name")
 }
 
-tier "4/5 end to end: Playwright + Chromium against the dev server"
+tier "4/6 end to end: Playwright + Chromium against the dev server"
 node_tier e2e tests/e2e/
+# the lite flavour: the files whose tests use the session alone (sign-in's file, the package's
+# and the bundlers' are the full build's; a test that needs sign-in or DPoP skips itself)
+SG_FLAVOUR=lite node_tier e2e-lite tests/e2e/{axios,basics,crosstab,fetch,hardening,newcomer}.test.mjs
 
-tier "5/5 conformance: real identity servers (oidc-provider, cognito-local)"
+tier "5/6 conformance: real identity servers (oidc-provider, cognito-local)"
 node_tier conformance tests/conformance/
+SG_FLAVOUR=lite node_tier conformance-lite tests/conformance/identity-servers.test.mjs
+
+tier "6/6 ecosystem: the packed tarball in Vite 5-8, webpack, esbuild, Rollup, workers, Next.js, Vitest, tsc"
+# installs the apps once into target/ecosystem/ (again only when their package.json files change)
+node_tier ecosystem tests/ecosystem/
 
 echo
 if [ ${#BROKEN[@]} -gt 0 ] && [ "$FAIL" = 0 ]; then FAIL=1; fi

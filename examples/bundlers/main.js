@@ -1,5 +1,5 @@
-// The smallest app, built by each bundler with no configuration (Vite 5 to 8, webpack 5):
-// no top-level await, so the bundlers' default targets accept it.
+// The quick start without top-level await (`.then`), for build targets that refuse it (Vite 5
+// and 6's defaults): tests/ecosystem builds it with Vite 5 and 6, no configuration.
 import { SessionManager, SessionExpiredError } from "sessionguard";
 
 const out = document.getElementById("out");
