@@ -62,9 +62,11 @@ flavour() {
   say "$entry: functions ordered for gzip"
   node scripts/order-functions.mjs "$out/$wasm.opt" "$out/$wasm.named"
   # shellcheck disable=SC2086
-  "$WASM_OPT" $FEATURES --reorder-functions-by-name --strip-debug --strip-producers --strip-target-features \
-    "$out/$wasm.named" -o "$out/$wasm"
-  rm "$out/$wasm.opt" "$out/$wasm.named"
+  "$WASM_OPT" $FEATURES --reorder-functions-by-name --debuginfo "$out/$wasm.named" -o "$out/$wasm.sorted"
+  node scripts/order-functions.mjs --check "$out/$wasm.sorted" "$(cat "$out/$wasm.named.count")"
+  # shellcheck disable=SC2086
+  "$WASM_OPT" $FEATURES --strip-debug --strip-producers --strip-target-features "$out/$wasm.sorted" -o "$out/$wasm"
+  rm "$out/$wasm.opt" "$out/$wasm.named" "$out/$wasm.named.count" "$out/$wasm.sorted"
   say "$entry: short import and export names"
   # the names map goes to stdout; scripts/minify-names.mjs applies it to the glue (the features
   # are named: the module no longer says which it uses)

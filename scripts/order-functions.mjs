@@ -125,13 +125,52 @@ function renamed(buf, info, ranks) {
   return replaced(buf, info.names, 0, body);
 }
 
+if (process.argv[2] === "--check") {
+  // After `wasm-opt --reorder-functions-by-name --debuginfo`: every defined function is where
+  // the order put it (its name `o<rank>`, ranks 0, 1, 2, … in the code section), and none was
+  // added or lost. Anything else stops the build: binaryen sorted differently, or a pass between
+  // the two steps renamed, merged or dropped functions.
+  const [, , , file, count] = process.argv;
+  const sorted = read(readFileSync(file));
+  const names = functionNames(readFileSync(file), sorted);
+  const bad = sorted.bodies.findIndex((_, i) => names.get(sorted.imported + i) !== "o" + String(i).padStart(7, "0"));
+  if (sorted.bodies.length !== Number(count) || bad >= 0) {
+    console.error(`order-functions: the reordered module is not in the chosen order (${sorted.bodies.length} functions of ${count}; first out of place: ${bad}); see CONTRIBUTING.md, "Build steps"`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+/** Function index → name, from the name section. */
+function functionNames(buf, info) {
+  const out = new Map();
+  let [, p] = readName(buf, info.names.body); // the custom section's own name
+  while (p < info.names.end) {
+    const id = buf[p++];
+    const [size, q] = readLeb(buf, p);
+    if (id === 1) {
+      let [count, r] = readLeb(buf, q);
+      for (let i = 0; i < count; i++) {
+        let idx, text;
+        [idx, r] = readLeb(buf, r);
+        [text, r] = readName(buf, r);
+        out.set(idx, text);
+      }
+    }
+    p = q + size;
+  }
+  return out;
+}
+
 const [input, output] = process.argv.slice(2);
-if (!input || !output) throw new Error("usage: node scripts/order-functions.mjs <in.wasm> <out.wasm>");
+if (!input || !output) throw new Error("usage: node scripts/order-functions.mjs <in.wasm> <out.wasm> | --check <sorted.wasm> <count>");
 const buf = readFileSync(input);
 const info = read(buf);
 const start = Date.now();
 const chosen = order(info.bodies);
+if (new Set(chosen.order).size !== info.bodies.length) throw new Error("order-functions: the order is not a permutation of the functions");
 writeFileSync(output, renamed(buf, info, chosen.order));
+writeFileSync(output + ".count", String(info.bodies.length));
 console.log(
   `order-functions: ${info.bodies.length} functions; code deflated ${chosen.before} -> ${chosen.after} B (${((Date.now() - start) / 1000).toFixed(1)} s)`,
 );

@@ -74,9 +74,11 @@ node_tier() {
 }
 
 tier "4/6 end to end: Playwright + Chromium against the dev server"
+# the build steps that rewrite generated output refuse what they must not rewrite
+node_tier build-steps tests/build/
 node_tier e2e tests/e2e/
-# the lite flavour: the files whose tests use the session alone (sign-in's file, the package's
-# and the bundlers' are the full build's; a test that needs sign-in or DPoP skips itself)
+# the lite flavour: the files whose tests use the session alone (sign-in's and the package's
+# are the full build's; a test that needs sign-in or DPoP skips itself)
 SG_FLAVOUR=lite node_tier e2e-lite tests/e2e/{axios,basics,crosstab,fetch,hardening,newcomer}.test.mjs
 
 tier "5/6 conformance: real identity servers (oidc-provider, cognito-local)"
