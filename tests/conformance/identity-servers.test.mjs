@@ -296,7 +296,7 @@ test("oidc-provider: a user who cancels at the login page comes back with access
   assert.equal(op.counts.codeGrants, 0);
 });
 
-test("oidc-provider: the issuer compares byte for byte: `issuer` with a trailing slash is not the server's, and signIn() fails before the page leaves (discovery-failed)", async () => {
+test("oidc-provider: the issuer compares byte for byte: `issuer` with a trailing slash is not the server's, and signIn() fails before the page leaves (discovery-failed)", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   const r = await page.evaluate(async (options) => {
     const s = new SG.SessionManager(options);
@@ -310,7 +310,7 @@ test("oidc-provider: the issuer compares byte for byte: `issuer` with a trailing
   assert.equal(r.stayed, true);
 });
 
-test("oidc-provider: its metadata says it sends `iss` (RFC 9207), so a redirect back without `iss` is refused (issuer-missing): no exchange, nothing stored", async () => {
+test("oidc-provider: its metadata says it sends `iss` (RFC 9207), so a redirect back without `iss` is refused (issuer-missing): no exchange, nothing stored", FULL_ONLY, async () => {
   const meta = await (await fetch(op.issuer + "/.well-known/openid-configuration")).json();
   assert.equal(meta.authorization_response_iss_parameter_supported, true, "what oidc-provider says");
   const page = await h.openPage(APP);
@@ -332,7 +332,7 @@ test("oidc-provider: its metadata says it sends `iss` (RFC 9207), so a redirect 
   assert.equal(op.counts.tokenRequests, 0, "the code was not sent");
 });
 
-test("oidc-provider: a code exchange whose answer is lost (the server issued the tokens, a gateway answered 502) is never replayed: exchange-failed, and the server never sees the code twice", async () => {
+test("oidc-provider: a code exchange whose answer is lost (the server issued the tokens, a gateway answered 502) is never replayed: exchange-failed, and the server never sees the code twice", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   await toLoginPage(page, signInOptions("conf-lost"), { extraParams: { prompt: "login consent" } });
   await passLoginPages(page, "petra");
@@ -352,7 +352,7 @@ test("oidc-provider: a code exchange whose answer is lost (the server issued the
   assert.equal(op.counts.invalidGrant, 0, "the code was never presented again (RFC 6749 §4.1.2: that may revoke the grant)");
 });
 
-test("oidc-provider: a code exchange answered 503 with Retry-After before the server saw it (it did not act) is sent again and signs in", async () => {
+test("oidc-provider: a code exchange answered 503 with Retry-After before the server saw it (it did not act) is sent again and signs in", FULL_ONLY, async () => {
   const page = await h.openPage(APP);
   await toLoginPage(page, signInOptions("conf-busy"), { extraParams: { prompt: "login consent" } });
   await passLoginPages(page, "quinn");

@@ -1,6 +1,7 @@
 // What the conformance page (app.html) offers the tests: a refused refresh
 // under a storm, the same scenario against each identity server.
-import { SessionManager } from "/pkg/sessionguard.js";
+// the flavour the page loaded (`?lite`: sessionguard/lite)
+const { SessionManager } = await import(new URLSearchParams(location.search).has("lite") ? "/pkg/lite.js" : "/pkg/sessionguard.js");
 
 /** Ten calls on an expired token whose refresh the identity server refuses: what the calls
  * got, the `session-expired` reasons, and what storage kept under `key`. */
