@@ -34,13 +34,17 @@ extern "C" {
 // microtask it cost 1 %. They decide nothing.
 #[wasm_bindgen(inline_js = "export function bearer_init(b) { return { headers: { Authorization: b } }; }
 export function own_init(method, headers, body, signal) { return { method, headers, body, signal, redirect: 'manual', credentials: 'omit', cache: 'no-store' }; }
-export function send(f, input, init) { return Promise.resolve().then(() => f(input, init)); }")]
+export function send(f, input, init) { return Promise.resolve().then(() => f(input, init)); }
+export function weak(v) { const r = new WeakRef(v); return () => r.deref(); }")]
 extern "C" {
     pub fn bearer_init(bearer: &JsValue) -> JsValue;
     /// No redirects followed, no cookies, no cache.
     pub fn own_init(method: &str, headers: &JsValue, body: &JsValue, signal: &JsValue) -> JsValue;
     /// `f(input, init)` from a microtask; a throw becomes a rejection.
     pub fn send(f: &Function, input: &JsValue, init: &JsValue) -> Promise;
+    /// A function that gives `v` back while it lives (a `WeakRef`'s `deref`): reaching a value
+    /// without keeping it.
+    pub fn weak(v: &JsValue) -> Function;
 }
 
 #[wasm_bindgen]
