@@ -114,19 +114,30 @@ impl Inner {
             let _ = session.restore(&rec);
         }
         let own_fetch = http::global_fetch().map(http::raw_fetch);
-        // the key is kept where the tokens are: in memory with them, else in IndexedDB
-        let dpop = opts.dpop.then(|| Dpop::new((opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone())));
         let target = new_target();
-        let inner = Rc::new_cyclic(|me| Inner {
-            session: RefCell::new(session),
-            handles: RefCell::new(Handles::default()),
-            store,
-            opts,
-            own_fetch,
-            dpop,
-            target: RefCell::new(target),
-            disposed: Cell::new(false),
-            me: me.clone(),
+        let inner = Rc::new_cyclic(|me: &Weak<Inner>| {
+            // the key is kept where the tokens are: in memory with them, else in IndexedDB;
+            // once it is there, the core says what it means for the session (before any proof)
+            let weak = me.clone();
+            let scope = (opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone());
+            let dpop = opts.dpop.then(|| {
+                Dpop::new(scope, move |kept, shared| {
+                    if let Some(i) = weak.upgrade() {
+                        i.with(|s| s.dpop_key(kept, shared));
+                    }
+                })
+            });
+            Inner {
+                session: RefCell::new(session),
+                handles: RefCell::new(Handles::default()),
+                target: RefCell::new(target),
+                store,
+                opts,
+                own_fetch,
+                dpop,
+                disposed: Cell::new(false),
+                me: me.clone(),
+            }
         });
         if shared {
             let weak = inner.me.clone();
@@ -239,6 +250,7 @@ impl Inner {
                     self.emit("session-expired", &detail[..if revoked.is_some() { 2 } else { 1 }]);
                 }
                 Event::Warn(w) => warn(&w, &self.opts.origins),
+                Event::KeepInMemory => self.store.keep_in_memory(),
             }
         }
         if rearm {
