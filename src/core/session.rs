@@ -597,7 +597,10 @@ impl Session {
             self.settle_with(set, false);
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
-        if let Some(until) = shared.cooldown_until.filter(|&u| u > now) {
+        // a stored cool-down further away than any sessionguard writes (the longest
+        // `Retry-After` it reads) is not one of its own: ignored
+        let own = |u: Time| u > now && u - now <= super::retry::MAX_RETRY_AFTER_MS + MIN_COOLDOWN_MS;
+        if let Some(until) = shared.cooldown_until.filter(|&u| own(u)) {
             // another tab's cool-down: fail this flight as it failed there, without a request
             if let Some(f) = &mut self.flight {
                 f.attempt = self.cfg.retry.max_retries;
@@ -1334,6 +1337,13 @@ mod tests {
         s.set_tokens(&input("C", Some("R"), None), None, Time::from_ms(3.0)).unwrap();
         assert_eq!(s.before_attempt(id, shared, Time::from_ms(4.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert_eq!(s.tokens().unwrap().access, "C");
+    }
+
+    #[test]
+    fn a_stored_cooldown_longer_than_any_sessionguard_writes_is_ignored() {
+        let (mut s, id) = refreshing();
+        let planted = Shared { tokens: None, cooldown_until: Some(Time::from_ms(1e15)) };
+        assert!(matches!(s.before_attempt(id, planted, Time::from_ms(1.0), 0.5), BeforeAttempt::Send(_)));
     }
 
     #[test]
