@@ -191,6 +191,9 @@ test("Node >= 18: init() without arguments, then the manager works (as in Vitest
     s.setTokens({ access_token: "abc", refresh_token: "r", expires_in: 3600 });
     const created = await SessionManager.create({});
     console.log(JSON.stringify({ before, token: await s.getAccessToken(), auth: s.isAuthenticated(), created: created.isAuthenticated() }));
+    // only dispose() ends a session (its proactive-refresh timer would keep Node running)
+    s.dispose();
+    created.dispose();
   `;
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
   assert.deepEqual(JSON.parse(out.trim().split("\n").pop()), { before: "no-session", token: "abc", auth: true, created: false });
