@@ -247,7 +247,7 @@ mod tests {
                         }
                     },
                     Event::SessionExpired { .. } => self.tabs[i].expired += 1,
-                    Event::FlightOver(_) | Event::TokenRefreshed { .. } | Event::Warn(_) => {}
+                    Event::FlightOver(_) | Event::TokenRefreshed { .. } | Event::Warn(_) | Event::KeepInMemory => {}
                 }
             }
         }

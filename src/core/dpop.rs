@@ -41,6 +41,19 @@ impl PublicKey {
     }
 }
 
+/// Only what sessionguard made is trusted: a stored pair is used only if its private half is a
+/// non-extractable ECDSA P-256 key usable only to sign (no script can have a copy of it) and
+/// its public half the ECDSA P-256 key to verify with (what WebCrypto's `generateKey` gives for
+/// `extractable: false`, `["sign", "verify"]`). Anything else (an extractable key planted by a
+/// script, another curve or algorithm, a look-alike object) is discarded and replaced.
+///
+/// Each half as the browser layer describes it: its `type`, `extractable`, `algorithm.name`,
+/// `algorithm.namedCurve` and `usages`, space-separated (`""` for anything that is not a
+/// `CryptoKey`): one string from JavaScript instead of five properties and an array.
+pub fn trusted_pair(private: &str, public: &str) -> bool {
+    private == "private false ECDSA P-256 sign" && public == "public true ECDSA P-256 verify"
+}
+
 /// The claims of one proof (RFC 9449 §4.2), for the browser layer to write as JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims<'a> {
@@ -231,6 +244,29 @@ impl Nonces {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_a_pair_sessionguard_made_is_trusted() {
+        let (private, public) = ("private false ECDSA P-256 sign", "public true ECDSA P-256 verify");
+        assert!(trusted_pair(private, public));
+        let planted_private = [
+            "private true ECDSA P-256 sign",         // extractable: a script kept a copy
+            "private false ECDSA P-384 sign",        // another curve
+            "private false RSASSA-PKCS1-v1_5  sign", // another algorithm
+            "private false ECDSA P-256 sign verify",
+            "private false ECDSA P-256 deriveBits",
+            "private false ECDSA P-256 ", // usable for nothing
+            "secret false HMAC  sign",
+            "public true ECDSA P-256 verify", // the halves swapped
+            "",                               // not a CryptoKey (a look-alike object)
+        ];
+        for p in planted_private {
+            assert!(!trusted_pair(p, public), "{p:?}");
+        }
+        for p in ["", "public true ECDSA P-384 verify", "private false ECDSA P-256 sign", "public true ECDSA P-256 "] {
+            assert!(!trusted_pair(private, p), "public half {p:?}");
+        }
+    }
 
     #[test]
     fn htu_drops_query_and_fragment_only() {

@@ -152,7 +152,7 @@ pub fn look(status: u16) -> Look {
 }
 
 /// Longest `Retry-After` we read (a day); anything above is clamped to it.
-const MAX_RETRY_AFTER_MS: f64 = 86_400_000.0;
+pub const MAX_RETRY_AFTER_MS: f64 = 86_400_000.0;
 
 /// `Retry-After` as delay-seconds or an HTTP date, in ms from `now`. Past dates are 0.
 pub fn parse_retry_after(v: &str, now: Time) -> Option<f64> {

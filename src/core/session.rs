@@ -147,6 +147,9 @@ pub enum Event {
     FlightOver(FlightId),
     /// Tell the developer, on the console (each kind once per manager).
     Warn(Warning),
+    /// From now on keep the token set in this tab's memory only (not in storage, which other
+    /// tabs and reloads read): its DPoP key lives only here.
+    KeepInMemory,
 }
 
 /// A session ended here by `logout({ revoke, redirect })` whose server side is still to do:
@@ -293,6 +296,11 @@ pub struct Session {
     /// The [`Warning`]s given (one bit each).
     warned: u8,
     user_info: UserInfoFlight,
+    /// The DPoP key lives in this tab's memory only: other tabs' tokens and ends are not ours.
+    tab_only: bool,
+    /// The token set is the one read from storage at start-up (bound, if at all, to a key from
+    /// before this manager).
+    restored: bool,
 }
 
 impl Session {
@@ -312,6 +320,8 @@ impl Session {
             stats: Stats::default(),
             warned: 0,
             user_info: UserInfoFlight::default(),
+            tab_only: false,
+            restored: false,
         }
     }
 
@@ -405,7 +415,7 @@ impl Session {
 
     fn store_and_publish(&mut self, login: bool) {
         if let Some(rec) = self.tokens.as_ref().map(TokenSet::to_record) {
-            if self.cfg.shared {
+            if self.cfg.shared && !self.tab_only {
                 self.events.push_back(Event::Post(PeerMessage::Tokens { rec: rec.clone(), login }));
             }
             self.events.push_back(Event::Store(rec));
@@ -426,6 +436,7 @@ impl Session {
         match TokenSet::from_record(rec) {
             Some(set) => {
                 self.begin(set);
+                self.restored = true;
                 true
             }
             None => false,
@@ -439,6 +450,7 @@ impl Session {
         self.refused = false;
         self.drop_flight(); // a flight of the old session settles into nothing
         self.cooldown_until = None;
+        self.restored = false;
     }
 
     /// `logout()`: ends the session with `"logout"` (in every tab when shared).
@@ -486,7 +498,8 @@ impl Session {
         self.refused = false;
         self.drop_flight();
         self.stats.session_expired += 1;
-        if publish && self.cfg.shared {
+        // a tab-only session tells the other tabs of a logout only (the user's wish for all)
+        if publish && self.cfg.shared && (!self.tab_only || reason == EndReason::Logout) {
             self.events.push_back(Event::Post(PeerMessage::End { reason, tag }));
         }
         self.events.push_back(Event::Clear);
@@ -584,7 +597,10 @@ impl Session {
             self.settle_with(set, false);
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
-        if let Some(until) = shared.cooldown_until.filter(|&u| u > now) {
+        // a stored cool-down further away than any sessionguard writes (the longest
+        // `Retry-After` it reads) is not one of its own: ignored
+        let own = |u: Time| u > now && u - now <= super::retry::MAX_RETRY_AFTER_MS + MIN_COOLDOWN_MS;
+        if let Some(until) = shared.cooldown_until.filter(|&u| own(u)) {
             // another tab's cool-down: fail this flight as it failed there, without a request
             if let Some(f) = &mut self.flight {
                 f.attempt = self.cfg.retry.max_retries;
@@ -740,8 +756,39 @@ impl Session {
         self.cooldown_until
     }
 
+    /// The DPoP key is ready. `kept`: it is the one stored before this manager was made (else
+    /// it was made now: any earlier one is gone, or was distrusted and replaced); `shared`: it
+    /// is kept where other tabs and reloads find it (IndexedDB), else in this tab's memory only.
+    ///
+    /// - Tokens read from storage and bound to a key this tab no longer has (the key was made
+    ///   anew) cannot be used: the server refuses their
+    ///   refresh with a proof from another key. The session ends as that refusal would end it
+    ///   (`refresh-rejected`, the closest reason the contract names), here only, without sending
+    ///   the refresh token anywhere.
+    /// - With a key in memory only, the tokens bound to it are this tab's alone: they are kept in
+    ///   memory (never in storage, where another tab or a reload would use them with another
+    ///   key; a copy stored while the key was being made is removed), not posted to other tabs,
+    ///   and other tabs' tokens are not taken; its end (say, a refused refresh) is its own and
+    ///   ends no other tab. Logouts still go both ways: the user's wish is for every tab.
+    pub fn dpop_key(&mut self, kept: bool, shared: bool) {
+        if !shared {
+            self.tab_only = true;
+            if !self.restored && self.tokens.as_ref().is_some_and(|t| t.dpop_bound) {
+                self.events.push_back(Event::Clear);
+            }
+            self.events.push_back(Event::KeepInMemory);
+        }
+        if !kept && self.restored && self.tokens.as_ref().is_some_and(|t| t.dpop_bound) {
+            self.end(EndReason::RefreshRejected, false);
+        }
+    }
+
     /// A message from another tab (see [`super::crosstab`]).
     pub fn handle_peer(&mut self, msg: PeerMessage) {
+        // a tab-only session takes no other tab's tokens, and of their ends only a logout
+        if self.tab_only && !matches!(msg, PeerMessage::End { reason: EndReason::Logout, .. }) {
+            return;
+        }
         match msg {
             PeerMessage::Tokens { rec, login } => {
                 if let Some(set) = TokenSet::from_record(&rec) {
@@ -876,6 +923,89 @@ mod tests {
         s.foreign_unauthorized("u".into());
         s.foreign_unauthorized("v".into());
         assert_eq!(drain(&mut s), vec![Event::Warn(Warning::Foreign401("u".into()))]);
+    }
+
+    fn bound(access: &str) -> TokenInput {
+        TokenInput { dpop_bound: true, ..input(access, Some("R"), Some(3600.0)) }
+    }
+
+    fn restored_bound(cfg: Config) -> Session {
+        let mut s = Session::new(cfg);
+        let set = TokenSet { dpop_bound: true, ..token_set("A", Some("R"), Some(1e13), 0.0) };
+        assert!(s.restore(&set.to_record()));
+        s
+    }
+
+    #[test]
+    fn stored_tokens_bound_to_a_key_made_anew_end_the_session_here_only() {
+        let mut s = restored_bound(Config { shared: true, ..Default::default() });
+        s.dpop_key(false, true);
+        assert_eq!(
+            drain(&mut s),
+            vec![Event::Clear, Event::SessionExpired { reason: EndReason::RefreshRejected, revoked: None }],
+            "no message to other tabs: each one judges its own key"
+        );
+        assert!(!s.is_authenticated());
+    }
+
+    #[test]
+    fn a_kept_key_keeps_its_bound_tokens_and_tokens_set_here_or_unbound_need_no_check() {
+        let mut s = restored_bound(Config::default());
+        s.dpop_key(true, true);
+        assert_eq!(drain(&mut s), vec![]);
+        assert!(s.is_authenticated());
+        // set by the app while the key was being made: proved with the key made now
+        let mut s = restored_bound(Config::default());
+        s.set_tokens(&bound("B"), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        s.dpop_key(false, true);
+        assert_eq!(drain(&mut s), vec![]);
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        s.dpop_key(false, true);
+        assert_eq!(drain(&mut s), vec![]);
+        assert!(s.is_authenticated());
+    }
+
+    #[test]
+    fn a_memory_only_key_keeps_the_session_in_this_tab() {
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.dpop_key(false, false);
+        assert_eq!(drain(&mut s), vec![Event::KeepInMemory]);
+        s.set_tokens(&bound("A"), None, Time::from_ms(0.0)).unwrap();
+        assert!(drain(&mut s).iter().all(|e| !matches!(e, Event::Post(_))), "nothing posted to other tabs");
+        // another tab's tokens (bound to its own key) and its end do not touch this session
+        s.handle_peer(PeerMessage::Tokens { rec: token_set("B", Some("R2"), Some(1e13), 0.0).to_record(), login: true });
+        s.handle_peer(PeerMessage::End { reason: EndReason::RefreshRejected, tag: None });
+        assert!(ready_with(&mut s, Time::from_ms(1.0), "A"));
+        drain(&mut s);
+        // its terminal end is its own
+        s.refused = true;
+        let Access::Refresh(id) = s.access(Time::from_ms(2.0)) else { panic!() };
+        if let RefreshNext::Recheck(_) = s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(3.0), 0.5) {
+            let _ = s.recheck_terminal(id, None); // nothing newer stored (storage is memory)
+        }
+        assert!(!s.is_authenticated());
+        assert!(drain(&mut s).iter().all(|e| !matches!(e, Event::Post(_))), "no end posted");
+        // a logout goes both ways
+        s.set_tokens(&bound("C"), None, Time::from_ms(4.0)).unwrap();
+        s.handle_peer(PeerMessage::End { reason: EndReason::Logout, tag: None });
+        assert!(!s.is_authenticated(), "another tab's logout");
+        s.set_tokens(&bound("D"), None, Time::from_ms(5.0)).unwrap();
+        drain(&mut s);
+        s.logout();
+        assert!(drain(&mut s).iter().any(|e| matches!(e, Event::Post(PeerMessage::End { reason: EndReason::Logout, .. }))), "its logout");
+    }
+
+    #[test]
+    fn a_bound_session_set_while_the_key_was_made_in_memory_is_removed_from_storage() {
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&bound("A"), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        s.dpop_key(false, false);
+        assert_eq!(drain(&mut s), vec![Event::Clear, Event::KeepInMemory]);
+        assert!(s.is_authenticated(), "kept, in this tab's memory");
     }
 
     #[test]
@@ -1207,6 +1337,13 @@ mod tests {
         s.set_tokens(&input("C", Some("R"), None), None, Time::from_ms(3.0)).unwrap();
         assert_eq!(s.before_attempt(id, shared, Time::from_ms(4.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert_eq!(s.tokens().unwrap().access, "C");
+    }
+
+    #[test]
+    fn a_stored_cooldown_longer_than_any_sessionguard_writes_is_ignored() {
+        let (mut s, id) = refreshing();
+        let planted = Shared { tokens: None, cooldown_until: Some(Time::from_ms(1e15)) };
+        assert!(matches!(s.before_attempt(id, planted, Time::from_ms(1.0), 0.5), BeforeAttempt::Send(_)));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! [`driver::until_send`]; the response interceptor reports through [`driver::report`]. Which
 //! answers are looked at is the core's [`look`].
 
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -142,12 +142,12 @@ async fn authorize_proved(inner: &Inner, config: &JsValue, c: Counts) -> Result<
 
 /// The request interceptor.
 fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
-    inner.live()?;
-    if js::prop(&config, Name::SkipAuth).as_bool() == Some(true) {
-        return Ok(config);
-    }
     let url = config_url(&config);
     if !inner.allowed(&url) {
+        return Ok(config); // also once disposed: other origins pass untouched
+    }
+    inner.live()?;
+    if js::prop(&config, Name::SkipAuth).as_bool() == Some(true) {
         return Ok(config);
     }
     let resumed = read_counts(&config);
@@ -256,41 +256,47 @@ pub fn attach(inner: &Rc<Inner>, instance: JsValue) -> Result<Function, JsValue>
         return Err(type_error("attachAxios needs an axios instance (axios.create() or axios itself)"));
     }
     // one closure type for all four functions (each closure type costs its own shims): the
-    // request interceptor refuses with a rejected promise, as axios takes it
-    let weak: Weak<Inner> = Rc::downgrade(inner);
-    let w = weak.clone();
+    // request interceptor refuses with a rejected promise, as axios takes it.
+    // Lifetime: the interceptors hold the session strongly (an attached instance keeps it
+    // working after the `SessionManager` object is collected), and the instance only through
+    // a `WeakRef`: the instance holds them, and a strong reference back from a closure would
+    // never be collected.
+    let i = inner.clone();
     let on_req = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |config: JsValue| {
-        let r = match w.upgrade() {
-            Some(i) => on_request(&i, config),
-            None => Err(super::errors::disposed()),
-        };
-        r.unwrap_or_else(|e| Promise::reject(&e).into())
+        on_request(&i, config).unwrap_or_else(|e| Promise::reject(&e).into())
     });
-    let (w, inst) = (weak.clone(), instance.clone());
+    let (i, inst) = (inner.clone(), js::weak(&instance));
     let on_ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |res: JsValue| {
         let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
-        match w.upgrade() {
-            Some(i) if look(status) != Look::Nothing => {
-                wait::promise(on_answer(i, inst.clone(), js::prop(&res, Name::Config), res, status, None)).into()
-            }
-            Some(i) if i.dpop.is_some() => {
+        if i.is_disposed() {
+            res
+        } else if look(status) != Look::Nothing {
+            wait::promise(on_answer(
+                i.clone(),
+                inst.call0(&JsValue::UNDEFINED).unwrap_or_default(),
+                js::prop(&res, Name::Config),
+                res,
+                status,
+                None,
+            ))
+            .into()
+        } else {
+            if i.dpop.is_some() {
                 learn_nonce(&i, &js::prop(&res, Name::Config), &js::prop(&res, Name::Headers));
-                res
             }
-            _ => res,
+            res
         }
     });
-    let (w, inst) = (weak, instance.clone());
+    let (i, inst) = (inner.clone(), js::weak(&instance));
     let on_err = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |err: JsValue| {
         let config = js::prop(&err, Name::Config);
         let ours = read_counts(&config).is_some() && js::prop(&err, Name::Code).as_string().as_deref() != Some("ERR_CANCELED");
-        match w.upgrade() {
-            Some(i) if ours => {
-                let res = js::prop(&err, Name::Response);
-                let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
-                wait::promise(on_answer(i, inst.clone(), config, res, status, Some(err))).into()
-            }
-            _ => Promise::reject(&err).into(),
+        if ours && !i.is_disposed() {
+            let res = js::prop(&err, Name::Response);
+            let status = js::prop(&res, Name::Status).as_f64().map_or(0, |s| s as u16);
+            wait::promise(on_answer(i.clone(), inst.call0(&JsValue::UNDEFINED).unwrap_or_default(), config, res, status, Some(err))).into()
+        } else {
+            Promise::reject(&err).into()
         }
     });
     let req_id = req_use.call1(&req, &on_req.into_js_value())?;

@@ -59,17 +59,26 @@ pub struct Dpop {
 
 impl Dpop {
     /// [`Dpop::new`], as the lite build's stand-in (`dpop_off.rs`) has it: `None` there.
-    pub fn start(scope: Option<String>) -> Option<Dpop> {
-        Some(Dpop::new(scope))
+    pub fn start(scope: Option<String>, ready: impl FnOnce(bool, bool) + 'static) -> Option<Dpop> {
+        Some(Dpop::new(scope, ready))
     }
 
     /// Starts loading (or making) the key: kept in IndexedDB under `scope`, or in memory only
-    /// when `scope` is `None`.
-    pub fn new(scope: Option<String>) -> Dpop {
+    /// when `scope` is `None`. `ready(kept, shared)` is told, before any proof is made, whether
+    /// the key is the one kept before and whether other tabs and reloads find it.
+    pub fn new(scope: Option<String>, ready: impl FnOnce(bool, bool) + 'static) -> Dpop {
         Dpop {
             // settles with `[privateKey, header]`, or `[error]`: never rejects, so a key that
             // cannot be made is told to the calls that need it, not as an unhandled rejection
-            key: wait::promise(async move { Ok(load(scope).await.unwrap_or_else(|e| Array::of1(&e).into())) }),
+            key: wait::promise(async move {
+                Ok(match load(scope).await {
+                    Ok((pair, kept, shared)) => {
+                        ready(kept, shared);
+                        pair
+                    }
+                    Err(e) => Array::of1(&e).into(),
+                })
+            }),
             nonces: RefCell::new(Nonces::default()),
             ath: RefCell::new(None),
             hrefs: RefCell::new(Vec::new()),
@@ -160,22 +169,26 @@ fn no_webcrypto() -> JsValue {
     type_error("dpop needs WebCrypto (crypto.subtle: https or localhost)")
 }
 
-/// The key pair and its proofs' header, as `[privateKey, headerJson]`.
-async fn load(scope: Option<String>) -> Result<JsValue, JsValue> {
+/// The key pair and its proofs' header, as `[privateKey, headerJson]`; whether it is the one
+/// kept before, and whether it is kept in IndexedDB (else in memory only).
+async fn load(scope: Option<String>) -> Result<(JsValue, bool, bool), JsValue> {
     let subtle = js::subtle().ok_or_else(no_webcrypto)?;
-    let pair = match scope {
-        Some(scope) => {
-            match kept(&subtle, &scope).await {
-                Ok(pair) => pair,
-                Err(e) => {
-                    js::warn(
-                    &["IndexedDB could not keep the DPoP key (", &super::errors::describe(&e), "); it is kept in memory, so other tabs and reloads get their own key and the session's tokens do not work there"].concat(),
+    let (pair, kept, shared) = match scope {
+        Some(scope) => match kept(&subtle, &scope).await {
+            Ok((pair, kept)) => (pair, kept, true),
+            Err(e) => {
+                js::warn(
+                    &[
+                        "IndexedDB could not keep the DPoP key (",
+                        &super::errors::describe(&e),
+                        "); it is kept in this tab's memory, and so is the session: no other tab or reload shares it",
+                    ]
+                    .concat(),
                 );
-                    generate(&subtle).await?
-                }
+                (generate(&subtle).await?, false, false)
             }
-        }
-        None => generate(&subtle).await?,
+        },
+        None => (generate(&subtle).await?, false, false),
     };
     let public = js::get(&pair, "publicKey");
     let raw = JsFuture::from(subtle.export_key("raw", public.unchecked_ref())?).await?;
@@ -183,7 +196,7 @@ async fn load(scope: Option<String>) -> Result<JsValue, JsValue> {
         .ok_or_else(|| type_error("WebCrypto exported a public key that is not P-256"))?;
     let jwk = [("kty", Out::Str("EC")), ("crv", Out::Str("P-256")), ("x", Out::Str(&key.x)), ("y", Out::Str(&key.y))];
     let header = write::json(&[("typ", Out::Str("dpop+jwt")), ("alg", Out::Str("ES256")), ("jwk", Out::Obj(&jwk))]);
-    Ok(Array::of2(&js::get(&pair, "privateKey"), &JsValue::from_str(&header)).into())
+    Ok((Array::of2(&js::get(&pair, "privateKey"), &JsValue::from_str(&header)).into(), kept, shared))
 }
 
 /// A new ES256 pair whose private key cannot be exported.
@@ -193,9 +206,15 @@ async fn generate(subtle: &SubtleCrypto) -> Result<JsValue, JsValue> {
     JsFuture::from(subtle.generate_key_with_object(alg.unchecked_ref::<Object>(), false, &usages)?).await
 }
 
-/// The pair kept under `scope` in IndexedDB, made and kept if there is none. Two tabs that
-/// make one at once: the first `add` wins, the other tab reads and uses it.
-async fn kept(subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
+/// Is this stored record a pair sessionguard made (the core's [`dpop::trusted_pair`])?
+fn trusted(found: &JsValue) -> bool {
+    dpop::trusted_pair(&js::key_facts(&js::get(found, "privateKey")), &js::key_facts(&js::get(found, "publicKey")))
+}
+
+/// The pair kept under `scope` in IndexedDB (and whether it was there before), made and kept
+/// if there is none or if what is there is not trusted (replaced). Two tabs that make one at
+/// once: the first transaction writes its pair, the second finds it and uses it.
+async fn kept(subtle: &SubtleCrypto, scope: &str) -> Result<(JsValue, bool), JsValue> {
     let factory = js::global_object::<IdbFactory>("indexedDB").ok_or_else(|| type_error("there is no indexedDB"))?;
     let open = factory.open_with_u32(DB, 1)?;
     let db: IdbDatabase = request(&open, true).await?.unchecked_into();
@@ -204,22 +223,17 @@ async fn kept(subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
     pair
 }
 
-async fn kept_in(db: &IdbDatabase, subtle: &SubtleCrypto, scope: &str) -> Result<JsValue, JsValue> {
-    let read =
-        |db: &IdbDatabase| -> Result<IdbRequest, JsValue> { db.transaction_with_str(STORE)?.object_store(STORE)?.get(&scope.into()) };
-    let found = request(&read(db)?, false).await?;
-    if js::get(&found, "privateKey").is_object() {
-        return Ok(found);
-    }
+async fn kept_in(db: &IdbDatabase, subtle: &SubtleCrypto, scope: &str) -> Result<(JsValue, bool), JsValue> {
+    // made first, so that reading and replacing are one transaction (tabs take turns): a
+    // trusted pair another tab kept is used, anything else is replaced
     let pair = generate(subtle).await?;
     let store = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?.object_store(STORE)?;
-    match request(&store.add_with_key(&pair, &scope.into())?, false).await {
-        Ok(_) => Ok(pair),
-        Err(_) => {
-            let theirs = request(&read(db)?, false).await?;
-            Some(theirs).filter(|p| js::get(p, "privateKey").is_object()).ok_or_else(|| type_error("IndexedDB refused the key"))
-        }
+    let found = request(&store.get(&scope.into())?, false).await?;
+    if trusted(&found) {
+        return Ok((found, true));
     }
+    request(&store.put_with_key(&pair, &scope.into())?, false).await?;
+    Ok((pair, false))
 }
 
 /// An IndexedDB request's result. `open`: it is the database's opening, which creates the

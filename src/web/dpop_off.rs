@@ -13,7 +13,7 @@ pub fn warn_nonce_unreadable() {}
 pub enum Dpop {}
 
 impl Dpop {
-    pub fn start(_scope: Option<String>) -> Option<Dpop> {
+    pub fn start(_scope: Option<String>, _ready: impl FnOnce(bool, bool) + 'static) -> Option<Dpop> {
         None
     }
 

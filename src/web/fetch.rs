@@ -36,12 +36,19 @@ use crate::core::time::Time;
 /// One fetch function's entry point (`fetch`), and where the answers of its parked calls come
 /// back (`answer`, the port of the session's [`Parking`]): one exported class for both. `target`
 /// is the fetch a wrapper sends with (`None`: the platform's fetch as it was when the session
-/// was made). It holds only `Weak`s: the session owns the parking.
+/// was made).
+///
+/// Lifetime: a port holds the session strongly, so a function the app still holds (`fetch`, a
+/// `wrapFetch()` wrapper) keeps it working after the `SessionManager` object is collected. A
+/// fetch port also keeps the parking (`keep`); the parking's own port holds it only weakly (the
+/// parking holds that port: a strong reference back would never be collected). Nothing the
+/// session owns points back at a port, so a session no function reaches is freed.
 #[wasm_bindgen(skip_typescript)]
 pub struct Port {
-    inner: Weak<Inner>,
+    inner: Rc<Inner>,
     target: Option<Function>,
     parking: Weak<Parking>,
+    _keep: Option<Rc<Parking>>,
 }
 
 #[wasm_bindgen]
@@ -49,30 +56,34 @@ impl Port {
     /// The interceptor: `fetch(input, init)`. (`init` as an `Option`: wasm-bindgen's glue
     /// tells an absent one in JavaScript, without a call back into JavaScript from here.)
     pub fn fetch(&self, input: JsValue, init: Option<Object>) -> Promise {
-        let Some(inner) = self.inner.upgrade().filter(|i| !i.is_disposed()) else {
-            return Promise::reject(&disposed());
-        };
+        let inner = &self.inner;
         let Some(target) = self.target.as_ref().or(inner.own_fetch.as_ref()) else {
             return Promise::reject(&type_error("there is no fetch here: pass one to wrapFetch(fetchImpl)"));
         };
+        if inner.is_disposed() {
+            // disposed: other origins pass untouched (a wrapper may be the page's `fetch`)
+            if input_url(&input).is_some_and(|u| inner.allowed(&u)) {
+                return Promise::reject(&disposed());
+            }
+            return js::send(target, &input, &init.map_or(JsValue::UNDEFINED, Into::into));
+        }
         // with DPoP every send waits for its proof: no synchronous first send
-        if let (None, Some(parking), None) = (&init, self.parking.upgrade(), &inner.dpop) {
-            if let Some(p) = fast(&inner, &parking, target, &input) {
+        if let (None, Some(parking), None) = (&init, &self._keep, &inner.dpop) {
+            if let Some(p) = fast(inner, parking, target, &input) {
                 return p;
             }
         }
         let init = init.map_or(JsValue::UNDEFINED, Into::into);
-        continued(&inner, target, Start::New { input, init })
+        continued(inner, target, Start::New { input, init })
     }
 
     /// The answer of a parked call (`tag` = `slot << 1 | failed`).
     pub fn answer(&self, tag: u32, v: JsValue) -> JsValue {
         let failed = tag & 1 == 1;
-        let parked = self.parking.upgrade().and_then(|p| p.unpark(tag >> 1));
-        match (self.inner.upgrade(), parked) {
-            (Some(inner), Some(parked)) => on_parked_answer(&inner, parked, failed, v),
-            _ if failed => Promise::reject(&v).into(),
-            _ => v,
+        match self.parking.upgrade().and_then(|p| p.unpark(tag >> 1)) {
+            Some(parked) => on_parked_answer(&self.inner, parked, failed, v),
+            None if failed => Promise::reject(&v).into(),
+            None => v,
         }
     }
 }
@@ -84,7 +95,7 @@ fn method(object: &JsValue, name: &str) -> Function {
 
 /// A `fetch`-compatible function over `target`, bound to `inner`'s session.
 pub fn fetch_fn(inner: &Rc<Inner>, parking: &Rc<Parking>, target: Option<Function>) -> Function {
-    let port = JsValue::from(Port { inner: Rc::downgrade(inner), target, parking: Rc::downgrade(parking) });
+    let port = JsValue::from(Port { inner: inner.clone(), target, parking: Rc::downgrade(parking), _keep: Some(parking.clone()) });
     method(&port, "fetch").bind0(&port)
 }
 
@@ -113,8 +124,10 @@ struct Slot {
     handlers: Option<(Function, Function)>,
 }
 
-/// A fast-path call between its send and its answer.
+/// A fast-path call between its send and its answer. It keeps its parking (and so the
+/// session) alive until the answer comes: a pending call is something the app still waits on.
 pub struct Parked {
+    _keep: Rc<Parking>,
     call: Call,
     /// What was given: `input` is the URL string.
     out: Outgoing,
@@ -126,7 +139,7 @@ impl Parking {
     /// The parking of one session's fetch functions (all of them share it).
     pub fn new(inner: &Rc<Inner>) -> Rc<Parking> {
         Rc::new_cyclic(|me| {
-            let port = JsValue::from(Port { inner: Rc::downgrade(inner), target: None, parking: me.clone() });
+            let port = JsValue::from(Port { inner: inner.clone(), target: None, parking: me.clone(), _keep: None });
             let answer = method(&port, "answer").unchecked_into();
             Parking { port, answer, slots: RefCell::new(Vec::new()), free: RefCell::new(Vec::new()) }
         })
@@ -413,7 +426,7 @@ async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut cal
 /// The driver's first step without an `async` frame: a `GET` of a URL string, no `init`. When
 /// the step is `Send` it is sent at once and parked; any other step continues in the driver.
 /// `None`: not this case, nothing was done.
-fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue) -> Option<Promise> {
+fn fast(inner: &Rc<Inner>, parking: &Rc<Parking>, target: &Function, input: &JsValue) -> Option<Promise> {
     if !inner.allowed_input(input)? {
         return None;
     }
@@ -430,7 +443,7 @@ fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue
     };
     // no `init` was given: the one sent has only the header
     let init = js::bearer_init(&bearer);
-    let (on_answer, on_error) = parking.park(Parked { call, out, target: target.clone(), sent_at: now });
+    let (on_answer, on_error) = parking.park(Parked { _keep: parking.clone(), call, out, target: target.clone(), sent_at: now });
     // `js::send` made it a native promise: its own `then`, one crossing
     Some(js::send(target, input, &init).unchecked_ref::<PromiseJs>().then_with(&on_answer, &on_error))
 }
@@ -438,7 +451,7 @@ fn fast(inner: &Rc<Inner>, parking: &Parking, target: &Function, input: &JsValue
 /// The answer to a parked call: one the rules do not look at is counted and given back;
 /// anything else continues in the driver.
 fn on_parked_answer(inner: &Rc<Inner>, parked: Parked, failed: bool, v: JsValue) -> JsValue {
-    let Parked { mut call, out, target, sent_at } = parked;
+    let Parked { mut call, out, target, sent_at, .. } = parked;
     let plain = if failed { None } else { v.dyn_ref::<Response>().map(Response::status).filter(|s| look(*s) == Look::Nothing) };
     if let Some(status) = plain {
         // only the rate limiter reads the clock on such an answer (one `Date.now()` fewer per

@@ -34,13 +34,22 @@ extern "C" {
 // microtask it cost 1 %. They decide nothing.
 #[wasm_bindgen(inline_js = "export function bearer_init(b) { return { headers: { Authorization: b } }; }
 export function own_init(method, headers, body, signal) { return { method, headers, body, signal, redirect: 'manual', credentials: 'omit', cache: 'no-store' }; }
-export function send(f, input, init) { return Promise.resolve().then(() => f(input, init)); }")]
+export function send(f, input, init) { return Promise.resolve().then(() => f(input, init)); }
+export function weak(v) { const r = new WeakRef(v); return () => r.deref(); }
+export function key_facts(k) { try { const a = k.algorithm; return k instanceof CryptoKey ? [k.type, k.extractable, a.name, a.namedCurve, ...k.usages].join(' ') : ''; } catch { return ''; } }")]
 extern "C" {
     pub fn bearer_init(bearer: &JsValue) -> JsValue;
     /// No redirects followed, no cookies, no cache.
     pub fn own_init(method: &str, headers: &JsValue, body: &JsValue, signal: &JsValue) -> JsValue;
     /// `f(input, init)` from a microtask; a throw becomes a rejection.
     pub fn send(f: &Function, input: &JsValue, init: &JsValue) -> Promise;
+    /// A stored key's `type`, `extractable`, `algorithm.name`, `algorithm.namedCurve` and
+    /// `usages`, space-separated, as [`crate::core::dpop::trusted_pair`] reads them (`""` for
+    /// anything but a `CryptoKey`, or one whose properties throw).
+    pub fn key_facts(key: &JsValue) -> String;
+    /// A function that gives `v` back while it lives (a `WeakRef`'s `deref`): reaching a value
+    /// without keeping it.
+    pub fn weak(v: &JsValue) -> Function;
 }
 
 #[wasm_bindgen]

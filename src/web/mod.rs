@@ -249,7 +249,7 @@ impl SessionManager {
         if !listener.is_function() && js::get_fn(&listener, "handleEvent").is_none() {
             return Err(type_error(&["addEventListener() needs a function, got ", &describe(&listener)].concat()));
         }
-        types::add_listener(self.inner.target(), &kind, &listener, &options)
+        types::add_listener(&self.inner.target(), &kind, &listener, &options)
     }
 
     #[wasm_bindgen(js_name = removeEventListener)]
@@ -258,7 +258,7 @@ impl SessionManager {
         if listener.is_undefined() || listener.is_null() {
             return Ok(());
         }
-        types::remove_listener(self.inner.target(), &kind, &listener, &options)
+        types::remove_listener(&self.inner.target(), &kind, &listener, &options)
     }
 
     /// Stops timers and channels; later calls reject with `SessionDisposedError`.
@@ -267,10 +267,7 @@ impl SessionManager {
     }
 }
 
-/// `free()` (or the garbage collector, where wasm-bindgen registers the object) implies
-/// `dispose()`: tasks still holding the session see it disposed, the timer and the channel stop.
-impl Drop for SessionManager {
-    fn drop(&mut self) {
-        self.inner.dispose();
-    }
-}
+// No `Drop` that disposes: `free()` (or the garbage collector, where wasm-bindgen registers the
+// object) lets go of this handle only. The session lives while anything the app can call holds
+// it (`fetch`, a wrapper, axios interceptors, a pending call); the last one gone drops `Inner`,
+// whose `Drop` disposes.

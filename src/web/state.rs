@@ -79,9 +79,16 @@ pub struct Inner {
     pub own_fetch: Option<Function>,
     /// The DPoP key and nonces, with `dpop: true`.
     pub dpop: Option<Dpop>,
-    target: EventTarget,
+    /// Where the listeners are: replaced by an empty one on `dispose()`, so a listener that holds
+    /// the manager (a cycle through this handle, which the garbage collector cannot see) is let go.
+    target: RefCell<EventTarget>,
     disposed: Cell<bool>,
     me: Weak<Inner>,
+}
+
+/// A new `EventTarget` (a plain object where there is none: listeners are then refused).
+fn new_target() -> EventTarget {
+    EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into())
 }
 
 /// The claims of a JWT access token, read with `JSON.parse`.
@@ -107,19 +114,32 @@ impl Inner {
             let _ = session.restore(&rec);
         }
         let own_fetch = http::global_fetch().map(http::raw_fetch);
-        // the key is kept where the tokens are: in memory with them, else in IndexedDB
-        let dpop = if opts.dpop { Dpop::start((opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone())) } else { None };
-        let target = EventTarget::new().unwrap_or_else(|_| JsValue::from(js_sys::Object::new()).unchecked_into());
-        let inner = Rc::new_cyclic(|me| Inner {
-            session: RefCell::new(session),
-            handles: RefCell::new(Handles::default()),
-            store,
-            opts,
-            own_fetch,
-            dpop,
-            target,
-            disposed: Cell::new(false),
-            me: me.clone(),
+        let target = new_target();
+        let inner = Rc::new_cyclic(|me: &Weak<Inner>| {
+            // the key is kept where the tokens are: in memory with them, else in IndexedDB;
+            // once it is there, the core says what it means for the session (before any proof)
+            let weak = me.clone();
+            let scope = (opts.storage != StorageKind::Memory).then(|| opts.storage_key.clone());
+            let dpop = if opts.dpop {
+                Dpop::start(scope, move |kept, shared| {
+                    if let Some(i) = weak.upgrade() {
+                        i.with(|s| s.dpop_key(kept, shared));
+                    }
+                })
+            } else {
+                None
+            };
+            Inner {
+                session: RefCell::new(session),
+                handles: RefCell::new(Handles::default()),
+                target: RefCell::new(target),
+                store,
+                opts,
+                own_fetch,
+                dpop,
+                disposed: Cell::new(false),
+                me: me.clone(),
+            }
         });
         if shared {
             let weak = inner.me.clone();
@@ -156,8 +176,9 @@ impl Inner {
         }
     }
 
-    pub fn target(&self) -> &EventTarget {
-        &self.target
+    /// Where the listeners are (an empty one once disposed).
+    pub fn target(&self) -> EventTarget {
+        self.target.borrow().clone()
     }
 
     // ---- events ----------------------------------------------------------------------------
@@ -167,7 +188,7 @@ impl Inner {
         let init = js_sys::Object::new();
         js::set(&init, "detail", &detail);
         if let Ok(ev) = CustomEvent::new_with_event_init_dict(kind, init.unchecked_ref()) {
-            let _ = self.target.dispatch_event(&ev);
+            let _ = self.target().dispatch_event(&ev);
         }
     }
 
@@ -231,6 +252,7 @@ impl Inner {
                     self.emit("session-expired", &detail[..if revoked.is_some() { 2 } else { 1 }]);
                 }
                 Event::Warn(w) => warn(&w, &self.opts.origins),
+                Event::KeepInMemory => self.store.keep_in_memory(),
             }
         }
         if rearm {
@@ -546,6 +568,9 @@ impl Inner {
         let Handles { waiters, timer, channel, .. } = handles;
         drop(timer);
         drop(channel);
+        // the listeners go with the old one
+        let old = self.target.replace(new_target());
+        drop(old);
         for (_, _, resolve) in waiters {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }

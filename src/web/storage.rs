@@ -85,6 +85,12 @@ impl Store {
         self.backend.get() == Backend::Local
     }
 
+    /// From now on the token set is kept in memory only (this tab's DPoP key is): what is
+    /// stored stays for the tabs it belongs to.
+    pub fn keep_in_memory(&self) {
+        self.backend.set(Backend::Memory);
+    }
+
     fn fall_back(&self, msg: &str) {
         self.backend.set(Backend::Memory);
         if !self.warned.replace(true) {

@@ -184,7 +184,7 @@ async fn a_dpop_proof_verifies_with_the_key_in_its_header_and_says_what_the_requ
     use super::dpop::Dpop;
     use crate::core::token::B64URL;
     use base64::Engine as _;
-    let d = Dpop::new(None);
+    let d = Dpop::new(None, |_, _| {});
     assert!(d.learn("https://api.example/x", Some("n-1")));
     assert!(!d.learn("https://api.example/x", Some("bad nonce")));
     let p = d.proof("post", "https://api.example/path?q=1#f", Some("tok")).await.unwrap_or_else(|e| panic!("{:?}", e.as_string()));

@@ -199,9 +199,9 @@ export class SessionManager {
   stats(): SessionStats;
   addEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof SessionEventMap>(type: K, listener: (event: SessionEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
-  /** Stops timers and channels; later calls reject with SessionDisposedError. */
+  /** Ends the session's life: stops timers and channels, lets go of the listeners; later calls to allowed origins reject with SessionDisposedError, others pass through untouched. The only way to end it: a collected manager does not. */
   dispose(): void;
-  /** Releases the manager's memory in the module now, instead of when it is garbage-collected; implies dispose(). */
+  /** Lets go of this handle now, instead of when it is garbage-collected. The session lives on while its fetch, a wrapFetch() wrapper or axios interceptors are held; dispose() ends it. */
   free(): void;
 }
 "#;

@@ -193,6 +193,9 @@ for (const [entry, what] of [[LITE ? "lite.node.js" : "sessionguard.node.js", "t
       s.setTokens({ access_token: "abc", refresh_token: "r", expires_in: 3600 });
       const created = await SessionManager.create({});
       console.log(JSON.stringify({ before, token: await s.getAccessToken(), auth: s.isAuthenticated(), created: created.isAuthenticated() }));
+      // only dispose() ends a session
+      s.dispose();
+      created.dispose();
     `;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
     assert.deepEqual(JSON.parse(out.trim().split("\n").pop()), { before: "no-session", token: "abc", auth: true, created: false });
