@@ -79,7 +79,7 @@ node_tier build-steps tests/build/
 node_tier e2e tests/e2e/
 # the lite flavour: the files whose tests use the session alone (sign-in's and the package's
 # are the full build's; a test that needs sign-in or DPoP skips itself)
-SG_FLAVOUR=lite node_tier e2e-lite tests/e2e/{axios,basics,crosstab,fetch,hardening,newcomer}.test.mjs
+SG_FLAVOUR=lite node_tier e2e-lite tests/e2e/{axios,basics,crosstab,fetch,hardening,lifetime,newcomer}.test.mjs
 
 tier "5/6 conformance: real identity servers (oidc-provider, cognito-local)"
 node_tier conformance tests/conformance/

@@ -28,7 +28,7 @@ use crate::core::token::B64URL;
 use base64::Engine as _;
 
 /// What the console says when a server asks for a nonce the page cannot read.
-pub const NONCE_UNREADABLE: &str = "a server asked for a DPoP nonce (`use_dpop_nonce`) but its `DPoP-Nonce` header could not be read; the request was not retried. A server on another origin must list `DPoP-Nonce` in `Access-Control-Expose-Headers`.";
+pub const NONCE_UNREADABLE: &str = "a server asked for a DPoP nonce but its `DPoP-Nonce` header could not be read (not retried): a server on another origin must list it in `Access-Control-Expose-Headers`";
 
 thread_local! {
     static WARNED_NONCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -181,7 +181,7 @@ async fn load(scope: Option<String>) -> Result<(JsValue, bool, bool), JsValue> {
                     &[
                         "IndexedDB could not keep the DPoP key (",
                         &super::errors::describe(&e),
-                        "); it is kept in this tab's memory, and so is the session: no other tab or reload shares it",
+                        "); it and the session stay in this tab's memory",
                     ]
                     .concat(),
                 );

@@ -109,7 +109,7 @@ pub async fn read(res: &Response) -> Answer {
                 &[
                     "the identity provider answered ",
                     &js::prop(res, Name::Url).as_string().unwrap_or_default(),
-                    " with a redirect; sessionguard never follows redirects for its own requests (they carry tokens): use the final URL",
+                    " with a redirect, never followed for requests that carry tokens: use the final URL",
                 ]
                 .concat(),
             );

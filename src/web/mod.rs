@@ -101,7 +101,8 @@ impl SessionManager {
     #[wasm_bindgen(js_name = setTokens)]
     pub fn set_tokens(&self, tokens: JsValue) -> Result<(), JsValue> {
         self.inner.live()?;
-        const SHAPE: &str = "setTokens() takes a TokenSet { accessToken, refreshToken?, idToken?, expiresIn?, expiresAt? } or an OAuth2 token answer { access_token, refresh_token?, expires_in? }";
+        const SHAPE: &str =
+            "setTokens() takes { accessToken, refreshToken?, idToken?, expiresIn?, expiresAt? } or an OAuth2 answer { access_token, ... }";
         if !tokens.is_object() || js_sys::Array::is_array(&tokens) {
             return Err(type_error(&[SHAPE, "; got ", &describe(&tokens)].concat()));
         }
@@ -117,7 +118,9 @@ impl SessionManager {
         let now = js::now();
         match self.inner.with(|s| s.set_tokens(&input, claims, now)) {
             Ok(()) => Ok(()),
-            Err(TokenError::UnusableAccessToken) => Err(type_error("setTokens(): `accessToken` must be a non-empty string of visible ASCII characters (a valid HTTP header value), not \"null\" or \"undefined\"")),
+            Err(TokenError::UnusableAccessToken) => Err(type_error(
+                "setTokens(): `accessToken` must be a non-empty header value (visible ASCII), not \"null\" or \"undefined\"",
+            )),
             Err(TokenError::BadExpiry) => Err(type_error("setTokens(): `expiresIn`/`expiresAt` must be numbers")),
         }
     }

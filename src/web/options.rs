@@ -270,10 +270,7 @@ impl Check {
                     Some(e) => e,
                     None => {
                         let region = self.text(r, "region", p);
-                        let region = self.required(
-                            region,
-                            "option `refresh.region` (e.g. \"eu-west-1\") is required unless `refresh.endpoint` is given",
-                        );
+                        let region = self.required(region, "option `refresh.region` (\"eu-west-1\") or `refresh.endpoint` is required");
                         if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
                             self.fail(&["option `refresh.region` must be an AWS region such as \"eu-west-1\", got \"", &region, "\""]);
                         }

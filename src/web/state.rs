@@ -587,13 +587,13 @@ impl Drop for Inner {
 fn warn(w: &Warning, origins: &[String]) {
     match w {
         Warning::JunkExpiry(field) => js::warn(
-            &["a refresh answer's `", field, "` is not a number; the new token is used with that field ignored (its expiry from the token's `exp` claim, else unknown until a 401)"].concat(),
+            &["a refresh answer's `", field, "` is not a number; it is ignored (expiry from the token's `exp`, else unknown)"].concat(),
         ),
         Warning::RefreshMisuse(got) => web_sys::console::error_1(&js_sys::TypeError::new(
             &[
                 "sessionguard: the `refresh` function resolved with ",
                 got,
-                "; it must resolve with a TokenSet ({ accessToken, refreshToken?, expiresIn? }), an OAuth2 token answer ({ access_token, ... }) or a fetch Response, and reject (with `status` 400/401 or `terminal: true` when the refresh token is dead) on failure",
+                "; resolve with a TokenSet, an OAuth2 token answer or a Response, and reject (`status` 400/401 or `terminal: true` for a dead refresh token) on failure",
             ]
             .concat(),
         )),
@@ -601,9 +601,9 @@ fn warn(w: &Warning, origins: &[String]) {
             &[
                 "a request to ",
                 url,
-                " answered 401 and carried no session token, because its origin is not in `allowedOrigins` (",
+                " answered 401 without the session's token: its origin is not in `allowedOrigins` (",
                 &origins.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
-                "). If that API expects the session's token, add its origin to `allowedOrigins`.",
+                "); add it there if that API expects the token",
             ]
             .concat(),
         ),

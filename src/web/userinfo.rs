@@ -64,9 +64,7 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
         _ => (None, false),
     };
     let Some(url) = url else {
-        return Err(type_error(
-            "userInfo() needs `refresh: { type: \"cognito\", ... }` or `refresh: { type: \"oauth2\", userInfoUrl (or issuer), ... }`",
-        ));
+        return Err(type_error("userInfo() needs `refresh` of `type: \"cognito\"`, or `\"oauth2\"` with `userInfoUrl` (or `issuer`)"));
     };
     let fetch = inner.fetch_fn().ok_or_else(|| type_error("there is no fetch here"))?;
     let mut call = inner.with(|s| Call::new(s, "GET", false));

@@ -7,7 +7,7 @@ import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { start } from "./harness.mjs";
+import { start, FULL_ONLY, LITE } from "./harness.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 let h;
@@ -167,7 +167,7 @@ test("dispose_releases_the_listeners_while_a_wrapper_still_holds_the_session", a
 
 test("in_node_a_collected_manager_keeps_its_bound_fetch_working", async () => {
   const script = `
-    import init, { SessionManager } from ${JSON.stringify(root + "pkg/sessionguard.js")};
+    import init, { SessionManager } from ${JSON.stringify(root + (LITE ? "pkg/lite.node.js" : "pkg/sessionguard.node.js"))};
     await init();
     const foreign = ${JSON.stringify(h.foreign)};
     let collected = false;
@@ -189,7 +189,7 @@ test("in_node_a_collected_manager_keeps_its_bound_fetch_working", async () => {
   assert.deepEqual(JSON.parse(stdout.trim().split("\n").pop()), { collected: true, r: { authorization: "Bearer tok-node", dpop: null } });
 });
 
-test("a_planted_dpop_key_is_never_used: discarded and replaced by a non-extractable one, and the session bound to it ends", async () => {
+test("a_planted_dpop_key_is_never_used: discarded and replaced by a non-extractable one, and the session bound to it ends", FULL_ONLY, async () => {
   const plants = ["extractable P-256", "non-extractable P-384", "look-alike object"];
   for (const plant of plants) {
     const r = await h.page.evaluate(async ({ foreign, plant }) => {
@@ -233,7 +233,7 @@ test("a_planted_dpop_key_is_never_used: discarded and replaced by a non-extracta
   }
 });
 
-test("a_memory_only_dpop_key_keeps_its_bound_tokens_in_its_tab: not stored, not shared, and its end ends no other tab", async () => {
+test("a_memory_only_dpop_key_keeps_its_bound_tokens_in_its_tab: not stored, not shared, and its end ends no other tab", FULL_ONLY, async () => {
   const key = "memory-key";
   const opts = { allowedOrigins: [h.foreign], storage: "local", storageKey: key, dpop: true };
   const pageB = await h.openPage();
