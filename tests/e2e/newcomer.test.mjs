@@ -63,7 +63,7 @@ test("unknown option keys are refused with the nearest known one", async () => {
   assert.match(r[0], /^TypeError: .*allowedOrigin.*did you mean `allowedOrigins`/);
   assert.match(r[1], /^TypeError: .*tokenURL.*did you mean `refresh\.tokenUrl`/);
   assert.match(r[2], /^TypeError: .*maxRetry.*`retry\.maxRetries`/);
-  assert.match(r[3], /^TypeError: .*refresh\.region.*required unless `refresh\.endpoint`/);
+  assert.match(r[3], /^TypeError: .*`refresh\.region`.*or `refresh\.endpoint` is required/);
 });
 
 test("a 401 from an origin outside allowedOrigins while a session is held: one console warning naming the option", async () => {
