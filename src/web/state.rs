@@ -452,22 +452,24 @@ impl Inner {
     }
 
     async fn run_flight(self: Rc<Self>, id: FlightId) {
-        let url = self.token_url().await.unwrap_or_default();
         let shared = self.peek(|s| s.config().shared);
         let mut attempt = 0;
         // one DPoP nonce resend for the whole refresh, whatever its retries
         let resend = Cell::new(NonceResend::default());
         loop {
+            // discovered before the lock is taken: under it, one bounded request (the core's
+            // rule in `crosstab`: the lock covers its work)
+            let url = self.token_url().await;
             let (next, status) = if shared {
                 let name = ["sessionguard:", &self.opts.storage_key].concat();
-                locks::with_lock(&name, self.attempt(id, true, &resend)).await
+                locks::with_lock(&name, self.attempt(id, true, url.as_deref(), &resend)).await
             } else {
-                self.attempt(id, false, &resend).await
+                self.attempt(id, false, url.as_deref(), &resend).await
             };
             match next {
                 RefreshNext::RetryIn(delay) if !self.is_disposed() => {
                     attempt += 1;
-                    self.emit_retry(&url, status, attempt, delay, true);
+                    self.emit_retry(url.as_deref().unwrap_or_default(), status, attempt, delay, true);
                     wait::sleep(delay).await;
                 }
                 _ => break,
@@ -483,8 +485,9 @@ impl Inner {
         }
     }
 
-    /// One attempt of flight `id`, applied (and stored) before it returns.
-    async fn attempt(&self, id: FlightId, shared: bool, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
+    /// One attempt of flight `id` at `url` (`None`: the token endpoint could not be discovered),
+    /// applied (and stored) before it returns.
+    async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
         if shared {
             wait::sleep(SETTLE_MS).await;
         }
@@ -501,8 +504,8 @@ impl Inner {
         let Some(fetch) = self.fetch_fn() else {
             return (RefreshNext::Settled, 0);
         };
-        let (verdict, status) = match self.token_url().await {
-            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt, self.proof(None, Some(resend))).await,
+        let (verdict, status) = match url {
+            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, url, &rt, self.proof(None, Some(resend))).await,
             // an undiscoverable token endpoint: an outage, not a dead session
             None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
         };
