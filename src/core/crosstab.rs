@@ -22,9 +22,9 @@
 //! **The lock covers its work.** A tab waits [`LOCK_TIMEOUT_MS`] for the lock, then steals it (a
 //! frozen tab must not stall the others). So nothing may run under the lock longer than that, or
 //! a second tab would spend the same (rotating) refresh token: the holder does one attempt, one
-//! request bounded by [`ATTEMPT_TIMEOUT_MS`] (its DPoP proof and nonce resend included); the
-//! endpoints are discovered before the lock is taken. The margin is for what else runs under it
-//! (reading storage, the answer's verdict, a background tab's throttled timers).
+//! request bounded by [`ATTEMPT_TIMEOUT_MS`] (a DPoP nonce resend included); the endpoints are
+//! discovered before the lock is taken. The margin is for what else runs under it (reading
+//! storage, signing DPoP proofs, the answer's verdict, a background tab's throttled timers).
 
 use super::read::Fields;
 use super::session::EndReason;
@@ -34,7 +34,7 @@ use super::token::Record;
 use alloc::string::String;
 use serde::Serialize;
 
-/// Longest one of the library's own requests may take, its DPoP proof and nonce resend included.
+/// Longest one of the library's own requests may take, a DPoP nonce resend included.
 pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
 /// What a holder of the lock may spend beyond its one request.
 pub const LOCK_MARGIN_MS: f64 = 5_000.0;

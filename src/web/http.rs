@@ -135,46 +135,39 @@ pub async fn read(res: &Response) -> Answer {
 /// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most in all. With
 /// a DPoP `proof`, each send carries a fresh proof, and a nonce challenge that brought a nonce is
 /// sent once more with it, once per request whatever its retries (the core's
-/// [`NonceResend`], kept in `proof.resend`). The 30 s cover the proofs and the resend too: a
-/// refresh holds the cross-tab lock for one such request, which the lock's wait must outlast.
+/// [`NonceResend`], kept in `proof.resend`), within the same 30 s: a refresh holds the
+/// cross-tab lock for one such request, which the lock's wait must outlast.
 pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue, proof: Option<Proof<'_>>) -> Answer {
-    let ctl = AbortController::new().ok();
-    let signal = ctl.as_ref().map_or(JsValue::UNDEFINED, |c| c.signal().into());
-    let work = async {
-        loop {
-            let mut signed = None;
-            if let Some(p) = proof {
-                match p.dpop.proof(method, url, p.token).await {
-                    Ok(v) => signed = Some(v),
-                    Err(_) => return Answer::failed("a DPoP proof could not be made"),
-                }
+    let until = js::now() + ATTEMPT_TIMEOUT_MS;
+    loop {
+        let mut signed = None;
+        if let Some(p) = proof {
+            match p.dpop.proof(method, url, p.token).await {
+                Ok(v) => signed = Some(v),
+                Err(_) => return Answer::failed("a DPoP proof could not be made"),
             }
-            let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body, &signal).await;
-            if let Some(p) = proof {
-                a.fresh = p.dpop.learn(url, a.nonce.as_deref());
-                if let Some(resend) = p.resend {
-                    let error = js::get_str(&a.json, "error");
-                    let asks = asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref());
-                    let mut r = resend.get();
-                    let step = r.on_answer(asks, a.fresh);
-                    resend.set(r);
-                    match step {
-                        OnNonce::Resend => continue,
-                        OnNonce::Unreadable => super::dpop::warn_nonce_unreadable(),
-                        OnNonce::NotAsked | OnNonce::Spent => {}
-                    }
-                }
-            }
-            return a;
         }
-    };
-    let out = wait::within(ATTEMPT_TIMEOUT_MS, work).await.unwrap_or_else(|| Answer::failed("no answer within 30 s"));
-    if let Some(c) = ctl {
-        c.abort(); // nothing left to wait for: ends a timed-out request (its answers were read in full)
+        let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body, until - js::now()).await;
+        if let Some(p) = proof {
+            a.fresh = p.dpop.learn(url, a.nonce.as_deref());
+            if let Some(resend) = p.resend {
+                let error = js::get_str(&a.json, "error");
+                let asks = asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref());
+                let mut r = resend.get();
+                let step = r.on_answer(asks, a.fresh);
+                resend.set(r);
+                match step {
+                    OnNonce::Resend => continue,
+                    OnNonce::Unreadable => super::dpop::warn_nonce_unreadable(),
+                    OnNonce::NotAsked | OnNonce::Spent => {}
+                }
+            }
+        }
+        return a;
     }
-    out
 }
 
+/// One send, given `ms` to be answered.
 async fn send_once(
     fetch: &Function,
     url: &str,
@@ -182,7 +175,7 @@ async fn send_once(
     headers: &[(&str, &str)],
     proof: Option<&str>,
     body: &JsValue,
-    signal: &JsValue,
+    ms: f64,
 ) -> Answer {
     let h = js_sys::Object::new();
     for (k, v) in headers {
@@ -191,16 +184,25 @@ async fn send_once(
     if let Some(p) = proof {
         js::set_prop(&h, Name::Dpop, &JsValue::from_str(p));
     }
-    let init = js::own_init(method, &h, body, signal);
-    let p = match fetch.call2(&js::global(), &JsValue::from_str(url), &init) {
-        Ok(p) => Promise::resolve(&p),
-        Err(_) => return Answer::failed("fetch threw"),
+    let ctl = AbortController::new().ok();
+    let signal = ctl.as_ref().map_or(JsValue::UNDEFINED, |c| c.signal().into());
+    let init = js::own_init(method, &h, body, &signal);
+    let work = async {
+        let p = match fetch.call2(&js::global(), &JsValue::from_str(url), &init) {
+            Ok(p) => Promise::resolve(&p),
+            Err(_) => return Answer::failed("fetch threw"),
+        };
+        match JsFuture::from(p).await.map(|r| r.dyn_into::<Response>()) {
+            Ok(Ok(res)) => read(&res).await,
+            Ok(Err(_)) => Answer::failed("fetch resolved with something that is not a Response"),
+            Err(_) => Answer::failed("network error"),
+        }
     };
-    match JsFuture::from(p).await.map(|r| r.dyn_into::<Response>()) {
-        Ok(Ok(res)) => read(&res).await,
-        Ok(Err(_)) => Answer::failed("fetch resolved with something that is not a Response"),
-        Err(_) => Answer::failed("network error"),
+    let out = wait::within(ms, work).await.unwrap_or_else(|| Answer::failed("no answer within 30 s"));
+    if let Some(c) = ctl {
+        c.abort(); // nothing left to wait for: frees the connection of a timed-out request
     }
+    out
 }
 
 /// The headers of a form POST answered in JSON: the token endpoint's requests (refresh, code
