@@ -18,6 +18,13 @@
 //!
 //! The record travels inside the message because another process's view of local storage can
 //! lag behind the message.
+//!
+//! **The lock covers its work.** A tab waits [`LOCK_TIMEOUT_MS`] for the lock, then steals it (a
+//! frozen tab must not stall the others). So nothing may run under the lock longer than that, or
+//! a second tab would spend the same (rotating) refresh token: the holder does one attempt, one
+//! request bounded by [`ATTEMPT_TIMEOUT_MS`] (a DPoP nonce resend included); the endpoints are
+//! discovered before the lock is taken. The margin is for what else runs under it (reading
+//! storage, signing DPoP proofs, the answer's verdict, a background tab's throttled timers).
 
 use super::read::Fields;
 use super::session::EndReason;
@@ -26,6 +33,21 @@ use super::session::Session;
 use super::token::Record;
 use alloc::string::String;
 use serde::Serialize;
+
+/// Longest one of the library's own requests may take, a DPoP nonce resend included.
+pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
+/// What a holder of the lock may spend beyond its one request.
+pub const LOCK_MARGIN_MS: f64 = 5_000.0;
+/// How long a tab waits for the lock before stealing it.
+pub const LOCK_TIMEOUT_MS: f64 = 35_000.0;
+
+/// The rule: does the wait for the lock outlast a holder that makes `requests` requests (each
+/// bounded by [`ATTEMPT_TIMEOUT_MS`]) and spends the margin?
+pub const fn lock_covers(requests: f64) -> bool {
+    LOCK_TIMEOUT_MS >= requests * ATTEMPT_TIMEOUT_MS + LOCK_MARGIN_MS
+}
+// checked by the compiler: the one request a holder makes (changing a bound alone fails here)
+const _: () = assert!(lock_covers(1.0));
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerMessage {
@@ -316,6 +338,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_waiting_tab_steals_the_lock_only_after_the_holders_one_bounded_request() {
+        assert!(lock_covers(1.0), "one request and the margin fit in the wait for the lock");
+        // discovery then the refresh under the lock (two requests) did not: the thief spent the
+        // holder's refresh token a second time
+        assert!(!lock_covers(2.0));
     }
 
     #[test]

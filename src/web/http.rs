@@ -14,10 +14,8 @@ use web_sys::{AbortController, Response};
 use super::dpop::Dpop;
 use super::js::{self, Name};
 use super::wait;
+pub use crate::core::crosstab::ATTEMPT_TIMEOUT_MS;
 use crate::core::dpop::{asks_for_nonce, NonceResend, OnNonce};
-
-/// Longest one request to the identity provider may take.
-pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
 
 thread_local! {
     /// Every fetch wrapper sessionguard handed out, mapped to what it wraps.
@@ -134,11 +132,13 @@ pub async fn read(res: &Response) -> Answer {
     }
 }
 
-/// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most. With a
-/// DPoP `proof`, each send carries a fresh proof, and a nonce challenge that brought a nonce is
+/// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most in all. With
+/// a DPoP `proof`, each send carries a fresh proof, and a nonce challenge that brought a nonce is
 /// sent once more with it, once per request whatever its retries (the core's
-/// [`NonceResend`], kept in `proof.resend`).
+/// [`NonceResend`], kept in `proof.resend`), within the same 30 s: a refresh holds the
+/// cross-tab lock for one such request, which the lock's wait must outlast.
 pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue, proof: Option<Proof<'_>>) -> Answer {
+    let until = js::now() + ATTEMPT_TIMEOUT_MS;
     loop {
         let mut signed = None;
         if let Some(p) = proof {
@@ -147,7 +147,7 @@ pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &
                 Err(_) => return Answer::failed("a DPoP proof could not be made"),
             }
         }
-        let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body).await;
+        let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body, until - js::now()).await;
         if let Some(p) = proof {
             a.fresh = p.dpop.learn(url, a.nonce.as_deref());
             if let Some(resend) = p.resend {
@@ -167,7 +167,16 @@ pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &
     }
 }
 
-async fn send_once(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], proof: Option<&str>, body: &JsValue) -> Answer {
+/// One send, given `ms` to be answered.
+async fn send_once(
+    fetch: &Function,
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    proof: Option<&str>,
+    body: &JsValue,
+    ms: f64,
+) -> Answer {
     let h = js_sys::Object::new();
     for (k, v) in headers {
         js::set(&h, k, &JsValue::from_str(v));
@@ -189,7 +198,7 @@ async fn send_once(fetch: &Function, url: &str, method: &str, headers: &[(&str, 
             Err(_) => Answer::failed("network error"),
         }
     };
-    let out = wait::within(ATTEMPT_TIMEOUT_MS, work).await.unwrap_or_else(|| Answer::failed("no answer within 30 s"));
+    let out = wait::within(ms, work).await.unwrap_or_else(|| Answer::failed("no answer within 30 s"));
     if let Some(c) = ctl {
         c.abort(); // nothing left to wait for: frees the connection of a timed-out request
     }

@@ -2,7 +2,8 @@
 //! where they are missing (the core then gives terminal answers a grace period).
 //!
 //! A tab that hangs while holding the lock (a frozen background tab, a debugger) must not stall
-//! every other tab: a lock not granted within [`LOCK_TIMEOUT_MS`] is stolen. The lock is
+//! every other tab: a lock not granted within [`LOCK_TIMEOUT_MS`] is stolen. So the work under
+//! it is bounded to fit in that wait (the core's rule: [`crate::core::crosstab`]). The lock is
 //! released when the work is done, also when it failed.
 
 use core::future::Future;
@@ -14,9 +15,7 @@ use web_sys::AbortController;
 
 use super::js;
 use super::wait;
-
-/// How long a tab waits for the lock before stealing it (longer than one refresh attempt).
-pub const LOCK_TIMEOUT_MS: f64 = 35_000.0;
+use crate::core::crosstab::LOCK_TIMEOUT_MS;
 
 #[wasm_bindgen]
 extern "C" {

@@ -85,7 +85,8 @@ pub fn cognito_headers(action: &'static str) -> [(&'static str, &'static str); 2
     [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)]
 }
 
-/// The function form: `refresh(refreshToken, { signal })`.
+/// The function form: `refresh(refreshToken, { signal })`. Bounded as a request is: the
+/// function's promise and the body of a `Response` it resolves with, 30 s in all.
 async fn call_function(f: &Function, refresh_token: &str) -> (RefreshVerdict, u16) {
     let ctl = AbortController::new().ok();
     let ctx = Object::new();
@@ -95,7 +96,14 @@ async fn call_function(f: &Function, refresh_token: &str) -> (RefreshVerdict, u1
     let result = match f.call2(&JsValue::UNDEFINED, &JsValue::from_str(refresh_token), &ctx) {
         Ok(v) => {
             let p = Promise::resolve(&v);
-            wait::within(ATTEMPT_TIMEOUT_MS, JsFuture::from(p)).await
+            wait::within(ATTEMPT_TIMEOUT_MS, async {
+                let v = JsFuture::from(p).await?;
+                Ok(match v.dyn_ref::<Response>() {
+                    Some(res) => wait::Either::B(http::read(res).await),
+                    None => wait::Either::A(v),
+                })
+            })
+            .await
         }
         Err(e) => Some(Err(e)),
     };
@@ -106,17 +114,13 @@ async fn call_function(f: &Function, refresh_token: &str) -> (RefreshVerdict, u1
         return (RefreshVerdict::Transient { retry_after_ms: None }, 0);
     };
     match result {
-        Ok(v) => match v.dyn_ref::<Response>() {
-            Some(res) => {
-                let a = http::read(res).await;
-                (oauth2_verdict(&a), a.status)
-            }
-            None => {
-                let verdict = classify_resolved(read::value(&v), || describe(&v));
-                let status = if matches!(verdict, RefreshVerdict::Tokens(_)) { 200 } else { 0 };
-                (verdict, status)
-            }
-        },
+        // a `Response`, read
+        Ok(wait::Either::B(a)) => (oauth2_verdict(&a), a.status),
+        Ok(wait::Either::A(v)) => {
+            let verdict = classify_resolved(read::value(&v), || describe(&v));
+            let status = if matches!(verdict, RefreshVerdict::Tokens(_)) { 200 } else { 0 };
+            (verdict, status)
+        }
         Err(err) => {
             // fetch errors carry `status`, axios errors `response.status`
             let status = js::get_f64(&err, "status").or_else(|| js::get_f64(&js::get(&err, "response"), "status"));

@@ -40,10 +40,6 @@ use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, 
 use crate::core::signin::Failure;
 use crate::core::token::{Claims, TokenSet};
 
-/// After taking the cross-tab lock, let the previous holder's storage write and message (which
-/// may come from another process) arrive before storage is read.
-const SETTLE_MS: f64 = 15.0;
-
 /// JavaScript handles and caches; none of them decides anything.
 #[derive(Default)]
 struct Handles {
@@ -452,22 +448,24 @@ impl Inner {
     }
 
     async fn run_flight(self: Rc<Self>, id: FlightId) {
-        let url = self.token_url().await.unwrap_or_default();
         let shared = self.peek(|s| s.config().shared);
         let mut attempt = 0;
         // one DPoP nonce resend for the whole refresh, whatever its retries
         let resend = Cell::new(NonceResend::default());
         loop {
+            // discovered before the lock is taken: under it, one bounded request (the core's
+            // rule in `crosstab`: the lock covers its work)
+            let url = self.token_url().await;
             let (next, status) = if shared {
                 let name = ["sessionguard:", &self.opts.storage_key].concat();
-                locks::with_lock(&name, self.attempt(id, true, &resend)).await
+                locks::with_lock(&name, self.attempt(id, true, url.as_deref(), &resend)).await
             } else {
-                self.attempt(id, false, &resend).await
+                self.attempt(id, false, url.as_deref(), &resend).await
             };
             match next {
                 RefreshNext::RetryIn(delay) if !self.is_disposed() => {
                     attempt += 1;
-                    self.emit_retry(&url, status, attempt, delay, true);
+                    self.emit_retry(url.as_deref().unwrap_or_default(), status, attempt, delay, true);
                     wait::sleep(delay).await;
                 }
                 _ => break,
@@ -483,11 +481,17 @@ impl Inner {
         }
     }
 
-    /// One attempt of flight `id`, applied (and stored) before it returns.
-    async fn attempt(&self, id: FlightId, shared: bool, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
-        if shared {
-            wait::sleep(SETTLE_MS).await;
-        }
+    /// One attempt of flight `id` at `url` (`None`: the token endpoint could not be discovered),
+    /// applied (and stored) before it returns.
+    ///
+    /// With `shared`, it runs under the cross-tab lock, and storage is read as soon as the lock
+    /// is granted: no wait stands in for an ordering. The ordering is that every holder writes
+    /// what it got (tokens, a cool-down, the end) to storage, and posts it, inside `with`,
+    /// synchronously, before this returns and `with_lock` releases; so the next holder, granted
+    /// after that release, reads it. (Another process's copy of local storage may lag behind a
+    /// write; a fixed wait never bounded that lag either. A terminal answer is then not taken
+    /// as it is: storage is read again and newer tokens adopted, `Session::recheck_terminal`.)
+    async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
         let view = if shared {
             Shared { tokens: self.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: self.store.read_cooldown() }
         } else {
@@ -501,8 +505,8 @@ impl Inner {
         let Some(fetch) = self.fetch_fn() else {
             return (RefreshNext::Settled, 0);
         };
-        let (verdict, status) = match self.token_url().await {
-            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, &url, &rt, self.proof(None, Some(resend))).await,
+        let (verdict, status) = match url {
+            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, url, &rt, self.proof(None, Some(resend))).await,
             // an undiscoverable token endpoint: an outage, not a dead session
             None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
         };

@@ -2,7 +2,7 @@
 // BroadcastChannel, as the tabs of one browser do.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { start } from "./harness.mjs";
+import { start, FULL_ONLY } from "./harness.mjs";
 
 let h;
 const tabs = [];
@@ -104,6 +104,31 @@ test("a tab that closes in the middle of a refresh: another tab takes over", asy
   const r = await pages[1].evaluate(async () => (await s.fetch("/api/me")).status);
   assert.equal(r, 200);
   assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+});
+
+// The page's fetch (the one the library's own requests use), wrapped: each discovery request
+// notes whether a sessionguard lock was held while it was sent; the first one is refused (503).
+const DISCOVERY_SPY = () => {
+  const real = window.fetch;
+  window.discoveries = [];
+  window.fetch = async (url, init) => {
+    if (String(url).endsWith("/.well-known/openid-configuration")) {
+      const { held } = await navigator.locks.query();
+      window.discoveries.push(held.some((l) => l.name.startsWith("sessionguard:")));
+      if (window.discoveries.length === 1) return new Response("unavailable", { status: 503 });
+    }
+    return real(url, init);
+  };
+};
+
+test("the token endpoint is discovered before the lock is taken, also when the first discovery failed: under the lock, one bounded request", FULL_ONLY, async () => {
+  // a tab waits 35 s for the lock and then steals it: a holder that discovers (up to 30 s) and
+  // then refreshes (up to 30 s) could be overtaken, and its refresh token spent twice
+  const options = { storage: "local", refresh: { type: "oauth2", issuer: h.origin, clientId: "demo" } };
+  const [p] = await openTabs(1, { options, before: DISCOVERY_SPY });
+  const r = await p.evaluate(async () => ({ status: (await s.fetch("/api/me")).status, discoveriesUnderLock: window.discoveries }));
+  assert.deepEqual(r, { status: 200, discoveriesUnderLock: [false, false] });
+  assert.equal((await h.stats()).counts.refresh, 1);
 });
 
 test("a throttled token endpoint: all tabs together make no more refresh attempts than one tab", async () => {
