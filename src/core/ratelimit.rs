@@ -171,6 +171,37 @@ mod tests {
         assert!((l.rate() - 5.0).abs() < 1e-9);
     }
 
+    #[test]
+    fn a_429_pauses_the_next_call_for_one_new_interval() {
+        // 10/s, no burst: one call at 1 s, sent at once; its answer at 1.05 s is a 429
+        let mut l = RateLimiter::new(10.0, 1.0);
+        assert_eq!(times(&mut l, 1, 0.0), vec![0.0]);
+        assert_eq!(times(&mut l, 1, 1_000.0), vec![1_000.0]);
+        l.on_throttled(t(1_050.0));
+        let interval = 1_000.0 / l.rate();
+        assert!((interval - 1_000.0 / 7.0).abs() < 1e-9);
+        // the next call waits a whole new interval from the 429, not the old slot (1.1 s)
+        let k = l.take_ticket(t(1_050.0));
+        assert!((ready(&l, k) - (1_050.0 + interval)).abs() < 1e-9, "{}", ready(&l, k));
+        // the pause holds for calls that come during it, and after it the pace is the new one
+        let k2 = l.take_ticket(t(1_100.0));
+        assert!((ready(&l, k2) - (1_050.0 + 2.0 * interval)).abs() < 1e-9, "{}", ready(&l, k2));
+    }
+
+    #[test]
+    fn a_429_spends_the_burst_credit_until_the_queue_empties() {
+        let mut l = RateLimiter::new(10.0, 3.0);
+        let queued: Vec<u64> = (0..3).map(|_| l.take_ticket(t(1_000.0))).collect();
+        let k = l.take_ticket(t(1_000.0));
+        assert!(l.ready_at(k) < l.slot(k), "the burst credit lets calls go ahead of their slot");
+        l.on_throttled(t(1_050.0));
+        for k in queued.into_iter().chain([k, l.take_ticket(t(1_060.0))]) {
+            assert_eq!(l.ready_at(k), l.slot(k), "after a 429 no call goes ahead of its slot");
+        }
+        // once the queue is empty, the credit is back
+        assert_eq!(times(&mut l, 3, 60_000.0), vec![60_000.0; 3]);
+    }
+
     proptest! {
         #[test]
         fn fifo_and_never_early(arrivals in proptest::collection::vec(0.0f64..10_000.0, 1..200), rps in 1.0f64..500.0, burst in 1.0f64..50.0, cuts in proptest::collection::vec(any::<bool>(), 200)) {
