@@ -311,6 +311,63 @@ mod tests {
     }
 
     #[test]
+    fn a_call_resumed_from_its_saved_counts_goes_on_where_it_was() {
+        // axios keeps a call's counts on the request's config and resumes it from them
+        let save = |c: &Call| Call::resume(c.replay_safe(), c.retries(), c.replayed(), c.nonce_retried(), c.sent_generation());
+        let mut s = session(false);
+        let again =
+            TokenInput { access_token: Some("B".into()), refresh_token: Some("R".into()), expires_in: Some(3600.0), ..Default::default() };
+        s.set_tokens(&again, None, t(0.0)).unwrap();
+        let mut c = Call::new(&mut s, "POST", false);
+        assert_eq!(c.sent_generation(), None);
+        assert_eq!(c.next(&mut s, t(1.0)), Step::Send);
+        assert_eq!(c.sent_generation(), Some(s.token_generation()));
+        assert!(s.token_generation() > 1);
+        // a DPoP nonce challenge, answered once
+        let challenge =
+            Answer { status: 401, www_authenticate: Some(r#"DPoP error="use_dpop_nonce""#), nonce_given: true, ..Default::default() };
+        assert!(!c.nonce_retried());
+        assert_eq!(c.on_answer(&mut s, &challenge, t(2.0), 0.5), Verdict::Again { retry: None });
+        assert!(c.nonce_retried());
+        let mut c = save(&c);
+        assert_eq!(c.next(&mut s, t(3.0)), Step::Send);
+        assert_eq!(c.on_answer(&mut s, &challenge, t(4.0), 0.5), Verdict::Deliver, "the one nonce resend is spent");
+        // a 401 for the token the call carried: refused, so the replay refreshes first
+        let mut c = save(&c);
+        let dead = Answer { status: 401, ..Default::default() };
+        assert_eq!(c.on_answer(&mut s, &dead, t(5.0), 0.5), Verdict::Again { retry: None });
+        assert!(matches!(c.next(&mut s, t(5.0)), Step::Refresh(_)), "not a replay with the same token");
+    }
+
+    #[test]
+    fn a_call_joins_a_refresh_at_most_four_times_then_fails() {
+        let mut s = session(false);
+        let gen = s.token_generation();
+        assert_eq!(s.unauthorized(gen, false), crate::core::session::On401::Replay, "the token is refused");
+        let mut c = Call::new(&mut s, "GET", false);
+        let Step::Refresh(id) = c.next(&mut s, t(1.0)) else { panic!("no refresh") };
+        // the flight keeps settling into nothing: each wake-up joins it again
+        let mut other = Call::new(&mut s, "GET", false);
+        for i in 0..MAX_JOINS {
+            assert_eq!(other.next(&mut s, t(2.0)), Step::Join(id), "join {i}");
+        }
+        assert_eq!(other.next(&mut s, t(2.0)), Step::Fail(CallError::Unavailable { retry_after_ms: 0.0 }));
+    }
+
+    #[test]
+    fn a_rate_limited_call_sleeps_until_its_turn_and_then_goes() {
+        let mut s = Session::new(Config { rate_limit: Some((1.0, 1.0)), ..Default::default() });
+        let input = TokenInput { access_token: Some("A".into()), expires_in: Some(3600.0), ..Default::default() };
+        s.set_tokens(&input, None, t(0.0)).unwrap();
+        let mut first = Call::new(&mut s, "GET", false);
+        let mut second = Call::new(&mut s, "GET", false);
+        assert_eq!(first.next(&mut s, t(0.0)), Step::Send, "its turn is now");
+        assert_eq!(second.next(&mut s, t(0.0)), Step::SleepUntil(t(1_000.0)));
+        assert_eq!(second.next(&mut s, t(999.0)), Step::SleepUntil(t(1_000.0)));
+        assert_eq!(second.next(&mut s, t(1_000.0)), Step::Send);
+    }
+
+    #[test]
     fn a_call_is_retried_max_retries_times_then_delivered() {
         let mut s = session(false);
         let mut c = Call::new(&mut s, "GET", false);
