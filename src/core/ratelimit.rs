@@ -147,8 +147,21 @@ mod tests {
     fn burst_then_steady_rate() {
         let mut l = RateLimiter::new(10.0, 3.0);
         assert_eq!(times(&mut l, 6, 0.0), vec![0.0, 0.0, 0.0, 100.0, 200.0, 300.0]);
-        // after a quiet second the burst is back
-        assert_eq!(times(&mut l, 3, 2_000.0), vec![2_000.0, 2_000.0, 2_000.0]);
+        // after a quiet second the burst is back, and only the burst: then the pace again
+        assert_eq!(times(&mut l, 5, 2_000.0), vec![2_000.0, 2_000.0, 2_000.0, 2_100.0, 2_200.0]);
+    }
+
+    #[test]
+    fn calls_that_keep_the_pace_after_a_429_do_not_bring_the_burst_back() {
+        let mut l = RateLimiter::new(10.0, 3.0);
+        assert_eq!(times(&mut l, 3, 0.0), vec![0.0; 3]);
+        l.on_throttled(t(0.0));
+        // a call arriving the very moment its slot is due: the queue has not been empty
+        let due = l.slot(l.next_ticket).unwrap();
+        let interval = 1_000.0 / l.rate();
+        let got = times(&mut l, 2, due.ms());
+        assert_eq!(got[0], due.ms());
+        assert!((got[1] - (due.ms() + interval)).abs() < 1e-9, "{got:?}: no burst yet");
     }
 
     #[test]
@@ -160,7 +173,10 @@ mod tests {
         assert!((l.rate() - 70.0).abs() < 1e-9);
         assert!(ready(&l, tickets[9]) > 90.0, "queued calls slow down too");
         l.on_throttled(t(10.0));
+        l.on_throttled(t(999.0));
         assert!((l.rate() - 70.0).abs() < 1e-9, "one cut per window");
+        l.on_throttled(t(1_000.0));
+        assert!((l.rate() - 49.0).abs() < 1e-9, "the next window cuts again");
         for i in 0..1000 {
             l.on_success(t(f64::from(i)));
         }
