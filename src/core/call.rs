@@ -226,3 +226,159 @@ impl Call {
         }
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::core::retry::RetryPolicy;
+    use crate::core::session::Config;
+    use crate::core::token::TokenInput;
+
+    fn t(ms: f64) -> Time {
+        Time::from_ms(ms)
+    }
+
+    /// A session holding a fresh token (an hour), with `retry.idempotencyKey` as given.
+    fn session(add_keys: bool) -> Session {
+        let retry = RetryPolicy { idempotency_key: add_keys, ..Default::default() };
+        let mut s = Session::new(Config { retry, ..Default::default() });
+        let input =
+            TokenInput { access_token: Some("A".into()), refresh_token: Some("R".into()), expires_in: Some(3600.0), ..Default::default() };
+        s.set_tokens(&input, None, t(0.0)).unwrap();
+        s
+    }
+
+    fn answer(status: u16, retry_after: Option<&str>) -> Answer<'_> {
+        Answer { status, retry_after, ..Default::default() }
+    }
+
+    #[test]
+    fn a_post_without_a_key_is_not_replay_safe() {
+        // (method, has a key, retry.idempotencyKey) → (replay-safe, the driver adds a key)
+        let table = [
+            ("POST", false, false, (false, false)),
+            ("POST", true, false, (true, false)),
+            ("POST", false, true, (true, true)),
+            ("POST", true, true, (true, false)),
+            ("PATCH", false, false, (false, false)),
+            ("GET", false, false, (true, false)),
+            ("GET", false, true, (true, false)),
+            ("put", true, true, (true, false)),
+        ];
+        for (method, has_key, add_keys, want) in table {
+            assert_eq!(replay_safety(method, has_key, add_keys), want, "{method} key={has_key} add={add_keys}");
+        }
+        // and what it means: a 502 on a POST without a key goes back to the caller, not again
+        let mut s = session(false);
+        let mut post = Call::new(&mut s, "POST", false);
+        assert!(!post.replay_safe());
+        assert_eq!(post.next(&mut s, t(1.0)), Step::Send);
+        assert_eq!(post.on_answer(&mut s, &answer(502, None), t(2.0), 0.5), Verdict::Deliver);
+        let mut keyed = Call::new(&mut s, "POST", true);
+        assert!(keyed.replay_safe());
+        assert_eq!(keyed.next(&mut s, t(1.0)), Step::Send);
+        assert!(matches!(keyed.on_answer(&mut s, &answer(502, None), t(2.0), 0.5), Verdict::Again { retry: Some((1, _)) }));
+    }
+
+    #[test]
+    fn only_a_non_idempotent_call_without_a_key_is_given_one_and_only_when_asked() {
+        let mut s = session(true);
+        assert!(Call::new(&mut s, "POST", false).needs_idempotency_key());
+        assert!(!Call::new(&mut s, "POST", true).needs_idempotency_key(), "it has one");
+        assert!(!Call::new(&mut s, "GET", false).needs_idempotency_key(), "idempotent");
+        let mut s = session(false);
+        assert!(!Call::new(&mut s, "POST", false).needs_idempotency_key(), "retry.idempotencyKey is off");
+        assert!(!Call::resume(true, 0, false, false, None).needs_idempotency_key());
+        assert!(!Call::token().needs_idempotency_key());
+    }
+
+    #[test]
+    fn a_retry_waits_its_backoff_and_not_a_moment_less() {
+        let mut s = session(false);
+        let mut c = Call::new(&mut s, "GET", false);
+        assert_eq!(c.next(&mut s, t(1_000.0)), Step::Send);
+        // the server's Retry-After: 2 s from the answer
+        assert_eq!(c.on_answer(&mut s, &answer(429, Some("2")), t(1_000.0), 0.5), Verdict::Again { retry: Some((1, 2_000.0)) });
+        assert_eq!(c.next(&mut s, t(1_000.0)), Step::SleepUntil(t(3_000.0)), "not resent at once");
+        assert_eq!(c.next(&mut s, t(2_999.0)), Step::SleepUntil(t(3_000.0)), "woken early: sleeps again");
+        assert_eq!(c.next(&mut s, t(3_000.0)), Step::Send, "due: sent");
+        // the jittered backoff: attempt 2 of base 100 ms, cap 200 ms, half of it
+        assert_eq!(c.on_answer(&mut s, &answer(503, None), t(4_000.0), 0.5), Verdict::Again { retry: Some((2, 100.0)) });
+        assert_eq!(c.next(&mut s, t(4_000.0)), Step::SleepUntil(t(4_100.0)));
+        assert_eq!(c.next(&mut s, t(4_100.0)), Step::Send);
+        assert_eq!(c.retries(), 2);
+        assert_eq!(s.stats().retries, 2);
+    }
+
+    #[test]
+    fn a_call_resumed_from_its_saved_counts_goes_on_where_it_was() {
+        // axios keeps a call's counts on the request's config and resumes it from them
+        let save = |c: &Call| Call::resume(c.replay_safe(), c.retries(), c.replayed(), c.nonce_retried(), c.sent_generation());
+        let mut s = session(false);
+        let again =
+            TokenInput { access_token: Some("B".into()), refresh_token: Some("R".into()), expires_in: Some(3600.0), ..Default::default() };
+        s.set_tokens(&again, None, t(0.0)).unwrap();
+        let mut c = Call::new(&mut s, "POST", false);
+        assert_eq!(c.sent_generation(), None);
+        assert_eq!(c.next(&mut s, t(1.0)), Step::Send);
+        assert_eq!(c.sent_generation(), Some(s.token_generation()));
+        assert!(s.token_generation() > 1);
+        // a DPoP nonce challenge, answered once
+        let challenge =
+            Answer { status: 401, www_authenticate: Some(r#"DPoP error="use_dpop_nonce""#), nonce_given: true, ..Default::default() };
+        assert!(!c.nonce_retried());
+        assert_eq!(c.on_answer(&mut s, &challenge, t(2.0), 0.5), Verdict::Again { retry: None });
+        assert!(c.nonce_retried());
+        let mut c = save(&c);
+        assert_eq!(c.next(&mut s, t(3.0)), Step::Send);
+        assert_eq!(c.on_answer(&mut s, &challenge, t(4.0), 0.5), Verdict::Deliver, "the one nonce resend is spent");
+        // a 401 for the token the call carried: refused, so the replay refreshes first
+        let mut c = save(&c);
+        let dead = Answer { status: 401, ..Default::default() };
+        assert_eq!(c.on_answer(&mut s, &dead, t(5.0), 0.5), Verdict::Again { retry: None });
+        assert!(matches!(c.next(&mut s, t(5.0)), Step::Refresh(_)), "not a replay with the same token");
+    }
+
+    #[test]
+    fn a_call_joins_a_refresh_at_most_four_times_then_fails() {
+        let mut s = session(false);
+        let gen = s.token_generation();
+        assert_eq!(s.unauthorized(gen, false), crate::core::session::On401::Replay, "the token is refused");
+        let mut c = Call::new(&mut s, "GET", false);
+        let Step::Refresh(id) = c.next(&mut s, t(1.0)) else { panic!("no refresh") };
+        // the flight keeps settling into nothing: each wake-up joins it again
+        let mut other = Call::new(&mut s, "GET", false);
+        for i in 0..MAX_JOINS {
+            assert_eq!(other.next(&mut s, t(2.0)), Step::Join(id), "join {i}");
+        }
+        assert_eq!(other.next(&mut s, t(2.0)), Step::Fail(CallError::Unavailable { retry_after_ms: 0.0 }));
+    }
+
+    #[test]
+    fn a_rate_limited_call_sleeps_until_its_turn_and_then_goes() {
+        let mut s = Session::new(Config { rate_limit: Some((1.0, 1.0)), ..Default::default() });
+        let input = TokenInput { access_token: Some("A".into()), expires_in: Some(3600.0), ..Default::default() };
+        s.set_tokens(&input, None, t(0.0)).unwrap();
+        let mut first = Call::new(&mut s, "GET", false);
+        let mut second = Call::new(&mut s, "GET", false);
+        assert_eq!(first.next(&mut s, t(0.0)), Step::Send, "its turn is now");
+        assert_eq!(second.next(&mut s, t(0.0)), Step::SleepUntil(t(1_000.0)));
+        assert_eq!(second.next(&mut s, t(999.0)), Step::SleepUntil(t(1_000.0)));
+        assert_eq!(second.next(&mut s, t(1_000.0)), Step::Send);
+    }
+
+    #[test]
+    fn a_call_is_retried_max_retries_times_then_delivered() {
+        let mut s = session(false);
+        let mut c = Call::new(&mut s, "GET", false);
+        let mut now = 0.0;
+        for i in 1..=3 {
+            assert_eq!(c.next(&mut s, t(now)), Step::Send);
+            assert!(matches!(c.on_answer(&mut s, &answer(429, Some("1")), t(now), 0.5), Verdict::Again { retry: Some((n, _)) } if n == i));
+            now += 1_000.0;
+        }
+        assert_eq!(c.next(&mut s, t(now)), Step::Send);
+        assert_eq!(c.on_answer(&mut s, &answer(429, Some("1")), t(now), 0.5), Verdict::Deliver, "maxRetries 3: the fourth 429 goes back");
+        assert_eq!(s.stats().throttled, 4);
+    }
+}

@@ -398,6 +398,24 @@ mod tests {
     }
 
     #[test]
+    fn another_apps_storage_key_is_not_a_peer_message_even_of_the_same_length() {
+        let end = r#"{"t":"end","reason":"logout"}"#;
+        let at = |key: &str| storage_event(KEY, Some(key), json(end).as_ref());
+        assert_eq!(at("sessionguard:msg"), Some(PeerMessage::End { reason: EndReason::Logout, tag: None }));
+        assert_eq!("appsessions1:msg".len(), "sessionguard:msg".len());
+        assert_eq!(at("appsessions1:msg"), None, "another app's key of the same length");
+        assert_eq!(at("sessionguardXmsg"), None, "ours, without the separator");
+        assert_eq!(at("sessionguard:abc"), None, "ours, another suffix of the same length");
+        assert_eq!(at("sessionguard:x:msg"), None, "the message key of a manager keyed `sessionguard:x`");
+        assert_eq!(at("sg:msg"), None);
+        assert_eq!(at(":msg"), None);
+        // a manager keyed `sessionguard:x` hears its own and not ours
+        let end = json(end);
+        assert!(storage_event("sessionguard:x", Some("sessionguard:x:msg"), end.as_ref()).is_some());
+        assert_eq!(storage_event("sessionguard:x", Some("sessionguard:msg"), end.as_ref()), None);
+    }
+
+    #[test]
     fn storage_events_obey_the_tag_and_never_revive_a_logged_out_tab() {
         let mut w = World::over(2, false, Transport::StorageEvents);
         // tab 0 logs out; tab 1 hears it

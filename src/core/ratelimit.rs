@@ -147,8 +147,21 @@ mod tests {
     fn burst_then_steady_rate() {
         let mut l = RateLimiter::new(10.0, 3.0);
         assert_eq!(times(&mut l, 6, 0.0), vec![0.0, 0.0, 0.0, 100.0, 200.0, 300.0]);
-        // after a quiet second the burst is back
-        assert_eq!(times(&mut l, 3, 2_000.0), vec![2_000.0, 2_000.0, 2_000.0]);
+        // after a quiet second the burst is back, and only the burst: then the pace again
+        assert_eq!(times(&mut l, 5, 2_000.0), vec![2_000.0, 2_000.0, 2_000.0, 2_100.0, 2_200.0]);
+    }
+
+    #[test]
+    fn calls_that_keep_the_pace_after_a_429_do_not_bring_the_burst_back() {
+        let mut l = RateLimiter::new(10.0, 3.0);
+        assert_eq!(times(&mut l, 3, 0.0), vec![0.0; 3]);
+        l.on_throttled(t(0.0));
+        // a call arriving the very moment its slot is due: the queue has not been empty
+        let due = l.slot(l.next_ticket).unwrap();
+        let interval = 1_000.0 / l.rate();
+        let got = times(&mut l, 2, due.ms());
+        assert_eq!(got[0], due.ms());
+        assert!((got[1] - (due.ms() + interval)).abs() < 1e-9, "{got:?}: no burst yet");
     }
 
     #[test]
@@ -160,7 +173,10 @@ mod tests {
         assert!((l.rate() - 70.0).abs() < 1e-9);
         assert!(ready(&l, tickets[9]) > 90.0, "queued calls slow down too");
         l.on_throttled(t(10.0));
+        l.on_throttled(t(999.0));
         assert!((l.rate() - 70.0).abs() < 1e-9, "one cut per window");
+        l.on_throttled(t(1_000.0));
+        assert!((l.rate() - 49.0).abs() < 1e-9, "the next window cuts again");
         for i in 0..1000 {
             l.on_success(t(f64::from(i)));
         }
@@ -169,6 +185,37 @@ mod tests {
             l.on_throttled(t(f64::from(i) * 2_000.0));
         }
         assert!((l.rate() - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_429_pauses_the_next_call_for_one_new_interval() {
+        // 10/s, no burst: one call at 1 s, sent at once; its answer at 1.05 s is a 429
+        let mut l = RateLimiter::new(10.0, 1.0);
+        assert_eq!(times(&mut l, 1, 0.0), vec![0.0]);
+        assert_eq!(times(&mut l, 1, 1_000.0), vec![1_000.0]);
+        l.on_throttled(t(1_050.0));
+        let interval = 1_000.0 / l.rate();
+        assert!((interval - 1_000.0 / 7.0).abs() < 1e-9);
+        // the next call waits a whole new interval from the 429, not the old slot (1.1 s)
+        let k = l.take_ticket(t(1_050.0));
+        assert!((ready(&l, k) - (1_050.0 + interval)).abs() < 1e-9, "{}", ready(&l, k));
+        // the pause holds for calls that come during it, and after it the pace is the new one
+        let k2 = l.take_ticket(t(1_100.0));
+        assert!((ready(&l, k2) - (1_050.0 + 2.0 * interval)).abs() < 1e-9, "{}", ready(&l, k2));
+    }
+
+    #[test]
+    fn a_429_spends_the_burst_credit_until_the_queue_empties() {
+        let mut l = RateLimiter::new(10.0, 3.0);
+        let queued: Vec<u64> = (0..3).map(|_| l.take_ticket(t(1_000.0))).collect();
+        let k = l.take_ticket(t(1_000.0));
+        assert!(l.ready_at(k) < l.slot(k), "the burst credit lets calls go ahead of their slot");
+        l.on_throttled(t(1_050.0));
+        for k in queued.into_iter().chain([k, l.take_ticket(t(1_060.0))]) {
+            assert_eq!(l.ready_at(k), l.slot(k), "after a 429 no call goes ahead of its slot");
+        }
+        // once the queue is empty, the credit is back
+        assert_eq!(times(&mut l, 3, 60_000.0), vec![60_000.0; 3]);
     }
 
     proptest! {

@@ -349,6 +349,54 @@ mod tests {
         assert_eq!(p.delay(2, 0.5, None), Some(200.0));
     }
 
+    #[test]
+    fn cognitos_throttling_400_is_read_from_the_body_and_retried_not_delivered() {
+        // Cognito answers throttling with a 400 whose JSON body says `__type`, and emulators
+        // send no `x-amzn-ErrorType`: the body of a 400 must be read
+        assert_eq!(look(400), Look::HeadersAndBody);
+        for s in [0, 401, 429, 502, 503, 504] {
+            assert_eq!(look(s), Look::Headers, "{s}");
+        }
+        for s in [200, 204, 304, 403, 404, 500] {
+            assert_eq!(look(s), Look::Nothing, "{s}");
+        }
+        let now = Time::from_ms(0.0);
+        for body_type in ["TooManyRequestsException", "com.amazonaws.cognito.identity.idp.model#TooManyRequestsException"] {
+            let a = Answer { status: 400, error_type: Some(body_type), ..Default::default() };
+            // any method: the server did not act on the call
+            assert_eq!(classify_api(&a, false, now), ApiClass::Retry { throttled: true, retry_after_ms: None }, "{body_type}");
+        }
+        for name in [
+            "TooManyRequestsException",
+            "ThrottlingException",
+            "Throttling",
+            "ThrottledException",
+            "RequestThrottled",
+            "RequestLimitExceeded",
+            "SlowDown",
+        ] {
+            assert!(is_throttling_type(name), "{name}");
+        }
+        for name in ["NotAuthorizedException", "InvalidParameterException", "", "TooManyRequests"] {
+            assert!(!is_throttling_type(name), "{name}");
+        }
+        assert_eq!(aws_error_name(" com.amazonaws.cognito#TooManyRequestsException:http://x "), "TooManyRequestsException");
+    }
+
+    #[test]
+    fn an_own_request_is_retried_max_retries_times_after_a_real_wait() {
+        // the refresh, the code exchange and the revocation ask `retry_in` after each failure
+        let p = RetryPolicy::default();
+        let waits: Vec<f64> = (0..).map_while(|attempt| p.retry_in(attempt, 0.5, None)).take(100).collect();
+        assert_eq!(waits, vec![50.0, 100.0, 200.0], "3 retries, jittered, not at once and not endless");
+        assert_eq!(p.retry_in(2, 0.5, Some(1_500.0)), Some(1_500.0), "Retry-After wins");
+        assert_eq!(p.retry_in(3, 0.5, Some(1_500.0)), None, "even with Retry-After: the budget is spent");
+        assert_eq!(p.retry_in(0, 0.5, Some(20_000.0)), None, "too long to wait");
+        let none = RetryPolicy { max_retries: 0, ..p };
+        assert_eq!(none.retry_in(0, 0.5, None), None, "maxRetries 0: never again");
+        assert_eq!(none.retry_in(0, 0.5, Some(1.0)), None);
+    }
+
     proptest! {
         #[test]
         fn delays_within_bounds(base in 0.0f64..10_000.0, max in 0.0f64..100_000.0, attempt in 0u32..100, r in 0.0f64..1.0) {

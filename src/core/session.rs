@@ -1138,6 +1138,90 @@ mod tests {
     }
 
     #[test]
+    fn the_old_sessions_logout_event_does_not_reach_a_new_session_even_one_logged_out_since() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), None), None, Time::from_ms(0.0)).unwrap();
+        let ending = s.logout_ending().unwrap();
+        // a new session begins (setTokens after the logout) and ends with a logout of its own
+        s.set_tokens(&input("B", Some("R2"), None), None, Time::from_ms(1.0)).unwrap();
+        s.logout();
+        let ev = drain(&mut s);
+        assert_eq!(ev.iter().filter(|e| matches!(e, Event::SessionExpired { .. })).count(), 1, "{ev:?}");
+        // the revocation of the first one is answered late: its listeners heard their one end
+        s.logout_done(ending, true);
+        assert_eq!(drain(&mut s), vec![]);
+    }
+
+    /// A session whose token "A" lives 60 s (refresh due at 30 s), its refresh failed
+    /// transiently at 31 s with the server's `Retry-After` (ms), no retries: cooling down until
+    /// 31 s + it.
+    fn cooling_down(retry_after_ms: f64) -> Session {
+        let mut s = Session::new(Config { retry: RetryPolicy { max_retries: 0, ..Default::default() }, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(31_000.0)) else { panic!("no refresh started") };
+        let failed = RefreshVerdict::Transient { retry_after_ms: Some(retry_after_ms) };
+        assert_eq!(s.refresh_result(id, failed, None, Time::from_ms(31_000.0), 0.5), RefreshNext::Settled);
+        assert_eq!(s.cooldown_until(), Some(Time::from_ms(31_000.0 + retry_after_ms)));
+        drain(&mut s);
+        s
+    }
+
+    #[test]
+    fn the_proactive_timer_does_not_start_a_second_flight() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(31_000.0)) else { panic!() };
+        assert_eq!(s.proactive(Time::from_ms(31_000.0)), None, "a call's flight is running");
+        assert_eq!(s.proactive(Time::from_ms(59_000.0)), None);
+        assert!(s.is_current(id));
+        assert_eq!(s.stats().refreshes, 1);
+    }
+
+    #[test]
+    fn the_proactive_timer_does_not_refresh_during_a_cool_down() {
+        let mut s = cooling_down(5_000.0);
+        assert_eq!(s.next_wake(), Some(Time::from_ms(36_000.0)), "the timer is set for the end of the cool-down");
+        assert_eq!(s.proactive(Time::from_ms(32_000.0)), None);
+        assert_eq!(s.proactive(Time::from_ms(35_999.0)), None);
+        assert_eq!(s.stats().refreshes, 1);
+        assert!(s.proactive(Time::from_ms(36_000.0)).is_some(), "over: refreshed");
+    }
+
+    #[test]
+    fn a_valid_token_is_not_refused_during_a_cool_down() {
+        let mut s = cooling_down(10_000.0);
+        // due for a refresh but still valid: used, without a flight
+        assert!(ready_with(&mut s, Time::from_ms(32_000.0), "A"));
+        assert!(ready_with(&mut s, Time::from_ms(40_999.0), "A"));
+        assert_eq!(s.flight(), None);
+        // once the cool-down is over, the due refresh is made
+        assert!(matches!(s.access(Time::from_ms(41_000.0)), Access::Refresh(_)));
+        // expired during a cool-down: refused, with how long to wait
+        let mut s = cooling_down(10_000.0);
+        s.cooldown_until = Some(Time::from_ms(70_000.0));
+        let refused = s.access(Time::from_ms(61_000.0));
+        assert!(matches!(refused, Access::Fail(CallError::Unavailable { retry_after_ms }) if retry_after_ms == 9_000.0), "{refused:?}");
+    }
+
+    #[test]
+    fn a_failing_refresher_does_not_leave_its_flight_hanging() {
+        let (mut s, id) = refreshing();
+        s.refresh_aborted(id, Time::from_ms(2.0));
+        assert_eq!(s.flight(), None, "the flight is over");
+        assert_eq!(drain(&mut s), vec![Event::FlightOver(id)], "its waiters are woken");
+        // as a transient failure: a cool-down (at least MIN_COOLDOWN_MS), the session kept
+        assert_eq!(s.cooldown_until(), Some(Time::from_ms(2.0 + MIN_COOLDOWN_MS)));
+        assert_eq!(s.stats().refresh_failures, 1);
+        assert!(s.is_authenticated());
+        assert!(matches!(s.access(Time::from_ms(3.0)), Access::Fail(CallError::Unavailable { .. })));
+        let Access::Refresh(next) = s.access(Time::from_ms(2.0 + MIN_COOLDOWN_MS)) else { panic!("no new refresh after the cool-down") };
+        // a late abort of the old flight leaves the new one alone
+        s.refresh_aborted(id, Time::from_ms(1_100.0));
+        assert!(s.is_current(next));
+        assert_eq!(drain(&mut s), vec![]);
+    }
+
+    #[test]
     fn transient_failures_retry_then_cool_down() {
         let mut s = session();
         s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();

@@ -451,6 +451,48 @@ pub(crate) mod tests {
         assert_eq!(jwt_payload("a.!!!.c"), None);
     }
 
+    /// An access token as identity servers issue them: an RS256 header with a `kid`, a payload
+    /// with groups, roles and scopes, a 256-byte signature; about 2 KB.
+    fn realistic_jwt(exp: u64) -> String {
+        let groups: Vec<String> = (0..12).map(|i| format!("\"eu-west-1_sgDevPool_department-{i:02}-readers\"")).collect();
+        let roles: Vec<String> = (0..8).map(|i| format!("\"arn:aws:iam::123456789012:role/app-role-{i}\"")).collect();
+        let payload = format!(
+            concat!(
+                "{{\"sub\":\"7c1f2a9e-58b4-4c3d-9e0f-1a2b3c4d5e6f\",\"cognito:groups\":[{}],",
+                "\"cognito:roles\":[{}],\"iss\":\"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_sgDevPool\",",
+                "\"client_id\":\"3n4b5urk1ft4fl3mg5e62d9ado\",\"origin_jti\":\"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\",",
+                "\"event_id\":\"9a8b7c6d-5e4f-3a2b-1c0d-ef0123456789\",\"token_use\":\"access\",",
+                "\"scope\":\"openid profile email phone aws.cognito.signin.user.admin https://api.example.test/orders.read https://api.example.test/orders.write\",",
+                "\"auth_time\":{},\"iat\":{},\"exp\":{},\"jti\":\"11223344-5566-7788-99aa-bbccddeeff00\",",
+                "\"username\":\"alice@example.test\"}}"
+            ),
+            groups.join(","),
+            roles.join(","),
+            exp - 3600,
+            exp - 3600,
+            exp
+        );
+        let header = b64(r#"{"kid":"k3nG7cJ2m0W9xQ1sV5bT8yZ4aL6pR0eU2iO7uY3tH9g=","alg":"RS256","typ":"JWT"}"#);
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0x5au8; 256]);
+        format!("{header}.{}.{signature}", b64(&payload))
+    }
+
+    #[test]
+    fn a_long_jwt_keeps_its_exp() {
+        let now = 1_800_000_000_000.0;
+        let exp = 1_800_003_600;
+        let token = realistic_jwt(exp);
+        assert!((1_500..=3_000).contains(&token.len()), "{}", token.len());
+        assert_eq!(claims_of(&token).and_then(|c| c.exp), Some(exp as f64));
+        let (set, _) = from_input(&input(&token), Time::from_ms(now), Source::App, 0.0).unwrap();
+        assert_eq!(set.expires_at, Some(Time::from_ms(exp as f64 * 1000.0)));
+        // looked into up to MAX_JWT_LEN, not beyond (hostile input)
+        let at_limit = format!("h.{}.{}", b64(r#"{"exp":2000}"#), "s".repeat(MAX_JWT_LEN - 2 - b64(r#"{"exp":2000}"#).len() - 1));
+        assert_eq!(at_limit.len(), MAX_JWT_LEN);
+        assert_eq!(claims_of(&at_limit).and_then(|c| c.exp), Some(2000.0));
+        assert_eq!(jwt_payload_part(&format!("{at_limit}s")), None);
+    }
+
     #[test]
     fn skew_from_refresh_is_corrected() {
         // Server clock is 10 minutes ahead of ours: iat = server now, exp = iat + 5 min.
