@@ -40,6 +40,10 @@ use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, 
 use crate::core::signin::Failure;
 use crate::core::token::{Claims, TokenSet};
 
+/// After taking the cross-tab lock, how long to let the previous holder's storage write reach
+/// this process. Not an ordering: see `attempt`.
+const SETTLE_MS: f64 = 15.0;
+
 /// JavaScript handles and caches; none of them decides anything.
 #[derive(Default)]
 struct Handles {
@@ -484,14 +488,20 @@ impl Inner {
     /// One attempt of flight `id` at `url` (`None`: the token endpoint could not be discovered),
     /// applied (and stored) before it returns.
     ///
-    /// With `shared`, it runs under the cross-tab lock, and storage is read as soon as the lock
-    /// is granted: no wait stands in for an ordering. The ordering is that every holder writes
-    /// what it got (tokens, a cool-down, the end) to storage, and posts it, inside `with`,
-    /// synchronously, before this returns and `with_lock` releases; so the next holder, granted
-    /// after that release, reads it. (Another process's copy of local storage may lag behind a
-    /// write; a fixed wait never bounded that lag either. A terminal answer is then not taken
-    /// as it is: storage is read again and newer tokens adopted, `Session::recheck_terminal`.)
+    /// With `shared`, it runs under the cross-tab lock. Every holder writes what it got (tokens,
+    /// a cool-down, the end) to storage, and posts it, inside `with`, synchronously, before this
+    /// returns and `with_lock` releases; the next holder is granted after that release. But
+    /// Chromium gives each tab's process its own copy of local storage, updated from the
+    /// others asynchronously, with no order against Web Locks: read at once, the next holder
+    /// missed the previous one's cool-down often enough to refresh again
+    /// (`tests/e2e/crosstab.test.mjs`, throttled endpoint). So it still waits `SETTLE_MS` first:
+    /// a heuristic, not an ordering (one that is would keep the shared record in IndexedDB,
+    /// whose transactions are ordered across processes). A terminal answer is never taken as it
+    /// is either: storage is read again and newer tokens adopted (`Session::recheck_terminal`).
     async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
+        if shared {
+            wait::sleep(SETTLE_MS).await;
+        }
         let view = if shared {
             Shared { tokens: self.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: self.store.read_cooldown() }
         } else {
