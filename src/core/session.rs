@@ -1174,7 +1174,21 @@ mod tests {
         assert_eq!(s.proactive(Time::from_ms(31_000.0)), None, "a call's flight is running");
         assert_eq!(s.proactive(Time::from_ms(59_000.0)), None);
         assert!(s.is_current(id));
+        assert_eq!(s.flight(), Some(id));
         assert_eq!(s.stats().refreshes, 1);
+    }
+
+    #[test]
+    fn the_proactive_timer_does_not_refresh_without_a_refresh_token_or_a_refresher() {
+        let mut s = session();
+        s.set_tokens(&input("A", None, Some(60.0)), None, Time::from_ms(0.0)).unwrap();
+        assert_eq!(s.next_wake(), None);
+        assert_eq!(s.proactive(Time::from_ms(31_000.0)), None, "no refresh token");
+        let mut s = Session::new(Config { can_refresh: false, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(60.0)), None, Time::from_ms(0.0)).unwrap();
+        assert_eq!(s.next_wake(), None);
+        assert_eq!(s.proactive(Time::from_ms(31_000.0)), None, "no refresher");
+        assert_eq!(s.stats().refreshes, 0);
     }
 
     #[test]
