@@ -12,6 +12,7 @@ import { chromium } from "playwright-core";
 import { createDevServer } from "../server/dev-server.mjs";
 import { sizes as ownSizes } from "../scripts/size.mjs";
 import { startupBench, bundleVendors } from "./startup.mjs";
+import { stormBench } from "./storm.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const tmp = join(root, "bench/tmp");
@@ -95,58 +96,11 @@ const results = { date: new Date().toISOString(), machine: "2 cores, headless Ch
   log("real calls", JSON.stringify(results.realCalls));
 }
 
-// 3. refresh storm: 500 calls on a token the API refuses, sessionguard against a hand-written
-// single flight, rounds interleaved (which side goes first alternates); server counts are the
-// same every round (checked), times are medians, the ratio is the median of the rounds' ratios
-// and its spread is reported. Measured twice:
-// - warm: in the benchmark page, after the interceptor benchmarks warmed the JIT;
-// - cold: each run in a fresh page (its own browser context), the storm the first thing the
-//   page does, as an app's first burst or an independent script meets it. This is the slower
-//   case (the wasm code still runs in V8's baseline tier) and the one the target is held to.
-{
-  const n = 500;
-  const once = async (fn, p = page) => {
-    await control("reset", {});
-    const r = await p.evaluate(([fn, args]) => window.bench[fn](...args), [fn, [n, await login({ accessTtl: 3600 })]]);
-    return { ...r, server: (await control("stats")).counts };
-  };
-  const fresh = async (fn) => {
-    const ctx = await browser.newContext();
-    const p = await ctx.newPage();
-    await p.goto(origin + "/www/bench.html");
-    await p.waitForFunction(() => window.benchReady, null, { timeout: 30_000 });
-    const r = await once(fn, p);
-    await ctx.close();
-    return r;
-  };
-  const rounds = async (count, one) => {
-    const sg = [];
-    const hand = [];
-    for (let round = 0; round < count; round++) {
-      if (round % 2) { hand.push(await one("stormHand")); sg.push(await one("stormSg")); }
-      else { sg.push(await one("stormSg")); hand.push(await one("stormHand")); }
-    }
-    const ratios = sg.map((r, i) => r.ms / hand[i].ms);
-    return { sg, hand, ratio: round(median(ratios)), spread: [round(Math.min(...ratios)), round(Math.max(...ratios))] };
-  };
-  const warm = await rounds(3, (fn) => once(fn));
-  const cold = await rounds(7, fresh);
-  const aar = await once("stormAar");
-  const pick = (runs) => ({ refreshes: Math.max(...runs.map((r) => r.server.refresh)), answered: Math.min(...runs.map((r) => r.ok)), sends: Math.max(...runs.map((r) => r.server.api)), ms: round(median(runs.map((r) => r.ms)), 0) });
-  const sg = pick(warm.sg);
-  results.storm = {
-    calls: n,
-    sessionguard: sg,
-    handWritten: pick(warm.hand),
-    vsHandWrittenRatio: warm.ratio,
-    vsHandWrittenSpread: warm.spread,
-    cold: { sessionguard: pick(cold.sg), handWritten: pick(cold.hand), ratio: cold.ratio, spread: cold.spread, rounds: cold.sg.length },
-    axiosAuthRefresh: { refreshes: aar.server.refresh, answered: aar.ok, sends: aar.server.api, ms: round(aar.ms, 0) },
-    wallTimeRatio: round(sg.ms / aar.ms),
-    msPerSendRatio: round(sg.ms / sg.sends / (aar.ms / aar.server.api)),
-  };
-  log("storm", JSON.stringify(results.storm));
-}
+// 3. refresh storms (bench/storm.mjs): 500 calls on an opaque token the API refuses, a token
+// endpoint answering after 100 ms, through `session.fetch` and through `attachAxios`, each
+// against a hand-written single flight doing the same work; warm page and fresh pages
+results.storm = await stormBench({ browser, origin, page, log });
+log("storm", JSON.stringify(results.storm));
 
 // 4. a quota of 100 requests/s, 1,000 calls at once
 {
@@ -250,9 +204,11 @@ Measured ${r.date.slice(0, 10)} by \`npm run bench\` (${r.machine}); raw numbers
 | fetch with \`dpop: true\`, stubbed transport, per call (a proof signed each call) | ${r.interceptor.dpop.sessionguardUs} µs | hand-written WebCrypto proof wrapper ${r.interceptor.dpop.handWrittenUs} µs | ${r.interceptor.dpop.ratio} |
 | axios interceptors, stub adapter, per call | ${r.interceptor.axios.sessionguardUs} µs | axios-auth-refresh ${r.interceptor.axios.axiosAuthRefreshUs} µs | ${r.interceptor.axios.ratio} (≤ 1.3) |
 | real calls to the dev server, sequential | ${r.realCalls.sessionguardUs} µs | raw fetch ${r.realCalls.rawFetchUs} µs | ${r.realCalls.ratio} (≤ 1.03) |
-| storm: ${r.storm.calls} calls on a refused token, warm page | ${r.storm.sessionguard.refreshes} refresh, **${r.storm.sessionguard.answered} answered**, ${r.storm.sessionguard.sends} sends, ${r.storm.sessionguard.ms} ms | hand-written single flight: ${r.storm.handWritten.refreshes} refresh, ${r.storm.handWritten.answered} answered, ${r.storm.handWritten.sends} sends, ${r.storm.handWritten.ms} ms | ${r.storm.vsHandWrittenRatio} (rounds ${r.storm.vsHandWrittenSpread.join("–")}) |
-| the same storm, fresh page each run (${r.storm.cold.rounds} rounds) | ${r.storm.cold.sessionguard.answered} answered, ${r.storm.cold.sessionguard.ms} ms | ${r.storm.cold.handWritten.answered} answered, ${r.storm.cold.handWritten.ms} ms | ${r.storm.cold.ratio} (≤ 1.15; rounds ${r.storm.cold.spread.join("–")}) |
-| the same storm, axios-auth-refresh | | ${r.storm.axiosAuthRefresh.refreshes} refresh, **${r.storm.axiosAuthRefresh.answered} answered** (its #307), ${r.storm.axiosAuthRefresh.sends} sends, ${r.storm.axiosAuthRefresh.ms} ms | wall time ${r.storm.wallTimeRatio}; per send ${r.storm.msPerSendRatio} |
+| storm through \`session.fetch\`: ${r.storm.calls} calls, every one 401 first, refresh answered after ${r.storm.refreshLatencyMs} ms; warm page | ${r.storm.fetch.warm.sessionguard.refreshes} refresh, **${r.storm.fetch.warm.sessionguard.answered} answered**, ${r.storm.fetch.warm.sessionguard.sends} sends, ${r.storm.fetch.warm.sessionguard.ms} ms | hand-written single flight (fetch): ${r.storm.fetch.warm.handWritten.ms} ms | ${r.storm.fetch.warm.ratio} (≤ 1.10; rounds ${r.storm.fetch.warm.spread.join("–")}) |
+| the same, a fresh page each run (${r.storm.fetch.cold.rounds} rounds) | ${r.storm.fetch.cold.sessionguard.answered} answered, ${r.storm.fetch.cold.sessionguard.ms} ms | ${r.storm.fetch.cold.handWritten.ms} ms | ${r.storm.fetch.cold.ratio} (≤ 1.10; rounds ${r.storm.fetch.cold.spread.join("–")}) |
+| the same storm through \`attachAxios\`, warm page | ${r.storm.axios.warm.sessionguard.refreshes} refresh, **${r.storm.axios.warm.sessionguard.answered} answered**, ${r.storm.axios.warm.sessionguard.sends} sends, ${r.storm.axios.warm.sessionguard.ms} ms | hand-written single flight (axios interceptors): ${r.storm.axios.warm.handWritten.ms} ms | ${r.storm.axios.warm.ratio} (≤ 1.10; rounds ${r.storm.axios.warm.spread.join("–")}) |
+| the same, a fresh page each run (${r.storm.axios.cold.rounds} rounds) | ${r.storm.axios.cold.sessionguard.answered} answered, ${r.storm.axios.cold.sessionguard.ms} ms | ${r.storm.axios.cold.handWritten.ms} ms | ${r.storm.axios.cold.ratio} (≤ 1.10; rounds ${r.storm.axios.cold.spread.join("–")}) |
+| the same storm, axios-auth-refresh | | ${r.storm.axiosAuthRefresh.refreshes} refresh, **${r.storm.axiosAuthRefresh.answered} answered** (its #307), ${r.storm.axiosAuthRefresh.sends} sends, ${r.storm.axiosAuthRefresh.ms} ms | |
 | quota 100/s, ${r.quota.calls} calls, \`rateLimit\` | ${r.quota.sessionguardRateLimit.ms} ms, ${r.quota.sessionguardRateLimit.throttled} throttled of ${r.quota.sessionguardRateLimit.sends} sends, ${r.quota.sessionguardRateLimit.answered200} × 200 | axios-retry (exponential): ${r.quota.axiosRetry.ms} ms, ${r.quota.axiosRetry.throttled} throttled of ${r.quota.axiosRetry.sends}, ${r.quota.axiosRetry.answered200} × 200 | ideal 10,000 ms, < 5 % throttled |
 | quota 100/s, retries only | ${r.quota.sessionguardRetriesOnly.ms} ms, ${r.quota.sessionguardRetriesOnly.throttled} throttled of ${r.quota.sessionguardRetriesOnly.sends}, ${r.quota.sessionguardRetriesOnly.answered200} × 200 | | |
 | start-up (import, init, construct) | ${r.startup.sessionguardMs} ms | oidc-client-ts ${r.startup.oidcClientTsMs} ms | ${r.startup.ratio} |
