@@ -3,14 +3,14 @@
 //! Tabs of one origin that keep the session in local storage (`storage: "local"`, `crossTab`)
 //! share it. The driver carries three things between them and decides none of them:
 //! - a lock (Web Locks) around every refresh attempt, so one tab refreshes and the others wait;
-//! - storage, read after taking the lock and handed to [`Session::before_attempt`] as
+//! - storage, read after taking the lock and handed to [`Session::before_attempt`](super::session::Session::before_attempt) as
 //!   [`Shared`](super::session::Shared): a newer token set written by another tab is adopted
 //!   instead of refreshing (with rotating refresh tokens ours may already be spent), a shared
 //!   cool-down is honoured instead of sending;
 //! - a channel (BroadcastChannel) carrying [`PeerMessage`]s, which the session queues as
-//!   [`Event::Post`](super::session::Event::Post) and reads with [`Session::handle_peer`].
+//!   [`Event::Post`](super::session::Event::Post) and reads with [`Session::handle_peer`](super::session::Session::handle_peer).
 //!
-//! The rules that make this safe live in [`Session`]: refreshed tokens never revive a tab that
+//! The rules that make this safe live in [`Session`](super::session::Session): refreshed tokens never revive a tab that
 //! logged out (a login does); an end caused by a terminal refresh answer names the refresh
 //! token it was about (a tag, not the token), so a tab that already holds newer tokens ignores
 //! it; before a terminal answer ends the session, storage is read once more (after a grace
@@ -26,10 +26,8 @@
 //! discovered before the lock is taken. The margin is for what else runs under it (reading
 //! storage, signing DPoP proofs, the answer's verdict, a background tab's throttled timers).
 
+use super::end::EndReason;
 use super::read::Fields;
-use super::session::EndReason;
-#[allow(unused_imports)]
-use super::session::Session;
 use super::token::Record;
 use alloc::string::String;
 use serde::Serialize;
@@ -133,7 +131,7 @@ mod tests {
     use super::*;
     use crate::core::read::tests::json;
     use crate::core::refresh_answer::RefreshVerdict;
-    use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Shared};
+    use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
     use crate::core::time::Time;
     use crate::core::token::tests::token_set;
     use crate::core::token::{TokenInput, TokenSet};

@@ -25,7 +25,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine as _;
 
-use super::token::B64URL;
+use super::b64::B64URL;
 
 /// The public key every proof's header carries (its JWK's `x` and `y`, base64url).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,11 +118,16 @@ pub fn check(c: &IdClaims, e: Expected<'_>, now: Time) -> Result<(), IdTokenProb
 /// sign-in); one that is there is always checked.
 pub fn check_answer(claims: Option<Option<IdClaims>>, scope: &str, e: Expected<'_>, now: Time) -> Result<(), IdTokenProblem> {
     match claims {
-        None if super::signin::wants_id_token(scope) => Err(IdTokenProblem::Missing),
+        None if wants_id_token(scope) => Err(IdTokenProblem::Missing),
         None => Ok(()),
         Some(None) => Err(IdTokenProblem::Unreadable),
         Some(Some(c)) => check(&c, e, now),
     }
+}
+
+/// Does `scope` ask for OpenID Connect (and so for an ID token)?
+pub fn wants_id_token(scope: &str) -> bool {
+    scope.as_bytes().split(|b| *b == b' ').any(|s| s == b"openid")
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -52,7 +52,7 @@ impl<O> Value<O> {
     pub fn number(self) -> Option<f64> {
         match self {
             Value::Num(n) => Some(n),
-            Value::Str(s) => super::retry::parse_decimal(&s),
+            Value::Str(s) => parse_decimal(&s),
             _ => None,
         }
     }
@@ -102,6 +102,28 @@ fn distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A plain decimal number (`3600`, `1.5`, `-2`): what `Retry-After` and numeric strings in
+/// token answers hold. No exponents, no `inf`/`nan`: a small parser instead of `f64::from_str`
+/// keeps its tables out of the wasm module.
+pub fn parse_decimal(s: &str) -> Option<f64> {
+    let s = s.trim_ascii();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = digits.bytes().position(|b| b == b'.').map_or((digits, ""), |i| (&digits[..i], &digits[i + 1..]));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut v = int.bytes().fold(0.0f64, |n, b| n * 10.0 + f64::from(b - b'0'));
+    let mut scale = 1.0;
+    for b in frac.bytes().take(17) {
+        scale /= 10.0;
+        v += f64::from(b - b'0') * scale;
+    }
+    Some(if neg { -v } else { v })
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

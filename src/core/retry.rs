@@ -8,6 +8,7 @@
 //! longer than `maxDelayMs` is not waited for at all: the answer goes back to the caller.
 
 use super::dpop::asks_for_nonce;
+use super::read::parse_decimal;
 use super::time::Time;
 
 /// `retry` option. Delays in ms.
@@ -193,28 +194,6 @@ fn http_date(v: &str) -> Option<Time> {
 #[cfg(not(target_arch = "wasm32"))]
 fn http_date(v: &str) -> Option<Time> {
     parse_http_date(v)
-}
-
-/// A plain decimal number (`3600`, `1.5`, `-2`): what `Retry-After` and numeric strings in
-/// token answers hold. No exponents, no `inf`/`nan`: a small parser instead of `f64::from_str`
-/// keeps its tables out of the wasm module.
-pub fn parse_decimal(s: &str) -> Option<f64> {
-    let s = s.trim_ascii();
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = digits.bytes().position(|b| b == b'.').map_or((digits, ""), |i| (&digits[..i], &digits[i + 1..]));
-    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut v = int.bytes().fold(0.0f64, |n, b| n * 10.0 + f64::from(b - b'0'));
-    let mut scale = 1.0;
-    for b in frac.bytes().take(17) {
-        scale /= 10.0;
-        v += f64::from(b - b'0') * scale;
-    }
-    Some(if neg { -v } else { v })
 }
 
 /// Parses an HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the

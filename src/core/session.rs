@@ -36,6 +36,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use super::crosstab::PeerMessage;
+pub use super::end::EndReason;
 use super::ratelimit::RateLimiter;
 use super::refresh_answer::RefreshVerdict;
 use super::retry::RetryPolicy;
@@ -75,40 +76,6 @@ impl Default for Config {
 
 /// Without Web Locks, how long a terminal answer waits for another tab's tokens.
 pub const TERMINAL_GRACE_MS: f64 = 1_000.0;
-
-/// Why a session ended (`session-expired` `detail.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    RefreshRejected,
-    RefreshFailed,
-    NoRefreshToken,
-    UnauthorizedAfterRefresh,
-    Logout,
-}
-
-impl EndReason {
-    pub fn parse(s: &str) -> Option<EndReason> {
-        [
-            EndReason::RefreshRejected,
-            EndReason::RefreshFailed,
-            EndReason::NoRefreshToken,
-            EndReason::UnauthorizedAfterRefresh,
-            EndReason::Logout,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::RefreshRejected => "refresh-rejected",
-            EndReason::RefreshFailed => "refresh-failed",
-            EndReason::NoRefreshToken => "no-refresh-token",
-            EndReason::UnauthorizedAfterRefresh => "unauthorized-after-refresh",
-            EndReason::Logout => "logout",
-        }
-    }
-}
 
 /// Why a call cannot go out.
 #[derive(Debug, Clone, Copy, PartialEq)]

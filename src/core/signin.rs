@@ -33,7 +33,7 @@ pub const RANDOM_BYTES: usize = 80;
 /// base64url without padding: PKCE's encoding (RFC 7636 appendix A), also used for `state`
 /// and `nonce`.
 pub fn b64url(bytes: &[u8]) -> String {
-    super::token::B64URL.encode(bytes)
+    super::b64::B64URL.encode(bytes)
 }
 
 /// The secrets of one sign-in.
@@ -83,11 +83,6 @@ pub fn authorize_query<'a>(
         }
     }
     q
-}
-
-/// Does `scope` ask for OpenID Connect (and so for an ID token)?
-pub fn wants_id_token(scope: &str) -> bool {
-    scope.as_bytes().split(|b| *b == b' ').any(|s| s == b"openid")
 }
 
 /// What this tab keeps (in `sessionStorage`) while the user is at the identity server: one

@@ -13,7 +13,6 @@
 
 use super::time::Time;
 use alloc::string::String;
-use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
 use serde::Serialize;
 
 use super::dpop::is_bound;
@@ -176,14 +175,6 @@ pub fn fingerprint(token: &str) -> u32 {
 /// Largest token we look into, to bound the work done on hostile input.
 const MAX_JWT_LEN: usize = 64 * 1024;
 
-/// base64url as sessionguard writes it: without padding (PKCE, `state`, `nonce`: RFC 7636
-/// appendix A; the JWS parts of DPoP proofs: RFC 7515). Read with or without padding (JWTs as
-/// they are found in the wild) where something reads it.
-pub const B64URL: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
 /// The payload part of a JWT (base64url, padded or not), if the token has the three parts of
 /// one and is not too long to look into. It is decoded where it is read: the browser layer
 /// with the platform's `atob` (a base64 decoder in the module would cost 1.5 KB gzip for
@@ -334,6 +325,7 @@ const SKEW_NOISE_MS: f64 = 5_000.0;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod tests {
     use super::*;
+    use crate::core::b64::B64URL;
     use crate::core::read::tests::json;
     use base64::Engine as _;
     use proptest::prelude::*;

@@ -23,8 +23,8 @@ use super::errors::type_error;
 use super::js;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::b64::B64URL;
 use crate::core::dpop::{self, Nonces, PublicKey};
-use crate::core::token::B64URL;
 use base64::Engine as _;
 
 /// What the console says when a server asks for a nonce the page cannot read.

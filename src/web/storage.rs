@@ -115,7 +115,7 @@ impl Store {
     }
 
     pub fn read_cooldown(&self) -> Option<Time> {
-        crate::core::retry::parse_decimal(&self.get(&self.cooldown_key)?).filter(|v| v.is_finite()).map(Time::from_ms)
+        crate::core::read::parse_decimal(&self.get(&self.cooldown_key)?).filter(|v| v.is_finite()).map(Time::from_ms)
     }
 
     fn set(&self, key: &str, text: &str) -> bool {

@@ -182,7 +182,7 @@ async fn a_disposed_session_wakes_its_waiters_and_refuses_calls() {
 #[wasm_bindgen_test]
 async fn a_dpop_proof_verifies_with_the_key_in_its_header_and_says_what_the_request_is() {
     use super::dpop::Dpop;
-    use crate::core::token::B64URL;
+    use crate::core::b64::B64URL;
     use base64::Engine as _;
     let d = Dpop::new(None, |_, _| {});
     assert!(d.learn("https://api.example/x", Some("n-1")));
@@ -221,7 +221,7 @@ async fn a_dpop_proof_verifies_with_the_key_in_its_header_and_says_what_the_requ
 
 #[wasm_bindgen_test]
 fn a_jwt_payload_is_decoded_by_the_platform_padded_or_not_and_utf8_checked() {
-    use crate::core::token::B64URL;
+    use crate::core::b64::B64URL;
     use base64::Engine as _;
     let text = r#"{"sub":"zoë","name":"😀 ok","n":[1,2,3]}"#;
     let part = B64URL.encode(text);
