@@ -32,8 +32,7 @@ use super::token::Record;
 use alloc::string::String;
 use serde::Serialize;
 
-/// Longest one of the library's own requests may take, a DPoP nonce resend included.
-pub const ATTEMPT_TIMEOUT_MS: f64 = 30_000.0;
+pub use super::own::ATTEMPT_TIMEOUT_MS;
 /// What a holder of the lock may spend beyond its one request.
 pub const LOCK_MARGIN_MS: f64 = 5_000.0;
 /// How long a tab waits for the lock before stealing it.

@@ -13,6 +13,8 @@
 //! - [`userinfo`]: the user-info request's own rules and cache;
 //! - [`signin`], [`id_token`], [`discovery`]: sign-in with code + PKCE, the ID token's checks,
 //!   where the endpoints are;
+//! - [`own`]: every own request (exchange, refresh, revocation, discovery) as one machine:
+//!   attempts, their time bound, backoff, the DPoP nonce resend;
 //! - [`signout`]: revocation and the end-session redirect;
 //! - [`dpop`]: proofs of possession (RFC 9449): their claims, server nonces, the scheme.
 //!
@@ -35,6 +37,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod end;
 pub mod id_token;
+pub mod own;
 pub mod ratelimit;
 pub mod read;
 pub mod refresh_answer;

@@ -21,8 +21,9 @@ use base64::Engine as _;
 
 use super::dpop::asks_for_nonce;
 use super::id_token::IdTokenProblem;
+use super::own::Judged;
 use super::read::Fields;
-use super::retry::{is_throttling_type, parse_retry_after, RetryPolicy};
+use super::retry::{is_throttling_type, parse_retry_after};
 use super::time::Time;
 use super::token::TokenInput;
 
@@ -274,38 +275,28 @@ pub struct ExchangeAnswer<'a> {
     pub tokens: Option<&'a TokenInput>,
 }
 
-/// What one answer of the code exchange means.
-#[derive(Debug, Clone, PartialEq)]
-#[must_use]
-pub enum Exchange {
-    Tokens(TokenInput),
-    /// The server said it did not act: send the same code again after this delay (ms).
-    RetryIn(f64),
-    Fail(Failure),
-}
+/// What one answer of the code exchange means: the tokens, or why not.
+pub type Exchange = Result<TokenInput, Failure>;
 
-/// The code exchange's verdict on an answer, for retry number `attempt + 1` (0-based) under
-/// `policy` (`rand` in `[0, 1)` for the jitter). The code is sent again only after an answer
-/// that says the server did not act on it (RFC 6749 §4.1.2: a code is used once): 429, 503 with
-/// `Retry-After`, AWS's 400 throttling; a `Retry-After` beyond `maxDelayMs` is not waited for.
-/// A DPoP nonce challenge is resent before this verdict (once, [`super::dpop::NonceResend`]).
-pub fn judge_exchange(a: &ExchangeAnswer<'_>, attempt: u32, policy: &RetryPolicy, rand: f64, now: Time) -> Exchange {
+/// The code exchange's rule, for its [`OwnRequest`](super::own::OwnRequest). The code is sent
+/// again only after an answer that says the server did not act on it (RFC 6749 §4.1.2: a code
+/// is used once): 429, 503 with `Retry-After`, AWS's 400 throttling; once the retries are spent
+/// (or a `Retry-After` is beyond `maxDelayMs`) it is `exchange-throttled`. A DPoP nonce
+/// challenge is resent before this verdict counts (once, by the machine).
+pub fn judge_exchange(a: &ExchangeAnswer<'_>, now: Time) -> Judged<Exchange> {
     let retry_after_ms = a.retry_after.and_then(|v| parse_retry_after(v, now));
-    let fail = |p| Exchange::Fail(Failure::ExchangeFailed(p));
+    let fail = |p| Judged::Done(Err(Failure::ExchangeFailed(p)));
     match a.status {
         0 => fail(ExchangeProblem::NoAnswer),
         200..=299 => match a.tokens.filter(|t| t.access_token.is_some()) {
-            Some(t) => Exchange::Tokens(t.clone()),
+            Some(t) => Judged::Done(Ok(t.clone())),
             None => fail(ExchangeProblem::NoToken(a.status)),
         },
         s if s == 429 || (s == 503 && retry_after_ms.is_some()) || (s == 400 && a.aws_type.is_some_and(is_throttling_type)) => {
-            match policy.retry_in(attempt, rand, retry_after_ms) {
-                Some(delay) => Exchange::RetryIn(delay),
-                None => Exchange::Fail(Failure::ExchangeThrottled { status: s }),
-            }
+            Judged::Again { retry_after_ms, spent: Err(Failure::ExchangeThrottled { status: s }) }
         }
         s if asks_for_nonce(s, a.error, None) => fail(ExchangeProblem::Nonce),
-        s @ 400..=499 => Exchange::Fail(Failure::CodeRejected { status: s }),
+        s @ 400..=499 => Judged::Done(Err(Failure::CodeRejected { status: s })),
         s => fail(ExchangeProblem::Status(s)),
     }
 }
@@ -333,7 +324,9 @@ pub fn judge_callback(cb: &Callback, pending: Option<Pending>, issuer: &str, iss
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::core::own::{NonceSeen, OwnRequest, OwnStep};
     use crate::core::read::tests::json;
+    use crate::core::retry::RetryPolicy;
     use proptest::prelude::*;
 
     fn pending(state: &str) -> Pending {
@@ -444,14 +437,30 @@ mod tests {
 
     const POLICY: RetryPolicy = RetryPolicy { max_retries: 2, base_delay_ms: 100.0, max_delay_ms: 10_000.0, idempotency_key: false };
 
-    fn exchange(status: u16, retry_after: Option<&str>, aws_type: Option<&str>, error: Option<&str>, attempt: u32) -> Exchange {
+    /// The exchange's machine after `retries` retries, given this answer.
+    fn exchange(status: u16, retry_after: Option<&str>, aws_type: Option<&str>, error: Option<&str>, retries: u32) -> OwnStep<Exchange> {
         let a = ExchangeAnswer { status, retry_after, aws_type, error, tokens: None };
-        judge_exchange(&a, attempt, &POLICY, 0.5, Time::from_ms(0.0))
+        let mut r = OwnRequest::new();
+        for _ in 0..retries {
+            let _ = r.attempt::<Exchange>(Time::from_ms(0.0));
+            let again: Judged<Exchange> = Judged::Again { retry_after_ms: None, spent: Err(Failure::NoCode) };
+            assert!(matches!(r.on_answer(NonceSeen::default(), again, &POLICY, Time::from_ms(0.0), 0.5), OwnStep::Backoff { .. }));
+        }
+        let _ = r.attempt::<Exchange>(Time::from_ms(0.0));
+        r.on_answer(NonceSeen::default(), judge_exchange(&a, Time::from_ms(0.0)), &POLICY, Time::from_ms(0.0), 0.5)
     }
 
-    fn failed(e: Exchange) -> Failure {
+    /// The delay of a backoff step.
+    fn retry_in(step: OwnStep<Exchange>) -> Option<f64> {
+        match step {
+            OwnStep::Backoff { delay_ms, .. } => Some(delay_ms),
+            _ => None,
+        }
+    }
+
+    fn failed(e: OwnStep<Exchange>) -> Failure {
         match e {
-            Exchange::Fail(f) => f,
+            OwnStep::Done(Err(f)) => f,
             other => panic!("not a failure: {other:?}"),
         }
     }
@@ -482,22 +491,19 @@ mod tests {
         assert!(f.message().contains("HTTP 200 without an access token"), "{}", f.message());
         let no_access = TokenInput { access_token: None, refresh_token: Some("R".into()), ..TokenInput::default() };
         let a = ExchangeAnswer { status: 200, tokens: Some(&no_access), ..ExchangeAnswer::default() };
-        assert_eq!(
-            judge_exchange(&a, 0, &POLICY, 0.5, Time::from_ms(0.0)),
-            Exchange::Fail(Failure::ExchangeFailed(ExchangeProblem::NoToken(200)))
-        );
+        assert_eq!(judge_exchange(&a, Time::from_ms(0.0)), Judged::Done(Err(Failure::ExchangeFailed(ExchangeProblem::NoToken(200)))));
         let good = TokenInput { access_token: Some("A".into()), ..TokenInput::default() };
         let a = ExchangeAnswer { status: 200, tokens: Some(&good), ..ExchangeAnswer::default() };
-        assert_eq!(judge_exchange(&a, 0, &POLICY, 0.5, Time::from_ms(0.0)), Exchange::Tokens(good.clone()));
+        assert_eq!(judge_exchange(&a, Time::from_ms(0.0)), Judged::Done(Ok(good.clone())));
     }
 
     #[test]
     fn code_exchange_is_retried_only_when_the_server_said_it_did_not_act() {
-        assert_eq!(exchange(429, None, None, None, 0), Exchange::RetryIn(50.0), "jittered backoff");
-        assert_eq!(exchange(429, Some("2"), None, None, 0), Exchange::RetryIn(2000.0), "Retry-After wins");
-        assert_eq!(exchange(503, Some("1"), None, None, 1), Exchange::RetryIn(1000.0));
-        assert_eq!(exchange(400, None, Some("TooManyRequestsException:http://x"), None, 0), Exchange::RetryIn(50.0));
-        assert_eq!(exchange(400, None, Some("com.amazonaws.cognito#TooManyRequestsException"), None, 0), Exchange::RetryIn(50.0));
+        assert_eq!(retry_in(exchange(429, None, None, None, 0)), Some(50.0), "jittered backoff");
+        assert_eq!(retry_in(exchange(429, Some("2"), None, None, 0)), Some(2000.0), "Retry-After wins");
+        assert_eq!(retry_in(exchange(503, Some("1"), None, None, 1)), Some(1000.0));
+        assert_eq!(retry_in(exchange(400, None, Some("TooManyRequestsException:http://x"), None, 0)), Some(50.0));
+        assert_eq!(retry_in(exchange(400, None, Some("com.amazonaws.cognito#TooManyRequestsException"), None, 0)), Some(50.0));
         // a 503 without Retry-After may have acted
         assert_eq!(failed(exchange(503, None, None, None, 0)), Failure::ExchangeFailed(ExchangeProblem::Status(503)));
         assert_eq!(failed(exchange(503, Some("soon"), None, None, 0)), Failure::ExchangeFailed(ExchangeProblem::Status(503)));
@@ -545,14 +551,14 @@ mod tests {
             ra in proptest::option::of("[0-9]{1,2}"),
             aws in proptest::option::of(prop_oneof![Just("TooManyRequestsException"), Just("InternalErrorException"), Just("NotAuthorizedException")]),
             error in proptest::option::of(prop_oneof![Just("invalid_grant"), Just("use_dpop_nonce"), Just("slow_down")]),
-            attempt in 0u32..5,
+            attempt in 0u32..=2,
         ) {
             let e = exchange(status, ra.as_deref(), aws, error, attempt);
             let did_not_act = status == 429 || (status == 503 && ra.is_some()) || (status == 400 && aws == Some("TooManyRequestsException"));
-            if matches!(e, Exchange::RetryIn(_)) {
+            if matches!(e, OwnStep::Backoff { .. }) {
                 prop_assert!(did_not_act && attempt < POLICY.max_retries);
             }
-            if let Exchange::Fail(f) = e {
+            if let OwnStep::Done(Err(f)) = e {
                 prop_assert!(!f.message().is_empty());
             }
         }

@@ -9,28 +9,21 @@
 
 use alloc::vec::Vec;
 
+use super::own::Judged;
 use super::refresh_answer::RefreshVerdict;
 
-/// What a revocation answer means.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Revocation {
-    /// 2xx: the server forgot the token (RFC 7009 §2.2 answers 200 for an unknown token too).
-    Revoked,
-    /// Worth trying again (after the server's delay, if it gave one).
-    Transient { retry_after_ms: Option<f64> },
-    /// Refused for good (unsupported, misconfigured client): not retried.
-    Refused,
-}
-
-/// `status`, and for an error answer the verdict the refresh rules give it (the same line
-/// between "slow down" and "no" as for the token endpoint of that form).
-pub fn judge(status: u16, as_refresh: impl FnOnce() -> RefreshVerdict) -> Revocation {
+/// A revocation's rule, for its [`OwnRequest`](super::own::OwnRequest): `true` when the
+/// server says it revoked (a 2xx: RFC 7009 §2.2 answers 200 for an unknown token too). An error
+/// answer gets the verdict the refresh rules of its form give it (`as_refresh`: the same line
+/// between "slow down" and "no" as for that token endpoint): transient is retried with backoff,
+/// anything else is refused for good.
+pub fn judge(status: u16, as_refresh: impl FnOnce() -> RefreshVerdict) -> Judged<bool> {
     if (200..300).contains(&status) {
-        return Revocation::Revoked;
+        return Judged::Done(true);
     }
     match as_refresh() {
-        RefreshVerdict::Transient { retry_after_ms } => Revocation::Transient { retry_after_ms },
-        _ => Revocation::Refused,
+        RefreshVerdict::Transient { retry_after_ms } => Judged::Again { retry_after_ms, spent: false },
+        _ => Judged::Done(false),
     }
 }
 
@@ -62,12 +55,12 @@ mod tests {
 
     #[test]
     fn a_2xx_revokes_and_errors_follow_the_refresh_line() {
-        assert_eq!(judge(200, || unreachable!()), Revocation::Revoked);
+        assert_eq!(judge(200, || unreachable!()), Judged::Done(true));
         assert_eq!(
             judge(503, || RefreshVerdict::Transient { retry_after_ms: Some(5.0) }),
-            Revocation::Transient { retry_after_ms: Some(5.0) }
+            Judged::Again { retry_after_ms: Some(5.0), spent: false }
         );
-        assert_eq!(judge(400, || RefreshVerdict::Terminal), Revocation::Refused);
+        assert_eq!(judge(400, || RefreshVerdict::Terminal), Judged::Done(false));
     }
 
     #[test]

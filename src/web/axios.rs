@@ -2,7 +2,8 @@
 //! (`instance.request(config)`), so a call's counts travel on its config (`__sessionguard`)
 //! and each step resumes a core [`Call`] from them. The request interceptor takes the driver's
 //! first step synchronously (the common case: the token is at hand) and hands any other to
-//! [`driver::until_send`]; the response interceptor reports through [`driver::report`]. Which
+//! [`driver::until_send`]; the response interceptor hands answers to [`driver::answered`], as the
+//! fetch interceptor does, and a replay is carried to its send by the driver. Which
 //! answers are looked at is the core's [`look`].
 
 use std::rc::Rc;
@@ -13,13 +14,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-use super::driver;
+use super::driver::{self, Sent};
 use super::errors::{call_error, type_error};
 use super::js::{self, Name};
 use super::state::Inner;
 use super::wait;
-use crate::core::call::{Call, Step, Verdict};
-use crate::core::retry::{look, Answer, Look};
+use crate::core::call::{Call, Step};
+use crate::core::retry::{look, Look};
 
 /// A call's counts, kept on its config.
 struct Counts {
@@ -27,12 +28,15 @@ struct Counts {
     retries: u32,
     replayed: bool,
     nonce_retried: bool,
+    /// The driver already carried the call to `Send` for this replay (its backoff, its wait
+    /// for a refresh, the rate limiter's ticket): the request interceptor only authorizes it.
+    ready: bool,
     gen: Option<u32>,
 }
 
 /// The counts packed into one number (one property write per request, none of them an
-/// object): bits 0-4 retries, 5 replayed, 6 replay-safe, 7 DPoP nonce retried, 8.. token
-/// generation + 1 (0: none).
+/// object): bits 0-4 retries, 5 replayed, 6 replay-safe, 7 DPoP nonce retried, 8 ready, 9..
+/// token generation + 1 (0: none).
 fn read_counts(config: &JsValue) -> Option<Counts> {
     let n = js::prop(config, Name::State).as_f64()?;
     if !(0.0..9.0e15).contains(&n) {
@@ -44,13 +48,19 @@ fn read_counts(config: &JsValue) -> Option<Counts> {
         replayed: n & 32 != 0,
         safe: n & 64 != 0,
         nonce_retried: n & 128 != 0,
-        gen: (n >> 8).checked_sub(1).and_then(|g| u32::try_from(g).ok()),
+        ready: n & 256 != 0,
+        gen: (n >> 9).checked_sub(1).and_then(|g| u32::try_from(g).ok()),
     })
 }
 
 fn write_counts(config: &JsValue, c: &Counts) {
     let gen = c.gen.map_or(0, |g| u64::from(g) + 1);
-    let n = u64::from(c.retries.min(31)) | u64::from(c.replayed) << 5 | u64::from(c.safe) << 6 | u64::from(c.nonce_retried) << 7 | gen << 8;
+    let n = u64::from(c.retries.min(31))
+        | u64::from(c.replayed) << 5
+        | u64::from(c.safe) << 6
+        | u64::from(c.nonce_retried) << 7
+        | u64::from(c.ready) << 8
+        | gen << 9;
     js::set_prop(config, Name::State, &JsValue::from(n as f64)); // enumerable: axios copies it into a replay's config
 }
 
@@ -155,6 +165,15 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
         return Ok(config); // the caller's own credentials: untouched
     }
     let (mut call, counts) = match resumed {
+        // a replay the driver made ready (`on_answer`): authorized as it is
+        Some(c) if c.ready => {
+            let c = Counts { ready: false, ..c };
+            if inner.dpop.is_none() {
+                return authorize(inner, &config, c);
+            }
+            let inner = inner.clone();
+            return Ok(wait::promise(async move { authorize_proved(&inner, &config, c).await }).into());
+        }
         Some(c) => (Call::resume(c.safe, c.retries, c.replayed, c.nonce_retried, None), c),
         None => {
             let method = js::prop(&config, Name::Method).as_string().unwrap_or_else(|| "get".into());
@@ -165,7 +184,7 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
             if call.needs_idempotency_key() {
                 header_set(&config, Name::IdempotencyKey, &JsValue::from_str(&js::uuid()));
             }
-            let c = Counts { safe: call.replay_safe(), retries: 0, replayed: false, nonce_retried: false, gen: None };
+            let c = Counts { safe: call.replay_safe(), retries: 0, replayed: false, nonce_retried: false, ready: false, gen: None };
             (call, c)
         }
     };
@@ -182,7 +201,10 @@ fn on_request(inner: &Rc<Inner>, config: JsValue) -> Result<JsValue, JsValue> {
     .into())
 }
 
-/// An answer (or error) the rules may act on: retry, replay after a 401, or deliver.
+/// An answer (or error) the rules may act on: retry, replay after a 401, or deliver. It goes
+/// through the driver as a fetch call's answer does ([`driver::answered`]: the core's verdict,
+/// the `retry` event); a call to go on is carried to its next send by [`driver::until_send`]
+/// (the backoff, a refresh to wait for) and replayed through the instance, ready.
 async fn on_answer(
     inner: Rc<Inner>,
     instance: JsValue,
@@ -191,12 +213,12 @@ async fn on_answer(
     status: u16,
     err: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
-    let deliver = |err: Option<JsValue>, res: JsValue| match err {
+    let value = match err {
         Some(e) => Err(e),
-        None => Ok(res),
+        None => Ok(res.clone()),
     };
     let Some(mut counts) = read_counts(&config) else {
-        return deliver(err, res);
+        return value;
     };
     let (mut retry_after, mut error_type) = (None, None);
     let headers = js::prop(&res, Name::Headers);
@@ -207,31 +229,21 @@ async fn on_answer(
         }
         retry_after = header_get(&headers, Name::RetryAfter);
     }
-    let nonce_given = learn_nonce(&inner, &config, &headers);
-    let www = if inner.dpop.is_some() && status == 401 { header_get(&headers, Name::WwwAuthenticate) } else { None };
+    let dpop = inner.dpop.is_some().then(|| {
+        let fresh = learn_nonce(&inner, &config, &headers);
+        (if status == 401 { header_get(&headers, Name::WwwAuthenticate) } else { None }, fresh)
+    });
     let mut call = Call::resume(counts.safe, counts.retries, counts.replayed, counts.nonce_retried, counts.gen);
-    let answer = Answer {
-        status,
-        retry_after: retry_after.as_deref(),
-        error_type: error_type.as_deref(),
-        www_authenticate: www.as_deref(),
-        nonce_given,
-    };
-    match driver::report(&inner, &mut call, &answer) {
-        Verdict::Deliver => return deliver(err, res),
-        Verdict::Fail(e) => return Err(call_error(e)),
-        Verdict::Again { retry } => {
-            counts.retries = call.retries();
-            counts.replayed = call.replayed();
-            counts.nonce_retried = call.nonce_retried();
-            write_counts(&config, &counts);
-            if let Some((attempt, delay)) = retry {
-                let url = js::resolved(&config_url(&config), "href").unwrap_or_default();
-                inner.emit_retry(&url, status, attempt, delay, false);
-                wait::sleep_or_abort(delay, signal_of(&config).as_ref()).await?;
-            }
-        }
+    let url = config_url(&config);
+    if let Some(done) = driver::answered(&inner, &mut call, &url, Sent::Answer { value, status, retry_after, error_type, dpop }) {
+        return done;
     }
+    driver::until_send(&inner, &mut call, signal_of(&config).as_ref(), None).await?;
+    counts.retries = call.retries();
+    counts.replayed = call.replayed();
+    counts.nonce_retried = call.nonce_retried();
+    counts.ready = true;
+    write_counts(&config, &counts);
     let request = js::get_fn(&instance, "request").ok_or_else(|| type_error("the axios instance has no request()"))?;
     JsFuture::from(Promise::resolve(&request.call1(&instance, &config)?)).await
 }

@@ -1,8 +1,10 @@
 //! The driver: how a core [`Call`] becomes sends. Every kind of call (the fetch interceptor,
 //! axios, `getAccessToken()`, `userInfo()`) goes through [`until_send`]: ask the core for the
 //! next step, carry it out (sleep, run or join a refresh, fail), until the core says "send".
-//! What a send produced goes back to the core through [`report`]. The steps are matched
-//! exhaustively; nothing here decides anything.
+//! What a send produced goes back to the core through [`report`]. The library's own requests
+//! (discovery, the code exchange, a refresh attempt, a revocation) are core [`OwnRequest`]s,
+//! carried out by [`own`] the same way. The steps are matched exhaustively; nothing here
+//! decides anything.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -11,11 +13,13 @@ use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
 use super::errors::call_error;
+use super::http;
 use super::js;
 use super::state::Inner;
 use super::wait;
 use crate::core::call::{Call, Step, Verdict};
-use crate::core::retry::Answer;
+use crate::core::own::{Judged, OwnRequest, OwnStep};
+use crate::core::retry::{Answer, RetryPolicy};
 
 /// The call's first step, synchronously: the fetch interceptor sends at once when it is
 /// [`Step::Send`] (the common case, without an `async` frame), and hands any other step to
@@ -64,8 +68,15 @@ pub fn report(inner: &Inner, call: &mut Call, answer: &Answer) -> Verdict {
 /// What one send produced.
 pub enum Sent {
     /// An HTTP answer; `status`, `retry_after`, `error_type` and, with DPoP, `www_authenticate`
-    /// and whether it brought a new nonce are what the rules read.
-    Answer { value: JsValue, status: u16, retry_after: Option<String>, error_type: Option<String>, dpop: Option<(Option<String>, bool)> },
+    /// and whether it brought a new nonce are what the rules read. `value`: what the caller
+    /// gets when it is delivered (axios rejects error statuses).
+    Answer {
+        value: Result<JsValue, JsValue>,
+        status: u16,
+        retry_after: Option<String>,
+        error_type: Option<String>,
+        dpop: Option<(Option<String>, bool)>,
+    },
     /// No answer (status 0): the error to give the caller if it is not retried.
     NetworkError(JsValue),
     /// Give this to the caller as it is (an abort, or a custom fetch's own non-`Response`).
@@ -111,12 +122,14 @@ pub enum Resume {
     Answer(Sent),
 }
 
-/// Reports what a send produced: `Some(result)` when the call is over, `None` to go on.
-fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Result<JsValue, JsValue>> {
+/// Reports what a send produced: `Some(result)` when the call is over, `None` to go on (with
+/// [`until_send`], which carries out the backoff the core set). `url`: as given, for the
+/// `retry` event.
+pub fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Result<JsValue, JsValue>> {
     let (status, retry_after, error_type, dpop, value) = match sent {
         Sent::Final(r) => return Some(r),
         Sent::NetworkError(e) => (0, None, None, None, Err(e)),
-        Sent::Answer { value, status, retry_after, error_type, dpop } => (status, retry_after, error_type, dpop, Ok(value)),
+        Sent::Answer { value, status, retry_after, error_type, dpop } => (status, retry_after, error_type, dpop, value),
     };
     let (www_authenticate, nonce_given) = dpop.unwrap_or_default();
     let answer = Answer {
@@ -137,6 +150,58 @@ fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option<Res
                 inner.emit_retry(href.as_deref().unwrap_or(url), status, attempt, delay, false);
             }
             None
+        }
+    }
+}
+
+/// One send of an own request, answered within the time given (ms).
+pub type SendOwn<'a> = dyn FnMut(f64) -> Pin<Box<dyn Future<Output = http::Answer> + 'a>> + 'a;
+
+/// Carries out the core's steps for the own request `req` (an attempt of it, when it has
+/// already made some) until it is over: sends with `send`, hands each answer to the core with
+/// `judge`'s verdict (the request's own rule), waits out backoffs (announced by the `retry`
+/// event for `url`). `judge` keeps each answer's outcome itself ([`Judged::split`]): one copy
+/// of this loop serves every kind (boxed: an `async fn` called from four frames would be
+/// inlined into each). `Err`: the session was disposed while it waited.
+pub fn own<'a>(
+    inner: &'a Inner,
+    req: &'a mut OwnRequest,
+    policy: &'a RetryPolicy,
+    url: &'a str,
+    send: &'a mut SendOwn<'_>,
+    judge: &'a mut dyn FnMut(&http::Answer) -> Judged<()>,
+) -> Pin<Box<dyn Future<Output = Result<(), JsValue>> + 'a>> {
+    Box::pin(own_loop(inner, req, policy, url, send, judge))
+}
+
+async fn own_loop(
+    inner: &Inner,
+    req: &mut OwnRequest,
+    policy: &RetryPolicy,
+    url: &str,
+    send: &mut SendOwn<'_>,
+    judge: &mut dyn FnMut(&http::Answer) -> Judged<()>,
+) -> Result<(), JsValue> {
+    let mut step = req.attempt(js::now());
+    loop {
+        match step {
+            OwnStep::Send { within_ms } => {
+                let a = send(within_ms).await;
+                let judged = judge(&a);
+                step = req.on_answer(a.nonce_seen(), judged, policy, js::now(), js::random());
+                if req.take_unreadable_nonce() {
+                    super::dpop::warn_nonce_unreadable();
+                }
+                if let OwnStep::Backoff { retry, delay_ms } = step {
+                    inner.emit_retry(url, a.status, retry, delay_ms, true);
+                }
+            }
+            OwnStep::Backoff { delay_ms, .. } => {
+                wait::sleep(delay_ms).await;
+                inner.live()?;
+                step = req.attempt(js::now());
+            }
+            OwnStep::Done(()) => return Ok(()),
         }
     }
 }

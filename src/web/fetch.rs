@@ -393,7 +393,7 @@ async fn sent(res: Result<JsValue, JsValue>, signal: Option<&AbortSignal>, dpop:
         let www = if status == 401 { js::header(&h, Name::WwwAuthenticate) } else { None };
         (www, fresh)
     });
-    Sent::Answer { value: res.into(), status, retry_after, error_type, dpop }
+    Sent::Answer { value: Ok(res.into()), status, retry_after, error_type, dpop }
 }
 
 async fn run(inner: &Inner, target: &Function, out: Outgoing, url: &str, mut call: Call, resume: Resume) -> Result<JsValue, JsValue> {

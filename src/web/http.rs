@@ -2,8 +2,7 @@
 //! the manager was made, never through an interceptor, never following a redirect (a refresh
 //! token must not be re-posted to another origin), and bounded in time (30 s, then aborted).
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
+use std::cell::RefCell;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -14,8 +13,9 @@ use web_sys::{AbortController, Response};
 use super::dpop::Dpop;
 use super::js::{self, Name};
 use super::wait;
-pub use crate::core::crosstab::ATTEMPT_TIMEOUT_MS;
-use crate::core::dpop::{asks_for_nonce, NonceResend, OnNonce};
+use crate::core::dpop::asks_for_nonce;
+use crate::core::own::NonceSeen;
+pub use crate::core::own::ATTEMPT_TIMEOUT_MS;
 
 thread_local! {
     /// Every fetch wrapper sessionguard handed out, mapped to what it wraps.
@@ -67,6 +67,8 @@ pub struct Answer {
     pub www_authenticate: Option<String>,
     /// With a DPoP proof: the answer brought a nonce, now kept for the next proof.
     pub fresh: bool,
+    /// It answered a send with a DPoP proof.
+    pub proved: bool,
 }
 
 impl Answer {
@@ -80,18 +82,26 @@ impl Answer {
             nonce: None,
             www_authenticate: None,
             fresh: false,
+            proved: false,
         }
+    }
+
+    /// The DPoP nonce challenge in this answer, as its machine reads it.
+    pub fn nonce_seen(&self) -> NonceSeen {
+        // (the lite build sends no proof: nothing to read)
+        let asks = cfg!(feature = "dpop")
+            && self.proved
+            && asks_for_nonce(self.status, js::get_str(&self.json, "error").as_deref(), self.www_authenticate.as_deref());
+        NonceSeen { asks, fresh: self.fresh }
     }
 }
 
-/// A DPoP proof for one own request: the key, the access token the request presents
-/// (userInfo), if any, and the request's one nonce resend, kept by whoever keeps its retries
-/// (`None`: that caller's core `Call` decides, from [`Answer::fresh`]).
+/// A DPoP proof for one send of an own request: the key, and the access token the request
+/// presents (userInfo), if any.
 #[derive(Clone, Copy)]
 pub struct Proof<'a> {
     pub dpop: &'a Dpop,
     pub token: Option<&'a str>,
-    pub resend: Option<&'a Cell<NonceResend>>,
 }
 
 thread_local! {
@@ -129,42 +139,36 @@ pub async fn read(res: &Response) -> Answer {
         nonce: js::header(&h, Name::DpopNonce),
         www_authenticate: js::header(&h, Name::WwwAuthenticate),
         fresh: false,
+        proved: false,
     }
 }
 
-/// Sends one request with `fetch`: no redirects, no cookies, no cache, 30 s at most in all. With
-/// a DPoP `proof`, each send carries a fresh proof, and a nonce challenge that brought a nonce is
-/// sent once more with it, once per request whatever its retries (the core's
-/// [`NonceResend`], kept in `proof.resend`), within the same 30 s: a refresh holds the
-/// cross-tab lock for one such request, which the lock's wait must outlast.
-pub async fn send(fetch: &Function, url: &str, method: &str, headers: &[(&str, &str)], body: JsValue, proof: Option<Proof<'_>>) -> Answer {
-    let until = js::now() + ATTEMPT_TIMEOUT_MS;
-    loop {
-        let mut signed = None;
-        if let Some(p) = proof {
-            match p.dpop.proof(method, url, p.token).await {
-                Ok(v) => signed = Some(v),
-                Err(_) => return Answer::failed("a DPoP proof could not be made"),
-            }
+/// Sends one request with `fetch`: no redirects, no cookies, no cache, answered within `ms`
+/// (then aborted). With a DPoP `proof` it carries a fresh proof, and the answer's nonce is
+/// learnt. Whether it is sent again is its machine's to say ([`OwnRequest`](crate::core::own::OwnRequest), carried out by
+/// `driver::own`), or its call's (userInfo).
+pub async fn send(
+    fetch: &Function,
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: JsValue,
+    proof: Option<Proof<'_>>,
+    ms: f64,
+) -> Answer {
+    let mut signed = None;
+    if let Some(p) = proof {
+        match p.dpop.proof(method, url, p.token).await {
+            Ok(v) => signed = Some(v),
+            Err(_) => return Answer::failed("a DPoP proof could not be made"),
         }
-        let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body, until - js::now()).await;
-        if let Some(p) = proof {
-            a.fresh = p.dpop.learn(url, a.nonce.as_deref());
-            if let Some(resend) = p.resend {
-                let error = js::get_str(&a.json, "error");
-                let asks = asks_for_nonce(a.status, error.as_deref(), a.www_authenticate.as_deref());
-                let mut r = resend.get();
-                let step = r.on_answer(asks, a.fresh);
-                resend.set(r);
-                match step {
-                    OnNonce::Resend => continue,
-                    OnNonce::Unreadable => super::dpop::warn_nonce_unreadable(),
-                    OnNonce::NotAsked | OnNonce::Spent => {}
-                }
-            }
-        }
-        return a;
     }
+    let mut a = send_once(fetch, url, method, headers, signed.as_deref(), &body, ms).await;
+    if let Some(p) = proof {
+        a.fresh = p.dpop.learn(url, a.nonce.as_deref());
+        a.proved = true;
+    }
+    a
 }
 
 /// One send, given `ms` to be answered.
@@ -216,15 +220,4 @@ pub fn form_body(pairs: &[(&str, &str)]) -> String {
         form.append(k, v);
     }
     form.to_string().into()
-}
-
-/// A form POST of `pairs` to `url` (not an `async fn` of its own: the module keeps one state
-/// machine per own request, `send`'s).
-pub fn post_form<'a>(
-    fetch: &'a Function,
-    url: &'a str,
-    pairs: &[(&str, &str)],
-    proof: Option<Proof<'a>>,
-) -> impl Future<Output = Answer> + 'a {
-    send(fetch, url, "POST", &FORM, JsValue::from_str(&form_body(pairs)), proof)
 }

@@ -8,13 +8,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Response};
 
+use super::driver;
 use super::errors::describe;
-use super::http::{self, Answer, Proof, ATTEMPT_TIMEOUT_MS};
+use super::http::{self, Answer, ATTEMPT_TIMEOUT_MS};
 use super::js;
-use super::options::{Refresher, Server};
+use super::options::Refresher;
 use super::read;
+use super::state::Inner;
 use super::wait;
 use super::write::{self, Out};
+use crate::core::own::{Judged, OwnRequest};
 use crate::core::refresh_answer::{
     classify_cognito, classify_oauth2, classify_rejection, classify_resolved, CognitoBody, EndpointAnswer, RefreshVerdict,
 };
@@ -42,25 +45,21 @@ pub fn oauth2_verdict(a: &Answer) -> RefreshVerdict {
 }
 
 /// One attempt: the verdict, and the HTTP status seen (0: none). `url`: where the server forms
-/// send it (the token endpoint, or Cognito's API).
-pub async fn attempt(
-    refresher: &Refresher,
-    server: &Server,
-    fetch: &Function,
-    url: &str,
-    refresh_token: &str,
-    proof: Option<Proof<'_>>,
-) -> (RefreshVerdict, u16) {
+/// send it (the token endpoint, or Cognito's API). `req`: the flight's own request (its one
+/// DPoP nonce resend lasts the whole flight); its retries are the session's, so every answer
+/// is final here.
+pub async fn attempt(inner: &Inner, req: &mut OwnRequest, url: &str, refresh_token: &str) -> (RefreshVerdict, u16) {
+    let server = &inner.opts.server;
     let client_id = server.client_id.as_str();
-    match refresher {
-        Refresher::None => (RefreshVerdict::Terminal, 0),
+    let (body, headers, proof, cognito) = match &inner.opts.refresh {
+        Refresher::None => return (RefreshVerdict::Terminal, 0),
+        Refresher::Function(f) => return call_function(f, refresh_token).await,
         Refresher::OAuth2 => {
             let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)];
             if let Some(s) = &server.scope {
                 form.push(("scope", s));
             }
-            let a = http::post_form(fetch, url, &form, proof).await;
-            (oauth2_verdict(&a), a.status)
+            (http::form_body(&form), http::FORM, inner.proof(None), false)
         }
         Refresher::Cognito { .. } => {
             let params = [("REFRESH_TOKEN", Out::Str(refresh_token))];
@@ -69,11 +68,30 @@ pub async fn attempt(
                 ("ClientId", Out::Str(client_id)),
                 ("AuthParameters", Out::Obj(&params)),
             ]);
-            let a = http::send(fetch, url, "POST", &cognito_headers("InitiateAuth"), JsValue::from_str(&body), None).await;
-            (cognito_verdict(&a), a.status)
+            (body, cognito_headers("InitiateAuth"), None, true)
         }
-        Refresher::Function(f) => call_function(f, refresh_token).await,
-    }
+    };
+    let Some(fetch) = inner.fetch_fn() else {
+        return (RefreshVerdict::Transient { retry_after_ms: None }, 0);
+    };
+    let body = JsValue::from_str(&body);
+    let mut status = 0;
+    // disposed meanwhile: the flight is over, this verdict is dropped
+    let mut verdict = RefreshVerdict::Transient { retry_after_ms: None };
+    let _ = driver::own(
+        inner,
+        req,
+        &inner.opts.retry,
+        url,
+        &mut |ms| Box::pin(http::send(&fetch, url, "POST", &headers, body.clone(), proof, ms)),
+        &mut |a| {
+            status = a.status;
+            verdict = if cognito { cognito_verdict(a) } else { oauth2_verdict(a) };
+            Judged::Done(())
+        },
+    )
+    .await;
+    (verdict, status)
 }
 
 pub fn cognito_headers(action: &'static str) -> [(&'static str, &'static str); 2] {

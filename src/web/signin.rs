@@ -5,7 +5,6 @@
 //! the library's own requests (the captured `fetch`, no redirects, 30 s), sent again only when
 //! the core's [`judge_exchange`] says the server did not act on it.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
@@ -13,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::driver;
 use super::errors::{self, describe, type_error};
 use super::http;
 use super::js;
@@ -23,8 +23,8 @@ use super::storage;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
-use crate::core::dpop::NonceResend;
 use crate::core::id_token::{self, Expected, IdClaims, IdTokenProblem};
+use crate::core::own::{Judged, OwnRequest};
 use crate::core::signin::{authorize_query, challenge, judge_callback, judge_exchange, Callback, Exchange, ExchangeAnswer, Failure};
 use crate::core::signin::{ExchangeProblem, Pending, Secrets, CALLBACK_PARAMS, RANDOM_BYTES};
 use crate::core::token::TokenInput;
@@ -291,21 +291,24 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
                 ("client_id", &me.opts.server.client_id),
                 ("code_verifier", &pending.secrets.verifier),
             ];
-            // one DPoP nonce resend for the exchange, whatever its retries
-            let resend = Cell::new(NonceResend::default());
-            let mut attempt = 0;
-            let tokens = loop {
-                let a = http::post_form(&fetch, url, &form, me.proof(None, Some(&resend))).await;
-                match exchange_verdict(&me, &a, attempt) {
-                    Exchange::Tokens(t) => break t,
-                    Exchange::RetryIn(delay) => {
-                        attempt += 1;
-                        wait::sleep(delay).await;
-                        me.live()?;
-                    }
-                    Exchange::Fail(f) => return Err(failed(f)),
-                }
-            };
+            // one own request: retried only when the server said it did not act (the core's rule)
+            let body = JsValue::from_str(&http::form_body(&form));
+            let mut req = OwnRequest::new();
+            let mut outcome: Exchange = Err(Failure::ExchangeFailed(ExchangeProblem::NoAnswer));
+            driver::own(
+                &me,
+                &mut req,
+                &me.opts.retry,
+                url,
+                &mut |ms| Box::pin(http::send(&fetch, url, "POST", &http::FORM, body.clone(), me.proof(None), ms)),
+                &mut |a| {
+                    let (judged, o) = exchange_verdict(a).split();
+                    outcome = o;
+                    judged
+                },
+            )
+            .await?;
+            let tokens = outcome.map_err(failed)?;
             begin(&me, tokens, pending, issuer)
         }
         .await;
@@ -316,8 +319,8 @@ pub fn handle_redirect(inner: &Rc<Inner>, url: JsValue) -> Promise {
     p
 }
 
-/// The core's verdict on an answer of the code exchange (retry number `attempt + 1`).
-fn exchange_verdict(inner: &Inner, a: &http::Answer, attempt: u32) -> Exchange {
+/// The code exchange's rule on an answer of the token endpoint (the core's `judge_exchange`).
+fn exchange_verdict(a: &http::Answer) -> Judged<Exchange> {
     let body = read::object(&a.json).map(|o| TokenInput::read(&o));
     let error = js::get_str(&a.json, "error");
     let aws_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
@@ -328,7 +331,7 @@ fn exchange_verdict(inner: &Inner, a: &http::Answer, attempt: u32) -> Exchange {
         error: error.as_deref(),
         tokens: body.as_ref(),
     };
-    judge_exchange(&answer, attempt, &inner.opts.retry, js::random(), js::now())
+    judge_exchange(&answer, js::now())
 }
 
 /// The ID token of the answer, read and checked by the core's rule (required when the scope

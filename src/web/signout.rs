@@ -5,12 +5,12 @@
 //! whether it was; then, with `redirect`, the page goes to the server's end-session endpoint.
 //! What the answers mean is the core's rule ([`crate::core::signout`]).
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
+use super::driver;
 use super::errors::type_error;
 use super::http;
 use super::js;
@@ -20,9 +20,9 @@ use super::state::Inner;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
-use crate::core::dpop::NonceResend;
+use crate::core::own::OwnRequest;
 use crate::core::session::Ending;
-use crate::core::signout::{end_session_query, judge, may_send_token, Revocation};
+use crate::core::signout::{end_session_query, judge, may_send_token};
 
 /// `logout(options)`: ends the session here at once; the promise settles when the server's
 /// part is done (at once for a plain logout). Bad options reject, and end nothing.
@@ -104,29 +104,29 @@ fn revocation(inner: &Inner, ending: &Ending, endpoints: Option<&Endpoints>) -> 
     }
 }
 
-/// Sends a revocation, retried with backoff while the server is throttled or overloaded; true
-/// if the server says it revoked.
+/// Sends a revocation, retried with backoff while the server is throttled or overloaded (its
+/// core machine and rule); true if the server says it revoked.
 async fn revoke_token(inner: &Inner, r: Request) -> bool {
     let Some(fetch) = inner.fetch_fn() else { return false };
-    let mut attempt = 0;
-    let resend = Cell::new(NonceResend::default());
-    loop {
-        let proof = if r.cognito { None } else { inner.proof(None, Some(&resend)) };
-        let a = http::send(&fetch, &r.url, "POST", &r.headers, JsValue::from_str(&r.body), proof).await;
+    let proof = if r.cognito { None } else { inner.proof(None) };
+    let body = JsValue::from_str(&r.body);
+    let mut req = OwnRequest::new();
+    let mut revoked = false;
+    let _ = driver::own(
+        inner,
+        &mut req,
+        &inner.opts.retry,
+        &r.url,
+        &mut |ms| Box::pin(http::send(&fetch, &r.url, "POST", &r.headers, body.clone(), proof, ms)),
         // an error answer is judged by the refresh rules of its form
-        match judge(a.status, || if r.cognito { cognito_verdict(&a) } else { oauth2_verdict(&a) }) {
-            Revocation::Revoked => return true,
-            Revocation::Refused => return false,
-            Revocation::Transient { retry_after_ms } => match inner.opts.retry.retry_in(attempt, js::random(), retry_after_ms) {
-                Some(delay) => {
-                    attempt += 1;
-                    inner.emit_retry(&r.url, a.status, attempt, delay, true);
-                    wait::sleep(delay).await;
-                }
-                None => return false,
-            },
-        }
-    }
+        &mut |a| {
+            let (judged, done) = judge(a.status, || if r.cognito { cognito_verdict(a) } else { oauth2_verdict(a) }).split();
+            revoked = done;
+            judged
+        },
+    )
+    .await;
+    revoked
 }
 
 /// To the server's end-session endpoint.

@@ -22,6 +22,7 @@ use web_sys::{AbortSignal, CustomEvent, EventTarget};
 
 use super::channel::Channel;
 use super::dpop::Dpop;
+use super::driver;
 use super::endpoints;
 use super::errors::disposed;
 use super::http::{self, Proof};
@@ -34,7 +35,8 @@ use super::storage::Store;
 use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
-use crate::core::dpop::{self, NonceResend};
+use crate::core::dpop;
+use crate::core::own::{Judged, OwnRequest};
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
 use crate::core::signin::Failure;
@@ -281,10 +283,9 @@ impl Inner {
         Some(v)
     }
 
-    /// A DPoP proof for an own request presenting `token`, with `dpop: true`; `resend`: the
-    /// request's one nonce resend, kept across its retries.
-    pub fn proof<'a>(&'a self, token: Option<&'a str>, resend: Option<&'a Cell<NonceResend>>) -> Option<Proof<'a>> {
-        self.dpop.as_ref().map(|dpop| Proof { dpop, token, resend })
+    /// A DPoP proof for an own request presenting `token`, with `dpop: true`.
+    pub fn proof<'a>(&'a self, token: Option<&'a str>) -> Option<Proof<'a>> {
+        self.dpop.as_ref().map(|dpop| Proof { dpop, token })
     }
 
     /// The access token a call with DPoP must prove it holds: the current one, when it is bound
@@ -388,8 +389,16 @@ impl Inner {
             None => server.endpoints.clone(),
             Some(url) => {
                 let fetch = self.fetch_fn().ok_or_else(|| Failure::Discovery("there is no fetch here".into()))?;
-                let a = http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED, None).await;
-                endpoints::from_answer(server, &a)?
+                let mut req = OwnRequest::new();
+                let mut send =
+                    |ms| Box::pin(http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED, None, ms)) as _;
+                let mut found = Err(Failure::Discovery("the session was disposed".into()));
+                let _ = driver::own(self, &mut req, &self.opts.retry, &url, &mut send, &mut |a| {
+                    found = endpoints::from_answer(server, a);
+                    Judged::Done(())
+                })
+                .await;
+                found?
             }
         };
         let found = Rc::new(found);
@@ -454,17 +463,17 @@ impl Inner {
     async fn run_flight(self: Rc<Self>, id: FlightId) {
         let shared = self.peek(|s| s.config().shared);
         let mut attempt = 0;
-        // one DPoP nonce resend for the whole refresh, whatever its retries
-        let resend = Cell::new(NonceResend::default());
+        // one own request for the whole refresh: its one DPoP nonce resend, whatever the retries
+        let mut req = OwnRequest::new();
         loop {
             // discovered before the lock is taken: under it, one bounded request (the core's
             // rule in `crosstab`: the lock covers its work)
             let url = self.token_url().await;
             let (next, status) = if shared {
                 let name = ["sessionguard:", &self.opts.storage_key].concat();
-                locks::with_lock(&name, self.attempt(id, true, url.as_deref(), &resend)).await
+                locks::with_lock(&name, self.attempt(id, true, url.as_deref(), &mut req)).await
             } else {
-                self.attempt(id, false, url.as_deref(), &resend).await
+                self.attempt(id, false, url.as_deref(), &mut req).await
             };
             match next {
                 RefreshNext::RetryIn(delay) if !self.is_disposed() => {
@@ -498,7 +507,7 @@ impl Inner {
     /// a heuristic, not an ordering (one that is would keep the shared record in IndexedDB,
     /// whose transactions are ordered across processes). A terminal answer is never taken as it
     /// is either: storage is read again and newer tokens adopted (`Session::recheck_terminal`).
-    async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, resend: &Cell<NonceResend>) -> (RefreshNext, u16) {
+    async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, req: &mut OwnRequest) -> (RefreshNext, u16) {
         if shared {
             wait::sleep(SETTLE_MS).await;
         }
@@ -512,11 +521,8 @@ impl Inner {
             BeforeAttempt::Send(rt) => rt,
             BeforeAttempt::Skip(next) => return (next, 0),
         };
-        let Some(fetch) = self.fetch_fn() else {
-            return (RefreshNext::Settled, 0);
-        };
         let (verdict, status) = match url {
-            Some(url) => refresher::attempt(&self.opts.refresh, &self.opts.server, &fetch, url, &rt, self.proof(None, Some(resend))).await,
+            Some(url) => refresher::attempt(self, req, url, &rt).await,
             // an undiscoverable token endpoint: an outage, not a dead session
             None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
         };

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use super::driver::{self, Resume, Sent};
 use super::errors::{type_error, user_info};
-use super::http;
+use super::http::{self, ATTEMPT_TIMEOUT_MS};
 use super::js;
 use super::options::Refresher;
 use super::read;
@@ -78,13 +78,13 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
         Box::pin(async move {
             let a = if cognito {
                 let body = write::json(&[("AccessToken", Out::Str(&token))]);
-                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), JsValue::from_str(&body), None).await
+                http::send(&fetch, &url, "POST", &cognito_headers("GetUser"), JsValue::from_str(&body), None, ATTEMPT_TIMEOUT_MS).await
             } else {
                 let bearer = [dpop::scheme(bound.is_some()), &token].concat();
                 let headers = [("Authorization", bearer.as_str()), ("Accept", "application/json")];
                 // a nonce challenge goes to the call's rules (its one resend, whatever its retries)
-                http::send(&fetch, &url, "GET", &headers, JsValue::UNDEFINED, bound.as_deref().and_then(|t| inner.proof(Some(t), None)))
-                    .await
+                let proof = bound.as_deref().and_then(|t| inner.proof(Some(t)));
+                http::send(&fetch, &url, "GET", &headers, JsValue::UNDEFINED, proof, ATTEMPT_TIMEOUT_MS).await
             };
             if let Some(why) = a.failure {
                 return Sent::NetworkError(user_info(0, why));
@@ -93,7 +93,7 @@ async fn fetch(inner: &Inner) -> Result<(JsValue, u32), JsValue> {
             let error_type = a.error_type.clone().or_else(|| js::aws_error_type(&a.json));
             let rules_status = status_for_rules(a.status, error_type.as_deref());
             let dpop = bound.is_some().then(|| (a.www_authenticate.clone(), a.fresh));
-            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: a.json, dpop }
+            Sent::Answer { retry_after: a.retry_after, error_type, status: rules_status, value: Ok(a.json), dpop }
         })
     })
     .await?;
