@@ -9,8 +9,10 @@
 //! The handles sit in their own cell, borrowed only to take or put a value. Nothing is borrowed
 //! across an `.await` (clippy's `await_holding_refcell_ref` is denied).
 //!
-//! Refresh flights run here too: a flight is the session's own work (one at a time, under the
-//! cross-tab lock), and its waiters are handles this module owns.
+//! Split by what it owns: this file the session, its events and the JavaScript handles;
+//! [`flight`] the refresh flights and the proactive timer (a flight is the session's own work,
+//! its waiters are handles owned here); [`server`] the identity server's endpoints and the
+//! `fetch` of the own requests.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -18,29 +20,25 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortSignal, CustomEvent, EventTarget};
+use web_sys::{CustomEvent, EventTarget};
 
 use super::channel::Channel;
 use super::dpop::Dpop;
-use super::driver;
-use super::endpoints;
 use super::errors::disposed;
 use super::http::{self, Proof};
 use super::js;
 use super::locks;
 use super::options::{Options, Refresher, StorageKind};
 use super::read;
-use super::refresher;
 use super::storage::Store;
-use super::wait;
 use super::write::{self, Out};
 use crate::core::discovery::Endpoints;
 use crate::core::dpop;
-use crate::core::own::{Judged, OwnRequest};
-use crate::core::refresh_answer::RefreshVerdict;
-use crate::core::session::{BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared, Warning};
-use crate::core::signin::Failure;
-use crate::core::token::{Claims, TokenSet};
+use crate::core::session::{Config, Event, FlightId, Session, Warning};
+use crate::core::token::Claims;
+
+mod flight;
+mod server;
 
 /// After taking the cross-tab lock, how long to let the previous holder's storage write reach
 /// this process. Not an ordering: see `attempt`.
@@ -369,212 +367,6 @@ impl Inner {
         let mut h = self.handles.borrow_mut();
         if h.redirect.as_ref().is_some_and(|(s, _)| s == state) {
             h.redirect = None;
-        }
-    }
-
-    /// The `fetch` of the library's own requests: the platform's as it was when the manager
-    /// was made, else the global one now.
-    pub fn fetch_fn(&self) -> Option<Function> {
-        self.own_fetch.clone().or_else(http::global_fetch)
-    }
-
-    /// The identity server's endpoints: the options' own, completed by discovery when they
-    /// name an issuer (once: a failure is not kept, the next use tries again).
-    pub async fn endpoints(&self) -> Result<Rc<Endpoints>, Failure> {
-        if let Some(e) = self.handles.borrow().endpoints.clone() {
-            return Ok(e);
-        }
-        let server = &self.opts.server;
-        let found = match endpoints::document(server) {
-            None => server.endpoints.clone(),
-            Some(url) => {
-                let fetch = self.fetch_fn().ok_or_else(|| Failure::Discovery("there is no fetch here".into()))?;
-                let mut req = OwnRequest::new();
-                let mut send =
-                    |ms| Box::pin(http::send(&fetch, &url, "GET", &[("Accept", "application/json")], JsValue::UNDEFINED, None, ms)) as _;
-                let mut found = Err(Failure::Discovery("the session was disposed".into()));
-                let _ = driver::own(self, &mut req, &self.opts.retry, &url, &mut send, &mut |a| {
-                    found = endpoints::from_answer(server, a);
-                    Judged::Done(())
-                })
-                .await;
-                found?
-            }
-        };
-        let found = Rc::new(found);
-        self.handles.borrow_mut().endpoints = Some(found.clone());
-        Ok(found)
-    }
-
-    /// An endpoint of the identity server: the one the options name, else the discovered one
-    /// (no discovery when the options name it). `None` when it cannot be known now.
-    pub async fn endpoint(&self, pick: fn(&Endpoints) -> Option<&String>) -> Option<String> {
-        if let Some(url) = pick(&self.opts.server.endpoints) {
-            return Some(url.clone());
-        }
-        if !cfg!(feature = "signin") {
-            return None; // the lite build: no discovery
-        }
-        self.endpoints().await.ok().and_then(|e| pick(&e).cloned())
-    }
-
-    /// Where a refresh goes: the `oauth2` form's token endpoint, Cognito's API, nowhere for a
-    /// function.
-    async fn token_url(&self) -> Option<String> {
-        match &self.opts.refresh {
-            Refresher::OAuth2 => self.endpoint(|e| e.token.as_ref()).await,
-            Refresher::Cognito { endpoint } => Some(endpoint.clone()),
-            _ => Some(String::new()),
-        }
-    }
-
-    // ---- refresh flights -------------------------------------------------------------------
-
-    /// Resolves when flight `id` is over (at once if it already is).
-    fn flight_promise(&self, id: FlightId) -> Promise {
-        if !self.session.borrow().is_current(id) {
-            return Promise::resolve(&JsValue::UNDEFINED);
-        }
-        if let Some((_, p, _)) = self.handles.borrow().waiters.iter().find(|f| f.0 == id) {
-            return p.clone();
-        }
-        let (p, resolve) = wait::deferred();
-        self.handles.borrow_mut().waiters.push((id, p.clone(), resolve));
-        p
-    }
-
-    /// Waits for flight `id` to be over, or for the signal.
-    pub async fn wait_flight(&self, id: FlightId, signal: Option<&AbortSignal>) -> Result<(), JsValue> {
-        let p = self.flight_promise(id);
-        wait::abortable(p, signal).await.map(|_| ())
-    }
-
-    /// Runs flight `id` (a caller or the timer started it) in the background.
-    pub fn spawn_flight(&self, id: FlightId) {
-        if let Some(me) = self.me.upgrade() {
-            // through the module's one `future_to_promise` (the promise is not needed)
-            let _ = wait::promise(async move {
-                me.run_flight(id).await;
-                Ok(JsValue::UNDEFINED)
-            });
-        }
-    }
-
-    async fn run_flight(self: Rc<Self>, id: FlightId) {
-        let shared = self.peek(|s| s.config().shared);
-        let mut attempt = 0;
-        // one own request for the whole refresh: its one DPoP nonce resend, whatever the retries
-        let mut req = OwnRequest::new();
-        loop {
-            // discovered before the lock is taken: under it, one bounded request (the core's
-            // rule in `crosstab`: the lock covers its work)
-            let url = self.token_url().await;
-            let (next, status) = if shared {
-                let name = ["sessionguard:", &self.opts.storage_key].concat();
-                locks::with_lock(&name, self.attempt(id, true, url.as_deref(), &mut req)).await
-            } else {
-                self.attempt(id, false, url.as_deref(), &mut req).await
-            };
-            match next {
-                RefreshNext::RetryIn(delay) if !self.is_disposed() => {
-                    attempt += 1;
-                    self.emit_retry(url.as_deref().unwrap_or_default(), status, attempt, delay, true);
-                    wait::sleep(delay).await;
-                }
-                _ => break,
-            }
-            if self.is_disposed() || !self.peek(|s| s.is_current(id)) {
-                break;
-            }
-        }
-        // never leave a flight hanging
-        if self.peek(|s| s.is_current(id)) {
-            let now = js::now();
-            self.with(|s| s.refresh_aborted(id, now));
-        }
-    }
-
-    /// One attempt of flight `id` at `url` (`None`: the token endpoint could not be discovered),
-    /// applied (and stored) before it returns.
-    ///
-    /// With `shared`, it runs under the cross-tab lock. Every holder writes what it got (tokens,
-    /// a cool-down, the end) to storage, and posts it, inside `with`, synchronously, before this
-    /// returns and `with_lock` releases; the next holder is granted after that release. But
-    /// Chromium gives each tab's process its own copy of local storage, updated from the
-    /// others asynchronously, with no order against Web Locks: read at once, the next holder
-    /// missed the previous one's cool-down often enough to refresh again
-    /// (`tests/e2e/crosstab.test.mjs`, throttled endpoint). So it still waits `SETTLE_MS` first:
-    /// a heuristic, not an ordering (one that is would keep the shared record in IndexedDB,
-    /// whose transactions are ordered across processes). A terminal answer is never taken as it
-    /// is either: storage is read again and newer tokens adopted (`Session::recheck_terminal`).
-    async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, req: &mut OwnRequest) -> (RefreshNext, u16) {
-        if shared {
-            wait::sleep(SETTLE_MS).await;
-        }
-        let view = if shared {
-            Shared { tokens: self.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: self.store.read_cooldown() }
-        } else {
-            Shared::default()
-        };
-        let (now, r) = (js::now(), js::random());
-        let rt = match self.with(|s| s.before_attempt(id, view, now, r)) {
-            BeforeAttempt::Send(rt) => rt,
-            BeforeAttempt::Skip(next) => return (next, 0),
-        };
-        let (verdict, status) = match url {
-            Some(url) => refresher::attempt(self, req, url, &rt).await,
-            // an undiscoverable token endpoint: an outage, not a dead session
-            None => (RefreshVerdict::Transient { retry_after_ms: None }, 0),
-        };
-        if self.is_disposed() {
-            return (RefreshNext::Settled, status);
-        }
-        let claims = match &verdict {
-            RefreshVerdict::Tokens(t) => t.access_token.as_deref().and_then(claims_of),
-            _ => None,
-        };
-        let (now, r) = (js::now(), js::random());
-        let mut next = self.with(|s| s.refresh_result(id, verdict, claims, now, r));
-        if let RefreshNext::Recheck(grace) = next {
-            wait::sleep(grace).await;
-            let stored = self.store.read().as_ref().and_then(TokenSet::from_record);
-            next = self.with(|s| s.recheck_terminal(id, stored));
-        }
-        (next, status)
-    }
-
-    // ---- the proactive timer ---------------------------------------------------------------
-
-    /// Sets the timer for the next proactive refresh, if one is due some day.
-    fn rearm(&self, min_delay: f64) {
-        // the old timer is cancelled (clearTimeout) with nothing borrowed
-        let old = self.handles.borrow_mut().timer.take();
-        drop(old);
-        if self.is_disposed() {
-            return;
-        }
-        let Some(at) = self.peek(Session::next_wake) else { return };
-        let delay = (at - js::now()).max(min_delay);
-        let weak = self.me.clone();
-        let timer = gloo_timers::callback::Timeout::new(wait::clamp_ms(delay), move || {
-            if let Some(i) = weak.upgrade() {
-                i.on_timer();
-            }
-        });
-        let replaced = self.handles.borrow_mut().timer.replace(timer);
-        drop(replaced);
-    }
-
-    fn on_timer(&self) {
-        if self.is_disposed() {
-            return;
-        }
-        let fired = self.handles.borrow_mut().timer.take();
-        drop(fired);
-        let now = js::now();
-        match self.with(|s| s.proactive(now)) {
-            Some(id) => self.spawn_flight(id),
-            None => self.rearm(1_000.0), // not due yet: a clamped long delay, or a cool-down
         }
     }
 
