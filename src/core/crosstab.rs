@@ -28,6 +28,7 @@
 
 use super::end::EndReason;
 use super::read::Fields;
+use super::time::Time;
 use super::token::Record;
 use alloc::string::String;
 use serde::Serialize;
@@ -122,12 +123,127 @@ pub fn storage_event<O: Fields>(storage_key: &str, key: Option<&str>, new_value:
     PeerMessage::read(new_value?)
 }
 
+/// What the last holder of the cross-tab lock left for the next one, in the name of a Web Lock
+/// it holds for [`HANDOVER_HOLD_MS`]. Local storage cannot say it in order: Chromium keeps a
+/// copy of it per tab process and updates the others asynchronously, with no order against
+/// Web Locks, so the next holder may read it before the previous holder's write arrives. A
+/// lock taken before the refresh lock is released, and listed (`navigator.locks.query()`) after
+/// it is granted, is ordered by the browser's one lock manager: the next holder knows what the
+/// last one did, and waits for the tokens themselves ([`HANDOVER_WAIT_MS`]) instead of spending
+/// a refresh token that was already rotated, and honours the cool-down without a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Handover {
+    /// Orders the hand-overs of one lock: each holder writes one more than the newest it saw.
+    pub seq: u32,
+    /// The cool-down the holder's attempt left (epoch ms).
+    pub cooldown_until: Option<Time>,
+    /// The fingerprint ([`fingerprint`](super::token::fingerprint)) of the access token the holder's attempt left.
+    pub tokens: Option<u32>,
+}
+
+/// How long a holder keeps its hand-over lock: far longer than local storage takes to reach
+/// the other tab processes (milliseconds), after which storage says the same.
+pub const HANDOVER_HOLD_MS: f64 = 10_000.0;
+/// How long a tab whose stored view lags the hand-over waits for the tokens it names (the
+/// message or the storage event that carries them); then it tries again, once, from storage.
+pub const HANDOVER_WAIT_MS: f64 = 2_000.0;
+
+impl Handover {
+    /// The hand-over of a holder that saw `newest` and whose attempt left these.
+    pub fn after(newest: Option<&Handover>, cooldown_until: Option<Time>, tokens: Option<u32>) -> Handover {
+        Handover { seq: newest.map_or(0, |h| h.seq.wrapping_add(1)), cooldown_until, tokens }
+    }
+
+    /// The lock name that carries it: `<lock>#<seq>.<until>.<tokens>`, numbers in hex.
+    pub fn lock_name(&self, lock: &str) -> String {
+        let mut s = alloc::vec::Vec::from(lock.as_bytes());
+        s.push(b'#');
+        push_hex(&mut s, Some(u64::from(self.seq)));
+        s.push(b'.');
+        push_hex(&mut s, self.cooldown_until.filter(|u| u.ms() >= 0.0 && u.ms() < 9.0e15).map(|u| u.ms() as u64));
+        s.push(b'.');
+        push_hex(&mut s, self.tokens.map(u64::from));
+        String::from_utf8(s).unwrap_or_default()
+    }
+
+    /// The newest hand-over of `lock` among the names of held locks (anything else ignored).
+    pub fn newest<'a>(lock: &str, names: impl IntoIterator<Item = &'a str>) -> Option<Handover> {
+        names.into_iter().filter_map(|n| Handover::parse(lock.as_bytes(), n.as_bytes())).max_by_key(|h| h.seq)
+    }
+
+    // over bytes: `str` patterns are searcher code the module does not need
+    fn parse(lock: &[u8], name: &[u8]) -> Option<Handover> {
+        let rest = name.strip_prefix(lock)?.strip_prefix(b"#")?;
+        let mut parts = rest.split(|b| *b == b'.');
+        let seq = u32::try_from(hex(parts.next()?)?).ok()?;
+        let until = parts.next()?;
+        let tokens = parts.next()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let cooldown_until = if until.is_empty() { None } else { Some(Time::from_ms(hex(until)? as f64)) };
+        let tokens = if tokens.is_empty() { None } else { Some(u32::try_from(hex(tokens)?).ok()?) };
+        Some(Handover { seq, cooldown_until, tokens })
+    }
+}
+
+/// `n` in lower-case hex (nothing for `None`).
+fn push_hex(s: &mut alloc::vec::Vec<u8>, n: Option<u64>) {
+    let Some(n) = n else { return };
+    let len = s.len();
+    let mut n = n;
+    loop {
+        s.insert(len, b"0123456789abcdef"[(n & 15) as usize]);
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+fn hex(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u64::from(d))
+    })
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! N tabs over a shared fake storage, channel and lock, against a token endpoint that rotates
     //! refresh tokens and treats reuse of a rotated one as theft (revoking the grant), as
     //! oidc-provider and Cognito with rotation do.
     use super::*;
+
+    #[test]
+    fn a_handover_is_carried_in_a_lock_name_and_the_newest_is_read_back() {
+        let h = Handover { seq: 41, cooldown_until: Some(Time::from_ms(1_765_000_000_123.0)), tokens: Some(0xdead_beef) };
+        let name = h.lock_name("sessionguard:s");
+        assert_eq!(name, "sessionguard:s#29.19af232b27b.deadbeef");
+        let bare = Handover { seq: 0, cooldown_until: None, tokens: None };
+        assert_eq!(bare.lock_name("sessionguard:s"), "sessionguard:s#0..");
+        let names = [
+            name.as_str(),
+            "sessionguard:s#0..",
+            "sessionguard:s",             // the refresh lock itself
+            "sessionguard:other#ff..",    // another session's
+            "sessionguard:s#zz..",        // not ours
+            "sessionguard:s#1.2",         // not ours
+            "sessionguard:s#100000000..", // seq beyond u32
+        ];
+        assert_eq!(Handover::newest("sessionguard:s", names), Some(h));
+        assert_eq!(Handover::newest("sessionguard:s", ["sessionguard:s#0.."]), Some(bare));
+        assert_eq!(Handover::newest("sessionguard:s", ["x", "sessionguard:s"]), None);
+        assert_eq!(Handover::after(Some(&h), None, None).seq, 42);
+        assert_eq!(Handover::after(None, None, None).seq, 0);
+    }
     use crate::core::read::tests::json;
     use crate::core::refresh_answer::RefreshVerdict;
     use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
@@ -304,7 +420,8 @@ mod tests {
                 }
                 self.lock = Some(i);
             }
-            let shared = Shared { tokens: self.storage.as_ref().and_then(TokenSet::from_record), cooldown_until: self.cooldown };
+            let shared =
+                Shared { tokens: self.storage.as_ref().and_then(TokenSet::from_record), cooldown_until: self.cooldown, handover: None };
             let mut next = match self.tabs[i].s.before_attempt(id, shared, self.now, 0.5) {
                 BeforeAttempt::Send(rt) => {
                     let v = self.server.refresh(&rt);

@@ -35,7 +35,7 @@ use super::time::Time;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
-use super::crosstab::PeerMessage;
+use super::crosstab::{Handover, PeerMessage, HANDOVER_WAIT_MS};
 pub use super::end::EndReason;
 use super::ratelimit::RateLimiter;
 use super::refresh_answer::RefreshVerdict;
@@ -206,6 +206,10 @@ pub enum RefreshNext {
     /// Another tab may hold newer tokens: wait this long, read storage, and hand what is there
     /// to [`Session::recheck_terminal`].
     Recheck(f64),
+    /// The last holder of the lock left newer tokens than this tab can read yet
+    /// ([`Handover`]): wait for them (the flight ends when they come) at most this long, then
+    /// make the attempt again.
+    AwaitPeer(f64),
     /// The flight is over.
     Settled,
 }
@@ -226,6 +230,8 @@ pub enum BeforeAttempt {
 pub struct Shared {
     pub tokens: Option<TokenSet>,
     pub cooldown_until: Option<Time>,
+    /// What the last holder of the lock said it left, in order with the lock.
+    pub handover: Option<Handover>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +245,8 @@ enum Status {
 struct Flight {
     id: u64,
     attempt: u32,
+    /// It waited once for tokens a hand-over named.
+    awaited_peer: bool,
 }
 
 /// Shortest refresh cool-down after a transient failure.
@@ -487,7 +495,7 @@ impl Session {
     fn start_flight(&mut self) -> FlightId {
         let id = self.next_flight;
         self.next_flight += 1;
-        self.flight = Some(Flight { id, attempt: 0 });
+        self.flight = Some(Flight { id, attempt: 0, awaited_peer: false });
         self.stats.refreshes += 1;
         FlightId(id)
     }
@@ -560,14 +568,29 @@ impl Session {
         if !self.is_current(id) {
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
+        let named = shared.handover.and_then(|h| h.tokens);
+        let have = |t: &TokenSet| Some(fingerprint(&t.access)) == named;
+        let stored_has = shared.tokens.as_ref().is_some_and(have);
         if let Some(set) = shared.tokens.filter(|s| self.is_newer(s)) {
             self.settle_with(set, false);
             return BeforeAttempt::Skip(RefreshNext::Settled);
         }
+        // the last holder left tokens neither storage (yet) nor this session has: its refresh
+        // token may already be spent; wait for them, once
+        if named.is_some() && !stored_has && !self.tokens.as_ref().is_some_and(have) {
+            if let Some(f) = self.flight.as_mut().filter(|f| !f.awaited_peer) {
+                f.awaited_peer = true;
+                return BeforeAttempt::Skip(RefreshNext::AwaitPeer(HANDOVER_WAIT_MS));
+            }
+        }
         // a stored cool-down further away than any sessionguard writes (the longest
-        // `Retry-After` it reads) is not one of its own: ignored
+        // `Retry-After` it reads) is not one of its own: ignored; the hand-over's is as good
         let own = |u: Time| u > now && u - now <= super::retry::MAX_RETRY_AFTER_MS + MIN_COOLDOWN_MS;
-        if let Some(until) = shared.cooldown_until.filter(|&u| own(u)) {
+        let cooldown = match (shared.cooldown_until, shared.handover.and_then(|h| h.cooldown_until)) {
+            (Some(a), Some(b)) => Some(if a > b { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        if let Some(until) = cooldown.filter(|&u| own(u)) {
             // another tab's cool-down: fail this flight as it failed there, without a request
             if let Some(f) = &mut self.flight {
                 f.attempt = self.cfg.retry.max_retries;
@@ -578,6 +601,13 @@ impl Session {
             Some(rt) => BeforeAttempt::Send(rt),
             None => BeforeAttempt::Skip(RefreshNext::Settled),
         }
+    }
+
+    /// What this tab leaves for the next holder of the lock after an attempt, having seen
+    /// `newest`: its cool-down, its tokens.
+    pub fn handover(&self, newest: Option<&Handover>, now: Time) -> Handover {
+        let tokens = self.tokens.as_ref().filter(|_| self.status == Status::Active).map(|t| fingerprint(&t.access));
+        Handover::after(newest, self.cooldown_until.filter(|&u| u > now), tokens)
     }
 
     fn is_newer(&self, set: &TokenSet) -> bool {
@@ -1390,7 +1420,7 @@ mod tests {
     fn adopted_tokens_settle_the_flight() {
         let (mut s, id) = refreshing();
         let other = another_tabs_tokens();
-        let shared = Shared { tokens: Some(other.clone()), cooldown_until: None };
+        let shared = Shared { tokens: Some(other.clone()), cooldown_until: None, handover: None };
         assert_eq!(s.before_attempt(id, shared.clone(), Time::from_ms(2.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         assert!(ready_with(&mut s, Time::from_ms(2.0), "B"));
         assert_eq!(
@@ -1407,8 +1437,83 @@ mod tests {
     #[test]
     fn a_stored_cooldown_longer_than_any_sessionguard_writes_is_ignored() {
         let (mut s, id) = refreshing();
-        let planted = Shared { tokens: None, cooldown_until: Some(Time::from_ms(1e15)) };
+        let planted = Shared { tokens: None, cooldown_until: Some(Time::from_ms(1e15)), handover: None };
         assert!(matches!(s.before_attempt(id, planted, Time::from_ms(1.0), 0.5), BeforeAttempt::Send(_)));
+    }
+
+    #[test]
+    fn a_tab_whose_storage_lags_the_handover_waits_for_the_tokens_once_instead_of_spending_its_refresh_token() {
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        // storage still shows this tab's own tokens; the last holder says it left "B"
+        let stale = s.tokens().cloned();
+        let handover = Some(Handover { seq: 3, cooldown_until: None, tokens: Some(fingerprint("B")) });
+        let lagging = Shared { tokens: stale, cooldown_until: None, handover };
+        let t = Time::from_ms(1.0);
+        assert_eq!(s.before_attempt(id, lagging.clone(), t, 0.5), BeforeAttempt::Skip(RefreshNext::AwaitPeer(HANDOVER_WAIT_MS)));
+        assert!(s.is_current(id), "the flight waits; it is not over");
+        // once: if the tokens never come, the attempt is made from storage
+        assert_eq!(s.before_attempt(id, lagging, t, 0.5), BeforeAttempt::Send("R".into()));
+    }
+
+    #[test]
+    fn a_handover_naming_tokens_this_tab_can_read_changes_nothing() {
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let handover = Some(Handover { seq: 0, cooldown_until: None, tokens: Some(fingerprint("A")) });
+        let shared = Shared { tokens: s.tokens().cloned(), cooldown_until: None, handover };
+        assert_eq!(s.before_attempt(id, shared, Time::from_ms(1.0), 0.5), BeforeAttempt::Send("R".into()));
+        // the tokens it names arrived in storage: adopted, no request
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let newer = TokenSet::from_input(&input("B", Some("R2"), Some(3_600.0)), None, Time::from_ms(1.0), Source::Refresh, 0.0).unwrap().0;
+        let handover = Some(Handover { seq: 0, cooldown_until: None, tokens: Some(fingerprint("B")) });
+        let shared = Shared { tokens: Some(newer), cooldown_until: None, handover };
+        assert_eq!(s.before_attempt(id, shared, Time::from_ms(1.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
+        assert_eq!(s.tokens().map(|t| t.access.as_str()), Some("B"));
+    }
+
+    #[test]
+    fn the_handovers_cooldown_is_honoured_before_storage_shows_it() {
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let handover = Some(Handover { seq: 1, cooldown_until: Some(Time::from_ms(30_001.0)), tokens: None });
+        let shared = Shared { tokens: None, cooldown_until: None, handover };
+        assert_eq!(s.before_attempt(id, shared, Time::from_ms(1.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
+        assert!(
+            matches!(s.access(Time::from_ms(2.0)), Access::Fail(CallError::Unavailable { retry_after_ms }) if retry_after_ms == 29_999.0)
+        );
+        // the later of the two when both say one
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let handover = Some(Handover { seq: 1, cooldown_until: Some(Time::from_ms(10_001.0)), tokens: None });
+        let shared = Shared { tokens: None, cooldown_until: Some(Time::from_ms(20_001.0)), handover };
+        let _ = s.before_attempt(id, shared, Time::from_ms(1.0), 0.5);
+        assert!(
+            matches!(s.access(Time::from_ms(2.0)), Access::Fail(CallError::Unavailable { retry_after_ms }) if retry_after_ms == 19_999.0)
+        );
+    }
+
+    #[test]
+    fn a_holder_hands_over_its_tokens_or_its_cooldown_numbered_after_the_newest() {
+        let mut s =
+            Session::new(Config { shared: true, retry: RetryPolicy { max_retries: 0, ..Default::default() }, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, Time::from_ms(1.0), 0.5);
+        let seen = Handover { seq: 6, ..Handover::default() };
+        let h = s.handover(Some(&seen), Time::from_ms(2.0));
+        assert_eq!(h, Handover { seq: 7, cooldown_until: Some(Time::from_ms(5_001.0)), tokens: Some(fingerprint("A")) });
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Tokens(input("B", Some("R2"), Some(3_600.0))), None, Time::from_ms(1.0), 0.5);
+        assert_eq!(s.handover(None, Time::from_ms(2.0)), Handover { seq: 0, cooldown_until: None, tokens: Some(fingerprint("B")) });
     }
 
     #[test]
@@ -1416,7 +1521,7 @@ mod tests {
         let mut s = Session::new(Config { shared: true, ..Default::default() });
         s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
         let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
-        let shared = Shared { tokens: None, cooldown_until: Some(Time::from_ms(30_001.0)) };
+        let shared = Shared { tokens: None, cooldown_until: Some(Time::from_ms(30_001.0)), handover: None };
         assert_eq!(s.before_attempt(id, shared, Time::from_ms(1.0), 0.5), BeforeAttempt::Skip(RefreshNext::Settled));
         match s.access(Time::from_ms(2.0)) {
             Access::Fail(CallError::Unavailable { retry_after_ms }) => {

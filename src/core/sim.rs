@@ -180,7 +180,7 @@ impl World {
         match self.s.refresh_result(id, verdict, None, self.now, 0.5) {
             RefreshNext::RetryIn(d) => self.flight_due = self.now + d,
             RefreshNext::Settled => self.flight = None,
-            RefreshNext::Recheck(_) => unreachable!("not shared"),
+            RefreshNext::Recheck(_) | RefreshNext::AwaitPeer(_) => unreachable!("not shared"),
         }
         self.drain_events();
     }

@@ -22,6 +22,8 @@ extern "C" {
     type LockManager;
     #[wasm_bindgen(method, catch, js_name = request)]
     fn request(this: &LockManager, name: &str, options: &Object, callback: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = query)]
+    fn query(this: &LockManager) -> Result<Promise, JsValue>;
 }
 
 fn manager() -> Option<LockManager> {
@@ -84,4 +86,29 @@ pub async fn with_lock<F: Future>(name: &str, work: F) -> F::Output {
         let _ = unlock.call0(&JsValue::UNDEFINED);
     }
     out
+}
+
+/// The names of the locks held now in this origin (`navigator.locks.query()`, answered by the
+/// browser's one lock manager, in order with its grants); none without Web Locks.
+pub async fn held() -> Vec<String> {
+    let Some(p) = manager().and_then(|m| m.query().ok()) else { return Vec::new() };
+    let Ok(state) = JsFuture::from(p).await else { return Vec::new() };
+    let held = js::get(&state, "held");
+    js::keys(&held).iter().filter_map(|k| js::get_str(&js::get(&held, &k.as_string()?), "name")).collect()
+}
+
+/// Holds the lock `name` for `ms`: asked for now, synchronously, so that the lock manager has
+/// it before anything this tab asks for or releases afterwards.
+pub fn hold(name: &str, ms: f64) {
+    let Some(m) = manager() else { return };
+    let cb = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| -> JsValue {
+        // held until a timer resolves it (the timer outlives this call: not cancelled on drop)
+        let (done, timer) = wait::timer(ms);
+        let _ = timer.forget();
+        done.into()
+    })
+    .into_js_value();
+    // its promise resolves when the hold ends (the callback's never rejects, and nothing
+    // aborts it); a request refused at once is nothing to report
+    let _ = m.request(name, &Object::new(), &cb);
 }

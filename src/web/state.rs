@@ -40,10 +40,6 @@ use crate::core::token::Claims;
 mod flight;
 mod server;
 
-/// After taking the cross-tab lock, how long to let the previous holder's storage write reach
-/// this process. Not an ordering: see `attempt`.
-const SETTLE_MS: f64 = 15.0;
-
 /// JavaScript handles and caches; none of them decides anything.
 #[derive(Default)]
 struct Handles {

@@ -5,11 +5,13 @@
 
 use std::rc::Rc;
 
-use js_sys::Promise;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-use super::{claims_of, Inner, SETTLE_MS};
+use super::{claims_of, Inner};
+use crate::core::crosstab::{Handover, HANDOVER_HOLD_MS};
 use crate::core::own::OwnRequest;
 use crate::core::refresh_answer::RefreshVerdict;
 use crate::core::session::{BeforeAttempt, FlightId, RefreshNext, Session, Shared};
@@ -58,15 +60,21 @@ impl Inner {
             let url = self.token_url().await;
             let (next, status) = if shared {
                 let name = ["sessionguard:", &self.opts.storage_key].concat();
-                locks::with_lock(&name, self.attempt(id, true, url.as_deref(), &mut req)).await
+                locks::with_lock(&name, self.attempt(id, Some(&name), url.as_deref(), &mut req)).await
             } else {
-                self.attempt(id, false, url.as_deref(), &mut req).await
+                self.attempt(id, None, url.as_deref(), &mut req).await
             };
             match next {
                 RefreshNext::RetryIn(delay) if !self.is_disposed() => {
                     attempt += 1;
                     self.emit_retry(url.as_deref().unwrap_or_default(), status, attempt, delay, true);
                     wait::sleep(delay).await;
+                }
+                // the tokens the last holder left are on their way (message, storage event): the
+                // flight ends when they come, else the attempt is made again
+                RefreshNext::AwaitPeer(ms) if !self.is_disposed() => {
+                    let (time_up, _timer) = wait::timer(ms);
+                    let _ = JsFuture::from(Promise::race(&Array::of2(&self.flight_promise(id), &time_up))).await;
                 }
                 _ => break,
             }
@@ -84,22 +92,29 @@ impl Inner {
     /// One attempt of flight `id` at `url` (`None`: the token endpoint could not be discovered),
     /// applied (and stored) before it returns.
     ///
-    /// With `shared`, it runs under the cross-tab lock. Every holder writes what it got (tokens,
-    /// a cool-down, the end) to storage, and posts it, inside `with`, synchronously, before this
-    /// returns and `with_lock` releases; the next holder is granted after that release. But
-    /// Chromium gives each tab's process its own copy of local storage, updated from the
-    /// others asynchronously, with no order against Web Locks: read at once, the next holder
-    /// missed the previous one's cool-down often enough to refresh again
-    /// (`tests/e2e/crosstab.test.mjs`, throttled endpoint). So it still waits `SETTLE_MS` first:
-    /// a heuristic, not an ordering (one that is would keep the shared record in IndexedDB,
-    /// whose transactions are ordered across processes). A terminal answer is never taken as it
-    /// is either: storage is read again and newer tokens adopted (`Session::recheck_terminal`).
-    pub(super) async fn attempt(&self, id: FlightId, shared: bool, url: Option<&str>, req: &mut OwnRequest) -> (RefreshNext, u16) {
-        if shared {
-            wait::sleep(SETTLE_MS).await;
-        }
-        let view = if shared {
-            Shared { tokens: self.store.read().as_ref().and_then(TokenSet::from_record), cooldown_until: self.store.read_cooldown() }
+    /// With `lock` (the name of the cross-tab lock it runs under), the shared view is read
+    /// first: storage, and the hand-over the last holder left ([`Handover`], in the name of a
+    /// lock it holds). Storage alone cannot be trusted to be current: every holder writes its
+    /// outcome and posts it before the lock is released, but Chromium gives each tab's process
+    /// its own copy of local storage, updated from the others asynchronously, with no order
+    /// against Web Locks (read at once, the next holder missed a cool-down often enough to
+    /// refresh again: `tests/e2e/crosstab.test.mjs`, throttled endpoint). The hand-over is
+    /// ordered with the lock (one lock manager grants, releases and lists), so the core can
+    /// tell a lagging view from a current one. After its own attempt, the holder leaves its
+    /// hand-over in turn, asked for before the lock is released. A terminal answer is never
+    /// taken as it is either: storage is read again and newer tokens adopted
+    /// (`Session::recheck_terminal`).
+    pub(super) async fn attempt(&self, id: FlightId, lock: Option<&str>, url: Option<&str>, req: &mut OwnRequest) -> (RefreshNext, u16) {
+        let newest = match lock {
+            Some(name) => Handover::newest(name, locks::held().await.iter().map(String::as_str)),
+            None => None,
+        };
+        let view = if lock.is_some() {
+            Shared {
+                tokens: self.store.read().as_ref().and_then(TokenSet::from_record),
+                cooldown_until: self.store.read_cooldown(),
+                handover: newest,
+            }
         } else {
             Shared::default()
         };
@@ -126,6 +141,11 @@ impl Inner {
             wait::sleep(grace).await;
             let stored = self.store.read().as_ref().and_then(TokenSet::from_record);
             next = self.with(|s| s.recheck_terminal(id, stored));
+        }
+        if let Some(name) = lock {
+            // asked for now, before the refresh lock is released: the next holder lists it
+            let h = self.peek(|s| s.handover(newest.as_ref(), js::now()));
+            locks::hold(&h.lock_name(name), HANDOVER_HOLD_MS);
         }
         (next, status)
     }
