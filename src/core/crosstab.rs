@@ -244,6 +244,23 @@ mod tests {
         assert_eq!(Handover::after(Some(&h), None, None).seq, 42);
         assert_eq!(Handover::after(None, None, None).seq, 0);
     }
+
+    #[test]
+    fn a_handover_names_only_numbers_it_can_carry_and_reads_only_what_it_wrote() {
+        // a cool-down that is no instant sessionguard writes is left out, not wrapped
+        for junk in [-5.0, 9.0e15, f64::INFINITY, f64::NAN] {
+            let h = Handover { seq: 1, cooldown_until: Some(Time::from_ms(junk)), tokens: None };
+            assert_eq!(h.lock_name("l"), "l#1..", "{junk}");
+        }
+        let read = |name: &str| Handover::newest("l", [name]);
+        assert_eq!(read("l#.."), None, "no sequence number");
+        assert_eq!(
+            read("l#1.ffffffffffffffff."),
+            Some(Handover { seq: 1, cooldown_until: Some(Time::from_ms(u64::MAX as f64)), tokens: None })
+        );
+        assert_eq!(read("l#1.1ffffffffffffffff."), None, "17 hex digits are no number it writes");
+        assert_eq!(read("l#1..A"), None, "upper case is not what it writes");
+    }
     use crate::core::read::tests::json;
     use crate::core::refresh_answer::RefreshVerdict;
     use crate::core::session::{Access, BeforeAttempt, Config, Event, FlightId, RefreshNext, Session, Shared};
@@ -460,6 +477,8 @@ mod tests {
         // discovery then the refresh under the lock (two requests) did not: the thief spent the
         // holder's refresh token a second time
         assert!(!lock_covers(2.0));
+        // the margin counts: a request of 31 s would leave less than the 5 s margin
+        assert!(!lock_covers(31.0 / 30.0));
     }
 
     #[test]
