@@ -1442,6 +1442,67 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_cooldown_counts_until_its_instant_and_up_to_the_longest_sessionguard_writes() {
+        let longest = crate::core::retry::MAX_RETRY_AFTER_MS + MIN_COOLDOWN_MS;
+        let attempt = |until: f64| {
+            let mut s = Session::new(Config { shared: true, ..Default::default() });
+            s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+            let Access::Refresh(id) = s.access(Time::from_ms(1_000.0)) else { panic!() };
+            let shared = Shared { tokens: None, cooldown_until: Some(Time::from_ms(until)), handover: None };
+            s.before_attempt(id, shared, Time::from_ms(1_000.0), 0.5)
+        };
+        assert_eq!(attempt(1_000.0), BeforeAttempt::Send("R".into()), "over at its instant");
+        assert_eq!(attempt(1_000.0 + longest), BeforeAttempt::Skip(RefreshNext::Settled), "the longest it writes");
+        assert_eq!(attempt(1_001.0 + longest), BeforeAttempt::Send("R".into()), "longer: not one of its own");
+        // what a holder hands over: a cool-down still running, not one over at this instant
+        let mut s =
+            Session::new(Config { shared: true, retry: RetryPolicy { max_retries: 0, ..Default::default() }, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: Some(5_000.0) }, None, Time::from_ms(1.0), 0.5);
+        assert_eq!(s.handover(None, Time::from_ms(5_000.0)).cooldown_until, Some(Time::from_ms(5_001.0)));
+        assert_eq!(s.handover(None, Time::from_ms(5_001.0)).cooldown_until, None);
+    }
+
+    #[test]
+    fn one_kind_of_warning_does_not_silence_another() {
+        let mut s = Session::new(Config::default());
+        for w in [
+            Warning::JunkExpiry("expiresIn"),
+            Warning::RefreshMisuse("x".into()),
+            Warning::Foreign401("u".into()),
+            Warning::NonceUnreadable,
+        ] {
+            s.warn_once(w.clone());
+            s.warn_once(w.clone());
+            assert_eq!(drain(&mut s), vec![Event::Warn(w)], "each kind once");
+        }
+    }
+
+    #[test]
+    fn a_user_info_answer_is_kept_only_for_the_request_the_session_waits_for() {
+        let mut s = Session::new(Config::default());
+        s.set_tokens(&input("A", Some("R"), Some(3_600.0)), None, Time::from_ms(0.0)).unwrap();
+        let UserInfoStep::Start(epoch) = s.user_info(Time::from_ms(1.0), 60_000.0) else { panic!("a first request starts") };
+        let gen = s.token_generation();
+        assert!(s.user_info_done(epoch, Some(gen), Time::from_ms(2.0)), "its answer is kept");
+        assert!(!s.user_info_done(epoch, Some(gen), Time::from_ms(3.0)), "a second answer of the same request is not");
+        assert_eq!(s.user_info(Time::from_ms(4.0), 60_000.0), UserInfoStep::Cached);
+    }
+
+    #[test]
+    fn a_session_whose_storage_stopped_working_tells_other_tabs_nothing() {
+        let mut s = Session::new(Config { shared: true, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        s.unshare();
+        assert!(!s.config().shared);
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        drain(&mut s);
+        let _ = s.refresh_result(id, RefreshVerdict::Tokens(input("B", Some("R2"), Some(3_600.0))), None, Time::from_ms(1.0), 0.5);
+        assert!(!drain(&mut s).iter().any(|e| matches!(e, Event::Post(_))), "no message to other tabs");
+    }
+
+    #[test]
     fn a_tab_whose_storage_lags_the_handover_waits_for_the_tokens_once_instead_of_spending_its_refresh_token() {
         let mut s = Session::new(Config { shared: true, ..Default::default() });
         s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
