@@ -1465,6 +1465,36 @@ mod tests {
     }
 
     #[test]
+    fn another_tabs_refresh_is_a_token_refresh_here_and_another_tabs_login_is_not() {
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(3_600.0)), None, Time::from_ms(0.0)).unwrap();
+        drain(&mut s);
+        let rec = another_tabs_tokens().to_record();
+        s.handle_peer(PeerMessage::Tokens { rec: rec.clone(), login: false });
+        assert!(drain(&mut s).iter().any(|e| matches!(e, Event::TokenRefreshed { .. })), "a refresh elsewhere refreshes this tab");
+        // an ended tab logged in by another tab's login: a new session, not a refresh
+        let mut s = session();
+        s.set_tokens(&input("A", Some("R"), Some(3_600.0)), None, Time::from_ms(0.0)).unwrap();
+        s.logout();
+        drain(&mut s);
+        s.handle_peer(PeerMessage::Tokens { rec, login: true });
+        assert!(s.is_authenticated());
+        assert!(!drain(&mut s).iter().any(|e| matches!(e, Event::TokenRefreshed { .. })));
+    }
+
+    #[test]
+    fn failures_and_retries_of_refreshes_are_counted_one_each() {
+        let mut s = Session::new(Config { retry: RetryPolicy { max_retries: 2, ..Default::default() }, ..Default::default() });
+        s.set_tokens(&input("A", Some("R"), Some(0.0)), None, Time::from_ms(0.0)).unwrap();
+        let Access::Refresh(id) = s.access(Time::from_ms(1.0)) else { panic!() };
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, Time::from_ms(1.0), 0.5);
+        let _ = s.refresh_result(id, RefreshVerdict::Transient { retry_after_ms: None }, None, Time::from_ms(2.0), 0.5);
+        assert_eq!(s.stats().retries, 2);
+        let _ = s.refresh_result(id, RefreshVerdict::Terminal, None, Time::from_ms(3.0), 0.5);
+        assert_eq!(s.stats().refresh_failures, 1);
+    }
+
+    #[test]
     fn one_kind_of_warning_does_not_silence_another() {
         let mut s = Session::new(Config::default());
         for w in [
