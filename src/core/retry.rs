@@ -65,19 +65,20 @@ pub fn is_idempotent(method: &str) -> bool {
     ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
+/// The names AWS services (Cognito among them) give "slow down".
+const THROTTLING_TYPES: [&str; 7] = [
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "SlowDown",
+];
+
 /// Error types that AWS services (Cognito among them) use for "slow down".
 pub fn is_throttling_type(error_type: &str) -> bool {
-    let t = aws_error_name(error_type);
-    [
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestLimitExceeded",
-        "SlowDown",
-    ]
-    .contains(&t)
+    THROTTLING_TYPES.contains(&aws_error_name(error_type))
 }
 
 /// `x-amzn-ErrorType: NotAuthorizedException:http://...` and
@@ -345,17 +346,11 @@ mod tests {
             // any method: the server did not act on the call
             assert_eq!(classify_api(&a, false, now), ApiClass::Retry { throttled: true, retry_after_ms: None }, "{body_type}");
         }
-        for name in [
-            "TooManyRequestsException",
-            "ThrottlingException",
-            "Throttling",
-            "ThrottledException",
-            "RequestThrottled",
-            "RequestLimitExceeded",
-            "SlowDown",
-        ] {
-            assert!(is_throttling_type(name), "{name}");
+        // each name with the prefixes and suffixes AWS puts around it, and no other error
+        for name in THROTTLING_TYPES {
+            assert!(is_throttling_type(&["com.amazonaws.cognito#", name, ":http://internal"].concat()), "{name}");
         }
+        assert!(!is_throttling_type("NotAuthorizedException") && !is_throttling_type("Throttled"));
         for name in ["NotAuthorizedException", "InvalidParameterException", "", "TooManyRequests"] {
             assert!(!is_throttling_type(name), "{name}");
         }

@@ -26,8 +26,10 @@ async function signInThrough(options, signIn = {}) {
   const r = await page.evaluate(async (options) => {
     const s = new SG.SessionManager(options);
     window.s = s;
+    const retries = [];
+    s.addEventListener("retry", (e) => retries.push({ status: e.detail.status, attempt: e.detail.attempt, refresh: e.detail.refresh }));
     const out = await s.handleRedirect().then((v) => ({ ok: true, v }), (e) => ({ ok: false, name: e.name, code: e.detail && e.detail.code, message: e.message, isClass: e instanceof SG.SignInError }));
-    return { ...out, auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey), search: location.search, id: s.claims("id") };
+    return { ...out, retries, auth: s.isAuthenticated(), stored: sessionStorage.getItem(options.storageKey), search: location.search, id: s.claims("id") };
   }, options);
   return { page, r };
 }
@@ -188,6 +190,8 @@ test("the code exchange is retried when the token endpoint throttles, then signs
   const st = await h.stats();
   assert.equal(st.counts.refreshFaults, 2);
   assert.equal(st.counts.codeGrants, 1, "the third try exchanged the code");
+  // the token endpoint's retries are announced as a refresh's are (SPEC: `retry`, `refresh: true`)
+  assert.deepEqual(r.retries, [{ status: 429, attempt: 1, refresh: true }, { status: 429, attempt: 2, refresh: true }]);
 });
 
 test("the code exchange is retried after a 503 with Retry-After (the server did not act), then signs in", async () => {
