@@ -175,12 +175,13 @@ impl Call {
             ApiClass::Unauthorized => {
                 // unknown (a resumed call that never said): treat as stale, which only replays
                 let sent = self.sent_gen.unwrap_or(u32::MAX);
+                // one replay per call: the session never answers `Replay` to a replayed call
                 match session.unauthorized(sent, self.replayed) {
-                    On401::Replay if !self.replayed => {
+                    On401::Replay => {
                         self.replayed = true;
                         Verdict::Again { retry: None }
                     }
-                    On401::Replay | On401::Deliver => Verdict::Deliver,
+                    On401::Deliver => Verdict::Deliver,
                     On401::Fail(e) => Verdict::Fail(e),
                 }
             }

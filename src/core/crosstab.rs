@@ -211,7 +211,7 @@ fn hex(s: &[u8]) -> Option<u64> {
             b'a'..=b'f' => b - b'a' + 10,
             _ => return None,
         };
-        Some(n << 4 | u64::from(d))
+        Some(n * 16 + u64::from(d))
     })
 }
 

@@ -176,6 +176,13 @@ mod tests {
     }
 
     #[test]
+    fn an_address_of_slashes_alone_unslashes_to_nothing() {
+        assert_eq!(unslashed(""), "");
+        assert_eq!(unslashed("///"), "");
+        assert_eq!(unslashed("https://idp//"), "https://idp");
+    }
+
+    #[test]
     fn the_document_url_has_one_slash() {
         assert_eq!(document_url("https://idp/tenant/"), "https://idp/tenant/.well-known/openid-configuration");
         assert_eq!(document_url("https://idp"), "https://idp/.well-known/openid-configuration");

@@ -208,6 +208,35 @@ mod tests {
         assert_eq!(check_answer(Some(Some(good())), "openid", expected(), now), Ok(()));
     }
 
+    #[test]
+    fn the_skew_edges_are_exact_to_the_millisecond() {
+        // `exp` + skew must be later than now: at the edge itself the token has expired
+        let edge_s = NOW_S - CLOCK_SKEW_MS / 1000.0;
+        assert_eq!(at(&IdClaims { exp: Some(edge_s), ..good() }, NOW_S), Err(IdTokenProblem::Expired));
+        assert_eq!(at(&IdClaims { exp: Some(edge_s + 0.001), ..good() }, NOW_S), Ok(()));
+        // `iat` may be as late as now + skew, not a millisecond later
+        let late_s = NOW_S + CLOCK_SKEW_MS / 1000.0;
+        let c = |iat| IdClaims { iat: Some(iat), exp: Some(NOW_S + 2_000.0), ..good() };
+        assert_eq!(at(&c(late_s), NOW_S), Ok(()));
+        assert_eq!(at(&c(late_s + 0.001), NOW_S), Err(IdTokenProblem::IssuedInFuture));
+    }
+
+    #[test]
+    fn each_problem_names_the_check_that_failed() {
+        let all = [
+            (IdTokenProblem::Missing, "presence"),
+            (IdTokenProblem::Unreadable, "JWT"),
+            (IdTokenProblem::Issuer, "`iss`"),
+            (IdTokenProblem::Audience, "`aud`"),
+            (IdTokenProblem::Nonce, "`nonce`"),
+            (IdTokenProblem::Expired, "`exp`"),
+            (IdTokenProblem::IssuedInFuture, "`iat`"),
+        ];
+        for (p, names) in all {
+            assert!(p.as_str().contains(names), "{p:?}: {:?}", p.as_str());
+        }
+    }
+
     proptest! {
         /// `exp` passes exactly while it is later than now minus the skew.
         #[test]

@@ -85,12 +85,11 @@ impl RateLimiter {
     /// new interval applies from there on.
     fn reanchor(&mut self, now: Time, pause: f64) {
         let Some(anchor) = self.anchor_time else { return };
-        if now > anchor {
-            let ahead = ((now - anchor) / self.interval()).ceil() as u64;
-            let k = self.anchor_ticket.saturating_add(ahead).min(self.next_ticket);
-            self.anchor_time = self.slot(k);
-            self.anchor_ticket = k;
-        }
+        // none ahead when `now` is not past the anchor (a negative count casts to 0)
+        let ahead = ((now - anchor) / self.interval()).ceil() as u64;
+        let k = self.anchor_ticket.saturating_add(ahead).min(self.next_ticket);
+        self.anchor_time = self.slot(k);
+        self.anchor_ticket = k;
         self.anchor_time = self.anchor_time.map(|a| a.max(now + pause));
     }
 
@@ -162,6 +161,20 @@ mod tests {
         let got = times(&mut l, 2, due.ms());
         assert_eq!(got[0], due.ms());
         assert!((got[1] - (due.ms() + interval)).abs() < 1e-9, "{got:?}: no burst yet");
+    }
+
+    #[test]
+    fn a_success_at_the_full_rate_leaves_the_schedule_alone() {
+        let mut l = RateLimiter::new(10.0, 3.0);
+        times(&mut l, 1, 0.0);
+        l.on_throttled(t(0.0));
+        for i in 0..2_000 {
+            l.on_success(t(f64::from(i)));
+        }
+        assert_eq!(l.rate(), 10.0);
+        // a late answer as calls arrive after a quiet while: the burst credit is back for them
+        l.on_success(t(10_000.0));
+        assert_eq!(times(&mut l, 3, 10_000.0), vec![10_000.0; 3]);
     }
 
     #[test]

@@ -154,6 +154,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn distance_counts_edits_ignoring_case() {
+        for (a, b, d) in [
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("kitten", "sitting", 3),
+            ("flaw", "lawn", 2),
+            ("retry", "RETRY", 0),
+            ("ab", "ba", 2),
+            ("storageKey", "storagekey", 0),
+            ("maxRetries", "maxRetry", 3),
+        ] {
+            assert_eq!(distance(a, b), d, "{a} → {b}");
+        }
+    }
+
+    #[test]
     fn the_nearest_known_name_is_suggested() {
         assert_eq!(nearest(&["storage", "allowedOrigins", "crossTab"], "allowedOrigin"), "allowedOrigins");
         assert_eq!(nearest(&["scope", "tokenUrl"], "tokenURL"), "tokenUrl");

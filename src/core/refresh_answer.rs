@@ -70,10 +70,10 @@ pub fn classify_oauth2(a: EndpointAnswer<'_, TokenInput>, now: Time) -> RefreshV
         // a DPoP nonce challenge that could not be answered (its nonce unreadable, or asked
         // for twice) says nothing about the refresh token
         400 | 401 if a.error_type == Some("use_dpop_nonce") => transient(a.retry_after, now),
-        // `invalid_grant` and every other 400/401 answer is terminal (guarantee 14).
-        400 | 401 => RefreshVerdict::Terminal,
         // Throttling and overload say nothing about the refresh token.
         0 | 408 | 425 | 429 | 500..=599 => transient(a.retry_after, now),
+        // `invalid_grant` and every other 400/401 answer is terminal (guarantee 14), and so is
+        // anything else the endpoint should never answer
         _ => RefreshVerdict::Terminal,
     }
 }
@@ -193,6 +193,10 @@ mod tests {
         assert_eq!(cognito(400, None, throttled), RefreshVerdict::Transient { retry_after_ms: None });
         assert_eq!(cognito(400, Some("TooManyRequestsException:http://x"), ""), RefreshVerdict::Transient { retry_after_ms: None });
         assert_eq!(cognito(500, Some("InternalErrorException"), ""), RefreshVerdict::Transient { retry_after_ms: None });
+        // the error type decides, whatever the status a proxy or an emulator puts on it
+        for outage in ["InternalErrorException", "ServiceUnavailableException", "ThrottlingException"] {
+            assert_eq!(cognito(400, Some(outage), ""), RefreshVerdict::Transient { retry_after_ms: None }, "{outage}");
+        }
         assert_eq!(cognito(400, None, r#"{"__type":"NotAuthorizedException"}"#), RefreshVerdict::Terminal);
         assert_eq!(cognito(400, None, r#"{"__type":"com.amazonaws#NotAuthorizedException"}"#), RefreshVerdict::Terminal);
         assert_eq!(cognito(400, None, r#"{"__type":"ResourceNotFoundException"}"#), RefreshVerdict::Terminal);
@@ -205,7 +209,11 @@ mod tests {
         assert_eq!(classify_rejection(Some(400.0), false, None), RefreshVerdict::Terminal);
         assert_eq!(classify_rejection(None, true, None), RefreshVerdict::Terminal);
         assert_eq!(classify_rejection(Some(503.0), false, Some(500.0)), RefreshVerdict::Transient { retry_after_ms: Some(500.0) });
-        assert_eq!(classify_rejection(None, false, Some(f64::NAN)), RefreshVerdict::Transient { retry_after_ms: None });
+        // a `retryAfterMs` that is no delay is not one
+        for junk in [f64::NAN, f64::INFINITY, -5.0] {
+            assert_eq!(classify_rejection(None, false, Some(junk)), RefreshVerdict::Transient { retry_after_ms: None }, "{junk}");
+        }
+        assert_eq!(classify_rejection(None, false, Some(0.0)), RefreshVerdict::Transient { retry_after_ms: Some(0.0) });
     }
 
     proptest! {

@@ -177,19 +177,28 @@ pub fn parse_retry_after(v: &str, now: Time) -> Option<f64> {
 pub type DateParser = fn(&str) -> Option<Time>;
 
 #[cfg(target_arch = "wasm32")]
-thread_local! {
-    static PLATFORM_DATE: core::cell::Cell<Option<DateParser>> = const { core::cell::Cell::new(None) };
-}
-
-/// Gives the core the platform's HTTP-date parser (wasm32; elsewhere the core's own is used).
+use platform::http_date;
 #[cfg(target_arch = "wasm32")]
-pub fn use_platform_date_parser(p: DateParser) {
-    PLATFORM_DATE.with(|d| d.set(Some(p)));
-}
+pub use platform::use_platform_date_parser;
 
+/// Where the platform's parser is kept (wasm32 only: the host tests never build it, so
+/// `npm run mutants` leaves `platform::` out; the browser tests compare it with the core's).
 #[cfg(target_arch = "wasm32")]
-fn http_date(v: &str) -> Option<Time> {
-    PLATFORM_DATE.with(|d| d.get()).and_then(|p| p(v))
+mod platform {
+    use super::{DateParser, Time};
+
+    thread_local! {
+        static PLATFORM_DATE: core::cell::Cell<Option<DateParser>> = const { core::cell::Cell::new(None) };
+    }
+
+    /// Gives the core the platform's HTTP-date parser (elsewhere the core's own is used).
+    pub fn use_platform_date_parser(p: DateParser) {
+        PLATFORM_DATE.with(|d| d.set(Some(p)));
+    }
+
+    pub(super) fn http_date(v: &str) -> Option<Time> {
+        PLATFORM_DATE.with(|d| d.get()).and_then(|p| p(v))
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -322,10 +331,41 @@ mod tests {
     }
 
     #[test]
+    fn http_dates_are_read_up_to_each_fields_edge_and_no_further() {
+        let at = |v| parse_http_date(v).map(Time::ms);
+        // the last valid value of each field
+        assert_eq!(at("Thu, 31 Dec 1970 23:59:59 GMT"), Some(31_535_999_000.0));
+        assert_eq!(at("Thu, 31 Dec 1970 23:59:60 GMT"), Some(31_536_000_000.0), "a leap second");
+        assert!(at("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
+        // one past it, one field at a time
+        for bad in [
+            "Thu, 00 Jan 1970 00:00:00 GMT",
+            "Thu, 32 Jan 1970 00:00:00 GMT",
+            "Thu, 01 Jan 1970 24:00:00 GMT",
+            "Thu, 01 Jan 1970 00:60:00 GMT",
+            "Thu, 01 Jan 1970 00:00:61 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Thu, 01 Jan 0100 00:00:00 GMT",
+            "Thu, 01 Jan 19700 00:00:00 GMT",
+            "Thu, 01 Jan 1970 00::00 GMT",
+            "Thu, 01 Jan 1970 00:00:00:00 GMT",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // two-digit years (RFC 850): 70–99 are the 1900s, 00–69 the 2000s
+        assert_eq!(at("Thursday, 01-Jan-70 00:00:00 GMT"), Some(0.0));
+        assert_eq!(at("Saturday, 01-Jan-00 00:00:00 GMT"), Some(946_684_800_000.0));
+        assert_eq!(at("Sunday, 01-Jan-69 00:00:00 GMT"), Some(3_124_224_000_000.0));
+    }
+
+    #[test]
     fn retry_after_wins_but_is_bounded_by_max_delay() {
         let p = RetryPolicy::default();
         assert_eq!(p.delay(0, 0.9, Some(2_000.0)), Some(2_000.0));
         assert_eq!(p.delay(0, 0.9, Some(20_000.0)), None);
+        // `maxDelayMs` itself is within the bound
+        assert_eq!(p.delay(0, 0.9, Some(p.max_delay_ms)), Some(p.max_delay_ms));
+        assert_eq!(p.delay(0, 0.9, Some(p.max_delay_ms + 1.0)), None);
         assert_eq!(p.delay(2, 0.5, None), Some(200.0));
     }
 

@@ -587,7 +587,7 @@ impl Session {
         // `Retry-After` it reads) is not one of its own: ignored; the hand-over's is as good
         let own = |u: Time| u > now && u - now <= super::retry::MAX_RETRY_AFTER_MS + MIN_COOLDOWN_MS;
         let cooldown = match (shared.cooldown_until, shared.handover.and_then(|h| h.cooldown_until)) {
-            (Some(a), Some(b)) => Some(if a > b { a } else { b }),
+            (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
         if let Some(until) = cooldown.filter(|&u| own(u)) {

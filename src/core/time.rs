@@ -22,10 +22,6 @@ impl Time {
     pub fn max(self, other: Time) -> Time {
         Time(self.0.max(other.0))
     }
-
-    pub fn min(self, other: Time) -> Time {
-        Time(self.0.min(other.0))
-    }
 }
 
 /// `time + ms`: later by a duration.

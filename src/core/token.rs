@@ -517,6 +517,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_app_token_issued_within_the_noise_is_not_moved() {
+        let now = 1_000_000_000.0;
+        // `iat` up to 5 s in our future is clock noise: `exp` is taken as it is
+        for ahead in [1_000.0, SKEW_NOISE_MS] {
+            let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now + ahead) / 1000.0, (now + 900_000.0) / 1000.0));
+            let (set, _) = from_input(&input(&t), Time::from_ms(now), Source::App, 0.0).unwrap();
+            assert_eq!(set.expires_at, Some(Time::from_ms(now + 900_000.0)), "iat {ahead} ms ahead");
+        }
+    }
+
+    #[test]
+    fn a_refresh_learns_only_an_offset_beyond_the_noise() {
+        let now = 1_000_000_000.0;
+        for (ahead, learned) in [(SKEW_NOISE_MS, None), (SKEW_NOISE_MS + 1_000.0, Some(SKEW_NOISE_MS + 1_000.0)), (-SKEW_NOISE_MS, None)] {
+            let t = jwt(&format!("{{\"iat\":{},\"exp\":{}}}", (now + ahead) / 1000.0, (now + 900_000.0) / 1000.0));
+            let (_, got) = from_input(&input(&t), Time::from_ms(now), Source::Refresh, 0.0).unwrap();
+            assert_eq!(got, learned, "iat {ahead} ms ahead");
+        }
+    }
+
+    #[test]
+    fn claim_times_are_taken_only_between_the_epoch_and_the_year_2286() {
+        assert_eq!(claim_time(Some(1.0)), Some(Time::from_ms(1_000.0)));
+        assert_eq!(claim_time(Some(MAX_TIME_MS / 1000.0 - 1.0)), Some(Time::from_ms(MAX_TIME_MS - 1_000.0)));
+        for bad in [0.0, -1.0, MAX_TIME_MS / 1000.0, MAX_TIME_MS, f64::INFINITY, f64::NAN] {
+            assert_eq!(claim_time(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(claim_time(None), None);
+    }
+
+    #[test]
+    fn fingerprints_are_fnv_1a() {
+        // the published FNV-1a 32-bit vectors: every tab computes the same tag
+        assert_eq!(fingerprint(""), 0x811c_9dc5);
+        assert_eq!(fingerprint("a"), 0xe40c_292c);
+        assert_eq!(fingerprint("foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
     fn refresh_answer_dead_on_arrival_has_unknown_expiry() {
         let mut i = input("opaque");
         i.expires_in = Some(0.0);
@@ -593,7 +632,13 @@ pub(crate) mod tests {
         ] {
             let i = TokenInput::read(&json(text).unwrap());
             assert_eq!((i.access_token.as_deref(), i.refresh_token.as_deref(), i.expires_in), (Some("A"), Some("R"), Some(60.0)), "{text}");
+            assert_eq!(i.junk_expiry, None, "{text}: a number is not junk");
         }
+        // the first junk field is the one named
+        let i = TokenInput::read(&json(r#"{"access_token":"A","expires_in":"soon","expiresAt":"later"}"#).unwrap());
+        assert_eq!(i.junk_expiry, Some("expires_in"));
+        let i = TokenInput::read(&json(r#"{"access_token":"A","expires_in":60,"expiresAt":"later"}"#).unwrap());
+        assert_eq!(i.junk_expiry, Some("expiresAt"));
         let i = TokenInput::read(&json(r#"{"access_token":null,"refresh_token":5}"#).unwrap());
         assert_eq!(i, TokenInput::default());
         let i = TokenInput::read(&json(r#"{"access_token":"A","expires_in":{}}"#).unwrap());

@@ -20,6 +20,7 @@ use super::wait;
 use crate::core::call::{Call, Step, Verdict};
 use crate::core::own::{Judged, OwnRequest, OwnStep};
 use crate::core::retry::{Answer, RetryPolicy};
+use crate::core::time::Time;
 
 /// The call's first step, synchronously: the fetch interceptor sends at once when it is
 /// [`Step::Send`] (the common case, without an `async` frame), and hands any other step to
@@ -139,18 +140,33 @@ pub fn answered(inner: &Inner, call: &mut Call, url: &str, sent: Sent) -> Option
         www_authenticate: www_authenticate.as_deref(),
         nonce_given,
     };
-    match report(inner, call, &answer) {
+    let verdict = report(inner, call, &answer);
+    if let Verdict::Again { retry: Some((attempt, delay)) } = verdict {
+        // the event names the URL resolved, as `fetch` resolved it (only now: most calls are
+        // never retried, and resolving costs a `URL` each)
+        let href = js::resolved(url, "href");
+        inner.emit_retry(href.as_deref().unwrap_or(url), status, attempt, delay, false);
+    }
+    outcome(verdict, value)
+}
+
+/// Reports an answer the rules do not look at (its status alone; [`crate::core::retry::look`]
+/// says which), received at `now`, without reading headers or drawing a backoff: the fetch
+/// interceptor's fast path. The same outcome as [`answered`].
+pub fn answered_plain(inner: &Inner, call: &mut Call, status: u16, now: Time, value: JsValue) -> Option<Result<JsValue, JsValue>> {
+    let answer = Answer { status, ..Answer::default() };
+    // no backoff is drawn for such an answer (a core property test): the jitter is not read
+    let verdict = inner.with(|s| call.on_answer(s, &answer, now, 0.5));
+    outcome(verdict, Ok(value))
+}
+
+/// What the core's verdict means for the call: `Some(result)` when it is over (`value`: what
+/// the send produced), `None` to go on with [`until_send`].
+fn outcome(verdict: Verdict, value: Result<JsValue, JsValue>) -> Option<Result<JsValue, JsValue>> {
+    match verdict {
         Verdict::Deliver => Some(value),
         Verdict::Fail(e) => Some(Err(call_error(e))),
-        Verdict::Again { retry } => {
-            if let Some((attempt, delay)) = retry {
-                // the event names the URL resolved, as `fetch` resolved it (only now: most calls
-                // are never retried, and resolving costs a `URL` each)
-                let href = js::resolved(url, "href");
-                inner.emit_retry(href.as_deref().unwrap_or(url), status, attempt, delay, false);
-            }
-            None
-        }
+        Verdict::Again { .. } => None,
     }
 }
 

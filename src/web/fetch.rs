@@ -23,12 +23,12 @@ use web_sys::{AbortSignal, Headers, Request, Response};
 
 use super::dpop::Dpop;
 use super::driver::{self, Resume, Sent};
-use super::errors::{call_error, disposed, type_error};
+use super::errors::{disposed, type_error};
 use super::js::{self, HeadersJs, Name};
 use super::state::Inner;
 use super::wait;
-use crate::core::call::{Call, Step, Verdict};
-use crate::core::retry::{look, Answer, Look};
+use crate::core::call::{Call, Step};
+use crate::core::retry::{look, Look};
 use crate::core::time::Time;
 
 // ---- the ports -------------------------------------------------------------------------------
@@ -457,12 +457,11 @@ fn on_parked_answer(inner: &Rc<Inner>, parked: Parked, failed: bool, v: JsValue)
         // only the rate limiter reads the clock on such an answer (one `Date.now()` fewer per
         // call without one), and no backoff is drawn
         let now = if inner.opts.rate_limit.is_some() { js::now() } else { sent_at };
-        let answer = Answer { status, ..Answer::default() };
-        return match inner.with(|s| call.on_answer(s, &answer, now, 0.5)) {
-            Verdict::Deliver => v,
-            Verdict::Fail(e) => Promise::reject(&call_error(e)).into(),
+        return match driver::answered_plain(inner, &mut call, status, now, v) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => Promise::reject(&e).into(),
             // never for an answer not looked at (a core property test); asked again if it were
-            Verdict::Again { .. } => continued(inner, &target, Start::Step(out, call, Resume::Ask)).into(),
+            None => continued(inner, &target, Start::Step(out, call, Resume::Ask)).into(),
         };
     }
     let res = if failed { Err(v) } else { Ok(v) };
