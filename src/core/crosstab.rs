@@ -246,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn a_handover_names_only_numbers_it_can_carry_and_reads_only_what_it_wrote() {
+    fn a_handover_names_only_numbers_it_can_carry_and_reads_only_its_own_spelling() {
         // a cool-down that is no instant sessionguard writes is left out, not wrapped
         for junk in [-5.0, 9.0e15, f64::INFINITY, f64::NAN] {
             let h = Handover { seq: 1, cooldown_until: Some(Time::from_ms(junk)), tokens: None };

@@ -105,19 +105,16 @@ impl Inner {
     /// taken as it is either: storage is read again and newer tokens adopted
     /// (`Session::recheck_terminal`).
     pub(super) async fn attempt(&self, id: FlightId, lock: Option<&str>, url: Option<&str>, req: &mut OwnRequest) -> (RefreshNext, u16) {
-        let newest = match lock {
-            Some(name) => Handover::newest(name, locks::held().await.iter().map(String::as_str)),
-            None => None,
-        };
-        let view = if lock.is_some() {
-            Shared {
+        let view = match lock {
+            // the held locks listed first, then storage read (fields are evaluated in order)
+            Some(name) => Shared {
+                handover: Handover::newest(name, locks::held().await.iter().map(String::as_str)),
                 tokens: self.store.read().as_ref().and_then(TokenSet::from_record),
                 cooldown_until: self.store.read_cooldown(),
-                handover: newest,
-            }
-        } else {
-            Shared::default()
+            },
+            None => Shared::default(),
         };
+        let newest = view.handover;
         let (now, r) = (js::now(), js::random());
         let rt = match self.with(|s| s.before_attempt(id, view, now, r)) {
             BeforeAttempt::Send(rt) => rt,
